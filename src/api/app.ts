@@ -1,0 +1,49 @@
+/**
+ * Builds the HTTP API as a fastify instance around a port registry; listening is main's job, so tests
+ * drive the same app through app.inject().
+ */
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from "fastify";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { PortRegistry } from "../ports/registry.js";
+import { installErrorHandler } from "./error-handler.js";
+import { logRoutes } from "./routes/log.js";
+import { portRoutes } from "./routes/ports.js";
+import { sysrqRoutes } from "./routes/sysrq.js";
+import { createValidatorCompiler } from "./validation.js";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    ports: PortRegistry;
+  }
+}
+
+export interface AppOptions {
+  readonly ports: PortRegistry;
+  readonly logger: Logger;
+}
+
+export type BridgeApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export async function buildApp(options: AppOptions): Promise<BridgeApp> {
+  // Typed as fastify's base logger so plugins written against the default instance type fit.
+  const loggerInstance: FastifyBaseLogger = options.logger.child({ component: "http" });
+  const app = Fastify({
+    loggerInstance,
+    bodyLimit: 16 * 1024,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(createValidatorCompiler());
+  app.decorate("ports", options.ports);
+  installErrorHandler(app);
+  await app.register(portRoutes);
+  await app.register(sysrqRoutes);
+  await app.register(logRoutes);
+  return app;
+}

@@ -1,0 +1,61 @@
+/**
+ * Turns every failure into `{ statusCode, code, error, message }` with a stable code. 4xx bodies say
+ * what to fix; 5xx bodies never carry internals (those go to the log).
+ */
+import { STATUS_CODES } from "node:http";
+import type { FastifyError, FastifyInstance } from "fastify";
+import { BridgeError, type ErrorCode } from "../errors.js";
+
+function body(
+  statusCode: number,
+  code: ErrorCode,
+  message: string,
+  extra: Record<string, unknown> = {},
+) {
+  return { statusCode, code, error: STATUS_CODES[statusCode] ?? "Error", message, ...extra };
+}
+
+function validationCode(err: FastifyError): ErrorCode {
+  const onKeys =
+    err.validationContext === "body" &&
+    (err.validation ?? []).some(
+      (v) =>
+        v.instancePath === "/keys" || (v.keyword === "required" && v.params["missingProperty"] === "keys"),
+    );
+  return onKeys ? "INVALID_KEY" : "VALIDATION";
+}
+
+function clientErrorCode(statusCode: number): ErrorCode {
+  if (statusCode === 413) return "PAYLOAD_TOO_LARGE";
+  if (statusCode === 415) return "UNSUPPORTED_MEDIA_TYPE";
+  if (statusCode === 404) return "ROUTE_NOT_FOUND";
+  return "VALIDATION";
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof BridgeError) {
+      if (err.statusCode >= 500) request.log.warn({ err }, "request failed");
+      // The port reconnects by itself (telnet every 200 ms, ttys with backoff): worth a retry soon.
+      if (err.code === "PORT_UNAVAILABLE") void reply.header("retry-after", "1");
+      return reply
+        .status(err.statusCode)
+        .send(body(err.statusCode, err.code, err.message, { ...err.details }));
+    }
+    if (err.validation) {
+      return reply.status(400).send(body(400, validationCode(err), err.message));
+    }
+    const statusCode = err.statusCode ?? 500;
+    if (statusCode >= 400 && statusCode < 500) {
+      return reply.status(statusCode).send(body(statusCode, clientErrorCode(statusCode), err.message));
+    }
+    request.log.error({ err }, "unexpected error");
+    return reply.status(500).send(body(500, "INTERNAL", "internal error; see the daemon's log"));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply
+      .status(404)
+      .send(body(404, "ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`));
+  });
+}

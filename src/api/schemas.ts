@@ -1,0 +1,112 @@
+/** JSON schemas of every route's params, body and responses (TypeBox: one source for types and schema). */
+import Type from "typebox";
+import { PORT_ID_PATTERN } from "../config/schema.js";
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()]);
+
+export const PortParams = Type.Object(
+  { id: Type.String({ pattern: PORT_ID_PATTERN }) },
+  { additionalProperties: false },
+);
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String(),
+    error: Type.String(),
+    message: Type.String(),
+  },
+  { additionalProperties: true },
+);
+
+export const BreakCapabilitySchema = Type.Object({
+  available: Type.Boolean(),
+  method: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+});
+
+export const PortInfoSchema = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet")]),
+  target: Type.String(),
+  state: Type.Union([Type.Literal("open"), Type.Literal("connecting"), Type.Literal("closed")]),
+  reason: Type.Optional(Type.String()),
+  capabilities: Type.Object({ break: BreakCapabilitySchema }),
+});
+
+export const SysrqBody = Type.Object(
+  {
+    keys: Type.String({
+      pattern: "^[0-9A-Za-z]{1,32}$",
+      description: "SysRq keys, case-sensitive, sent one BREAK per key",
+    }),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, default: 3000 })),
+    settleMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000, default: 100 })),
+    breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const KeyResultSchema = Type.Object({
+  key: Type.String(),
+  verdict: Type.Union([
+    Type.Literal("acknowledged"),
+    Type.Literal("disabled"),
+    Type.Literal("unsupported"),
+    Type.Literal("no-response"),
+    Type.Literal("skipped"),
+  ]),
+  action: Type.Optional(Type.String()),
+  line: Type.Optional(Nullable(Type.String())),
+  latencyMs: Type.Optional(Nullable(Type.Number())),
+  output: Type.Optional(Type.Array(Type.String())),
+  needsBit: Type.Optional(Nullable(Type.Integer())),
+  hint: Type.Optional(Type.String()),
+  supported: Type.Optional(Type.String()),
+  reason: Type.Optional(Type.String()),
+  note: Type.Optional(Type.String()),
+  completion: Type.Optional(
+    Type.Object({ line: Nullable(Type.String()), latencyMs: Nullable(Type.Number()) }),
+  ),
+  after: Type.Optional(
+    Type.Object({ event: Type.String(), line: Nullable(Type.String()), disconnected: Type.Boolean() }),
+  ),
+});
+
+export const SysrqResponse = Type.Object({ port: Type.String(), results: Type.Array(KeyResultSchema) });
+
+export const BreakBody = Type.Object(
+  { breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) },
+  { additionalProperties: false },
+);
+
+export const BreakResponse = Type.Object({
+  port: Type.String(),
+  breakMs: Type.Integer(),
+  method: Type.String(),
+});
+
+export const LogQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
+    match: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LogResponse = Type.Object({
+  lines: Type.Array(Type.Object({ seq: Type.Integer(), ts: Type.String(), text: Type.String() })),
+  next: Type.Integer(),
+});
+
+export const errorResponses = {
+  400: ErrorResponse,
+  403: ErrorResponse,
+  404: ErrorResponse,
+  409: ErrorResponse,
+  503: ErrorResponse,
+  504: ErrorResponse,
+} as const;

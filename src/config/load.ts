@@ -1,0 +1,126 @@
+/**
+ * Reads the YAML config, validates it against schema.ts and resolves it into a BridgeConfig:
+ * defaults applied, relative paths made relative to the config file. Every error names the key path.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { Ajv, type ErrorObject } from "ajv";
+import { parseDocument } from "yaml";
+import { BridgeError } from "../errors.js";
+import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
+import { DEFAULT_BREAK_MS, type BridgeConfig, type PortConfig, type TransportConfig } from "./types.js";
+
+const ajv = new Ajv({
+  allErrors: false,
+  discriminator: true,
+  strict: true,
+  strictTypes: false,
+  strictRequired: false,
+});
+const validate = ajv.compile<ConfigInput>(ConfigSchema);
+
+export function configError(message: string): BridgeError {
+  return new BridgeError("CONFIG_INVALID", message);
+}
+
+function keyPath(instancePath: string): string {
+  const parts = instancePath.split("/").slice(1);
+  return parts.length === 0 ? "(top level)" : parts.join(".");
+}
+
+export function describeSchemaError(error: ErrorObject): string {
+  const where = keyPath(error.instancePath);
+  switch (error.keyword) {
+    case "additionalProperties": {
+      const key = String(error.params["additionalProperty"]);
+      return `${where === "(top level)" ? key : `${where}.${key}`}: unknown key`;
+    }
+    case "required":
+      return `${where === "(top level)" ? "" : `${where}.`}${String(error.params["missingProperty"])}: is required`;
+    case "discriminator":
+      return `${where}.kind: must be one of tty, telnet`;
+    default:
+      return `${where}: ${error.message ?? "is invalid"}`;
+  }
+}
+
+/** Validates an already-parsed document. `baseDir` anchors relative paths. */
+export function resolveConfig(document: unknown, baseDir: string): BridgeConfig {
+  if (!validate(document)) {
+    const first = validate.errors?.[0];
+    throw configError(first ? describeSchemaError(first) : "invalid configuration");
+  }
+  const input = document;
+  const seen = new Set<string>();
+  input.ports.forEach((port, index) => {
+    if (seen.has(port.id)) throw configError(`ports.${index}.id: duplicate port id "${port.id}"`);
+    seen.add(port.id);
+  });
+  return {
+    listen: { host: input.listen?.host ?? "127.0.0.1", port: input.listen?.port ?? 8420 },
+    captureDir: path.resolve(baseDir, input.captureDir ?? "./var/capture"),
+    logLevel: input.log?.level ?? "info",
+    retainLines: input.retainLines ?? 10_000,
+    ports: input.ports.map((port, index) => resolvePort(port, index, baseDir)),
+  };
+}
+
+function resolvePort(port: PortInput, index: number, baseDir: string): PortConfig {
+  return {
+    id: port.id,
+    transport: resolveTransport(port, index, baseDir),
+    sysrqMask: port.sysrqMask ?? 1,
+    breakMs: port.transport.kind === "tty" ? (port.transport.breakMs ?? DEFAULT_BREAK_MS) : DEFAULT_BREAK_MS,
+  };
+}
+
+function resolveTransport(port: PortInput, index: number, baseDir: string): TransportConfig {
+  const t = port.transport;
+  const at = `ports.${index}.transport`;
+  switch (t.kind) {
+    case "tty":
+      return {
+        kind: "tty",
+        path: path.resolve(baseDir, t.path),
+        baudRate: t.baudRate ?? 115_200,
+        dataBits: t.dataBits ?? 8,
+        parity: t.parity ?? "none",
+        stopBits: t.stopBits ?? 1,
+        rtscts: t.rtscts ?? false,
+        hupcl: t.hupcl ?? false,
+        dtr: t.dtr ?? true,
+        rts: t.rts ?? true,
+      };
+    case "telnet": {
+      const hasPath = t.path !== undefined;
+      const hasHostPort = t.host !== undefined || t.port !== undefined;
+      if (hasPath === hasHostPort) throw configError(`${at}: give either path, or host and port`);
+      if (!hasPath && (t.host === undefined || t.port === undefined)) {
+        throw configError(
+          `${at}.${t.host === undefined ? "host" : "port"}: is required with ${t.host === undefined ? "port" : "host"}`,
+        );
+      }
+      return {
+        kind: "telnet",
+        endpoint:
+          t.path !== undefined
+            ? { path: path.resolve(baseDir, t.path) }
+            : { host: t.host ?? "", port: t.port ?? 0 },
+        mode: t.mode ?? "qemu",
+      };
+    }
+  }
+}
+
+export async function loadConfigFile(file: string): Promise<BridgeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (err) {
+    throw configError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  const firstError = doc.errors[0];
+  if (firstError) throw configError(`${file}: YAML error: ${firstError.message}`);
+  return resolveConfig(doc.toJS(), path.dirname(path.resolve(file)));
+}

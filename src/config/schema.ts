@@ -1,0 +1,115 @@
+/**
+ * The config file's JSON schema (the YAML shape is a contract: see README "Configuration").
+ * Unknown keys are errors. Defaults are applied in resolve.ts, explicitly typed, not by the validator.
+ */
+import Type, { type Static, type TSchema } from "typebox";
+
+export const PORT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
+
+const strict = { additionalProperties: false } as const;
+
+export const TtyTransportSchema = Type.Object(
+  {
+    kind: Type.Literal("tty"),
+    path: Type.String({
+      minLength: 1,
+      description: "device path; links such as /dev/serial/by-id/... are followed on every (re)open",
+    }),
+    baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
+    dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
+    parity: Type.Optional(
+      Type.Union([
+        Type.Literal("none"),
+        Type.Literal("even"),
+        Type.Literal("odd"),
+        Type.Literal("mark"),
+        Type.Literal("space"),
+      ]),
+    ),
+    stopBits: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(1.5), Type.Literal(2)])),
+    rtscts: Type.Optional(Type.Boolean()),
+    hupcl: Type.Optional(Type.Boolean()),
+    dtr: Type.Optional(
+      Type.Boolean({ description: "DTR level set after open and kept through every BREAK" }),
+    ),
+    rts: Type.Optional(
+      Type.Boolean({ description: "RTS level set after open and kept through every BREAK" }),
+    ),
+    breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  strict,
+);
+
+export const TelnetTransportSchema = Type.Object(
+  {
+    kind: Type.Literal("telnet"),
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+    path: Type.Optional(Type.String({ minLength: 1, description: "unix socket instead of host/port" })),
+    mode: Type.Optional(Type.Union([Type.Literal("qemu"), Type.Literal("standard")])),
+  },
+  strict,
+);
+
+type TransportConfigInput = Static<typeof TtyTransportSchema> | Static<typeof TelnetTransportSchema>;
+
+/**
+ * A discriminated union on `kind`: Ajv's `discriminator` keyword reports "kind must be tty|telnet" or
+ * the error inside the matching branch, instead of every branch's errors at once.
+ */
+export const TransportSchema = Type.Unsafe<TransportConfigInput>({
+  type: "object",
+  required: ["kind"],
+  discriminator: { propertyName: "kind" },
+  oneOf: [TtyTransportSchema, TelnetTransportSchema] as TSchema[],
+});
+
+export const PortSchema = Type.Object(
+  {
+    id: Type.String({ pattern: PORT_ID_PATTERN }),
+    transport: TransportSchema,
+    sysrqMask: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 511, description: "kernel.sysrq meaning; 1 = all" }),
+    ),
+  },
+  strict,
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    listen: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+        },
+        strict,
+      ),
+    ),
+    captureDir: Type.Optional(Type.String({ minLength: 1 })),
+    log: Type.Optional(
+      Type.Object(
+        {
+          level: Type.Optional(
+            Type.Union(
+              ["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l)),
+            ),
+          ),
+        },
+        strict,
+      ),
+    ),
+    retainLines: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        maximum: 1_000_000,
+        description: "console lines kept in memory per port for GET /log",
+      }),
+    ),
+    ports: Type.Array(PortSchema, { minItems: 1 }),
+  },
+  strict,
+);
+
+export type ConfigInput = Static<typeof ConfigSchema>;
+export type PortInput = Static<typeof PortSchema>;

@@ -1,0 +1,43 @@
+/** The configuration after validation, with every default applied and every path absolute. */
+import type { TelnetMode } from "../transports/telnet-codec.js";
+
+export interface TtyTransportConfig {
+  readonly kind: "tty";
+  readonly path: string;
+  readonly baudRate: number;
+  readonly dataBits: 5 | 6 | 7 | 8;
+  readonly parity: "none" | "even" | "odd" | "mark" | "space";
+  readonly stopBits: 1 | 1.5 | 2;
+  readonly rtscts: boolean;
+  readonly hupcl: boolean;
+  readonly dtr: boolean;
+  readonly rts: boolean;
+}
+
+export type TelnetEndpoint = { readonly host: string; readonly port: number } | { readonly path: string };
+
+export interface TelnetTransportConfig {
+  readonly kind: "telnet";
+  readonly endpoint: TelnetEndpoint;
+  readonly mode: TelnetMode;
+}
+
+export type TransportConfig = TtyTransportConfig | TelnetTransportConfig;
+
+export interface PortConfig {
+  readonly id: string;
+  readonly transport: TransportConfig;
+  readonly sysrqMask: number;
+  /** Default BREAK hold for this port's wire, overridable per request. */
+  readonly breakMs: number;
+}
+
+export interface BridgeConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly captureDir: string;
+  readonly logLevel: string;
+  readonly retainLines: number;
+  readonly ports: readonly PortConfig[];
+}
+
+export const DEFAULT_BREAK_MS = 250;

@@ -1,0 +1,64 @@
+/**
+ * Assembles the daemon from a resolved config: ports (with their transports and captures), the HTTP
+ * app, and the listener. Tests and main.ts both start the daemon through here.
+ */
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { buildApp, type BridgeApp } from "./api/app.js";
+import { systemClock } from "./clock.js";
+import type { BridgeConfig } from "./config/types.js";
+import { PortRegistry } from "./ports/registry.js";
+import { createTransport, type TransportFactory } from "./transports/create.js";
+
+export interface Daemon {
+  readonly app: BridgeApp;
+  readonly ports: PortRegistry;
+  /** Base URL once listening, e.g. http://127.0.0.1:8420 */
+  readonly url: string;
+  /** Finishes in-flight requests (bounded), stops listening, closes ports and flushes captures. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface DaemonOptions {
+  readonly config: BridgeConfig;
+  readonly logger: Logger;
+  /** Replaced only by unit tests of the layers above the wire. */
+  readonly createTransport?: TransportFactory;
+  /** Do not listen on a socket (app.inject only). */
+  readonly listen?: boolean;
+}
+
+export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
+  const { config, logger } = options;
+  const ports = await PortRegistry.create(config, {
+    createTransport: options.createTransport ?? createTransport,
+    clock: systemClock,
+    log: logger,
+  });
+  const app = await buildApp({ ports, logger });
+  ports.startAll();
+  let url = "";
+  if (options.listen !== false) {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    const address = app.server.address() as AddressInfo;
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    url = `http://${host}:${address.port}`;
+  } else {
+    await app.ready();
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    ports,
+    url,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        // Stop taking requests; in-flight sequences finish (bounded), then the wire and the captures close.
+        const serverClosed = app.close();
+        await ports.stopAll(graceMs);
+        await serverClosed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * The one error type of sysrq-bridge: a stable string code (part of the API contract, in the style of
+ * fastify's FST_ERR_* table), the HTTP status it maps to, and a message that says what to fix.
+ * Lower layers throw these without knowing about HTTP; the API layer only serialises them.
+ */
+export const ErrorCodes = {
+  PORT_NOT_FOUND: 404,
+  INVALID_KEY: 400,
+  VALIDATION: 400,
+  ROUTE_NOT_FOUND: 404,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  KEY_NOT_ALLOWED: 403,
+  BREAK_UNSUPPORTED: 409,
+  PORT_UNAVAILABLE: 503,
+  WIRE_TIMEOUT: 504,
+  CONFIG_INVALID: 500,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class BridgeError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  /** Extra fields for the JSON error body (never internals). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "BridgeError";
+    this.code = code;
+    this.statusCode = ErrorCodes[code];
+    this.details = options?.details;
+  }
+}
+
+export function isBridgeError(err: unknown): err is BridgeError {
+  return err instanceof BridgeError;
+}

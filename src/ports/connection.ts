@@ -1,0 +1,144 @@
+/**
+ * Keeps one transport connected: connect at start, reconnect by itself, expose the state.
+ *
+ *   connecting ──open ok──> open ──peer gone──> connecting (retry) ...
+ *        └──open failed (ENOENT, EACCES, ECONNREFUSED): reason shown, retry after backoff
+ *   stop() ──> closed
+ *
+ * Telnet peers are retried every 200 ms: QEMU discards guest output while no client is connected, so
+ * a slow retry loses a restarted guest's boot log. ttys back off (reopening a tty can reset a board).
+ */
+import type { Logger } from "pino";
+import type { TransportConfig } from "../config/types.js";
+import type { TransportFactory } from "../transports/create.js";
+import { TransportOpenError, type Transport } from "../transports/transport.js";
+
+export type PortState = "connecting" | "open" | "closed";
+
+export interface ConnectionEvents {
+  data(chunk: Buffer): void;
+  opened(transport: Transport): void;
+  /** The link went away while open (not called for stop()). */
+  lost(reason: string): void;
+}
+
+export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
+  switch (kind) {
+    case "telnet":
+      return { first: 200, max: 200 };
+    case "tty":
+      return { first: 500, max: 10_000 };
+  }
+}
+
+export class Connection {
+  private stateValue: PortState = "connecting";
+  private reasonValue: string | undefined = "not connected yet";
+  private transport: Transport | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private delay: number;
+  private stopped = false;
+  private attempt: Promise<void> | null = null;
+
+  constructor(
+    private readonly config: TransportConfig,
+    private readonly createTransport: TransportFactory,
+    private readonly events: ConnectionEvents,
+    private readonly log: Logger,
+  ) {
+    this.delay = retryDelays(config.kind).first;
+  }
+
+  get state(): PortState {
+    return this.stateValue;
+  }
+
+  get reason(): string | undefined {
+    return this.reasonValue;
+  }
+
+  /** The open transport, or null while connecting or closed. */
+  get current(): Transport | null {
+    return this.stateValue === "open" ? this.transport : null;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  private connect(): void {
+    this.retryTimer = null;
+    if (this.stopped) return;
+    const transport = this.createTransport(this.config);
+    this.attempt = transport
+      .open({
+        data: (chunk) => this.events.data(chunk),
+        closed: (info) => this.onClosed(transport, info.disconnected, info.error),
+      })
+      .then(
+        () => {
+          if (this.stopped) return void transport.close();
+          this.transport = transport;
+          this.stateValue = "open";
+          this.reasonValue = undefined;
+          this.delay = retryDelays(this.config.kind).first;
+          this.log.info({ target: transport.target }, "port open");
+          this.events.opened(transport);
+        },
+        (err: unknown) => {
+          const reason = err instanceof Error ? err.message : String(err);
+          if (reason !== this.reasonValue) {
+            const code = err instanceof TransportOpenError ? err.code : undefined;
+            this.log.warn({ code, reason }, "port not available, retrying");
+          }
+          this.reasonValue = reason;
+          this.scheduleRetry();
+        },
+      );
+  }
+
+  private onClosed(transport: Transport, disconnected: boolean, error: Error | undefined): void {
+    if (transport !== this.transport) return;
+    this.transport = null;
+    if (this.stopped) return;
+    const reason = disconnected ? `disconnected${error ? `: ${error.message}` : ""}` : "closed";
+    this.stateValue = "connecting";
+    this.reasonValue = reason;
+    this.log.warn({ reason }, "port lost, reconnecting");
+    this.events.lost(reason);
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.stopped || this.retryTimer) return;
+    const { max } = retryDelays(this.config.kind);
+    this.retryTimer = setTimeout(() => this.connect(), this.delay);
+    this.delay = Math.min(this.delay * 2, max);
+  }
+
+  /** Drops the current link (after a wire deadline passed) and reconnects. */
+  async reset(reason: string): Promise<void> {
+    const transport = this.transport;
+    if (!transport) return;
+    this.log.warn({ reason }, "resetting port");
+    this.transport = null;
+    this.stateValue = "connecting";
+    this.reasonValue = reason;
+    this.events.lost(reason);
+    await transport.close().catch(() => undefined);
+    this.scheduleRetry();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    await this.attempt?.catch(() => undefined);
+    const transport = this.transport;
+    this.transport = null;
+    this.stateValue = "closed";
+    this.reasonValue = "stopped";
+    await transport?.close();
+  }
+}

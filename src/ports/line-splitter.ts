@@ -1,0 +1,65 @@
+/**
+ * Splits a byte stream into lines at LF, remembering where each line starts in the capture file.
+ * Bytes only: decoding happens once per line, never per chunk (a UTF-8 character may straddle reads).
+ * A line without its LF yet (a shell prompt) is handed out by flushPartial() after a short idle.
+ */
+export interface SplitLine {
+  readonly bytes: Buffer;
+  /** Byte offset of the line's first byte in the capture stream. */
+  readonly offset: number;
+  /** True when the line was cut at an idle pause rather than at LF. */
+  readonly partial: boolean;
+}
+
+const LF = 0x0a;
+
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingLength = 0;
+  private pendingOffset: number;
+
+  /** @param offset capture-stream offset of the next byte pushed */
+  constructor(offset: number) {
+    this.pendingOffset = offset;
+  }
+
+  push(chunk: Buffer): SplitLine[] {
+    const lines: SplitLine[] = [];
+    let start = 0;
+    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, start)) {
+      const piece = chunk.subarray(start, lf + 1);
+      const bytes = this.pendingLength === 0 ? piece : Buffer.concat([...this.pending, piece]);
+      lines.push({ bytes, offset: this.pendingOffset, partial: false });
+      this.pendingOffset += bytes.length;
+      this.pending = [];
+      this.pendingLength = 0;
+      start = lf + 1;
+    }
+    if (start < chunk.length) {
+      this.pending.push(chunk.subarray(start));
+      this.pendingLength += chunk.length - start;
+    }
+    return lines;
+  }
+
+  hasPartial(): boolean {
+    return this.pendingLength > 0;
+  }
+
+  flushPartial(): SplitLine | null {
+    if (this.pendingLength === 0) return null;
+    const bytes = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const line = { bytes, offset: this.pendingOffset, partial: true };
+    this.pendingOffset += bytes.length;
+    this.pending = [];
+    this.pendingLength = 0;
+    return line;
+  }
+}
+
+/** The text of a line: UTF-8 with invalid bytes replaced, without its CR/LF ending. */
+export function lineText(bytes: Buffer): string {
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === LF || bytes[end - 1] === 0x0d)) end -= 1;
+  return bytes.toString("utf8", 0, end);
+}

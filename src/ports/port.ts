@@ -1,0 +1,256 @@
+/**
+ * One configured port: its connection, its capture, its request queue and its SysRq arm state.
+ * Every request that touches the wire runs through the queue; every wire call has a deadline, after
+ * which the link is reset so a stuck device fails one request instead of wedging the port.
+ */
+import type { Logger } from "pino";
+import type { PortConfig } from "../config/types.js";
+import { BridgeError } from "../errors.js";
+import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
+import { VALID_KEYS, keyAllowedByMask } from "../sysrq/keys.js";
+import type { KeyResult } from "../sysrq/result.js";
+import { runSequence, type SequenceOptions } from "../sysrq/run.js";
+import type { TransportFactory } from "../transports/create.js";
+import type { BreakCapability, Transport } from "../transports/transport.js";
+import type { Capture } from "./capture.js";
+import { Connection, type PortState } from "./connection.js";
+import { SerialQueue } from "./queue.js";
+
+/** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
+export const WIRE_DEADLINE_MS = 2000;
+
+export interface PortInfo {
+  readonly id: string;
+  readonly kind: PortConfig["transport"]["kind"];
+  readonly target: string;
+  readonly state: PortState;
+  readonly reason?: string;
+  readonly capabilities: { readonly break: BreakCapability };
+}
+
+export interface SysrqRequest {
+  readonly keys: string;
+  readonly timeoutMs: number;
+  readonly settleMs: number;
+  readonly breakMs?: number;
+}
+
+export interface PortDeps {
+  readonly createTransport: TransportFactory;
+  readonly capture: Capture;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export class Port {
+  readonly id: string;
+  private readonly connection: Connection;
+  private readonly queue = new SerialQueue();
+  private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
+  private armedAt: number | null = null;
+  private lastCapability: BreakCapability = {
+    available: false,
+    reason: "not known until the port has been opened",
+  };
+
+  constructor(
+    readonly config: PortConfig,
+    private readonly deps: PortDeps,
+  ) {
+    this.id = config.id;
+    deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
+    this.connection = new Connection(
+      config.transport,
+      deps.createTransport,
+      {
+        data: (chunk) => deps.capture.append(chunk, deps.clock.now()),
+        opened: (transport) => {
+          this.lastCapability = transport.breakCapability();
+          this.armedAt = null;
+        },
+        lost: (reason) => {
+          this.armedAt = null;
+          deps.capture.markGap(reason);
+          this.publish({ type: "disconnected", at: deps.clock.now() });
+        },
+      },
+      deps.log,
+    );
+  }
+
+  get capture(): Capture {
+    return this.deps.capture;
+  }
+
+  get queueDepth(): number {
+    return this.queue.depth;
+  }
+
+  start(): void {
+    this.connection.start();
+  }
+
+  info(): PortInfo {
+    const reason = this.connection.reason;
+    return {
+      id: this.id,
+      kind: this.config.transport.kind,
+      target: this.target(),
+      state: this.connection.state,
+      ...(reason === undefined ? {} : { reason }),
+      capabilities: { break: this.connection.current?.breakCapability() ?? this.lastCapability },
+    };
+  }
+
+  private target(): string {
+    const t = this.config.transport;
+    switch (t.kind) {
+      case "tty":
+        return t.path;
+      case "telnet":
+        return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
+    }
+  }
+
+  private publish(event: ConsoleEvent): void {
+    for (const listener of this.consoleListeners) listener(event);
+  }
+
+  /** Checks made before anything is queued or sent. */
+  private checkKeys(keys: string): void {
+    if (!VALID_KEYS.test(keys)) {
+      throw new BridgeError("INVALID_KEY", "keys must be 1-32 characters from 0-9 a-z A-Z (case-sensitive)");
+    }
+    const refused = [...keys].filter((key) => !keyAllowedByMask(key, this.config.sysrqMask));
+    if (refused.length > 0) {
+      throw new BridgeError(
+        "KEY_NOT_ALLOWED",
+        `key(s) ${refused.join(", ")} are outside this port's sysrqMask ${this.config.sysrqMask}; nothing was sent`,
+        { details: { refused: refused.join("") } },
+      );
+    }
+  }
+
+  private requireBreakableTransport(): Transport {
+    const transport = this.connection.current;
+    if (!transport) {
+      throw new BridgeError(
+        "PORT_UNAVAILABLE",
+        `port ${this.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
+        {
+          details: { state: this.connection.state },
+        },
+      );
+    }
+    const capability = transport.breakCapability();
+    if (!capability.available) {
+      throw new BridgeError(
+        "BREAK_UNSUPPORTED",
+        `port ${this.id} cannot send a BREAK: ${capability.reason ?? "unsupported"}`,
+      );
+    }
+    return transport;
+  }
+
+  async sysrq(request: SysrqRequest, onResult?: (result: KeyResult) => void): Promise<KeyResult[]> {
+    this.checkKeys(request.keys);
+    this.requireBreakableTransport();
+    return this.queue.run(async () => {
+      const transport = this.requireBreakableTransport();
+      const options: SequenceOptions = {
+        timeoutMs: request.timeoutMs,
+        settleMs: request.settleMs,
+        breakMs: request.breakMs ?? this.config.breakMs,
+      };
+      const results = await runSequence(
+        request.keys,
+        options,
+        { wire: this.wire(transport), feed: this.feed(), clock: this.deps.clock },
+        onResult,
+      );
+      this.deps.log.info(
+        {
+          keys: request.keys,
+          verdicts: results.map((r) => ({ key: r.key, verdict: r.verdict, latencyMs: r.latencyMs ?? null })),
+        },
+        "sysrq",
+      );
+      return results;
+    });
+  }
+
+  /** A plain BREAK (for firmware that wants one); it arms SysRq, which the next SysRq request uses. */
+  async sendBreak(breakMs: number | undefined): Promise<{ breakMs: number; method: string }> {
+    this.requireBreakableTransport();
+    return this.queue.run(async () => {
+      const transport = this.requireBreakableTransport();
+      const hold = breakMs ?? this.config.breakMs;
+      await this.wire(transport).sendBreak(hold);
+      this.deps.log.info({ breakMs: hold }, "break");
+      return { breakMs: hold, method: transport.breakCapability().method ?? "unknown" };
+    });
+  }
+
+  private wire(transport: Transport): SysrqWire {
+    return {
+      armState: () => ({ armedAt: this.armedAt }),
+      sendBreak: async (holdMs) => {
+        await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
+        this.armedAt = this.deps.clock.now();
+      },
+      sendKey: async (key) => {
+        this.armedAt = null;
+        await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
+      },
+    };
+  }
+
+  private feed(): ConsoleFeed {
+    return {
+      subscribe: (listener) => {
+        this.consoleListeners.add(listener);
+        return () => this.consoleListeners.delete(listener);
+      },
+      lastActivityAt: () => this.deps.capture.lastActivityAt(),
+    };
+  }
+
+  private async withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new BridgeError(
+              "WIRE_TIMEOUT",
+              `${what} on port ${this.id} did not complete within ${WIRE_DEADLINE_MS + extraMs} ms; the link was reset`,
+            ),
+          ),
+        WIRE_DEADLINE_MS + extraMs,
+      );
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } catch (err) {
+      if (err instanceof BridgeError && err.code === "WIRE_TIMEOUT") await this.connection.reset(err.message);
+      if (err instanceof BridgeError) throw err;
+      throw new BridgeError(
+        "PORT_UNAVAILABLE",
+        `${what} on port ${this.id} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for queued work (bounded by the caller), then closes the link and the capture. */
+  async stop(): Promise<void> {
+    await this.connection.stop();
+    await this.deps.capture.close();
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+}

@@ -1,0 +1,54 @@
+/** All configured ports by id, built from config; the only way the API reaches a port. */
+import type { Logger } from "pino";
+import type { BridgeConfig } from "../config/types.js";
+import { BridgeError } from "../errors.js";
+import type { Clock } from "../sysrq/console.js";
+import type { TransportFactory } from "../transports/create.js";
+import { Capture } from "./capture.js";
+import { Port } from "./port.js";
+
+export interface RegistryDeps {
+  readonly createTransport: TransportFactory;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+export class PortRegistry {
+  private constructor(private readonly ports: ReadonlyMap<string, Port>) {}
+
+  static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
+    const ports = new Map<string, Port>();
+    for (const portConfig of config.ports) {
+      const capture = await Capture.open(config.captureDir, portConfig.id, config.retainLines);
+      const log = deps.log.child({ port: portConfig.id });
+      ports.set(
+        portConfig.id,
+        new Port(portConfig, { createTransport: deps.createTransport, capture, clock: deps.clock, log }),
+      );
+    }
+    return new PortRegistry(ports);
+  }
+
+  list(): Port[] {
+    return [...this.ports.values()];
+  }
+
+  /** The port with this id, or PORT_NOT_FOUND: ids come only from config. */
+  get(id: string): Port {
+    const port = this.ports.get(id);
+    if (!port)
+      throw new BridgeError("PORT_NOT_FOUND", `no port "${id}" is configured; GET /ports lists them`);
+    return port;
+  }
+
+  startAll(): void {
+    for (const port of this.ports.values()) port.start();
+  }
+
+  /** Lets in-flight requests finish (bounded by graceMs), then closes links and flushes captures. */
+  async stopAll(graceMs: number): Promise<void> {
+    const idle = Promise.all(this.list().map((port) => port.idle()));
+    await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await Promise.all(this.list().map((port) => port.stop()));
+  }
+}

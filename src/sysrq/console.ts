@@ -1,0 +1,69 @@
+/**
+ * What the SysRq runner needs from a port, and nothing more: a way to put a BREAK and a key on the
+ * wire, the port's arm state, and a feed of console lines. Implemented by ports/, faked in unit tests.
+ */
+import type { ArmState } from "./plan.js";
+
+export type ConsoleEvent =
+  | { readonly type: "line"; readonly text: string; readonly at: number }
+  | { readonly type: "disconnected"; readonly at: number };
+
+export interface ConsoleFeed {
+  /** Delivers every event from now on until the returned function is called. */
+  subscribe(listener: (event: ConsoleEvent) => void): () => void;
+  /** Monotonic time of the last byte received (for "idle for settleMs"). */
+  lastActivityAt(): number;
+}
+
+export interface SysrqWire {
+  armState(): ArmState;
+  sendBreak(holdMs: number): Promise<void>;
+  /** Sends one key byte as data; the port clears its arm state. */
+  sendKey(key: string): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Calls fn after ms; returns a cancel function. */
+  schedule(fn: () => void, ms: number): () => void;
+}
+
+/** Buffers a feed's events so the runner can wait for the next one with a deadline. */
+export class ConsoleInbox {
+  private readonly events: ConsoleEvent[] = [];
+  private wake: (() => void) | null = null;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    feed: ConsoleFeed,
+    private readonly clock: Clock,
+  ) {
+    this.unsubscribe = feed.subscribe((event) => {
+      this.events.push(event);
+      this.wake?.();
+    });
+  }
+
+  /** The next event, or null once `deadline` (monotonic ms) has passed with none. */
+  async next(deadline: number): Promise<ConsoleEvent | null> {
+    for (;;) {
+      const event = this.events.shift();
+      if (event) return event;
+      const wait = deadline - this.clock.now();
+      if (wait <= 0) return null;
+      await new Promise<void>((resolve) => {
+        const cancel = this.clock.schedule(() => resolve(), wait);
+        this.wake = () => {
+          cancel();
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Runs a SysRq key sequence over a port: for each key, plan the wire steps, send them, read the
+ * kernel's verdict from the console, await deferred completions, let the output settle. A sequence
+ * stops at the first no-response: the remaining keys could land as typed input in a root shell.
+ *
+ *   key ─> planKey ─> BREAK / pause / key on the wire ─> lines ─> judgeLine ─> completion ─> settle
+ */
+import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
+import { keyInfo } from "./keys.js";
+import { planKey } from "./plan.js";
+import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
+import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
+
+export interface SequenceOptions {
+  readonly timeoutMs: number;
+  readonly settleMs: number;
+  readonly breakMs: number;
+}
+
+export interface SequenceDeps {
+  readonly wire: SysrqWire;
+  readonly feed: ConsoleFeed;
+  readonly clock: Clock;
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+export async function runSequence(
+  keys: string,
+  options: SequenceOptions,
+  deps: SequenceDeps,
+  onResult?: (result: KeyResult) => void,
+): Promise<KeyResult[]> {
+  const results: KeyResult[] = [];
+  let stopReason: string | null = null;
+  for (const key of keys) {
+    const result: KeyResult = stopReason
+      ? { key, verdict: "skipped", reason: stopReason }
+      : await runKey(key, options, deps);
+    results.push(result);
+    onResult?.(result);
+    if (stopReason) continue;
+    if (result.verdict === "no-response") stopReason = `an earlier key (${key}) got no response`;
+    else if (result.after?.disconnected) stopReason = `the port disconnected after key ${key}`;
+  }
+  return results;
+}
+
+async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps): Promise<KeyResult> {
+  const { wire, clock } = deps;
+  const inbox = new ConsoleInbox(deps.feed, clock);
+  const output: string[] = [];
+  try {
+    const plan = planKey(wire.armState(), clock.now());
+    const note = plan.note ? { note: plan.note } : {};
+    const start = clock.now();
+    for (const step of plan.steps) {
+      switch (step.type) {
+        case "break":
+          await wire.sendBreak(options.breakMs);
+          break;
+        case "pause":
+          await clock.sleep(step.ms);
+          break;
+        case "key":
+          await wire.sendKey(key);
+          break;
+      }
+    }
+    const deadline = clock.now() + options.timeoutMs;
+
+    let judgement: Judgement | null = null;
+    let latencyMs = 0;
+    while (!judgement) {
+      const event = await inbox.next(deadline);
+      if (event === null || event.type === "disconnected") {
+        const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
+        return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
+      }
+      judgement = judgeLine(key, event.text);
+      if (judgement) latencyMs = round(event.at - start);
+      else output.push(event.text);
+    }
+
+    const completion = await awaitCompletion(key, judgement, inbox, deadline, start, output);
+    const after = await settle(key, judgement, inbox, deps, options, deadline, output);
+    return {
+      key,
+      ...judgement,
+      latencyMs,
+      output,
+      ...(completion ? { completion } : {}),
+      ...(after ? { after } : {}),
+      ...note,
+    };
+  } finally {
+    inbox.close();
+  }
+}
+
+/** s and u print a completion line later; the next key waits for it (bounded by the deadline). */
+async function awaitCompletion(
+  key: string,
+  judgement: Judgement,
+  inbox: ConsoleInbox,
+  deadline: number,
+  start: number,
+  output: string[],
+): Promise<CompletionReport | undefined> {
+  if (judgement.verdict !== "acknowledged" || keyInfo(key).completion === undefined) return undefined;
+  for (;;) {
+    const event = await inbox.next(deadline);
+    if (event === null || event.type === "disconnected") return { line: null, latencyMs: null };
+    output.push(event.text);
+    if (isCompletionLine(key, event.text))
+      return { line: event.text.trim(), latencyMs: round(event.at - start) };
+  }
+}
+
+/**
+ * Collects output until the console has been idle settleMs (0: answer at once), capped by the deadline.
+ * After a life-ending key it watches for what followed: a disconnect ends the wait, as does an
+ * explaining line (panic, power down) followed by settleMs of quiet.
+ */
+async function settle(
+  key: string,
+  judgement: Judgement,
+  inbox: ConsoleInbox,
+  deps: SequenceDeps,
+  options: SequenceOptions,
+  deadline: number,
+  output: string[],
+): Promise<AfterReport | undefined> {
+  const ends = keyInfo(key).ends === true && judgement.verdict === "acknowledged";
+  if (!ends && options.settleMs === 0) return undefined;
+  let after: { event: AfterReport["event"]; line: string | null } = { event: "none", line: null };
+  for (;;) {
+    const now = deps.clock.now();
+    const idleUntil = deps.feed.lastActivityAt() + options.settleMs;
+    // A life-ending key waits for what follows unless it has already been seen.
+    const waitUntil = ends && after.event === "none" ? deadline : Math.min(idleUntil, deadline);
+    if (now >= waitUntil) break;
+    const event = await inbox.next(waitUntil);
+    if (event === null) continue;
+    if (event.type === "disconnected") {
+      return {
+        ...(after.event === "none" ? { event: "disconnected", line: null } : after),
+        disconnected: true,
+      };
+    }
+    output.push(event.text);
+    if (ends && after.event === "none") {
+      const seen =
+        afterEventOf(event.text) ?? (/Linux version |SeaBIOS/.test(event.text) ? "boot-banner" : null);
+      if (seen) after = { event: seen, line: event.text.trim() };
+    }
+  }
+  return ends ? { ...after, disconnected: false } : undefined;
+}

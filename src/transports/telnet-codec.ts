@@ -1,0 +1,216 @@
+/**
+ * Telnet byte codec (RFC 854), in two modes.
+ *
+ *   standard: RFC 854 both ways. IAC IAC is a data 0xFF, IAC <cmd> a command, IAC WILL/WONT/DO/DONT
+ *             <opt> a negotiation, IAC SB ... IAC SE a subnegotiation (payload un-doubled).
+ *   qemu:     QEMU's telnet chardev (7.2) opens with IAC WILL ECHO, WILL SGA, WILL BINARY, DO BINARY
+ *             and afterwards sends the guest's bytes unescaped (a guest 0xFF arrives bare). So only
+ *             negotiations at the very start of the stream are parsed; the rest is data, passed through
+ *             without a copy.
+ *
+ * Toward either peer, data is escaped (0xFF doubled) and BREAK is IAC BRK. The decoder is a pure state
+ * machine over chunks: a sequence split across reads decodes the same as in one read.
+ */
+export const IAC = 0xff;
+export const DONT = 0xfe;
+export const DO = 0xfd;
+export const WONT = 0xfc;
+export const WILL = 0xfb;
+export const SB = 0xfa;
+export const BRK = 0xf3;
+export const SE = 0xf0;
+
+export const OPT_BINARY = 0;
+export const OPT_ECHO = 1;
+export const OPT_SGA = 3;
+
+export type TelnetMode = "qemu" | "standard";
+export type Negotiation = typeof WILL | typeof WONT | typeof DO | typeof DONT;
+
+export type TelnetEvent =
+  | { readonly type: "data"; readonly bytes: Buffer }
+  | { readonly type: "command"; readonly command: number }
+  | { readonly type: "negotiation"; readonly verb: Negotiation; readonly option: number }
+  | { readonly type: "subnegotiation"; readonly option: number; readonly payload: Buffer };
+
+/** QEMU's opening is four negotiations; after it everything is data. */
+const QEMU_OPENING_NEGOTIATIONS = 4;
+
+type State = "data" | "iac" | "negotiate" | "sb-option" | "sb-data" | "sb-iac";
+
+export class TelnetDecoder {
+  private state: State = "data";
+  private verb: Negotiation = WILL;
+  private sbOption = 0;
+  private sbPayload: number[] = [];
+  /** qemu mode: how many opening negotiations are still to be parsed before raw pass-through. */
+  private qemuOpeningLeft: number;
+
+  constructor(readonly mode: TelnetMode) {
+    this.qemuOpeningLeft = mode === "qemu" ? QEMU_OPENING_NEGOTIATIONS : 0;
+  }
+
+  decode(chunk: Buffer): TelnetEvent[] {
+    if (this.mode === "qemu") return this.decodeQemu(chunk);
+    return this.decodeStandard(chunk);
+  }
+
+  private decodeQemu(chunk: Buffer): TelnetEvent[] {
+    if (this.qemuOpeningLeft === 0 && this.state === "data") return [{ type: "data", bytes: chunk }];
+    const events: TelnetEvent[] = [];
+    let i = 0;
+    while (i < chunk.length && (this.qemuOpeningLeft > 0 || this.state !== "data")) {
+      const byte = chunk[i] as number;
+      if (this.state === "data") {
+        if (byte !== IAC) {
+          this.qemuOpeningLeft = 0; // guest data before the opening finished: the opening is over
+          break;
+        }
+        this.state = "iac";
+      } else if (this.state === "iac") {
+        if (byte >= WILL && byte <= DONT) {
+          this.verb = byte as Negotiation;
+          this.state = "negotiate";
+        } else {
+          // Not a negotiation: QEMU sends none; treat the IAC and this byte as data.
+          this.state = "data";
+          this.qemuOpeningLeft = 0;
+          events.push({ type: "data", bytes: Buffer.from([IAC]) });
+          break;
+        }
+      } else {
+        events.push({ type: "negotiation", verb: this.verb, option: byte });
+        this.state = "data";
+        this.qemuOpeningLeft -= 1;
+      }
+      i += 1;
+    }
+    if (i < chunk.length) events.push({ type: "data", bytes: chunk.subarray(i) });
+    return events;
+  }
+
+  private decodeStandard(chunk: Buffer): TelnetEvent[] {
+    // Fast path: plain data with no IAC in it and no sequence pending.
+    if (this.state === "data" && chunk.indexOf(IAC) === -1) return [{ type: "data", bytes: chunk }];
+    const events: TelnetEvent[] = [];
+    let dataStart = 0;
+    const flushData = (end: number): void => {
+      if (end > dataStart) events.push({ type: "data", bytes: chunk.subarray(dataStart, end) });
+    };
+    for (let i = 0; i < chunk.length; i += 1) {
+      const byte = chunk[i] as number;
+      switch (this.state) {
+        case "data":
+          if (byte === IAC) {
+            flushData(i);
+            this.state = "iac";
+          }
+          break;
+        case "iac":
+          dataStart = i + 1;
+          if (byte === IAC) {
+            events.push({ type: "data", bytes: Buffer.from([IAC]) });
+            this.state = "data";
+          } else if (byte >= WILL && byte <= DONT) {
+            this.verb = byte as Negotiation;
+            this.state = "negotiate";
+          } else if (byte === SB) {
+            this.state = "sb-option";
+          } else {
+            events.push({ type: "command", command: byte });
+            this.state = "data";
+          }
+          break;
+        case "negotiate":
+          events.push({ type: "negotiation", verb: this.verb, option: byte });
+          this.state = "data";
+          dataStart = i + 1;
+          break;
+        case "sb-option":
+          this.sbOption = byte;
+          this.sbPayload = [];
+          this.state = "sb-data";
+          break;
+        case "sb-data":
+          if (byte === IAC) this.state = "sb-iac";
+          else this.sbPayload.push(byte);
+          break;
+        case "sb-iac":
+          if (byte === IAC) {
+            this.sbPayload.push(IAC);
+            this.state = "sb-data";
+          } else {
+            // IAC SE ends it; any other command also ends a malformed subnegotiation.
+            events.push({
+              type: "subnegotiation",
+              option: this.sbOption,
+              payload: Buffer.from(this.sbPayload),
+            });
+            this.sbPayload = [];
+            this.state = "data";
+            dataStart = i + 1;
+            if (byte !== SE) events.push({ type: "command", command: byte });
+          }
+          break;
+      }
+    }
+    if (this.state === "data") flushData(chunk.length);
+    return events;
+  }
+}
+
+/** Doubles every 0xFF so the peer reads it as data. Returns the input itself when there is none. */
+export function escapeData(data: Uint8Array): Buffer {
+  const input = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  let count = 0;
+  for (let at = input.indexOf(IAC); at !== -1; at = input.indexOf(IAC, at + 1)) count += 1;
+  if (count === 0) return input;
+  const out = Buffer.allocUnsafe(input.length + count);
+  let o = 0;
+  for (const byte of input) {
+    out[o++] = byte;
+    if (byte === IAC) out[o++] = IAC;
+  }
+  return out;
+}
+
+export const BREAK_BYTES: Buffer = Buffer.from([IAC, BRK]);
+
+export function negotiationBytes(verb: Negotiation, option: number): Buffer {
+  return Buffer.from([IAC, verb, option]);
+}
+
+/**
+ * What a client answers to a server's negotiation in standard mode: accept BINARY, SGA and the
+ * server's ECHO (so a terminal server behaves as a raw line); refuse everything else. Answers only when
+ * the state changes, so two peers with the same policy do not loop (RFC 854's rule, RFC 1143 in short).
+ */
+export class NegotiationPolicy {
+  private readonly remoteEnabled = new Set<number>();
+  private readonly localEnabled = new Set<number>();
+  private static readonly REMOTE_OK = new Set([OPT_BINARY, OPT_SGA, OPT_ECHO]);
+  private static readonly LOCAL_OK = new Set([OPT_BINARY, OPT_SGA]);
+
+  answer(verb: Negotiation, option: number): Buffer | null {
+    switch (verb) {
+      case WILL: {
+        if (!NegotiationPolicy.REMOTE_OK.has(option)) return negotiationBytes(DONT, option);
+        if (this.remoteEnabled.has(option)) return null;
+        this.remoteEnabled.add(option);
+        return negotiationBytes(DO, option);
+      }
+      case WONT:
+        if (!this.remoteEnabled.delete(option)) return null;
+        return negotiationBytes(DONT, option);
+      case DO: {
+        if (!NegotiationPolicy.LOCAL_OK.has(option)) return negotiationBytes(WONT, option);
+        if (this.localEnabled.has(option)) return null;
+        this.localEnabled.add(option);
+        return negotiationBytes(WILL, option);
+      }
+      case DONT:
+        if (!this.localEnabled.delete(option)) return null;
+        return negotiationBytes(WONT, option);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The contract every wire implements: bytes in, bytes out, a BREAK, and a close that says whether
+ * the peer went away (`disconnected: true`) or we closed it ourselves.
+ *
+ *     ports/ ──open(sink)──> Transport ──> the wire
+ *            <─sink.data──          <──
+ *            <─sink.closed─
+ *
+ * Transports know nothing of SysRq, HTTP or reconnect policy: the port above them decides.
+ */
+export type TransportKind = "tty" | "telnet";
+
+export interface TransportClosed {
+  /** true when the peer or device went away; false when close() was called. */
+  readonly disconnected: boolean;
+  readonly error?: Error;
+}
+
+export interface TransportSink {
+  data(chunk: Buffer): void;
+  closed(info: TransportClosed): void;
+}
+
+export type BreakMethod = "tty-ioctl" | "telnet-brk";
+
+export interface BreakCapability {
+  readonly available: boolean;
+  readonly method?: BreakMethod;
+  /** Why a BREAK cannot be sent, or what it means on this wire. */
+  readonly reason?: string;
+}
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /** Human description of the far end (device path or host:port), for logs and state. */
+  readonly target: string;
+  /** Connects; rejects with an error carrying an errno-style `code` (ENOENT, EACCES, ECONNREFUSED ...). */
+  open(sink: TransportSink): Promise<void>;
+  /** Resolves once the bytes have been handed to the OS (drained for a tty). */
+  write(data: Uint8Array): Promise<void>;
+  /** Sends one BREAK condition held for `holdMs` where the wire has a notion of duration. */
+  sendBreak(holdMs: number): Promise<void>;
+  /** Valid after open(); before it, what is known from configuration. */
+  breakCapability(): BreakCapability;
+  close(): Promise<void>;
+}
+
+/** An error from open() that the port should show as its state reason and retry. */
+export class TransportOpenError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "TransportOpenError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * A local UART or USB-serial adapter through `serialport` (the only file that imports it).
+ *
+ *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> open, hupcl off ─> set(dtr, rts)
+ *   BREAK: drain ─> set(brk on, dtr, rts) ─> hold ─> set(brk off, dtr, rts)
+ *
+ * serialport's set() fills every line it is not given with a default (DTR and RTS high), which
+ * resets many boards: the configured DTR/RTS levels are passed on every call.
+ */
+import { constants as fsConstants } from "node:fs";
+import { access, realpath, stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { SerialPort } from "serialport";
+import type { TtyTransportConfig } from "../config/types.js";
+import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
+
+/** Unix98 pty slaves (/dev/pts/N) have majors 136-143; BSD-style ptys 2 and 3; /dev/ptmx is 5:2. */
+export function isPseudoTerminal(rdev: number): boolean {
+  const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+  return (major >= 136 && major <= 143) || major === 2 || major === 3 || (major === 5 && minor === 2);
+}
+
+const PTY_REASON =
+  "a pseudo-terminal silently drops BREAK (the ioctl succeeds and nothing reaches the reader)";
+
+function openErrorCode(message: string): string {
+  if (/permission denied/i.test(message)) return "EACCES";
+  if (/no such file/i.test(message)) return "ENOENT";
+  if (/lock|resource temporarily unavailable|busy/i.test(message)) return "EBUSY";
+  return "EIO";
+}
+
+function promisify(run: (done: (err: Error | null | undefined) => void) => void): Promise<void> {
+  return new Promise((resolve, reject) => run((err) => (err ? reject(err) : resolve())));
+}
+
+export class TtyTransport implements Transport {
+  readonly kind = "tty" as const;
+  readonly target: string;
+  private port: SerialPort | null = null;
+  private capability: BreakCapability = { available: true, method: "tty-ioctl" };
+
+  constructor(private readonly config: TtyTransportConfig) {
+    this.target = config.path;
+  }
+
+  async open(sink: TransportSink): Promise<void> {
+    const device = await this.resolveDevice();
+    const port = new SerialPort({
+      path: device,
+      baudRate: this.config.baudRate,
+      dataBits: this.config.dataBits,
+      parity: this.config.parity,
+      stopBits: this.config.stopBits,
+      rtscts: this.config.rtscts,
+      hupcl: this.config.hupcl,
+      autoOpen: false,
+      lock: true,
+    });
+    try {
+      await promisify((done) => port.open(done));
+    } catch (err) {
+      const message = (err as Error).message;
+      throw new TransportOpenError(openErrorCode(message), `cannot open ${device}: ${message}`, {
+        cause: err,
+      });
+    }
+    this.port = port;
+    port.on("data", (chunk: Buffer) => sink.data(chunk));
+    port.on("error", () => {
+      /* surfaced through 'close' or the failing call */
+    });
+    port.on("close", (err: (Error & { disconnected?: boolean }) | null) => {
+      if (this.port === port) this.port = null;
+      // serialport passes an error (with disconnected: true) only when the device went away.
+      sink.closed(err ? { disconnected: true, error: err } : { disconnected: false });
+    });
+    // Pin the modem lines to the configured levels right away, so nothing later flips them.
+    await this.setLines(port, false);
+  }
+
+  /** Follows links on every open (by-id links move between ttyUSB numbers) and checks access. */
+  private async resolveDevice(): Promise<string> {
+    let device: string;
+    try {
+      device = await realpath(this.config.path);
+      await access(device, fsConstants.R_OK | fsConstants.W_OK);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      const code = e.code ?? "EIO";
+      const what = code === "ENOENT" ? "waiting for the device to appear" : e.message;
+      throw new TransportOpenError(code, `${this.config.path}: ${what}`, { cause: err });
+    }
+    const info = await stat(device);
+    this.capability = isPseudoTerminal(info.rdev)
+      ? { available: false, reason: `${device} is ${PTY_REASON}` }
+      : { available: true, method: "tty-ioctl" };
+    return device;
+  }
+
+  private setLines(port: SerialPort, brk: boolean): Promise<void> {
+    return promisify((done) => port.set({ brk, dtr: this.config.dtr, rts: this.config.rts }, done));
+  }
+
+  private requirePort(): SerialPort {
+    if (!this.port) throw new Error(`${this.config.path} is not open`);
+    return this.port;
+  }
+
+  async write(data: Uint8Array): Promise<void> {
+    const port = this.requirePort();
+    await promisify((done) => port.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), done));
+    await promisify((done) => port.drain(done));
+  }
+
+  async sendBreak(holdMs: number): Promise<void> {
+    const port = this.requirePort();
+    await promisify((done) => port.drain(done));
+    await this.setLines(port, true);
+    try {
+      await sleep(holdMs);
+    } finally {
+      await this.setLines(port, false);
+    }
+  }
+
+  breakCapability(): BreakCapability {
+    return this.capability;
+  }
+
+  async close(): Promise<void> {
+    const port = this.port;
+    if (!port?.isOpen) return;
+    await promisify((done) => port.close(done));
+  }
+}

@@ -1,0 +1,241 @@
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, it } from "node:test";
+import type { Daemon } from "../../src/daemon.js";
+import { FakeKernel } from "../helpers/fake-kernel.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+
+const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };
+
+interface ErrorBody {
+  statusCode: number;
+  code: string;
+  message: string;
+}
+interface Result {
+  key: string;
+  verdict: string;
+  action?: string;
+  needsBit?: number;
+  output?: string[];
+  reason?: string;
+  note?: string;
+  completion?: { line: string | null };
+  after?: { disconnected: boolean };
+}
+
+describe("HTTP API over a fake kernel", () => {
+  let kernel: FakeKernel;
+  let daemon: Daemon;
+
+  before(async () => {
+    kernel = new FakeKernel();
+    daemon = await startTestDaemon({
+      ports: [
+        { id: "vm0", transport: telnet },
+        { id: "masked", transport: telnet, sysrqMask: 438 },
+      ],
+      createTransport: kernel.factory,
+    });
+    await waitUntil(() => daemon.ports.list().every((p) => p.info().state === "open"), 2000, "ports open");
+  });
+  after(() => daemon.close());
+  beforeEach(() => {
+    kernel.wire.length = 0;
+    kernel.armedAt = null;
+    kernel.sysrqMask = 1;
+  });
+
+  const sysrq = (body: unknown, port = "vm0") =>
+    daemon.app.inject({ method: "POST", url: `/ports/${port}/sysrq`, payload: body as object });
+
+  it("lists ports with state and break capability", async () => {
+    const res = await daemon.app.inject({ method: "GET", url: "/ports/vm0" });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), {
+      id: "vm0",
+      kind: "telnet",
+      target: "127.0.0.1:4555",
+      state: "open",
+      capabilities: { break: { available: true, method: "telnet-brk" } },
+    });
+    assert.equal((await daemon.app.inject({ method: "GET", url: "/ports" })).json<unknown[]>().length, 2);
+    assert.equal((await daemon.app.inject({ method: "GET", url: "/healthz" })).statusCode, 200);
+  });
+
+  it("answers 404 PORT_NOT_FOUND for a port that is not configured", async () => {
+    const res = await sysrq({ keys: "h" }, "ttyS9");
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.json<ErrorBody>().code, "PORT_NOT_FOUND");
+  });
+
+  it("sends one BREAK per key and returns the kernel's verdicts", async () => {
+    const res = await sysrq({ keys: "hm", settleMs: 0 });
+    assert.equal(res.statusCode, 200);
+    const body = res.json<{ port: string; results: Result[] }>();
+    assert.equal(body.port, "vm0");
+    assert.deepEqual(
+      body.results.map((r) => [r.key, r.verdict, r.action]),
+      [
+        ["h", "acknowledged", "HELP"],
+        ["m", "acknowledged", "Show Memory"],
+      ],
+    );
+    assert.deepEqual(
+      kernel.wire.map((op) => (op.op === "break" ? "BREAK" : op.bytes.toString("latin1"))),
+      ["BREAK", "h", "BREAK", "m"],
+    );
+  });
+
+  for (const [name, body] of [
+    ["a space", { keys: "a b" }],
+    ["a boolean (Ajv would coerce it to 'true')", { keys: true }],
+    ["33 keys", { keys: "h".repeat(33) }],
+    ["an empty string", { keys: "" }],
+    ["no keys at all", {}],
+    ["a NUL byte", { keys: "h\u0000" }],
+  ] as const) {
+    it(`refuses ${name} with 400 INVALID_KEY before any byte is sent`, async () => {
+      const res = await sysrq(body);
+      assert.equal(res.statusCode, 400);
+      assert.equal(res.json<ErrorBody>().code, "INVALID_KEY");
+      assert.deepEqual(kernel.wire, []);
+    });
+  }
+
+  it("rejects unknown fields and out-of-range numbers with 400 VALIDATION", async () => {
+    for (const body of [
+      { keys: "h", colour: 1 },
+      { keys: "h", timeoutMs: 600_000 },
+      { keys: "h", settleMs: "5" },
+    ]) {
+      const res = await sysrq(body);
+      assert.equal(res.statusCode, 400, JSON.stringify(body));
+      assert.equal(res.json<ErrorBody>().code, "VALIDATION");
+    }
+    const broken = await daemon.app.inject({
+      method: "POST",
+      url: "/ports/vm0/sysrq",
+      headers: { "content-type": "application/json" },
+      payload: "{keys:",
+    });
+    assert.equal(broken.statusCode, 400);
+    assert.equal(broken.json<ErrorBody>().code, "VALIDATION");
+    assert.deepEqual(kernel.wire, []);
+  });
+
+  it("refuses keys outside the port's sysrqMask with 403 KEY_NOT_ALLOWED, sending nothing", async () => {
+    const res = await sysrq({ keys: "sht" }, "masked");
+    assert.equal(res.statusCode, 403);
+    assert.equal(res.json<ErrorBody>().code, "KEY_NOT_ALLOWED");
+    assert.match(res.json<ErrorBody>().message, /\bt\b/);
+    assert.deepEqual(kernel.wire, []);
+  });
+
+  it("reports disabled with the bit the kernel lacks", async () => {
+    kernel.sysrqMask = 438;
+    const [result] = (await sysrq({ keys: "t", settleMs: 0 })).json<{ results: Result[] }>().results;
+    assert.equal(result?.verdict, "disabled");
+    assert.equal(result?.needsBit, 8);
+  });
+
+  it("stops a sequence at the first no-response and skips the rest", async () => {
+    kernel.sysrqMask = 0;
+    const { results } = (await sysrq({ keys: "sub", timeoutMs: 300 })).json<{ results: Result[] }>();
+    assert.deepEqual(
+      results.map((r) => r.verdict),
+      ["no-response", "skipped", "skipped"],
+    );
+    assert.ok(results[0]?.output?.includes("s"), "the key arrived as typed input");
+    assert.match(results[0]?.reason ?? "", /kernel\.sysrq=0/);
+    assert.equal(kernel.wire.length, 2, "nothing is sent after a no-response");
+  });
+
+  it("awaits the completion of s and u before the next key, and reports what followed b", async () => {
+    const { results } = (await sysrq({ keys: "sub", settleMs: 20 })).json<{ results: Result[] }>();
+    assert.deepEqual(
+      results.map((r) => r.verdict),
+      ["acknowledged", "acknowledged", "acknowledged"],
+    );
+    assert.equal(results[0]?.completion?.line, "[   10.000000] Emergency Sync complete");
+    assert.equal(results[1]?.completion?.line, "[   10.000000] Emergency Remount complete");
+    assert.equal(results[2]?.after?.disconnected, true);
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "reconnect after b");
+  });
+
+  it("runs concurrent requests one at a time: their bytes never interleave", async () => {
+    kernel.answerDelayMs = 15;
+    try {
+      const responses = await Promise.all([
+        sysrq({ keys: "mmm", settleMs: 0 }),
+        sysrq({ keys: "hhh", settleMs: 0 }),
+        sysrq({ keys: "999", settleMs: 0 }),
+      ]);
+      assert.ok(responses.every((r) => r.statusCode === 200));
+      const keys = kernel.wire.flatMap((op) => (op.op === "write" ? [op.bytes.toString()] : []));
+      assert.deepEqual(keys.join(""), "mmmhhh999");
+      const ops = kernel.wire.map((op) => op.op).join(",");
+      assert.equal(ops, Array(9).fill("break,write").join(","), "never two BREAKs in a row");
+    } finally {
+      kernel.answerDelayMs = 2;
+    }
+  });
+
+  it("uses the arm of a plain BREAK sent less than 5 s earlier instead of sending another", async () => {
+    const brk = await daemon.app.inject({ method: "POST", url: "/ports/vm0/break", payload: {} });
+    assert.equal(brk.statusCode, 200);
+    const { results } = (await sysrq({ keys: "h", settleMs: 0 })).json<{ results: Result[] }>();
+    assert.equal(results[0]?.verdict, "acknowledged");
+    assert.match(results[0]?.note ?? "", /no new BREAK/);
+    assert.deepEqual(
+      kernel.wire.map((op) => op.op),
+      ["break", "write"],
+    );
+  });
+
+  it("serves console lines by seq, and long-polls for a match", async () => {
+    const port = kernel.transports.at(-1);
+    const future = (await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?since=999999" })).json<{
+      lines: unknown[];
+      next: number;
+    }>();
+    assert.deepEqual(future, { lines: [], next: 999999 });
+    const since = daemon.ports.get("vm0").capture.log.next;
+    const waiting = daemon.app.inject({
+      method: "GET",
+      url: `/ports/vm0/log?since=${since}&waitMs=2000&match=${encodeURIComponent("^login:")}`,
+    });
+    setTimeout(() => port?.print("noise\r\nlogin: \r\n"), 50);
+    const page = (await waiting).json<{ lines: { seq: number; text: string }[]; next: number }>();
+    assert.deepEqual(
+      page.lines.map((l) => l.text),
+      ["login: "],
+    );
+    assert.equal(page.next, since + 2);
+    const bad = await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?match=%28" });
+    assert.equal(bad.statusCode, 400);
+  });
+});
+
+describe("a port whose peer is not there", () => {
+  it("answers 503 PORT_UNAVAILABLE with Retry-After and sends nothing", async () => {
+    const kernel = new FakeKernel();
+    kernel.reachable = false;
+    const daemon = await startTestDaemon({
+      ports: [{ id: "vm0", transport: telnet }],
+      createTransport: kernel.factory,
+    });
+    try {
+      const res = await daemon.app.inject({
+        method: "POST",
+        url: "/ports/vm0/sysrq",
+        payload: { keys: "h" },
+      });
+      assert.equal(res.statusCode, 503);
+      assert.equal(res.json<ErrorBody>().code, "PORT_UNAVAILABLE");
+      assert.equal(res.headers["retry-after"], "1");
+      assert.equal(daemon.ports.get("vm0").info().state, "connecting");
+    } finally {
+      await daemon.close();
+    }
+  });
+});

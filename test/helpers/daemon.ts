@@ -1,0 +1,43 @@
+/** Starts the daemon in-process for tests, with a temporary capture folder and a silent logger. */
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { resolveConfig } from "../../src/config/load.js";
+import { startDaemon, type Daemon } from "../../src/daemon.js";
+import type { TransportFactory } from "../../src/transports/create.js";
+
+export interface TestDaemonOptions {
+  readonly ports: unknown[];
+  readonly createTransport?: TransportFactory;
+  readonly listen?: boolean;
+  readonly captureDir?: string;
+}
+
+export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemon & { captureDir: string }> {
+  const captureDir = options.captureDir ?? (await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-test-")));
+  const config = resolveConfig(
+    { listen: { host: "127.0.0.1", port: 0 }, captureDir, ports: options.ports },
+    "/",
+  );
+  const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
+  const daemon = await startDaemon({
+    config,
+    logger,
+    listen: options.listen ?? false,
+    ...(options.createTransport ? { createTransport: options.createTransport } : {}),
+  });
+  return Object.assign(daemon, { captureDir });
+}
+
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

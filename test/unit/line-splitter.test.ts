@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { LineSplitter, lineText } from "../../src/ports/line-splitter.js";
+
+describe("line splitter", () => {
+  it("splits at LF across chunks and keeps byte offsets into the capture", () => {
+    const splitter = new LineSplitter(100);
+    assert.deepEqual(splitter.push(Buffer.from("ab")), []);
+    const lines = splitter.push(Buffer.from("c\r\nde\nf"));
+    assert.deepEqual(
+      lines.map((l) => [l.bytes.toString(), l.offset, l.partial]),
+      [
+        ["abc\r\n", 100, false],
+        ["de\n", 105, false],
+      ],
+    );
+    const partial = splitter.flushPartial();
+    assert.deepEqual([partial?.bytes.toString(), partial?.offset, partial?.partial], ["f", 108, true]);
+    assert.equal(splitter.flushPartial(), null);
+    assert.equal(splitter.push(Buffer.from("g\n"))[0]?.offset, 109);
+  });
+
+  it("decodes a UTF-8 character split across chunks once the line is whole, invalid bytes replaced", () => {
+    const splitter = new LineSplitter(0);
+    const euro = Buffer.from("€");
+    splitter.push(euro.subarray(0, 1));
+    const [line] = splitter.push(Buffer.concat([euro.subarray(1), Buffer.from([0xff, 0x0d, 0x0a])]));
+    assert.equal(lineText(line?.bytes ?? Buffer.alloc(0)), "€\ufffd");
+  });
+});

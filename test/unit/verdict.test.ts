@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import {
+  afterEventOf,
+  classifyLine,
+  isCompletionLine,
+  judgeLine,
+  keysFromHelp,
+} from "../../src/sysrq/verdict.js";
+
+const HELP_6_1 =
+  "[   12.345678] sysrq: HELP : loglevel(0-9) reboot(b) crash(c) terminate-all-tasks(e) memory-full-oom-kill(f) kill-all-tasks(i) thaw-filesystems(j) sak(k) show-backtrace-all-active-cpus(l) show-memory-usage(m) nice-all-RT-tasks(n) poweroff(o) show-registers(p) show-all-timers(q) unraw(r) sync(s) show-task-states(t) unmount(u) show-blocked-tasks(w) dump-ftrace-buffer(z) ";
+
+describe("verdict parser", () => {
+  it("acknowledges the header of the key's own action, wherever it sits in the line", () => {
+    assert.deepEqual(judgeLine("m", "[    5.100000] sysrq: Show Memory\r"), {
+      verdict: "acknowledged",
+      action: "Show Memory",
+      line: "sysrq: Show Memory",
+    });
+    const glued = "/ # \x1b[6n[    3.020000] sysrq: Show State";
+    assert.equal(judgeLine("t", glued)?.verdict, "acknowledged");
+  });
+
+  it("reads older kernels' 'SysRq : ' marker", () => {
+    assert.equal(judgeLine("s", "SysRq : Emergency Sync")?.verdict, "acknowledged");
+  });
+
+  it("reports disabled with the bit the key needs and how to enable it", () => {
+    const j = judgeLine("t", "[    4.0] sysrq: This sysrq operation is disabled.");
+    assert.equal(j?.verdict, "disabled");
+    assert.ok(j?.verdict === "disabled" && j.needsBit === 8);
+    assert.ok(
+      j?.verdict === "disabled" &&
+        /kernel\.sysrq lacks 8/.test(j.hint) &&
+        /sysctl kernel\.sysrq=1/.test(j.hint),
+    );
+  });
+
+  it("calls HELP an acknowledgement for h and 'unsupported' for any other key, with the keys offered", () => {
+    assert.equal(judgeLine("h", HELP_6_1)?.verdict, "acknowledged");
+    const x = judgeLine("x", HELP_6_1);
+    assert.equal(x?.verdict, "unsupported");
+    assert.ok(x?.verdict === "unsupported" && x.supported === "0123456789bcefhijklmnopqrstuwz");
+  });
+
+  it("ignores the dump body, follow-ups, and a late header that belongs to another key", () => {
+    assert.equal(judgeLine("m", "[    5.1] Mem-Info:"), null);
+    assert.equal(judgeLine("m", "[    5.1] sysrq: Loglevel set to 9"), null);
+    assert.equal(judgeLine("m", "[    5.1] sysrq: Changing Loglevel"), null);
+    assert.equal(classifyLine("sysrq: CPU0:").kind, "follow-up");
+  });
+
+  it("acknowledges a header this table does not know (a newer kernel's wording)", () => {
+    assert.deepEqual(judgeLine("v", "sysrq: Restore framebuffer console"), {
+      verdict: "acknowledged",
+      action: "Restore framebuffer console",
+      line: "sysrq: Restore framebuffer console",
+    });
+  });
+
+  it("recognises completion lines and what follows a life-ending key", () => {
+    assert.ok(isCompletionLine("s", "[    6.0] Emergency Sync complete"));
+    assert.ok(!isCompletionLine("s", "[    6.0] Emergency Remount complete"));
+    assert.ok(isCompletionLine("u", "[    6.0] Emergency Remount complete"));
+    assert.equal(afterEventOf("[ 9.1] Kernel panic - not syncing: sysrq triggered crash"), "panic");
+    assert.equal(afterEventOf("[ 9.1] reboot: Power down"), "power-down");
+    assert.equal(afterEventOf("[ 9.1] random"), null);
+  });
+
+  it("parses the keys a HELP list offers", () => {
+    assert.equal(keysFromHelp("HELP : loglevel(0-9) reboot(b) replay-kernel-logs(R)"), "0123456789bhR");
+  });
+});
