@@ -11,6 +11,7 @@ import { installErrorHandler } from "./error-handler.js";
 import { logRoutes } from "./routes/log.js";
 import { portRoutes } from "./routes/ports.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
+import { writeRoutes } from "./routes/write.js";
 import { createValidatorCompiler } from "./validation.js";
 
 declare module "fastify" {
@@ -45,5 +46,6 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(portRoutes);
   await app.register(sysrqRoutes);
   await app.register(logRoutes);
+  await app.register(writeRoutes);
   return app;
 }

@@ -6,12 +6,7 @@ import { STATUS_CODES } from "node:http";
 import type { FastifyError, FastifyInstance } from "fastify";
 import { BridgeError, type ErrorCode } from "../errors.js";
 
-function body(
-  statusCode: number,
-  code: ErrorCode,
-  message: string,
-  extra: Record<string, unknown> = {},
-) {
+function body(statusCode: number, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? "Error", message, ...extra };
 }
 

@@ -110,3 +110,14 @@ export const errorResponses = {
   503: ErrorResponse,
   504: ErrorResponse,
 } as const;
+
+/** Exactly one of data (UTF-8 text) or base64 (raw bytes), at most 64 KiB once decoded. */
+export const WriteBody = Type.Union([
+  Type.Object({ data: Type.String({ minLength: 1, maxLength: 65_536 }) }, { additionalProperties: false }),
+  Type.Object(
+    { base64: Type.String({ minLength: 1, maxLength: 87_384, pattern: "^[A-Za-z0-9+/]*={0,2}$" }) },
+    { additionalProperties: false },
+  ),
+]);
+
+export const WriteResponse = Type.Object({ port: Type.String(), bytes: Type.Integer() });

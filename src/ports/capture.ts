@@ -2,7 +2,8 @@
  * A port's console capture: every received byte, in order, whether or not a request is running.
  *
  *   chunk ──> <id>.raw       append-only, byte for byte (telnet already decoded)
- *         └─> LineSplitter ──> <id>.index.jsonl   {seq, ts, off, len} per line; gaps as {gap, ts, reason}
+ *         └─> LineSplitter ──> <id>.index.jsonl   {seq, ts, off, len} per line; gaps {gap, ts, reason};
+ *                          │                       BREAKs sent {break, ts, off, nextSeq}
  *                          └─> LineLog (GET /log)  and line listeners (the SysRq verdict watcher)
  *
  * Gaps (disconnects, restarts) are marked in the index, never in the raw bytes. A partial line (a
@@ -141,6 +142,16 @@ export class Capture {
       `{"seq":${seq},"ts":"${ts}","off":${line.offset},"len":${line.bytes.length}${line.partial ? ',"partial":true' : ""}}\n`,
     );
     for (const listener of this.listeners) listener({ seq, text, at });
+  }
+
+  /**
+   * Records a BREAK sent to the target at this point of the stream, so the index shows what the
+   * console printed before and after each one.
+   */
+  markBreak(): void {
+    this.index.write(
+      `{"break":true,"ts":"${new Date().toISOString()}","off":${this.bytes},"nextSeq":${this.log.next}}\n`,
+    );
   }
 
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */

@@ -8,6 +8,7 @@ import type { PortConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
 import { VALID_KEYS, keyAllowedByMask } from "../sysrq/keys.js";
+import { QUIET_BEFORE_BREAK_MS, SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { TransportFactory } from "../transports/create.js";
@@ -48,6 +49,7 @@ export class Port {
   private readonly queue = new SerialQueue();
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
   private armedAt: number | null = null;
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -131,7 +133,7 @@ export class Port {
     }
   }
 
-  private requireBreakableTransport(): Transport {
+  private requireOpenTransport(): Transport {
     const transport = this.connection.current;
     if (!transport) {
       throw new BridgeError(
@@ -142,6 +144,11 @@ export class Port {
         },
       );
     }
+    return transport;
+  }
+
+  private requireBreakableTransport(): Transport {
+    const transport = this.requireOpenTransport();
     const capability = transport.breakCapability();
     if (!capability.available) {
       throw new BridgeError(
@@ -191,15 +198,43 @@ export class Port {
     });
   }
 
+  /**
+   * Console input (a harness typing a command). Within 5 s of a BREAK the kernel would take the first
+   * byte as a SysRq key, so input is refused then rather than run as an arbitrary SysRq command.
+   */
+  async write(data: Buffer): Promise<{ bytes: number }> {
+    this.requireOpenTransport();
+    return this.queue.run(async () => {
+      const transport = this.requireOpenTransport();
+      const armedFor = this.armedAt === null ? null : this.deps.clock.now() - this.armedAt;
+      if (armedFor !== null && armedFor < SYSRQ_ARM_WINDOW_MS) {
+        throw new BridgeError(
+          "SYSRQ_ARMED",
+          `a BREAK ${Math.round(armedFor)} ms ago left SysRq armed: the first byte would run as a SysRq key. ` +
+            `Send the key with POST /ports/${this.id}/sysrq, or write again in ${Math.ceil((SYSRQ_ARM_WINDOW_MS - armedFor) / 1000)} s`,
+        );
+      }
+      this.armedAt = null;
+      this.lastWriteAt = this.deps.clock.now();
+      await this.withDeadline(transport.write(data), Math.ceil(data.length / 10), "write");
+      this.deps.log.info({ bytes: data.length }, "console write");
+      return { bytes: data.length };
+    });
+  }
+
   private wire(transport: Transport): SysrqWire {
     return {
       armState: () => ({ armedAt: this.armedAt }),
       sendBreak: async (holdMs) => {
+        const quietFor = this.deps.clock.now() - this.lastWriteAt;
+        if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
         await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
         this.armedAt = this.deps.clock.now();
+        this.deps.capture.markBreak();
       },
       sendKey: async (key) => {
         this.armedAt = null;
+        this.lastWriteAt = this.deps.clock.now();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
     };

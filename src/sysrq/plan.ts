@@ -16,6 +16,13 @@ export const ARM_SAFETY_MARGIN_MS = 500;
 /** Pause between the cancelling BREAK and the arming one (measured: 0.1 s keeps them apart). */
 export const CANCEL_PAUSE_MS = 100;
 
+/**
+ * Quiet time on the line before a BREAK. QEMU's UART attaches a break to whatever byte is first in the
+ * guest's unread receive buffer: a byte sent a few ms before the BREAK becomes the SysRq key and the
+ * intended key lands as typed input (measured on the test guest: 1-5 ms fails, 10 ms and more works).
+ */
+export const QUIET_BEFORE_BREAK_MS = 20;
+
 export type WireStep =
   { readonly type: "break" } | { readonly type: "pause"; readonly ms: number } | { readonly type: "key" };
 

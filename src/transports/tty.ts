@@ -77,7 +77,17 @@ export class TtyTransport implements Transport {
       sink.closed(err ? { disconnected: true, error: err } : { disconnected: false });
     });
     // Pin the modem lines to the configured levels right away, so nothing later flips them.
-    await this.setLines(port, false);
+    // A pty has no modem lines (TIOCMSET fails there), and no BREAK either.
+    if (!this.capability.available) return;
+    try {
+      await this.setLines(port, false);
+    } catch (err) {
+      this.port = null;
+      await promisify((done) => port.close(done)).catch(() => undefined);
+      throw new TransportOpenError("EIO", `cannot set DTR/RTS on ${device}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 
   /** Follows links on every open (by-id links move between ttyUSB numbers) and checks access. */

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
+import { LineSplitter, lineText } from "../../src/ports/line-splitter.js";
 import {
   afterEventOf,
   classifyLine,
@@ -70,5 +72,59 @@ describe("verdict parser", () => {
 
   it("parses the keys a HELP list offers", () => {
     assert.equal(keysFromHelp("HELP : loglevel(0-9) reboot(b) replay-kernel-logs(R)"), "0123456789bhR");
+  });
+});
+
+/** Console bytes captured from the real guest by test/target/capture-fixtures.ts. */
+async function fixtureLines(name: string): Promise<string[]> {
+  const bytes = await readFile(new URL(`../fixtures/console/${name}.bin`, import.meta.url));
+  const splitter = new LineSplitter(0);
+  const lines = splitter.push(bytes);
+  const rest = splitter.flushPartial();
+  return [...lines, ...(rest ? [rest] : [])].map((l) => lineText(l.bytes));
+}
+
+function firstJudgement(key: string, lines: string[]) {
+  for (const line of lines) {
+    const judgement = judgeLine(key, line);
+    if (judgement) return judgement;
+  }
+  return null;
+}
+
+describe("verdict parser on consoles captured from a real 6.1 kernel", () => {
+  const cases: [fixture: string, key: string, verdict: string, action?: string][] = [
+    ["always-h", "h", "acknowledged", "HELP"],
+    ["always-m", "m", "acknowledged", "Show Memory"],
+    ["always-9", "9", "acknowledged", "Changing Loglevel"],
+    ["always-s", "s", "acknowledged", "Emergency Sync"],
+    ["always-u", "u", "acknowledged", "Emergency Remount R/O"],
+    ["always-t", "t", "acknowledged", "Show State"],
+    ["always-x", "x", "unsupported"],
+    ["438-t", "t", "disabled", "Show State"],
+    ["438-s", "s", "acknowledged", "Emergency Sync"],
+    ["438-h", "h", "acknowledged", "HELP"],
+    ["glued-prompt", "h", "acknowledged", "HELP"],
+  ];
+  for (const [fixture, key, verdict, action] of cases) {
+    it(`${fixture}: key ${key} is ${verdict}`, async () => {
+      const judgement = firstJudgement(key, await fixtureLines(fixture));
+      assert.equal(judgement?.verdict, verdict);
+      if (action) assert.equal("action" in judgement ? judgement.action : undefined, action);
+    });
+  }
+
+  it("finds the completion lines of s and u, and the keys offered by x's HELP", async () => {
+    assert.ok((await fixtureLines("always-s")).some((l) => isCompletionLine("s", l)));
+    assert.ok((await fixtureLines("always-u")).some((l) => isCompletionLine("u", l)));
+    const x = firstJudgement("x", await fixtureLines("always-x"));
+    assert.equal(x?.verdict === "unsupported" && x.supported, "0123456789bcefhijklmnopqrstuwz");
+  });
+
+  it("reads the header of a line glued to the shell prompt", async () => {
+    const lines = await fixtureLines("glued-prompt");
+    assert.ok(
+      lines.some((l) => l.startsWith("/ # \x1b[6n[") && judgeLine("h", l)?.verdict === "acknowledged"),
+    );
   });
 });

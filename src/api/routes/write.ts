@@ -1,0 +1,29 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BridgeError } from "../../errors.js";
+import { PortParams, WriteBody, WriteResponse, errorResponses } from "../schemas.js";
+
+const MAX_WRITE_BYTES = 64 * 1024;
+
+export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    "/ports/:id/write",
+    {
+      bodyLimit: 128 * 1024,
+      schema: { params: PortParams, body: WriteBody, response: { 200: WriteResponse, ...errorResponses } },
+    },
+    async (request) => {
+      const port = app.ports.get(request.params.id);
+      const body = request.body;
+      const bytes = "data" in body ? Buffer.from(body.data, "utf8") : Buffer.from(body.base64, "base64");
+      if (bytes.length > MAX_WRITE_BYTES) {
+        throw new BridgeError(
+          "VALIDATION",
+          `at most ${MAX_WRITE_BYTES} bytes per write; this was ${bytes.length}`,
+        );
+      }
+      // The data itself is never logged: it may hold passwords.
+      const written = await port.write(bytes);
+      return { port: port.id, ...written };
+    },
+  );
+};

@@ -1,0 +1,256 @@
+/**
+ * End to end through the daemon's HTTP API against a real Linux kernel booted under QEMU, its serial
+ * console on a telnet-mode chardev. Each guest runs with a different kernel.sysrq mask.
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import type { Daemon } from "../../src/daemon.js";
+import { classifyLine } from "../../src/sysrq/verdict.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { client, type LogBody, type SysrqBody } from "../helpers/http.js";
+import { requireTools } from "../helpers/tools.js";
+
+const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
+
+interface Target {
+  daemon: Daemon & { captureDir: string };
+  guest: Guest;
+  api: ReturnType<typeof client>;
+}
+
+/** Starts the daemon first, then the guest, as a lab would after a target reboots. */
+async function startTarget(append: string[], extraArgs: string[] = []): Promise<Target> {
+  const telnetPort = await freeTcpPort();
+  const daemon = await startTestDaemon({
+    listen: true,
+    ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
+  });
+  const guest = await startGuest({ telnetPort, append, extraArgs });
+  const api = client(daemon.url);
+  const ready = await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+  assert.equal(ready.body.lines.length, 1, "guest printed its ready marker");
+  await waitForPrompt(api);
+  return { daemon, guest, api };
+}
+
+/** Waits until the shell has printed its prompt and gone quiet. */
+async function waitForPrompt(api: ReturnType<typeof client>): Promise<void> {
+  await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=${encodeURIComponent("^/ # ")}`);
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+async function stopTarget(target: Target | undefined): Promise<void> {
+  await target?.daemon.close();
+  await target?.guest.stop();
+}
+
+/** The sysrq header lines (not follow-ups, not dump bodies) in the capture after `offset`. */
+async function sysrqHeaders(target: Target, offset: number): Promise<string[]> {
+  const raw = await readFile(target.daemon.ports.get("vm0").capture.files.raw);
+  return raw
+    .subarray(offset)
+    .toString("latin1")
+    .split("\n")
+    .flatMap((line) => {
+      const parsed = classifyLine(line);
+      return parsed.kind === "header" || parsed.kind === "help" || parsed.kind === "disabled"
+        ? [parsed.text]
+        : [];
+    });
+}
+
+describe("real kernel, kernel.sysrq=1", { skip, timeout: 240_000 }, () => {
+  let target: Target | undefined;
+  before(async () => {
+    target = await startTarget(["sysctl.kernel.sysrq=1"]);
+  });
+  after(() => stopTarget(target));
+
+  it("captures the guest from its boot log on, equal to QEMU's own logfile record, 0xFF included", async () => {
+    const { api, daemon, guest } = target!;
+    const script =
+      'echo BYTES-BEGIN; i=0; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)"; i=$((i+1)); done; echo; echo BYTES-END\r';
+    assert.equal((await api.post(`/ports/vm0/write`, { data: script })).status, 200);
+    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=20000&match=${encodeURIComponent("^BYTES-END$")}`);
+    await new Promise((r) => setTimeout(r, 500));
+    const capture = daemon.ports.get("vm0").capture;
+    await waitUntil(
+      async () => (await readFile(capture.files.raw)).length === capture.size,
+      2000,
+      "capture flushed",
+    );
+    const captured = await readFile(capture.files.raw);
+    const logged = await readFile(guest.logfile);
+    assert.ok(captured.includes("Linux version"), "the daemon was attached before the kernel's first line");
+    assert.ok(captured.length > 10_000);
+    assert.ok(logged.length >= captured.length);
+    const missed = logged.length - captured.length;
+    assert.ok(
+      missed < 4096,
+      `only what the guest printed before the daemon connected is missing (${missed} bytes)`,
+    );
+    assert.ok(
+      logged.subarray(missed).equals(captured),
+      "capture equals QEMU's record from the moment of connection",
+    );
+    const begin = captured.indexOf("BYTES-BEGIN\r\n", captured.indexOf("BYTES-BEGIN\r\n") + 1);
+    const bytes = captured.subarray(begin + "BYTES-BEGIN\r\n".length);
+    for (let b = 0; b < 256; b += 1) assert.ok(bytes.includes(b), `byte 0x${b.toString(16)} captured`);
+  });
+
+  it("acknowledges h 9 m t w s, awaiting the completion of s", async () => {
+    const res = await target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h9mtws", timeoutMs: 5000 });
+    assert.equal(res.status, 200);
+    const results = res.body.results;
+    assert.deepEqual(
+      results.map((r) => [r.key, r.verdict, r.action]),
+      [
+        ["h", "acknowledged", "HELP"],
+        ["9", "acknowledged", "Changing Loglevel"],
+        ["m", "acknowledged", "Show Memory"],
+        ["t", "acknowledged", "Show State"],
+        ["w", "acknowledged", "Show Blocked State"],
+        ["s", "acknowledged", "Emergency Sync"],
+      ],
+    );
+    for (const r of results)
+      assert.ok((r.latencyMs ?? 0) > 0 && (r.latencyMs ?? 0) < 2000, `latency of ${r.key}`);
+    assert.match(results[5]?.completion?.line ?? "", /Emergency Sync complete/);
+    assert.ok(
+      (results[2]?.output ?? []).some((l) => l.includes("Mem-Info")),
+      "m's dump is in its output",
+    );
+  });
+
+  it("reports x as unsupported with the keys the kernel offers", async () => {
+    const [x] = (await target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "x" })).body.results;
+    assert.equal(x?.verdict, "unsupported");
+    assert.equal(x?.supported, "0123456789bcefhijklmnopqrstuwz");
+  });
+
+  it("runs two concurrent requests one after the other: the kernel sees each key once, never interleaved", async () => {
+    const offset = target!.daemon.ports.get("vm0").capture.size;
+    const [a, b] = await Promise.all([
+      target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "hmh", settleMs: 0 }),
+      target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "9w9", settleMs: 0 }),
+    ]);
+    assert.ok(
+      [a, b].every((r) => r.status === 200 && r.body.results.every((k) => k.verdict === "acknowledged")),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const headers = (await sysrqHeaders(target!, offset)).map(
+      (h) => h.replace(/^sysrq: /, "").split(" :")[0],
+    );
+    const first = ["HELP", "Show Memory", "HELP"];
+    const second = ["Changing Loglevel", "Show Blocked State", "Changing Loglevel"];
+    assert.ok(
+      JSON.stringify(headers) === JSON.stringify([...first, ...second]) ||
+        JSON.stringify(headers) === JSON.stringify([...second, ...first]),
+      `headers in the capture: ${JSON.stringify(headers)}`,
+    );
+  });
+
+  it("uses a plain BREAK's arm within 5 s, refuses typing into it, and cancels it once stale", async () => {
+    const { api } = target!;
+    assert.equal((await api.post("/ports/vm0/break", {})).status, 200);
+    const typed = await api.post<{ code: string }>("/ports/vm0/write", { data: "echo x\r" });
+    assert.equal(typed.status, 409);
+    assert.equal(typed.body.code, "SYSRQ_ARMED");
+    const [fresh] = (await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 })).body.results;
+    assert.equal(fresh?.verdict, "acknowledged");
+    assert.match(fresh?.note ?? "", /no new BREAK/);
+
+    assert.equal((await api.post("/ports/vm0/break", {})).status, 200);
+    await new Promise((r) => setTimeout(r, 5500));
+    const [stale] = (await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 })).body.results;
+    assert.equal(stale?.verdict, "acknowledged", "the kernel answered after the stale arm was cancelled");
+    assert.match(stale?.note ?? "", /cancelled it first/);
+  });
+
+  it("runs reisub in order, each BREAK after the previous key's completion, and sees b end the guest", async () => {
+    const { api, daemon, guest } = target!;
+    const capture = daemon.ports.get("vm0").capture;
+    const indexBefore = (await readFile(capture.files.index, "utf8")).length;
+    const res = await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "reisub", timeoutMs: 5000 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      res.body.results.map((r) => `${r.key}:${r.verdict}`),
+      ["r", "e", "i", "s", "u", "b"].map((k) => `${k}:acknowledged`),
+    );
+    const [, , , s, u, b] = res.body.results;
+    assert.match(s?.completion?.line ?? "", /Emergency Sync complete/);
+    assert.match(u?.completion?.line ?? "", /Emergency Remount complete/);
+    assert.equal(b?.action, "Resetting");
+    assert.equal(b?.after?.disconnected, true, "QEMU (-no-reboot) exited: the port saw the disconnect");
+    await guest.exited;
+    await waitUntil(
+      () => daemon.ports.get("vm0").info().state === "connecting",
+      2000,
+      "port shows the disconnect",
+    );
+
+    // The index records each BREAK in stream order: the BREAK for u comes after s's completion line,
+    // the BREAK for b after u's.
+    const index = (await readFile(capture.files.index, "utf8")).slice(indexBefore).trim().split("\n");
+    const raw = await readFile(capture.files.raw);
+    const events = index.map((l) => JSON.parse(l) as { break?: true; off: number; len?: number; gap?: true });
+    const textOf = (e: { off: number; len?: number }) =>
+      raw.subarray(e.off, e.off + (e.len ?? 0)).toString("latin1");
+    const order = events.map((e) => (e.break ? "BREAK" : e.gap ? "GAP" : textOf(e)));
+    const syncDone = order.findIndex((t) => t.includes("Emergency Sync complete"));
+    const remountDone = order.findIndex((t) => t.includes("Emergency Remount complete"));
+    assert.ok(syncDone > 0 && remountDone > syncDone);
+    assert.equal(
+      order.slice(syncDone).indexOf("BREAK") + syncDone < remountDone,
+      true,
+      "u's BREAK after s completed",
+    );
+    assert.equal(order.filter((t) => t === "BREAK").length, 6, "six BREAK+key pairs");
+    assert.ok(order.lastIndexOf("BREAK") > remountDone, "b's BREAK after u completed");
+    assert.ok(order.includes("GAP"), "the disconnect is marked as a gap");
+  });
+});
+
+describe("real kernel, kernel.sysrq=438 (Debian's default)", { skip, timeout: 120_000 }, () => {
+  let target: Target | undefined;
+  before(async () => {
+    target = await startTarget(["sysctl.kernel.sysrq=438"]);
+  });
+  after(() => stopTarget(target));
+
+  it("reports t as disabled with needsBit 8, while s still works", async () => {
+    const res = await target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "ts" });
+    const [t, s] = res.body.results;
+    assert.equal(t?.verdict, "disabled");
+    assert.equal(t?.needsBit, 8);
+    assert.match(t?.hint ?? "", /kernel\.sysrq lacks 8/);
+    assert.equal(s?.verdict, "acknowledged");
+  });
+});
+
+describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
+  let target: Target | undefined;
+  before(async () => {
+    target = await startTarget(["sysctl.kernel.sysrq=0"]);
+  });
+  after(() => stopTarget(target));
+
+  it("gives no-response, with the key visible as typed input, and skips the rest", async () => {
+    const res = await target!.api.post<SysrqBody>("/ports/vm0/sysrq", {
+      keys: "sm",
+      timeoutMs: 1500,
+      settleMs: 200,
+    });
+    const [s, m] = res.body.results;
+    assert.equal(s?.verdict, "no-response");
+    assert.equal(s?.latencyMs, null);
+    assert.ok(
+      // eslint-disable-next-line no-control-regex -- the prompt ends in ESC [6n
+      (s?.output ?? []).some((line) => /(^|# (\x1b\[6n)?)s$/.test(line)),
+      `the shell echoed the key: ${JSON.stringify(s?.output)}`,
+    );
+    assert.equal(m?.verdict, "skipped");
+  });
+});

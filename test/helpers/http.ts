@@ -1,0 +1,48 @@
+/** A small JSON client for the daemon's real HTTP listener. */
+export interface HttpResult<T> {
+  readonly status: number;
+  readonly body: T;
+  readonly headers: Headers;
+}
+
+export function client(baseUrl: string) {
+  async function call<T>(method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+    return { status: res.status, body: (await res.json()) as T, headers: res.headers };
+  }
+  return {
+    get: <T>(path: string) => call<T>("GET", path),
+    post: <T>(path: string, body: unknown) => call<T>("POST", path, body),
+  };
+}
+
+export interface KeyResultBody {
+  key: string;
+  verdict: string;
+  action?: string;
+  line?: string | null;
+  latencyMs?: number | null;
+  output?: string[];
+  needsBit?: number | null;
+  hint?: string;
+  supported?: string;
+  reason?: string;
+  note?: string;
+  completion?: { line: string | null; latencyMs: number | null };
+  after?: { event: string; line: string | null; disconnected: boolean };
+}
+
+export interface SysrqBody {
+  port: string;
+  results: KeyResultBody[];
+}
+
+export interface LogBody {
+  lines: { seq: number; ts: string; text: string }[];
+  next: number;
+}
