@@ -253,4 +253,26 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
     );
     assert.equal(m?.verdict, "skipped");
   });
+
+  it("reconnects by itself when the guest restarts on the same socket, in time for its boot log", async () => {
+    const t = target!;
+    const port = t.daemon.ports.get("vm0");
+    await t.guest.stop();
+    await waitUntil(() => port.info().state === "connecting", 3000, "port notices QEMU went away");
+    const unavailable = await t.api.post<{ code: string }>("/ports/vm0/sysrq", { keys: "h" });
+    assert.equal(unavailable.status, 503);
+    assert.equal(unavailable.body.code, "PORT_UNAVAILABLE");
+    const since = port.capture.log.next;
+    t.guest = await startGuest({ telnetPort: t.guest.telnetPort, append: ["sysctl.kernel.sysrq=0"] });
+    const ready = await t.api.get<LogBody>(
+      `/ports/vm0/log?since=${since}&waitMs=60000&match=${READY_MARKER}`,
+    );
+    assert.equal(ready.body.lines.length, 1);
+    const rebooted = await t.api.get<LogBody>(`/ports/vm0/log?since=${since}&limit=10000`);
+    assert.ok(
+      rebooted.body.lines.some((l) => l.text.includes("Linux version")),
+      "the kernel's first line was captured: the daemon was back within QEMU's start-up time",
+    );
+    assert.match(await readFile(port.capture.files.index, "utf8"), /"gap":true/);
+  });
 });

@@ -1,0 +1,27 @@
+# sysrq-bridge in a container. Serial devices come in with --device, e.g.
+#   docker run --rm -p 127.0.0.1:8420:8420 \
+#     --device /dev/serial/by-id/usb-FTDI_...:/dev/ttyUSB0 --group-add dialout \
+#     -v "$PWD/config:/etc/sysrq-bridge:ro" -v sysrq-capture:/var/lib/sysrq-bridge sysrq-bridge
+# The config inside should listen on 0.0.0.0 for -p to reach it, and use captureDir /var/lib/sysrq-bridge.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+# serialport's native binding ships prebuilt for linux-x64/arm64; no compiler needed.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY config/example.yaml /etc/sysrq-bridge/config.yaml
+# Non-root; membership of dialout (gid 20 on Debian) opens /dev/tty* devices passed with --device.
+RUN mkdir -p /var/lib/sysrq-bridge && chown node:node /var/lib/sysrq-bridge && usermod -aG dialout node
+USER node
+EXPOSE 8420
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["--config", "/etc/sysrq-bridge/config.yaml"]

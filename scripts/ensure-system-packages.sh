@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the demo and the real-target test suites need, if any are missing.
+# Run as root (or with passwordless sudo). Without either it only says what is missing: the suites
+# that need a missing tool then skip loudly, except under CI, where they fail.
+set -euo pipefail
+
+packages=(
+  qemu-system-x86 # qemu-system-x86_64: boots the test guest's kernel under TCG
+  busybox-static  # the guest's userland
+  cpio            # packs the guest's initramfs
+  socat           # real pty pairs for the tty transport tests
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  sudo=(sudo -n)
+else
+  echo "ensure-system-packages: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  exit 0
+fi
+
+echo "ensure-system-packages: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
