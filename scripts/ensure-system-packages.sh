@@ -9,6 +9,7 @@ packages=(
   busybox-static  # the guest's userland
   cpio            # packs the guest's initramfs
   socat           # real pty pairs for the tty transport tests
+  ser2net         # a real RFC 854 telnet server for the standard-mode telnet tests
 )
 
 missing=()

@@ -1,0 +1,77 @@
+/**
+ * The telnet transport in standard mode (RFC 854) against a real ser2net, whose device is one end of a
+ * socat pty pair: every byte value crosses both ways intact (0xFF escaped as IAC IAC on the network).
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Daemon } from "../../src/daemon.js";
+import { freeTcpPort } from "../target/guest.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
+import { requireTools } from "../helpers/tools.js";
+
+const skip = requireTools("socat", "ser2net");
+const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+
+describe("telnet standard mode through a real ser2net", { skip, timeout: 60_000 }, () => {
+  let pair: PtyPair;
+  let ser2net: ChildProcess;
+  let daemon: Daemon;
+  let target: TargetSide;
+
+  before(async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-ser2net-"));
+    pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
+    const port = await freeTcpPort();
+    const config = path.join(dir, "ser2net.yaml");
+    await writeFile(
+      config,
+      [
+        "connection: &con0",
+        `  accepter: telnet(rfc2217=false),tcp,127.0.0.1,${port}`,
+        `  connector: serialdev,${pair.daemonSide},115200n81,local`,
+        "  options:",
+        "    kickolduser: true",
+        "",
+      ].join("\n"),
+    );
+    ser2net = spawn("ser2net", ["-n", "-d", "-c", config], { stdio: "ignore" });
+    target = new TargetSide(pair.targetSide);
+    daemon = await startTestDaemon({
+      ports: [{ id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port, mode: "standard" } }],
+    });
+    await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
+    await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
+  });
+  after(async () => {
+    await daemon?.close();
+    target?.close();
+    ser2net?.kill("SIGKILL");
+    await pair?.stop();
+  });
+
+  it("captures all 256 byte values the device sends, un-escaped", async () => {
+    const capture = daemon.ports.get("ts0").capture;
+    const start = capture.size;
+    target.write(ALL_BYTES);
+    await waitUntil(() => capture.size >= start + 256, 5000, "bytes captured");
+    await waitUntil(async () => (await readFile(capture.files.raw)).length >= start + 256, 2000, "flushed");
+    assert.deepEqual((await readFile(capture.files.raw)).subarray(start), ALL_BYTES);
+  });
+
+  it("delivers all 256 byte values written through the API to the device, escaped on the way", async () => {
+    const before = target.bytes.length;
+    const res = await daemon.app.inject({
+      method: "POST",
+      url: "/ports/ts0/write",
+      payload: { base64: ALL_BYTES.toString("base64") },
+    });
+    assert.equal(res.statusCode, 200);
+    await waitUntil(() => target.bytes.length >= before + 256, 5000, "bytes at the device");
+    assert.deepEqual(target.bytes.subarray(before), ALL_BYTES);
+  });
+});
