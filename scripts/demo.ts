@@ -7,18 +7,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import type { KeyResult } from "../src/sysrq/result.js";
 import { READY_MARKER, freeTcpPort, startGuest } from "../test/target/guest.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-
-interface KeyResult {
-  key: string;
-  verdict: string;
-  action?: string;
-  line?: string | null;
-  latencyMs?: number | null;
-  output?: string[];
-}
 
 async function waitForHealth(base: string, daemon: ReturnType<typeof spawn>): Promise<void> {
   for (let i = 0; i < 100; i += 1) {
