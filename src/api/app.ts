@@ -17,6 +17,8 @@ import { createValidatorCompiler } from "./validation.js";
 declare module "fastify" {
   interface FastifyInstance {
     ports: PortRegistry;
+    /** Aborted when the server starts closing: long-polls end at once instead of holding up shutdown. */
+    closing: AbortSignal;
   }
 }
 
@@ -42,6 +44,14 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorate("ports", options.ports);
+  const closing = new AbortController();
+  app.decorate("closing", closing.signal);
+  app.addHook("preClose", () => closing.abort());
+  // A response finished during shutdown closes its connection, so a keep-alive socket does not hold
+  // the server open for its idle timeout.
+  app.addHook("onSend", async (_request, reply) => {
+    if (closing.signal.aborted) void reply.header("connection", "close");
+  });
   installErrorHandler(app);
   await app.register(portRoutes);
   await app.register(sysrqRoutes);

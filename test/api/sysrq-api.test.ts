@@ -239,3 +239,21 @@ describe("a port whose peer is not there", () => {
     }
   });
 });
+
+describe("shutdown", () => {
+  it("ends a pending long-poll at once instead of waiting out its waitMs", async () => {
+    const kernel = new FakeKernel();
+    const daemon = await startTestDaemon({
+      ports: [{ id: "vm0", transport: telnet }],
+      createTransport: kernel.factory,
+      listen: true,
+    });
+    const pending = fetch(`${daemon.url}/ports/vm0/log?waitMs=60000&match=never`);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await daemon.close();
+    const res = await pending;
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 5000, "closed without waiting for the long-poll's 60 s");
+  });
+});

@@ -26,12 +26,12 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { since, limit = 1000, waitMs, match } = request.query;
       const pattern = compileMatch(match);
       if (waitMs !== undefined && waitMs > 0) {
-        // Long-poll: ended early when the client goes away.
+        // Long-poll: ended early when the client goes away or the daemon shuts down.
         const abort = new AbortController();
         const onClose = (): void => abort.abort();
         request.raw.once("close", onClose);
         try {
-          await log.waitFor(since ?? log.next, pattern, waitMs, abort.signal);
+          await log.waitFor(since ?? log.next, pattern, waitMs, AbortSignal.any([abort.signal, app.closing]));
         } finally {
           request.raw.off("close", onClose);
         }
