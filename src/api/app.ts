@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { PortRegistry } from "../ports/registry.js";
 import { installErrorHandler } from "./error-handler.js";
 import { logRoutes } from "./routes/log.js";
+import { nmiRoutes } from "./routes/nmi.js";
 import { portRoutes } from "./routes/ports.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
 import { writeRoutes } from "./routes/write.js";
@@ -57,5 +58,6 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(sysrqRoutes);
   await app.register(logRoutes);
   await app.register(writeRoutes);
+  await app.register(nmiRoutes);
   return app;
 }

@@ -32,7 +32,14 @@ export const PortInfoSchema = Type.Object({
   target: Type.String(),
   state: Type.Union([Type.Literal("open"), Type.Literal("connecting"), Type.Literal("closed")]),
   reason: Type.Optional(Type.String()),
-  capabilities: Type.Object({ break: BreakCapabilitySchema }),
+  capabilities: Type.Object({
+    break: BreakCapabilitySchema,
+    nmi: Type.Object({
+      available: Type.Boolean(),
+      method: Type.Optional(Type.String()),
+      reason: Type.Optional(Type.String()),
+    }),
+  }),
 });
 
 export const SysrqBody = Type.Object(
@@ -107,6 +114,7 @@ export const errorResponses = {
   403: ErrorResponse,
   404: ErrorResponse,
   409: ErrorResponse,
+  502: ErrorResponse,
   503: ErrorResponse,
   504: ErrorResponse,
 } as const;
@@ -121,3 +129,17 @@ export const WriteBody = Type.Union([
 ]);
 
 export const WriteResponse = Type.Object({ port: Type.String(), bytes: Type.Integer() });
+
+export const NmiBody = Type.Object(
+  { timeoutMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 60_000, default: 3000 })) },
+  { additionalProperties: false },
+);
+
+export const NmiResponse = Type.Object({
+  port: Type.String(),
+  verdict: Type.Union([Type.Literal("acknowledged"), Type.Literal("panic"), Type.Literal("no-response")]),
+  line: Type.Union([Type.String(), Type.Null()]),
+  latencyMs: Type.Union([Type.Number(), Type.Null()]),
+  output: Type.Array(Type.String()),
+  reason: Type.Optional(Type.String()),
+});

@@ -8,7 +8,13 @@ import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { BridgeError } from "../errors.js";
 import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
-import { DEFAULT_BREAK_MS, type BridgeConfig, type PortConfig, type TransportConfig } from "./types.js";
+import {
+  DEFAULT_BREAK_MS,
+  type BridgeConfig,
+  type PortConfig,
+  type QmpEndpointConfig,
+  type TransportConfig,
+} from "./types.js";
 
 const ajv = new Ajv({
   allErrors: false,
@@ -66,12 +72,31 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
 }
 
 function resolvePort(port: PortInput, index: number, baseDir: string): PortConfig {
+  const qmp = port.qmp === undefined ? undefined : resolveQmp(port.qmp, `ports.${index}.qmp`, baseDir);
+  if (port.nmi?.kind === "qmp" && !qmp) {
+    throw configError(
+      `ports.${index}.nmi: kind qmp needs a qmp block on the port ({ path } or { host, port })`,
+    );
+  }
   return {
     id: port.id,
     transport: resolveTransport(port, index, baseDir),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs: port.transport.kind === "tty" ? (port.transport.breakMs ?? DEFAULT_BREAK_MS) : DEFAULT_BREAK_MS,
+    ...(qmp ? { qmp } : {}),
+    ...(port.nmi ? { nmi: port.nmi } : {}),
   };
+}
+
+function resolveQmp(qmp: NonNullable<PortInput["qmp"]>, at: string, baseDir: string): QmpEndpointConfig {
+  if (qmp.path !== undefined) {
+    if (qmp.host !== undefined || qmp.port !== undefined)
+      throw configError(`${at}: give either path, or host and port`);
+    return { path: path.resolve(baseDir, qmp.path) };
+  }
+  if (qmp.host === undefined || qmp.port === undefined)
+    throw configError(`${at}: give either path, or host and port`);
+  return { host: qmp.host, port: qmp.port };
 }
 
 function resolveTransport(port: PortInput, index: number, baseDir: string): TransportConfig {

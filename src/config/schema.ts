@@ -64,6 +64,19 @@ export const TransportSchema = Type.Unsafe<TransportConfigInput>({
   oneOf: [TtyTransportSchema, TelnetTransportSchema] as TSchema[],
 });
 
+export const QmpSchema = Type.Object(
+  {
+    path: Type.Optional(
+      Type.String({ minLength: 1, description: "QEMU: -qmp unix:PATH,server=on,wait=off" }),
+    ),
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  },
+  strict,
+);
+
+export const NmiSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
+
 export const PortSchema = Type.Object(
   {
     id: Type.String({ pattern: PORT_ID_PATTERN }),
@@ -71,6 +84,8 @@ export const PortSchema = Type.Object(
     sysrqMask: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 511, description: "kernel.sysrq meaning; 1 = all" }),
     ),
+    qmp: Type.Optional(QmpSchema),
+    nmi: Type.Optional(NmiSchema),
   },
   strict,
 );

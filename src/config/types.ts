@@ -24,12 +24,19 @@ export interface TelnetTransportConfig {
 
 export type TransportConfig = TtyTransportConfig | TelnetTransportConfig;
 
+export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
+
+/** How NMIs reach this port's target; absent when none is configured. */
+export type NmiConfig = { readonly kind: "qmp" };
+
 export interface PortConfig {
   readonly id: string;
   readonly transport: TransportConfig;
   readonly sysrqMask: number;
   /** Default BREAK hold for this port's wire, overridable per request. */
   readonly breakMs: number;
+  readonly qmp?: QmpEndpointConfig;
+  readonly nmi?: NmiConfig;
 }
 
 export interface BridgeConfig {

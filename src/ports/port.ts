@@ -5,6 +5,8 @@
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
+import type { QmpClient } from "../control/qmp.js";
+import { runNmi, type NmiResult } from "../nmi/run.js";
 import { BridgeError } from "../errors.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
 import { VALID_KEYS, keyAllowedByMask } from "../sysrq/keys.js";
@@ -26,7 +28,13 @@ export interface PortInfo {
   readonly target: string;
   readonly state: PortState;
   readonly reason?: string;
-  readonly capabilities: { readonly break: BreakCapability };
+  readonly capabilities: { readonly break: BreakCapability; readonly nmi: NmiCapability };
+}
+
+export interface NmiCapability {
+  readonly available: boolean;
+  readonly method?: "qmp";
+  readonly reason?: string;
 }
 
 export interface SysrqRequest {
@@ -41,6 +49,8 @@ export interface PortDeps {
   readonly capture: Capture;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The port's QEMU control connection, when its config has a qmp block. */
+  readonly qmp: QmpClient | null;
 }
 
 export class Port {
@@ -100,7 +110,10 @@ export class Port {
       target: this.target(),
       state: this.connection.state,
       ...(reason === undefined ? {} : { reason }),
-      capabilities: { break: this.connection.current?.breakCapability() ?? this.lastCapability },
+      capabilities: {
+        break: this.connection.current?.breakCapability() ?? this.lastCapability,
+        nmi: this.nmiCapability(),
+      },
     };
   }
 
@@ -222,6 +235,41 @@ export class Port {
     });
   }
 
+  private nmiCapability(): NmiCapability {
+    if (this.config.nmi?.kind === "qmp" && this.deps.qmp) {
+      return { available: true, method: "qmp", reason: `QMP inject-nmi at ${this.deps.qmp.describe()}` };
+    }
+    return { available: false, reason: "no nmi configured for this port" };
+  }
+
+  /** Injects an NMI and reads the kernel's verdict from this port's console. */
+  async nmi(timeoutMs: number): Promise<NmiResult> {
+    const qmp = this.config.nmi?.kind === "qmp" ? this.deps.qmp : null;
+    if (!qmp) {
+      throw new BridgeError(
+        "NMI_UNSUPPORTED",
+        `port ${this.id} has no NMI method: add \`qmp: { path: /run/${this.id}-qmp.sock }\` and \`nmi: { kind: qmp }\` ` +
+          "to the port (QEMU: -qmp unix:PATH,server=on,wait=off)",
+      );
+    }
+    this.requireOpenTransport();
+    return this.queue.run(async () => {
+      this.requireOpenTransport();
+      const inject = async (): Promise<void> => {
+        try {
+          await qmp.execute("inject-nmi");
+        } catch (err) {
+          throw new BridgeError("NMI_FAILED", `QMP inject-nmi failed: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      };
+      const result = await runNmi(inject, timeoutMs, { feed: this.feed(), clock: this.deps.clock });
+      this.deps.log.info({ verdict: result.verdict, latencyMs: result.latencyMs }, "nmi");
+      return result;
+    });
+  }
+
   private wire(transport: Transport): SysrqWire {
     return {
       armState: () => ({ armedAt: this.armedAt }),
@@ -281,6 +329,7 @@ export class Port {
 
   /** Waits for queued work (bounded by the caller), then closes the link and the capture. */
   async stop(): Promise<void> {
+    this.deps.qmp?.close();
     await this.connection.stop();
     await this.deps.capture.close();
   }

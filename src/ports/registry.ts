@@ -4,6 +4,7 @@ import type { BridgeConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { Clock } from "../sysrq/console.js";
 import type { TransportFactory } from "../transports/create.js";
+import { QmpClient } from "../control/qmp.js";
 import { Capture } from "./capture.js";
 import { Port } from "./port.js";
 
@@ -21,10 +22,9 @@ export class PortRegistry {
     for (const portConfig of config.ports) {
       const capture = await Capture.open(config.captureDir, portConfig.id, config.retainLines);
       const log = deps.log.child({ port: portConfig.id });
-      ports.set(
-        portConfig.id,
-        new Port(portConfig, { createTransport: deps.createTransport, capture, clock: deps.clock, log }),
-      );
+      const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
+      const portDeps = { createTransport: deps.createTransport, capture, clock: deps.clock, log, qmp };
+      ports.set(portConfig.id, new Port(portConfig, portDeps));
     }
     return new PortRegistry(ports);
   }

@@ -56,10 +56,20 @@ describe("HTTP API over a fake kernel", () => {
       kind: "telnet",
       target: "127.0.0.1:4555",
       state: "open",
-      capabilities: { break: { available: true, method: "telnet-brk" } },
+      capabilities: {
+        break: { available: true, method: "telnet-brk" },
+        nmi: { available: false, reason: "no nmi configured for this port" },
+      },
     });
     assert.equal((await daemon.app.inject({ method: "GET", url: "/ports" })).json<unknown[]>().length, 2);
     assert.equal((await daemon.app.inject({ method: "GET", url: "/healthz" })).statusCode, 200);
+  });
+
+  it("answers 409 NMI_UNSUPPORTED on a port without nmi, saying how to configure one", async () => {
+    const res = await daemon.app.inject({ method: "POST", url: "/ports/vm0/nmi", payload: {} });
+    assert.equal(res.statusCode, 409);
+    assert.equal(res.json<ErrorBody>().code, "NMI_UNSUPPORTED");
+    assert.match(res.json<ErrorBody>().message, /nmi: \{ kind: qmp \}/);
   });
 
   it("answers 404 PORT_NOT_FOUND for a port that is not configured", async () => {

@@ -64,6 +64,23 @@ describe("config", () => {
     );
   });
 
+  it("requires a qmp block for nmi over qmp, and one kind of qmp endpoint", () => {
+    const port = { id: "vm0", transport: { kind: "telnet", host: "h", port: 1 } };
+    assert.match(
+      errorOf({ ports: [{ ...port, nmi: { kind: "qmp" } }] }),
+      /^ports\.0\.nmi: kind qmp needs a qmp block/,
+    );
+    assert.equal(
+      errorOf({ ports: [{ ...port, qmp: { path: "/q", port: 3 } }] }),
+      "ports.0.qmp: give either path, or host and port",
+    );
+    const config = resolveConfig(
+      { ports: [{ ...port, qmp: { path: "run/q.sock" }, nmi: { kind: "qmp" } }] },
+      "/srv",
+    );
+    assert.deepEqual(config.ports[0]?.qmp, { path: "/srv/run/q.sock" });
+  });
+
   it("reports YAML errors and duplicate keys with the file name", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-config-"));
     const file = path.join(dir, "c.yaml");

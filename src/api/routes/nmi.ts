@@ -1,0 +1,14 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { NmiBody, NmiResponse, PortParams, errorResponses } from "../schemas.js";
+
+export const nmiRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    "/ports/:id/nmi",
+    { schema: { params: PortParams, body: NmiBody, response: { 200: NmiResponse, ...errorResponses } } },
+    async (request) => {
+      const port = app.ports.get(request.params.id);
+      const result = await port.nmi(request.body?.timeoutMs ?? 3000);
+      return { port: port.id, ...result };
+    },
+  );
+};
