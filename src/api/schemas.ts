@@ -34,6 +34,10 @@ export const PortInfoSchema = Type.Object({
   reason: Type.Optional(Type.String()),
   capabilities: Type.Object({
     break: BreakCapabilitySchema,
+    sysrq: Type.Object({
+      available: Type.Boolean(),
+      method: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]),
+    }),
     nmi: Type.Object({
       available: Type.Boolean(),
       method: Type.Optional(Type.String()),

@@ -73,6 +73,12 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
 
 function resolvePort(port: PortInput, index: number, baseDir: string): PortConfig {
   const qmp = port.qmp === undefined ? undefined : resolveQmp(port.qmp, `ports.${index}.qmp`, baseDir);
+  const sysrqVia = port.sysrq?.via ?? "break";
+  if (sysrqVia === "keyboard" && !qmp) {
+    throw configError(
+      `ports.${index}.sysrq: via keyboard needs a qmp block on the port ({ path } or { host, port })`,
+    );
+  }
   if (port.nmi?.kind === "qmp" && !qmp) {
     throw configError(
       `ports.${index}.nmi: kind qmp needs a qmp block on the port ({ path } or { host, port })`,
@@ -83,6 +89,7 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     transport: resolveTransport(port, index, baseDir),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs: port.transport.kind === "tty" ? (port.transport.breakMs ?? DEFAULT_BREAK_MS) : DEFAULT_BREAK_MS,
+    sysrqVia,
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: port.nmi } : {}),
   };

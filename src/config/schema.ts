@@ -86,6 +86,9 @@ export const PortSchema = Type.Object(
     ),
     qmp: Type.Optional(QmpSchema),
     nmi: Type.Optional(NmiSchema),
+    sysrq: Type.Optional(
+      Type.Object({ via: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]) }, strict),
+    ),
   },
   strict,
 );

@@ -37,6 +37,8 @@ export interface PortConfig {
   readonly breakMs: number;
   readonly qmp?: QmpEndpointConfig;
   readonly nmi?: NmiConfig;
+  /** break: BREAK + key on the serial line; keyboard: Alt+SysRq+key through QMP send-key. */
+  readonly sysrqVia: "break" | "keyboard";
 }
 
 export interface BridgeConfig {

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
+import { KEYBOARD_KEYS, sendSysrqKeyPress } from "../control/keyboard.js";
 import type { QmpClient } from "../control/qmp.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
 import { BridgeError } from "../errors.js";
@@ -28,7 +29,12 @@ export interface PortInfo {
   readonly target: string;
   readonly state: PortState;
   readonly reason?: string;
-  readonly capabilities: { readonly break: BreakCapability; readonly nmi: NmiCapability };
+  readonly capabilities: {
+    readonly break: BreakCapability;
+    /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */
+    readonly sysrq: { readonly available: boolean; readonly method: "break" | "keyboard" };
+    readonly nmi: NmiCapability;
+  };
 }
 
 export interface NmiCapability {
@@ -104,6 +110,7 @@ export class Port {
 
   info(): PortInfo {
     const reason = this.connection.reason;
+    const breakCapability = this.connection.current?.breakCapability() ?? this.lastCapability;
     return {
       id: this.id,
       kind: this.config.transport.kind,
@@ -111,7 +118,11 @@ export class Port {
       state: this.connection.state,
       ...(reason === undefined ? {} : { reason }),
       capabilities: {
-        break: this.connection.current?.breakCapability() ?? this.lastCapability,
+        break: breakCapability,
+        sysrq:
+          this.config.sysrqVia === "keyboard"
+            ? { available: true, method: "keyboard" }
+            : { available: breakCapability.available, method: "break" },
         nmi: this.nmiCapability(),
       },
     };
@@ -174,9 +185,18 @@ export class Port {
 
   async sysrq(request: SysrqRequest, onResult?: (result: KeyResult) => void): Promise<KeyResult[]> {
     this.checkKeys(request.keys);
-    this.requireBreakableTransport();
+    const keyboard = this.config.sysrqVia === "keyboard" ? this.deps.qmp : null;
+    if (keyboard && !KEYBOARD_KEYS.test(request.keys)) {
+      throw new BridgeError(
+        "INVALID_KEY",
+        "a keyboard SysRq port takes only 0-9 and a-z (no upper-case keys)",
+      );
+    }
+    const check = (): Transport =>
+      keyboard ? this.requireOpenTransport() : this.requireBreakableTransport();
+    check();
     return this.queue.run(async () => {
-      const transport = this.requireBreakableTransport();
+      const transport = check();
       const options: SequenceOptions = {
         timeoutMs: request.timeoutMs,
         settleMs: request.settleMs,
@@ -185,7 +205,11 @@ export class Port {
       const results = await runSequence(
         request.keys,
         options,
-        { wire: this.wire(transport), feed: this.feed(), clock: this.deps.clock },
+        {
+          wire: keyboard ? this.keyboardWire(keyboard) : this.wire(transport),
+          feed: this.feed(),
+          clock: this.deps.clock,
+        },
         onResult,
       );
       this.deps.log.info(
@@ -272,6 +296,7 @@ export class Port {
 
   private wire(transport: Transport): SysrqWire {
     return {
+      delivery: "break",
       armState: () => ({ armedAt: this.armedAt }),
       sendBreak: async (holdMs) => {
         const quietFor = this.deps.clock.now() - this.lastWriteAt;
@@ -284,6 +309,24 @@ export class Port {
         this.armedAt = null;
         this.lastWriteAt = this.deps.clock.now();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
+      },
+    };
+  }
+
+  /** Alt+SysRq+key through QMP send-key: no BREAK, no arm state. */
+  private keyboardWire(qmp: QmpClient): SysrqWire {
+    return {
+      delivery: "keyboard",
+      armState: () => ({ armedAt: null }),
+      sendBreak: () => Promise.reject(new Error("a keyboard SysRq port sends no BREAK")),
+      sendKey: async (key) => {
+        try {
+          await sendSysrqKeyPress(qmp, key);
+        } catch (err) {
+          throw new BridgeError("PORT_UNAVAILABLE", `QMP send-key failed: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
       },
     };
   }

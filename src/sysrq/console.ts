@@ -2,7 +2,7 @@
  * What the SysRq runner needs from a port, and nothing more: a way to put a BREAK and a key on the
  * wire, the port's arm state, and a feed of console lines. Implemented by ports/, faked in unit tests.
  */
-import type { ArmState } from "./plan.js";
+import type { ArmState, SysrqDelivery } from "./plan.js";
 
 export type ConsoleEvent =
   | { readonly type: "line"; readonly text: string; readonly at: number }
@@ -16,9 +16,10 @@ export interface ConsoleFeed {
 }
 
 export interface SysrqWire {
+  readonly delivery: SysrqDelivery;
   armState(): ArmState;
   sendBreak(holdMs: number): Promise<void>;
-  /** Sends one key byte as data; the port clears its arm state. */
+  /** Delivers one key: a data byte after a BREAK (the port clears its arm state), or a key press. */
   sendKey(key: string): Promise<void>;
 }
 

@@ -37,7 +37,14 @@ export interface KeyPlan {
   readonly note?: string;
 }
 
-export function planKey(arm: ArmState, now: number): KeyPlan {
+/**
+ * How a key reaches the kernel: over the serial line after a BREAK, or as Alt+SysRq+key on the
+ * target's keyboard (QMP send-key), which needs no BREAK and has no arm state.
+ */
+export type SysrqDelivery = "break" | "keyboard";
+
+export function planKey(arm: ArmState, now: number, delivery: SysrqDelivery = "break"): KeyPlan {
+  if (delivery === "keyboard") return { steps: [{ type: "key" }] };
   if (arm.armedAt === null) return { steps: [{ type: "break" }, { type: "key" }] };
   const age = now - arm.armedAt;
   if (age < SYSRQ_ARM_WINDOW_MS - ARM_SAFETY_MARGIN_MS) {

@@ -51,7 +51,7 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
   const inbox = new ConsoleInbox(deps.feed, clock);
   const output: string[] = [];
   try {
-    const plan = planKey(wire.armState(), clock.now());
+    const plan = planKey(wire.armState(), clock.now(), wire.delivery);
     const note = plan.note ? { note: plan.note } : {};
     const start = clock.now();
     for (const step of plan.steps) {

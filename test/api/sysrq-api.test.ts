@@ -58,6 +58,7 @@ describe("HTTP API over a fake kernel", () => {
       state: "open",
       capabilities: {
         break: { available: true, method: "telnet-brk" },
+        sysrq: { available: true, method: "break" },
         nmi: { available: false, reason: "no nmi configured for this port" },
       },
     });

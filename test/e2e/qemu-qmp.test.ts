@@ -1,6 +1,6 @@
-/** NMI through QMP inject-nmi against the real guest, verdict read from its serial console. */
+/** QMP-driven methods against the real guest: NMI (inject-nmi) and keyboard SysRq (send-key). */
 import assert from "node:assert/strict";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -75,3 +75,58 @@ for (const [name, append, verdict, settling] of [
     });
   });
 }
+
+describe("keyboard SysRq over QMP send-key", { skip, timeout: 120_000 }, () => {
+  let target: { guest: Guest; daemon: Daemon; api: ReturnType<typeof client> } | undefined;
+  before(async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-kbd-"));
+    const qmpPath = path.join(dir, "qmp.sock");
+    const telnetPort = await freeTcpPort();
+    const guest = await startGuest({
+      telnetPort,
+      append: ["sysctl.kernel.sysrq=1"],
+      extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
+    });
+    const daemon = await startTestDaemon({
+      listen: true,
+      ports: [
+        {
+          id: "vm0",
+          transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort },
+          qmp: { path: qmpPath },
+          sysrq: { via: "keyboard" },
+        },
+      ],
+    });
+    const api = client(daemon.url);
+    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+    await new Promise((r) => setTimeout(r, 500));
+    target = { guest, daemon, api };
+  });
+  after(async () => {
+    await target?.daemon.close();
+    await target?.guest.stop();
+  });
+
+  it("presses Alt+SysRq+key with no BREAK on the line, and reads the verdict from the serial console", async () => {
+    const info = await target!.api.get<{ capabilities: { sysrq: { method: string } } }>("/ports/vm0");
+    assert.equal(info.body.capabilities.sysrq.method, "keyboard");
+    const index = target!.daemon.ports.get("vm0").capture.files.index;
+    const res = await target!.api.post<{ results: { key: string; verdict: string; action?: string }[] }>(
+      "/ports/vm0/sysrq",
+      { keys: "hm", timeoutMs: 5000 },
+    );
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      res.body.results.map((r) => [r.key, r.verdict, r.action]),
+      [
+        ["h", "acknowledged", "HELP"],
+        ["m", "acknowledged", "Show Memory"],
+      ],
+    );
+    assert.doesNotMatch(await readFile(index, "utf8"), /"break":true/, "no BREAK was sent");
+    const upper = await target!.api.post<{ code: string }>("/ports/vm0/sysrq", { keys: "R" });
+    assert.equal(upper.status, 400);
+    assert.equal(upper.body.code, "INVALID_KEY");
+  });
+});
