@@ -79,6 +79,7 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
       `ports.${index}.sysrq: via keyboard needs a qmp block on the port ({ path } or { host, port })`,
     );
   }
+  if (port.break && !qmp) throw configError(`ports.${index}.break: kind qmp needs a qmp block on the port`);
   if (port.nmi?.kind === "qmp" && !qmp) {
     throw configError(
       `ports.${index}.nmi: kind qmp needs a qmp block on the port ({ path } or { host, port })`,
@@ -90,6 +91,7 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     sysrqMask: port.sysrqMask ?? 1,
     breakMs: port.transport.kind === "tty" ? (port.transport.breakMs ?? DEFAULT_BREAK_MS) : DEFAULT_BREAK_MS,
     sysrqVia,
+    ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: port.nmi } : {}),
   };
@@ -110,10 +112,17 @@ function resolveTransport(port: PortInput, index: number, baseDir: string): Tran
   const t = port.transport;
   const at = `ports.${index}.transport`;
   switch (t.kind) {
-    case "tty":
+    case "tty": {
+      if ((t.path === undefined) === (t.qmpChardev === undefined)) {
+        throw configError(`${at}: give either path or qmpChardev`);
+      }
+      if (t.qmpChardev !== undefined && port.qmp === undefined) {
+        throw configError(`${at}.qmpChardev: needs a qmp block on the port`);
+      }
       return {
         kind: "tty",
-        path: path.resolve(baseDir, t.path),
+        device:
+          t.path !== undefined ? { path: path.resolve(baseDir, t.path) } : { qmpChardev: t.qmpChardev ?? "" },
         baudRate: t.baudRate ?? 115_200,
         dataBits: t.dataBits ?? 8,
         parity: t.parity ?? "none",
@@ -123,6 +132,7 @@ function resolveTransport(port: PortInput, index: number, baseDir: string): Tran
         dtr: t.dtr ?? true,
         rts: t.rts ?? true,
       };
+    }
     case "telnet": {
       const hasPath = t.path !== undefined;
       const hasHostPort = t.host !== undefined || t.port !== undefined;

@@ -11,10 +11,18 @@ const strict = { additionalProperties: false } as const;
 export const TtyTransportSchema = Type.Object(
   {
     kind: Type.Literal("tty"),
-    path: Type.String({
-      minLength: 1,
-      description: "device path; links such as /dev/serial/by-id/... are followed on every (re)open",
-    }),
+    path: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "device path; links such as /dev/serial/by-id/... are followed on every (re)open",
+      }),
+    ),
+    qmpChardev: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "instead of path: the pty of this QEMU chardev, asked of QMP on every (re)open",
+      }),
+    ),
     baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
     dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
     parity: Type.Optional(
@@ -75,6 +83,11 @@ export const QmpSchema = Type.Object(
   strict,
 );
 
+export const BreakSchema = Type.Object(
+  { kind: Type.Literal("qmp"), chardev: Type.String({ minLength: 1 }) },
+  strict,
+);
+
 export const NmiSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
 
 export const PortSchema = Type.Object(
@@ -86,6 +99,7 @@ export const PortSchema = Type.Object(
     ),
     qmp: Type.Optional(QmpSchema),
     nmi: Type.Optional(NmiSchema),
+    break: Type.Optional(BreakSchema),
     sysrq: Type.Optional(
       Type.Object({ via: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]) }, strict),
     ),

@@ -3,7 +3,8 @@ import type { TelnetMode } from "../transports/telnet-codec.js";
 
 export interface TtyTransportConfig {
   readonly kind: "tty";
-  readonly path: string;
+  /** The device, or the pty QMP names for this chardev id (looked up on every open). */
+  readonly device: { readonly path: string } | { readonly qmpChardev: string };
   readonly baudRate: number;
   readonly dataBits: 5 | 6 | 7 | 8;
   readonly parity: "none" | "even" | "odd" | "mark" | "space";
@@ -39,6 +40,8 @@ export interface PortConfig {
   readonly nmi?: NmiConfig;
   /** break: BREAK + key on the serial line; keyboard: Alt+SysRq+key through QMP send-key. */
   readonly sysrqVia: "break" | "keyboard";
+  /** A BREAK through QMP chardev-send-break instead of on the wire (a pty cannot carry one). */
+  readonly breakVia?: { readonly kind: "qmp"; readonly chardev: string };
 }
 
 export interface BridgeConfig {

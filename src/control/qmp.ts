@@ -155,3 +155,18 @@ export class QmpClient {
     this.socket?.destroy();
   }
 }
+
+/** The /dev/pts path QEMU gave a `-chardev pty` (query-chardev: filename "pty:/dev/pts/N"). */
+export async function ptyOfChardev(qmp: QmpClient, chardev: string): Promise<string> {
+  const devices = (await qmp.execute("query-chardev")) as { label: string; filename: string }[];
+  const device = devices.find((d) => d.label === chardev);
+  if (!device) throw new QmpError(`QEMU has no chardev "${chardev}"`);
+  if (!device.filename.startsWith("pty:"))
+    throw new QmpError(`chardev "${chardev}" is not a pty (${device.filename})`);
+  return device.filename.slice("pty:".length);
+}
+
+/** A real UART break in the guest, whatever the chardev backend: QMP chardev-send-break. */
+export async function qmpBreak(qmp: QmpClient, chardev: string): Promise<void> {
+  await qmp.execute("chardev-send-break", { id: chardev });
+}

@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { KEYBOARD_KEYS, sendSysrqKeyPress } from "../control/keyboard.js";
-import type { QmpClient } from "../control/qmp.js";
+import { ptyOfChardev, qmpBreak, type QmpClient } from "../control/qmp.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
 import { BridgeError } from "../errors.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
@@ -77,9 +77,11 @@ export class Port {
   ) {
     this.id = config.id;
     deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
+    const qmp = deps.qmp;
+    const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};
     this.connection = new Connection(
       config.transport,
-      deps.createTransport,
+      (transportConfig) => deps.createTransport(transportConfig, context),
       {
         data: (chunk) => deps.capture.append(chunk, deps.clock.now()),
         opened: (transport) => {
@@ -110,7 +112,7 @@ export class Port {
 
   info(): PortInfo {
     const reason = this.connection.reason;
-    const breakCapability = this.connection.current?.breakCapability() ?? this.lastCapability;
+    const breakCapability = this.breakCapability(this.connection.current);
     return {
       id: this.id,
       kind: this.config.transport.kind,
@@ -132,7 +134,7 @@ export class Port {
     const t = this.config.transport;
     switch (t.kind) {
       case "tty":
-        return t.path;
+        return "path" in t.device ? t.device.path : `QEMU chardev ${t.device.qmpChardev}`;
       case "telnet":
         return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
     }
@@ -171,9 +173,22 @@ export class Port {
     return transport;
   }
 
+  /** A BREAK through QMP works whatever the chardev backend is; otherwise the wire decides. */
+  private breakCapability(transport: Transport | null): BreakCapability {
+    const via = this.config.breakVia;
+    if (via && this.deps.qmp) {
+      return {
+        available: true,
+        method: "qmp-chardev-send-break",
+        reason: `QMP chardev-send-break on chardev ${via.chardev} at ${this.deps.qmp.describe()}`,
+      };
+    }
+    return transport?.breakCapability() ?? this.lastCapability;
+  }
+
   private requireBreakableTransport(): Transport {
     const transport = this.requireOpenTransport();
-    const capability = transport.breakCapability();
+    const capability = this.breakCapability(transport);
     if (!capability.available) {
       throw new BridgeError(
         "BREAK_UNSUPPORTED",
@@ -231,7 +246,7 @@ export class Port {
       const hold = breakMs ?? this.config.breakMs;
       await this.wire(transport).sendBreak(hold);
       this.deps.log.info({ breakMs: hold }, "break");
-      return { breakMs: hold, method: transport.breakCapability().method ?? "unknown" };
+      return { breakMs: hold, method: this.breakCapability(transport).method ?? "unknown" };
     });
   }
 
@@ -301,7 +316,11 @@ export class Port {
       sendBreak: async (holdMs) => {
         const quietFor = this.deps.clock.now() - this.lastWriteAt;
         if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
-        await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
+        // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
+        const via = this.config.breakVia;
+        const qmp = this.deps.qmp;
+        const delivered = via && qmp ? qmpBreak(qmp, via.chardev) : transport.sendBreak(holdMs);
+        await this.withDeadline(delivered, holdMs, "BREAK");
         this.armedAt = this.deps.clock.now();
         this.deps.capture.markBreak();
       },

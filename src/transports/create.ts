@@ -4,12 +4,18 @@ import { TelnetTransport } from "./telnet.js";
 import type { Transport } from "./transport.js";
 import { TtyTransport } from "./tty.js";
 
-export type TransportFactory = (config: TransportConfig) => Transport;
+/** What a transport may need from outside the wire, supplied by the port that owns it. */
+export interface TransportContext {
+  /** The pty path of a QEMU chardev, from QMP query-chardev. */
+  readonly resolveChardevPath?: (chardev: string) => Promise<string>;
+}
 
-export const createTransport: TransportFactory = (config) => {
+export type TransportFactory = (config: TransportConfig, context?: TransportContext) => Transport;
+
+export const createTransport: TransportFactory = (config, context) => {
   switch (config.kind) {
     case "tty":
-      return new TtyTransport(config);
+      return new TtyTransport(config, context?.resolveChardevPath);
     case "telnet":
       return new TelnetTransport(config);
   }

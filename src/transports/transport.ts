@@ -21,7 +21,7 @@ export interface TransportSink {
   closed(info: TransportClosed): void;
 }
 
-export type BreakMethod = "tty-ioctl" | "telnet-brk";
+export type BreakMethod = "tty-ioctl" | "telnet-brk" | "qmp-chardev-send-break";
 
 export interface BreakCapability {
   readonly available: boolean;

@@ -41,8 +41,27 @@ export class TtyTransport implements Transport {
   private port: SerialPort | null = null;
   private capability: BreakCapability = { available: true, method: "tty-ioctl" };
 
-  constructor(private readonly config: TtyTransportConfig) {
-    this.target = config.path;
+  constructor(
+    private readonly config: TtyTransportConfig,
+    private readonly resolveChardevPath?: (chardev: string) => Promise<string>,
+  ) {
+    const d = config.device;
+    this.target = "path" in d ? d.path : `QEMU chardev ${d.qmpChardev}`;
+  }
+
+  /** The configured path, or the pty QEMU gave the chardev this time (ptys change on every start). */
+  private async configuredPath(): Promise<string> {
+    const d = this.config.device;
+    if ("path" in d) return d.path;
+    if (!this.resolveChardevPath)
+      throw new TransportOpenError("EINVAL", `no QMP to resolve chardev ${d.qmpChardev}`);
+    try {
+      return await this.resolveChardevPath(d.qmpChardev);
+    } catch (err) {
+      throw new TransportOpenError("ENOENT", `chardev ${d.qmpChardev}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 
   async open(sink: TransportSink): Promise<void> {
@@ -92,15 +111,16 @@ export class TtyTransport implements Transport {
 
   /** Follows links on every open (by-id links move between ttyUSB numbers) and checks access. */
   private async resolveDevice(): Promise<string> {
+    const configured = await this.configuredPath();
     let device: string;
     try {
-      device = await realpath(this.config.path);
+      device = await realpath(configured);
       await access(device, fsConstants.R_OK | fsConstants.W_OK);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       const code = e.code ?? "EIO";
       const what = code === "ENOENT" ? "waiting for the device to appear" : e.message;
-      throw new TransportOpenError(code, `${this.config.path}: ${what}`, { cause: err });
+      throw new TransportOpenError(code, `${configured}: ${what}`, { cause: err });
     }
     const info = await stat(device);
     this.capability = isPseudoTerminal(info.rdev)
@@ -114,7 +134,7 @@ export class TtyTransport implements Transport {
   }
 
   private requirePort(): SerialPort {
-    if (!this.port) throw new Error(`${this.config.path} is not open`);
+    if (!this.port) throw new Error(`${this.target} is not open`);
     return this.port;
   }
 

@@ -130,3 +130,57 @@ describe("keyboard SysRq over QMP send-key", { skip, timeout: 120_000 }, () => {
     assert.equal(upper.body.code, "INVALID_KEY");
   });
 });
+
+describe(
+  "a -chardev pty guest: path from QMP query-chardev, BREAK through QMP chardev-send-break",
+  { skip, timeout: 120_000 },
+  () => {
+    let target: { guest: Guest; daemon: Daemon; api: ReturnType<typeof client> } | undefined;
+    before(async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-ptyguest-"));
+      const qmpPath = path.join(dir, "qmp.sock");
+      const guest = await startGuest({
+        serial: "pty",
+        append: ["sysctl.kernel.sysrq=1"],
+        extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
+      });
+      const tty = { kind: "tty", qmpChardev: "s0" };
+      const daemon = await startTestDaemon({
+        listen: true,
+        ports: [{ id: "vm2", transport: tty, qmp: { path: qmpPath }, break: { kind: "qmp", chardev: "s0" } }],
+      });
+      const api = client(daemon.url);
+      await api.get<LogBody>(`/ports/vm2/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+      await new Promise((r) => setTimeout(r, 500));
+      target = { guest, daemon, api };
+    });
+    after(async () => {
+      await target?.daemon.close();
+      await target?.guest.stop();
+    });
+
+    it("opens the pty QMP names and gets SysRq answered through a QMP break", async () => {
+      const info = await target!.api.get<{
+        state: string;
+        capabilities: { break: { available: boolean; method?: string } };
+      }>("/ports/vm2");
+      assert.equal(info.body.state, "open");
+      assert.deepEqual(
+        [info.body.capabilities.break.available, info.body.capabilities.break.method],
+        [true, "qmp-chardev-send-break"],
+      );
+      const res = await target!.api.post<{ results: { key: string; verdict: string; action?: string }[] }>(
+        "/ports/vm2/sysrq",
+        { keys: "hm", timeoutMs: 5000 },
+      );
+      assert.equal(res.status, 200);
+      assert.deepEqual(
+        res.body.results.map((r) => [r.key, r.verdict, r.action]),
+        [
+          ["h", "acknowledged", "HELP"],
+          ["m", "acknowledged", "Show Memory"],
+        ],
+      );
+    });
+  },
+);

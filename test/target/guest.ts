@@ -28,6 +28,11 @@ export interface GuestOptions {
   /** extra qemu args */
   extraArgs?: string[];
   memoryMb?: number; // default 256
+  /**
+   * telnet (default): the serial chardev is a telnet server on telnetPort.
+   * pty: the serial chardev is `-chardev pty,id=s0` (its /dev/pts path is QEMU's to choose: ask QMP).
+   */
+  serial?: "telnet" | "pty";
   /** kernel/initrd to boot; default: whatever ensureGuestImage() returns */
   image?: { kernel: string; initrd: string };
 }
@@ -201,7 +206,9 @@ function qemuArgs(
     "-append",
     cmdline,
     "-chardev",
-    `socket,id=s0,host=127.0.0.1,port=${port},server=on,wait=off,telnet=on,logfile=${logfile.replaceAll(",", ",,")}`,
+    opts.serial === "pty"
+      ? `pty,id=s0,logfile=${logfile.replaceAll(",", ",,")}`
+      : `socket,id=s0,host=127.0.0.1,port=${port},server=on,wait=off,telnet=on,logfile=${logfile.replaceAll(",", ",,")}`,
     "-serial",
     "chardev:s0",
     ...(opts.extraArgs ?? []),
@@ -312,7 +319,11 @@ async function launch(
         `qemu exited during startup (code=${String(info.code)}, signal=${String(info.signal)}): ${stderr.trim()}`,
       );
     }
-    if (await isListeningBy(guest.pid, port)) return guest;
+    if (
+      opts.serial === "pty" ? /char device redirected to/.test(stderr) : await isListeningBy(guest.pid, port)
+    ) {
+      return guest;
+    }
     if (Date.now() >= deadline) {
       await guest.stop();
       throw new Error(

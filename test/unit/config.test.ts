@@ -28,7 +28,10 @@ describe("config", () => {
     assert.deepEqual(config.listen, { host: "127.0.0.1", port: 8420 });
     assert.equal(config.captureDir, "/etc/sysrq-bridge/cap");
     const tty = config.ports[1];
-    assert.equal(tty?.transport.kind === "tty" && tty.transport.path, "/etc/sysrq-bridge/dev/ttyS0");
+    assert.equal(
+      tty?.transport.kind === "tty" && "path" in tty.transport.device && tty.transport.device.path,
+      "/etc/sysrq-bridge/dev/ttyS0",
+    );
     assert.equal(tty?.transport.kind === "tty" && tty.transport.hupcl, false);
     assert.equal(tty?.breakMs, 250);
     assert.equal(config.ports[0]?.sysrqMask, 1);
@@ -46,8 +49,8 @@ describe("config", () => {
       "ports.0.transport.kind: must be one of tty, telnet",
     );
     assert.equal(
-      errorOf({ ports: [{ id: "vm0", transport: { kind: "tty" } }] }),
-      "ports.0.transport.path: is required",
+      errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, break: { kind: "qmp" } }] }),
+      "ports.0.break.chardev: is required",
     );
     assert.match(
       errorOf({ ports: [{ id: "bad id!", transport: { kind: "tty", path: "/dev/x" } }] }),
@@ -79,6 +82,25 @@ describe("config", () => {
       "/srv",
     );
     assert.deepEqual(config.ports[0]?.qmp, { path: "/srv/run/q.sock" });
+  });
+
+  it("takes a tty by path or by QEMU chardev (which needs qmp), and a QMP break only with qmp", () => {
+    assert.equal(
+      errorOf({ ports: [{ id: "p", transport: { kind: "tty" } }] }),
+      "ports.0.transport: give either path or qmpChardev",
+    );
+    assert.equal(
+      errorOf({ ports: [{ id: "p", transport: { kind: "tty", qmpChardev: "s0" } }] }),
+      "ports.0.transport.qmpChardev: needs a qmp block on the port",
+    );
+    assert.match(
+      errorOf({
+        ports: [
+          { id: "p", transport: { kind: "tty", path: "/dev/x" }, break: { kind: "qmp", chardev: "s0" } },
+        ],
+      }),
+      /^ports\.0\.break: kind qmp needs a qmp block/,
+    );
   });
 
   it("reports YAML errors and duplicate keys with the file name", async () => {
