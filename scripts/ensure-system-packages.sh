@@ -9,7 +9,8 @@ packages=(
   busybox-static  # the guest's userland
   cpio            # packs the guest's initramfs
   socat           # real pty pairs for the tty transport tests
-  ser2net         # a real RFC 854 telnet server for the standard-mode telnet tests
+  ser2net         # a real telnet / RFC 2217 server for the terminal-server tests
+  strace          # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
 )
 
 missing=()

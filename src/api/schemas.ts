@@ -28,7 +28,7 @@ export const BreakCapabilitySchema = Type.Object({
 
 export const PortInfoSchema = Type.Object({
   id: Type.String(),
-  kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet")]),
+  kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet"), Type.Literal("rfc2217")]),
   target: Type.String(),
   state: Type.Union([Type.Literal("open"), Type.Literal("connecting"), Type.Literal("closed")]),
   reason: Type.Optional(Type.String()),

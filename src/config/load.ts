@@ -44,7 +44,7 @@ export function describeSchemaError(error: ErrorObject): string {
     case "required":
       return `${where === "(top level)" ? "" : `${where}.`}${String(error.params["missingProperty"])}: is required`;
     case "discriminator":
-      return `${where}.kind: must be one of tty, telnet`;
+      return `${where}.kind: must be one of tty, telnet, rfc2217`;
     default:
       return `${where}: ${error.message ?? "is invalid"}`;
   }
@@ -89,7 +89,8 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     id: port.id,
     transport: resolveTransport(port, index, baseDir),
     sysrqMask: port.sysrqMask ?? 1,
-    breakMs: port.transport.kind === "tty" ? (port.transport.breakMs ?? DEFAULT_BREAK_MS) : DEFAULT_BREAK_MS,
+    breakMs:
+      port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
     sysrqVia,
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
@@ -133,6 +134,17 @@ function resolveTransport(port: PortInput, index: number, baseDir: string): Tran
         rts: t.rts ?? true,
       };
     }
+    case "rfc2217":
+      return {
+        kind: "rfc2217",
+        endpoint: { host: t.host, port: t.port },
+        line: {
+          baudRate: t.baudRate ?? 115_200,
+          dataBits: t.dataBits ?? 8,
+          parity: t.parity ?? "none",
+          stopBits: t.stopBits ?? 1,
+        },
+      };
     case "telnet": {
       const hasPath = t.path !== undefined;
       const hasHostPort = t.host !== undefined || t.port !== undefined;

@@ -59,7 +59,32 @@ export const TelnetTransportSchema = Type.Object(
   strict,
 );
 
-type TransportConfigInput = Static<typeof TtyTransportSchema> | Static<typeof TelnetTransportSchema>;
+export const Rfc2217TransportSchema = Type.Object(
+  {
+    kind: Type.Literal("rfc2217"),
+    host: Type.String({ minLength: 1 }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
+    dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
+    parity: Type.Optional(
+      Type.Union([
+        Type.Literal("none"),
+        Type.Literal("even"),
+        Type.Literal("odd"),
+        Type.Literal("mark"),
+        Type.Literal("space"),
+      ]),
+    ),
+    stopBits: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(1.5), Type.Literal(2)])),
+    breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  strict,
+);
+
+type TransportConfigInput =
+  | Static<typeof TtyTransportSchema>
+  | Static<typeof TelnetTransportSchema>
+  | Static<typeof Rfc2217TransportSchema>;
 
 /**
  * A discriminated union on `kind`: Ajv's `discriminator` keyword reports "kind must be tty|telnet" or
@@ -69,7 +94,7 @@ export const TransportSchema = Type.Unsafe<TransportConfigInput>({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [TtyTransportSchema, TelnetTransportSchema] as TSchema[],
+  oneOf: [TtyTransportSchema, TelnetTransportSchema, Rfc2217TransportSchema] as TSchema[],
 });
 
 export const QmpSchema = Type.Object(

@@ -23,7 +23,19 @@ export interface TelnetTransportConfig {
   readonly mode: TelnetMode;
 }
 
-export type TransportConfig = TtyTransportConfig | TelnetTransportConfig;
+/** A terminal server speaking RFC 2217: telnet (standard mode) plus serial line control. */
+export interface Rfc2217TransportConfig {
+  readonly kind: "rfc2217";
+  readonly endpoint: TelnetEndpoint;
+  readonly line: {
+    readonly baudRate: number;
+    readonly dataBits: 5 | 6 | 7 | 8;
+    readonly parity: "none" | "even" | "odd" | "mark" | "space";
+    readonly stopBits: 1 | 1.5 | 2;
+  };
+}
+
+export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig;
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
 

@@ -25,6 +25,7 @@ export interface ConnectionEvents {
 export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
   switch (kind) {
     case "telnet":
+    case "rfc2217":
       return { first: 200, max: 200 };
     case "tty":
       return { first: 500, max: 10_000 };

@@ -136,6 +136,7 @@ export class Port {
       case "tty":
         return "path" in t.device ? t.device.path : `QEMU chardev ${t.device.qmpChardev}`;
       case "telnet":
+      case "rfc2217":
         return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
     }
   }

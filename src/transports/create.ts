@@ -18,5 +18,10 @@ export const createTransport: TransportFactory = (config, context) => {
       return new TtyTransport(config, context?.resolveChardevPath);
     case "telnet":
       return new TelnetTransport(config);
+    case "rfc2217":
+      return new TelnetTransport(
+        { kind: "telnet", endpoint: config.endpoint, mode: "standard" },
+        { line: config.line },
+      );
   }
 };

@@ -190,6 +190,18 @@ export class NegotiationPolicy {
   private readonly localEnabled = new Set<number>();
   private static readonly REMOTE_OK = new Set([OPT_BINARY, OPT_SGA, OPT_ECHO]);
   private static readonly LOCAL_OK = new Set([OPT_BINARY, OPT_SGA]);
+  private readonly localOk: ReadonlySet<number>;
+
+  /** @param extraLocal options this side also agrees to perform (RFC 2217's COM-PORT-OPTION) */
+  constructor(extraLocal: readonly number[] = []) {
+    this.localOk = new Set([...NegotiationPolicy.LOCAL_OK, ...extraLocal]);
+  }
+
+  /** Offers an option of ours (IAC WILL); the peer's DO then needs no answer. */
+  offer(option: number): Buffer {
+    this.localEnabled.add(option);
+    return negotiationBytes(WILL, option);
+  }
 
   answer(verb: Negotiation, option: number): Buffer | null {
     switch (verb) {
@@ -203,7 +215,7 @@ export class NegotiationPolicy {
         if (!this.remoteEnabled.delete(option)) return null;
         return negotiationBytes(DONT, option);
       case DO: {
-        if (!NegotiationPolicy.LOCAL_OK.has(option)) return negotiationBytes(WONT, option);
+        if (!this.localOk.has(option)) return negotiationBytes(WONT, option);
         if (this.localEnabled.has(option)) return null;
         this.localEnabled.add(option);
         return negotiationBytes(WILL, option);

@@ -5,21 +5,37 @@
  *                                    └─negotiation──> NegotiationPolicy (standard mode only) ──> socket
  *   write(data) ──escapeData──> socket          sendBreak() ──IAC BRK──> socket
  *
+ * With ComPortOptions (RFC 2217) the client offers WILL COM-PORT-OPTION, sends the line settings
+ * once the server says DO, and sends BREAK as SET-CONTROL on/off; a server that refuses gets IAC BRK.
+ *
  * In QEMU mode nothing but data and IAC BRK is ever sent: QEMU reads any other IAC sequence as three
  * bytes, eating the one after it, and passes subnegotiation payloads into the guest.
  */
 import net from "node:net";
 import type { TelnetTransportConfig } from "../config/types.js";
-import { BREAK_BYTES, NegotiationPolicy, TelnetDecoder, escapeData } from "./telnet-codec.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "./rfc2217-codec.js";
+import { BREAK_BYTES, DO, NegotiationPolicy, TelnetDecoder, escapeData } from "./telnet-codec.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
 
+/** RFC 2217 on top of standard telnet: line settings at connect, BREAK as SET-CONTROL on/off. */
+export interface ComPortOptions {
+  readonly line: LineSettings;
+}
+
 export class TelnetTransport implements Transport {
-  readonly kind = "telnet" as const;
+  readonly kind: "telnet" | "rfc2217";
   readonly target: string;
   private socket: net.Socket | null = null;
   private closing = false;
+  /** RFC 2217 only: null until the server answers our WILL COM-PORT-OPTION; false if it refused. */
+  private comPortAccepted: boolean | null = null;
 
-  constructor(private readonly config: TelnetTransportConfig) {
+  constructor(
+    private readonly config: TelnetTransportConfig,
+    private readonly comPort?: ComPortOptions,
+  ) {
+    this.kind = comPort ? "rfc2217" : "telnet";
     const e = config.endpoint;
     this.target = "path" in e ? e.path : `${e.host}:${e.port}`;
   }
@@ -50,12 +66,17 @@ export class TelnetTransport implements Transport {
 
   private attach(socket: net.Socket, sink: TransportSink): void {
     const decoder = new TelnetDecoder(this.config.mode);
-    const policy = this.config.mode === "standard" ? new NegotiationPolicy() : null;
+    const policy =
+      this.config.mode === "standard" ? new NegotiationPolicy(this.comPort ? [COM_PORT_OPTION] : []) : null;
+    this.comPortAccepted = null;
+    if (policy && this.comPort) socket.write(policy.offer(COM_PORT_OPTION));
     let lastError: Error | undefined;
     socket.on("data", (chunk: Buffer) => {
       for (const event of decoder.decode(chunk)) {
         if (event.type === "data") sink.data(event.bytes);
         else if (event.type === "negotiation" && policy) {
+          if (this.comPort && event.option === COM_PORT_OPTION)
+            this.onComPortAnswer(socket, event.verb === DO);
           const answer = policy.answer(event.verb, event.option);
           if (answer) socket.write(answer);
         }
@@ -74,13 +95,29 @@ export class TelnetTransport implements Transport {
     });
   }
 
+  private onComPortAnswer(socket: net.Socket, accepted: boolean): void {
+    if (this.comPortAccepted === accepted) return;
+    this.comPortAccepted = accepted;
+    if (accepted && this.comPort) socket.write(lineSettingsMessages(this.comPort.line));
+  }
+
   write(data: Uint8Array): Promise<void> {
     return this.send(escapeData(data));
   }
 
-  sendBreak(_holdMs: number): Promise<void> {
+  async sendBreak(holdMs: number): Promise<void> {
+    if (this.comPortAccepted) {
+      // RFC 2217: the server holds the line in BREAK between SET-CONTROL 5 and 6 (TIOCSBRK/TIOCCBRK).
+      await this.send(breakMessage(true));
+      try {
+        await sleep(holdMs);
+      } finally {
+        await this.send(breakMessage(false));
+      }
+      return;
+    }
     // Telnet BREAK has no duration: QEMU turns it into one UART break event.
-    return this.send(BREAK_BYTES);
+    await this.send(BREAK_BYTES);
   }
 
   private send(bytes: Buffer): Promise<void> {
@@ -92,6 +129,19 @@ export class TelnetTransport implements Transport {
   }
 
   breakCapability(): BreakCapability {
+    if (this.comPort) {
+      return this.comPortAccepted
+        ? {
+            available: true,
+            method: "rfc2217-set-control",
+            reason: "RFC 2217 SET-CONTROL break on/off, held breakMs",
+          }
+        : {
+            available: true,
+            method: "telnet-brk",
+            reason: "the server did not accept COM-PORT-OPTION (RFC 2217); falling back to IAC BRK",
+          };
+    }
     return {
       available: true,
       method: "telnet-brk",

@@ -8,7 +8,7 @@
  *
  * Transports know nothing of SysRq, HTTP or reconnect policy: the port above them decides.
  */
-export type TransportKind = "tty" | "telnet";
+export type TransportKind = "tty" | "telnet" | "rfc2217";
 
 export interface TransportClosed {
   /** true when the peer or device went away; false when close() was called. */
@@ -21,7 +21,7 @@ export interface TransportSink {
   closed(info: TransportClosed): void;
 }
 
-export type BreakMethod = "tty-ioctl" | "telnet-brk" | "qmp-chardev-send-break";
+export type BreakMethod = "tty-ioctl" | "telnet-brk" | "rfc2217-set-control" | "qmp-chardev-send-break";
 
 export interface BreakCapability {
   readonly available: boolean;

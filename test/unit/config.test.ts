@@ -46,7 +46,7 @@ describe("config", () => {
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "usb" } }] }),
-      "ports.0.transport.kind: must be one of tty, telnet",
+      "ports.0.transport.kind: must be one of tty, telnet, rfc2217",
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, break: { kind: "qmp" } }] }),

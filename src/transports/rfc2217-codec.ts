@@ -1,0 +1,52 @@
+/**
+ * RFC 2217 (Telnet Com Port Control) messages, as bytes. Pure.
+ *
+ *   IAC SB COM-PORT-OPTION <command> <value...> IAC SE      client -> server: command
+ *                                                            server -> client: command + 100, value applied
+ */
+import { IAC, SB, SE } from "./telnet-codec.js";
+
+export const COM_PORT_OPTION = 44;
+
+export const ComPortCommand = {
+  SET_BAUDRATE: 1,
+  SET_DATASIZE: 2,
+  SET_PARITY: 3,
+  SET_STOPSIZE: 4,
+  SET_CONTROL: 5,
+} as const;
+
+/** SET-CONTROL values for the BREAK state. */
+export const BREAK_ON = 5;
+export const BREAK_OFF = 6;
+
+const PARITY = { none: 1, odd: 2, even: 3, mark: 4, space: 5 } as const;
+const STOP_SIZE = { 1: 1, 2: 2, 1.5: 3 } as const;
+
+export interface LineSettings {
+  readonly baudRate: number;
+  readonly dataBits: 5 | 6 | 7 | 8;
+  readonly parity: keyof typeof PARITY;
+  readonly stopBits: 1 | 1.5 | 2;
+}
+
+/** One COM-PORT-OPTION subnegotiation; IAC in the value is doubled. */
+export function comPortMessage(command: number, value: readonly number[]): Buffer {
+  const escaped = value.flatMap((b) => (b === IAC ? [IAC, IAC] : [b]));
+  return Buffer.from([IAC, SB, COM_PORT_OPTION, command, ...escaped, IAC, SE]);
+}
+
+export function lineSettingsMessages(settings: LineSettings): Buffer {
+  const baud = Buffer.alloc(4);
+  baud.writeUInt32BE(settings.baudRate);
+  return Buffer.concat([
+    comPortMessage(ComPortCommand.SET_BAUDRATE, [...baud]),
+    comPortMessage(ComPortCommand.SET_DATASIZE, [settings.dataBits]),
+    comPortMessage(ComPortCommand.SET_PARITY, [PARITY[settings.parity]]),
+    comPortMessage(ComPortCommand.SET_STOPSIZE, [STOP_SIZE[settings.stopBits]]),
+  ]);
+}
+
+export function breakMessage(on: boolean): Buffer {
+  return comPortMessage(ComPortCommand.SET_CONTROL, [on ? BREAK_ON : BREAK_OFF]);
+}

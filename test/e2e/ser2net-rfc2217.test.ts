@@ -1,0 +1,90 @@
+/**
+ * The RFC 2217 transport against a real ser2net whose device is a socat pty: the BREAK is proven at
+ * the device by tracing ser2net's ioctls (TIOCSBRK ... TIOCCBRK), and the key by reading the far pty.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Daemon } from "../../src/daemon.js";
+import { freeTcpPort } from "../target/guest.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
+import { requireTools } from "../helpers/tools.js";
+
+const skip = requireTools("socat", "ser2net", "strace");
+
+describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
+  let pair: PtyPair;
+  let ser2net: ChildProcess;
+  let daemon: Daemon;
+  let target: TargetSide;
+  let trace: string;
+
+  before(async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-rfc2217-"));
+    pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
+    const port = await freeTcpPort();
+    const config = path.join(dir, "ser2net.yaml");
+    trace = path.join(dir, "strace.log");
+    await writeFile(
+      config,
+      [
+        "connection: &con0",
+        `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
+        `  connector: serialdev,${pair.daemonSide},9600n81,local`,
+        "",
+      ].join("\n"),
+    );
+    ser2net = spawn(
+      "strace",
+      ["-f", "-tt", "-e", "trace=ioctl", "-o", trace, "ser2net", "-n", "-d", "-c", config],
+      {
+        stdio: "ignore",
+      },
+    );
+    target = new TargetSide(pair.targetSide);
+    daemon = await startTestDaemon({
+      ports: [{ id: "ts0", transport: { kind: "rfc2217", host: "127.0.0.1", port, breakMs: 120 } }],
+    });
+    await waitUntil(
+      () => daemon.ports.get("ts0").info().capabilities.break.method === "rfc2217-set-control",
+      10_000,
+      "ser2net accepted COM-PORT-OPTION",
+    );
+  });
+  after(async () => {
+    await daemon?.close();
+    target?.close();
+    ser2net?.kill("SIGKILL");
+    await pair?.stop();
+  });
+
+  it("holds the device line in BREAK between SET-CONTROL on and off, then sends the key", async () => {
+    const before = target.bytes.length;
+    const res = await daemon.app.inject({
+      method: "POST",
+      url: "/ports/ts0/sysrq",
+      payload: { keys: "h", timeoutMs: 300 },
+    });
+    assert.equal(res.statusCode, 200);
+    // No kernel behind the pty: the verdict is no-response; the proof is at the device.
+    assert.equal(res.json<{ results: { verdict: string }[] }>().results[0]?.verdict, "no-response");
+    await waitUntil(() => target.bytes.length > before, 3000, "key at the device");
+    assert.equal(target.bytes.subarray(before).toString("latin1"), "h");
+    await waitUntil(async () => /TIOCCBRK/.test(await readFile(trace, "utf8")), 3000, "ioctls traced");
+    // ser2net clears BREAK when it opens the device; ours is the TIOCSBRK and the TIOCCBRK after it.
+    const ioctls = (await readFile(trace, "utf8")).split("\n").filter((l) => /TIOC[SC]BRK/.test(l));
+    const on = ioctls.findIndex((l) => l.includes("TIOCSBRK"));
+    const off = ioctls.findIndex((l, i) => i > on && l.includes("TIOCCBRK"));
+    assert.ok(on !== -1 && off !== -1, `break set, then cleared: ${ioctls.join(" | ")}`);
+    const seconds = (line: string): number => {
+      const [h, m, sec] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
+      return (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
+    };
+    const heldMs = (seconds(ioctls[off] ?? "") - seconds(ioctls[on] ?? "")) * 1000;
+    assert.ok(heldMs >= 100 && heldMs < 1000, `BREAK held ${heldMs.toFixed(1)} ms for breakMs 120`);
+  });
+});

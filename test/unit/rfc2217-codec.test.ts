@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { breakMessage, comPortMessage, lineSettingsMessages } from "../../src/transports/rfc2217-codec.js";
+
+describe("RFC 2217 messages", () => {
+  it("frames a COM-PORT-OPTION command and doubles IAC in its value", () => {
+    assert.deepEqual(
+      [...comPortMessage(1, [0, 0, 0xff, 0x01])],
+      [0xff, 0xfa, 44, 1, 0, 0, 0xff, 0xff, 0x01, 0xff, 0xf0],
+    );
+  });
+
+  it("sends BREAK as SET-CONTROL 5 (on) and 6 (off)", () => {
+    assert.deepEqual([...breakMessage(true)], [0xff, 0xfa, 44, 5, 5, 0xff, 0xf0]);
+    assert.deepEqual([...breakMessage(false)], [0xff, 0xfa, 44, 5, 6, 0xff, 0xf0]);
+  });
+
+  it("encodes line settings: baud big-endian, data size, parity and stop size codes", () => {
+    const bytes = lineSettingsMessages({ baudRate: 115_200, dataBits: 8, parity: "even", stopBits: 1.5 });
+    assert.deepEqual(
+      [...bytes],
+      [
+        ...[0xff, 0xfa, 44, 1, 0x00, 0x01, 0xc2, 0x00, 0xff, 0xf0],
+        ...[0xff, 0xfa, 44, 2, 8, 0xff, 0xf0],
+        ...[0xff, 0xfa, 44, 3, 3, 0xff, 0xf0],
+        ...[0xff, 0xfa, 44, 4, 3, 0xff, 0xf0],
+      ],
+    );
+  });
+});
