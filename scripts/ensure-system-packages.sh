@@ -11,6 +11,7 @@ packages=(
   socat           # real pty pairs for the tty transport tests
   ser2net         # a real telnet / RFC 2217 server for the terminal-server tests
   strace          # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
+  openssl         # a self-signed certificate for the local Redfish (BMC) endpoint
 )
 
 missing=()

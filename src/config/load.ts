@@ -2,15 +2,18 @@
  * Reads the YAML config, validates it against schema.ts and resolves it into a BridgeConfig:
  * defaults applied, relative paths made relative to the config file. Every error names the key path.
  */
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
+import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
 import {
   DEFAULT_BREAK_MS,
   type BridgeConfig,
+  type NmiConfig,
   type PortConfig,
   type QmpEndpointConfig,
   type TransportConfig,
@@ -94,8 +97,48 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     sysrqVia,
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
-    ...(port.nmi ? { nmi: port.nmi } : {}),
+    ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),
   };
+}
+
+function resolveNmi(nmi: NonNullable<PortInput["nmi"]>, at: string, baseDir: string): NmiConfig {
+  switch (nmi.kind) {
+    case "qmp":
+      return nmi;
+    case "redfish": {
+      if ((nmi.passwordEnv === undefined) === (nmi.passwordFile === undefined)) {
+        throw configError(`${at}: give either passwordEnv or passwordFile (never the password itself)`);
+      }
+      let password: string;
+      let ca: Buffer | undefined;
+      try {
+        password = readSecret(
+          nmi.passwordEnv !== undefined
+            ? { env: nmi.passwordEnv }
+            : { file: path.resolve(baseDir, nmi.passwordFile ?? "") },
+          `${at}.${nmi.passwordEnv !== undefined ? "passwordEnv" : "passwordFile"}`,
+        );
+      } catch (err) {
+        throw configError((err as Error).message);
+      }
+      if (nmi.caFile !== undefined) {
+        try {
+          ca = readFileSync(path.resolve(baseDir, nmi.caFile));
+        } catch (err) {
+          throw configError(`${at}.caFile: ${(err as Error).message}`);
+        }
+      }
+      return {
+        kind: "redfish",
+        url: nmi.url,
+        username: nmi.username,
+        password,
+        auth: nmi.auth ?? "session",
+        insecure: nmi.insecure ?? false,
+        ...(ca ? { ca } : {}),
+      };
+    }
+  }
 }
 
 function resolveQmp(qmp: NonNullable<PortInput["qmp"]>, at: string, baseDir: string): QmpEndpointConfig {

@@ -113,7 +113,28 @@ export const BreakSchema = Type.Object(
   strict,
 );
 
-export const NmiSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
+export const QmpNmiSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
+
+export const RedfishNmiSchema = Type.Object(
+  {
+    kind: Type.Literal("redfish"),
+    url: Type.String({ pattern: "^https://", description: "the ComputerSystem resource" }),
+    username: Type.String({ minLength: 1 }),
+    passwordEnv: Type.Optional(Type.String({ minLength: 1 })),
+    passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+    auth: Type.Optional(Type.Union([Type.Literal("session"), Type.Literal("basic")])),
+    caFile: Type.Optional(Type.String({ minLength: 1 })),
+    insecure: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+
+export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof RedfishNmiSchema>>({
+  type: "object",
+  required: ["kind"],
+  discriminator: { propertyName: "kind" },
+  oneOf: [QmpNmiSchema, RedfishNmiSchema] as TSchema[],
+});
 
 export const PortSchema = Type.Object(
   {

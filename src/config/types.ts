@@ -1,4 +1,5 @@
 /** The configuration after validation, with every default applied and every path absolute. */
+import type { RedfishNmiConfig } from "../control/redfish.js";
 import type { TelnetMode } from "../transports/telnet-codec.js";
 
 export interface TtyTransportConfig {
@@ -40,7 +41,7 @@ export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc22
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
 
 /** How NMIs reach this port's target; absent when none is configured. */
-export type NmiConfig = { readonly kind: "qmp" };
+export type NmiConfig = { readonly kind: "qmp" } | RedfishNmiConfig;
 
 export interface PortConfig {
   readonly id: string;

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { KEYBOARD_KEYS, sendSysrqKeyPress } from "../control/keyboard.js";
 import { ptyOfChardev, qmpBreak, type QmpClient } from "../control/qmp.js";
+import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
 import { BridgeError } from "../errors.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
@@ -39,7 +40,7 @@ export interface PortInfo {
 
 export interface NmiCapability {
   readonly available: boolean;
-  readonly method?: "qmp";
+  readonly method?: "qmp" | "redfish";
   readonly reason?: string;
 }
 
@@ -57,6 +58,8 @@ export interface PortDeps {
   readonly log: Logger;
   /** The port's QEMU control connection, when its config has a qmp block. */
   readonly qmp: QmpClient | null;
+  /** The BMC behind this port, when its nmi is redfish. */
+  readonly redfish: RedfishClient | null;
 }
 
 export class Port {
@@ -275,21 +278,41 @@ export class Port {
     });
   }
 
-  private nmiCapability(): NmiCapability {
-    if (this.config.nmi?.kind === "qmp" && this.deps.qmp) {
-      return { available: true, method: "qmp", reason: `QMP inject-nmi at ${this.deps.qmp.describe()}` };
+  /** How this port delivers an NMI, or null when it has no method configured. */
+  private nmiMethod(): { method: "qmp" | "redfish"; where: string; inject: () => Promise<void> } | null {
+    const { qmp, redfish } = this.deps;
+    if (this.config.nmi?.kind === "qmp" && qmp) {
+      return {
+        method: "qmp",
+        where: `QMP inject-nmi at ${qmp.describe()}`,
+        inject: () => qmp.execute("inject-nmi").then(() => undefined),
+      };
     }
-    return { available: false, reason: "no nmi configured for this port" };
+    if (this.config.nmi?.kind === "redfish" && redfish) {
+      return {
+        method: "redfish",
+        where: `Redfish ComputerSystem.Reset (Nmi) at ${redfish.describe()}`,
+        inject: () => redfish.injectNmi(),
+      };
+    }
+    return null;
+  }
+
+  private nmiCapability(): NmiCapability {
+    const method = this.nmiMethod();
+    return method
+      ? { available: true, method: method.method, reason: method.where }
+      : { available: false, reason: "no nmi configured for this port" };
   }
 
   /** Injects an NMI and reads the kernel's verdict from this port's console. */
   async nmi(timeoutMs: number): Promise<NmiResult> {
-    const qmp = this.config.nmi?.kind === "qmp" ? this.deps.qmp : null;
-    if (!qmp) {
+    const method = this.nmiMethod();
+    if (!method) {
       throw new BridgeError(
         "NMI_UNSUPPORTED",
         `port ${this.id} has no NMI method: add \`qmp: { path: /run/${this.id}-qmp.sock }\` and \`nmi: { kind: qmp }\` ` +
-          "to the port (QEMU: -qmp unix:PATH,server=on,wait=off)",
+          "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } for a BMC",
       );
     }
     this.requireOpenTransport();
@@ -297,9 +320,12 @@ export class Port {
       this.requireOpenTransport();
       const inject = async (): Promise<void> => {
         try {
-          await qmp.execute("inject-nmi");
+          await method.inject();
         } catch (err) {
-          throw new BridgeError("NMI_FAILED", `QMP inject-nmi failed: ${(err as Error).message}`, {
+          if (err instanceof RedfishError && err.kind === "unsupported") {
+            throw new BridgeError("NMI_UNSUPPORTED", err.message, { cause: err });
+          }
+          throw new BridgeError("NMI_FAILED", `${method.method} NMI failed: ${(err as Error).message}`, {
             cause: err,
           });
         }

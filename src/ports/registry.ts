@@ -5,6 +5,7 @@ import { BridgeError } from "../errors.js";
 import type { Clock } from "../sysrq/console.js";
 import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
+import { RedfishClient } from "../control/redfish.js";
 import { Capture } from "./capture.js";
 import { Port } from "./port.js";
 
@@ -23,7 +24,15 @@ export class PortRegistry {
       const capture = await Capture.open(config.captureDir, portConfig.id, config.retainLines);
       const log = deps.log.child({ port: portConfig.id });
       const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
-      const portDeps = { createTransport: deps.createTransport, capture, clock: deps.clock, log, qmp };
+      const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
+      const portDeps = {
+        createTransport: deps.createTransport,
+        capture,
+        clock: deps.clock,
+        log,
+        qmp,
+        redfish,
+      };
       ports.set(portConfig.id, new Port(portConfig, portDeps));
     }
     return new PortRegistry(ports);
