@@ -26,7 +26,14 @@ export class PortRegistry {
         const log = deps.log.child({ port: portConfig.id });
         const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
         const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
-        const portDeps = { createTransport: deps.createTransport, capture, clock: deps.clock, log, qmp, redfish };
+        const portDeps = {
+          createTransport: deps.createTransport,
+          capture,
+          clock: deps.clock,
+          log,
+          qmp,
+          redfish,
+        };
         return [portConfig.id, new Port(portConfig, portDeps)] as const;
       }),
     );
