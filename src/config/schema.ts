@@ -8,6 +8,22 @@ export const PORT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
 const strict = { additionalProperties: false } as const;
 
+/** Serial line settings, shared by a local tty and an RFC 2217 terminal server's port. */
+const lineSettingFields = {
+  baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
+  dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
+  parity: Type.Optional(
+    Type.Union([
+      Type.Literal("none"),
+      Type.Literal("even"),
+      Type.Literal("odd"),
+      Type.Literal("mark"),
+      Type.Literal("space"),
+    ]),
+  ),
+  stopBits: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(1.5), Type.Literal(2)])),
+};
+
 export const TtyTransportSchema = Type.Object(
   {
     kind: Type.Literal("tty"),
@@ -23,18 +39,7 @@ export const TtyTransportSchema = Type.Object(
         description: "instead of path: the pty of this QEMU chardev, asked of QMP on every (re)open",
       }),
     ),
-    baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
-    dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
-    parity: Type.Optional(
-      Type.Union([
-        Type.Literal("none"),
-        Type.Literal("even"),
-        Type.Literal("odd"),
-        Type.Literal("mark"),
-        Type.Literal("space"),
-      ]),
-    ),
-    stopBits: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(1.5), Type.Literal(2)])),
+    ...lineSettingFields,
     rtscts: Type.Optional(Type.Boolean()),
     hupcl: Type.Optional(Type.Boolean()),
     dtr: Type.Optional(
@@ -64,18 +69,7 @@ export const Rfc2217TransportSchema = Type.Object(
     kind: Type.Literal("rfc2217"),
     host: Type.String({ minLength: 1 }),
     port: Type.Integer({ minimum: 1, maximum: 65535 }),
-    baudRate: Type.Optional(Type.Integer({ minimum: 50, maximum: 4_000_000 })),
-    dataBits: Type.Optional(Type.Union([Type.Literal(5), Type.Literal(6), Type.Literal(7), Type.Literal(8)])),
-    parity: Type.Optional(
-      Type.Union([
-        Type.Literal("none"),
-        Type.Literal("even"),
-        Type.Literal("odd"),
-        Type.Literal("mark"),
-        Type.Literal("space"),
-      ]),
-    ),
-    stopBits: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(1.5), Type.Literal(2)])),
+    ...lineSettingFields,
     breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   },
   strict,

@@ -5,44 +5,27 @@
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
-import { KEYBOARD_KEYS, sendSysrqKeyPress } from "../control/keyboard.js";
+import { KEYBOARD_KEYS } from "../control/keyboard.js";
 import { ptyOfChardev, qmpBreak, type QmpClient } from "../control/qmp.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
-import { runNmi, type NmiResult } from "../nmi/run.js";
 import { BridgeError } from "../errors.js";
+import { runNmi, type NmiResult } from "../nmi/run.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
-import { VALID_KEYS, keyAllowedByMask } from "../sysrq/keys.js";
+import { checkKeysSendable } from "../sysrq/guard.js";
 import { QUIET_BEFORE_BREAK_MS, SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
-import { Connection, type PortState } from "./connection.js";
+import { Connection } from "./connection.js";
+import { keyboardWire } from "./keyboard-wire.js";
+import { nmiMethodFor } from "./nmi-method.js";
+import { describeTarget, type NmiCapability, type PortInfo } from "./port-info.js";
 import { SerialQueue } from "./queue.js";
 
 /** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
 export const WIRE_DEADLINE_MS = 2000;
-
-export interface PortInfo {
-  readonly id: string;
-  readonly kind: PortConfig["transport"]["kind"];
-  readonly target: string;
-  readonly state: PortState;
-  readonly reason?: string;
-  readonly capabilities: {
-    readonly break: BreakCapability;
-    /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */
-    readonly sysrq: { readonly available: boolean; readonly method: "break" | "keyboard" };
-    readonly nmi: NmiCapability;
-  };
-}
-
-export interface NmiCapability {
-  readonly available: boolean;
-  readonly method?: "qmp" | "redfish";
-  readonly reason?: string;
-}
 
 export interface SysrqRequest {
   readonly keys: string;
@@ -119,7 +102,7 @@ export class Port {
     return {
       id: this.id,
       kind: this.config.transport.kind,
-      target: this.target(),
+      target: describeTarget(this.config.transport),
       state: this.connection.state,
       ...(reason === undefined ? {} : { reason }),
       capabilities: {
@@ -133,34 +116,8 @@ export class Port {
     };
   }
 
-  private target(): string {
-    const t = this.config.transport;
-    switch (t.kind) {
-      case "tty":
-        return "path" in t.device ? t.device.path : `QEMU chardev ${t.device.qmpChardev}`;
-      case "telnet":
-      case "rfc2217":
-        return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
-    }
-  }
-
   private publish(event: ConsoleEvent): void {
     for (const listener of this.consoleListeners) listener(event);
-  }
-
-  /** Checks made before anything is queued or sent. */
-  private checkKeys(keys: string): void {
-    if (!VALID_KEYS.test(keys)) {
-      throw new BridgeError("INVALID_KEY", "keys must be 1-32 characters from 0-9 a-z A-Z (case-sensitive)");
-    }
-    const refused = [...keys].filter((key) => !keyAllowedByMask(key, this.config.sysrqMask));
-    if (refused.length > 0) {
-      throw new BridgeError(
-        "KEY_NOT_ALLOWED",
-        `key(s) ${refused.join(", ")} are outside this port's sysrqMask ${this.config.sysrqMask}; nothing was sent`,
-        { details: { refused: refused.join("") } },
-      );
-    }
   }
 
   private requireOpenTransport(): Transport {
@@ -203,7 +160,7 @@ export class Port {
   }
 
   async sysrq(request: SysrqRequest, onResult?: (result: KeyResult) => void): Promise<KeyResult[]> {
-    this.checkKeys(request.keys);
+    checkKeysSendable(request.keys, this.config.sysrqMask);
     const keyboard = this.config.sysrqVia === "keyboard" ? this.deps.qmp : null;
     if (keyboard && !KEYBOARD_KEYS.test(request.keys)) {
       throw new BridgeError(
@@ -225,7 +182,7 @@ export class Port {
         request.keys,
         options,
         {
-          wire: keyboard ? this.keyboardWire(keyboard) : this.wire(transport),
+          wire: keyboard ? keyboardWire(keyboard) : this.wire(transport),
           feed: this.feed(),
           clock: this.deps.clock,
         },
@@ -278,28 +235,8 @@ export class Port {
     });
   }
 
-  /** How this port delivers an NMI, or null when it has no method configured. */
-  private nmiMethod(): { method: "qmp" | "redfish"; where: string; inject: () => Promise<void> } | null {
-    const { qmp, redfish } = this.deps;
-    if (this.config.nmi?.kind === "qmp" && qmp) {
-      return {
-        method: "qmp",
-        where: `QMP inject-nmi at ${qmp.describe()}`,
-        inject: () => qmp.execute("inject-nmi").then(() => undefined),
-      };
-    }
-    if (this.config.nmi?.kind === "redfish" && redfish) {
-      return {
-        method: "redfish",
-        where: `Redfish ComputerSystem.Reset (Nmi) at ${redfish.describe()}`,
-        inject: () => redfish.injectNmi(),
-      };
-    }
-    return null;
-  }
-
   private nmiCapability(): NmiCapability {
-    const method = this.nmiMethod();
+    const method = nmiMethodFor(this.config, this.deps.qmp, this.deps.redfish);
     return method
       ? { available: true, method: method.method, reason: method.where }
       : { available: false, reason: "no nmi configured for this port" };
@@ -307,7 +244,7 @@ export class Port {
 
   /** Injects an NMI and reads the kernel's verdict from this port's console. */
   async nmi(timeoutMs: number): Promise<NmiResult> {
-    const method = this.nmiMethod();
+    const method = nmiMethodFor(this.config, this.deps.qmp, this.deps.redfish);
     if (!method) {
       throw new BridgeError(
         "NMI_UNSUPPORTED",
@@ -355,24 +292,6 @@ export class Port {
         this.armedAt = null;
         this.lastWriteAt = this.deps.clock.now();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
-      },
-    };
-  }
-
-  /** Alt+SysRq+key through QMP send-key: no BREAK, no arm state. */
-  private keyboardWire(qmp: QmpClient): SysrqWire {
-    return {
-      delivery: "keyboard",
-      armState: () => ({ armedAt: null }),
-      sendBreak: () => Promise.reject(new Error("a keyboard SysRq port sends no BREAK")),
-      sendKey: async (key) => {
-        try {
-          await sendSysrqKeyPress(qmp, key);
-        } catch (err) {
-          throw new BridgeError("PORT_UNAVAILABLE", `QMP send-key failed: ${(err as Error).message}`, {
-            cause: err,
-          });
-        }
       },
     };
   }

@@ -1,0 +1,35 @@
+/** What GET /ports shows of a port: its state and the methods it has. */
+import type { TransportConfig } from "../config/types.js";
+import type { BreakCapability } from "../transports/transport.js";
+import type { PortState } from "./connection.js";
+
+export interface PortInfo {
+  readonly id: string;
+  readonly kind: TransportConfig["kind"];
+  readonly target: string;
+  readonly state: PortState;
+  readonly reason?: string;
+  readonly capabilities: {
+    readonly break: BreakCapability;
+    /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */
+    readonly sysrq: { readonly available: boolean; readonly method: "break" | "keyboard" };
+    readonly nmi: NmiCapability;
+  };
+}
+
+export interface NmiCapability {
+  readonly available: boolean;
+  readonly method?: "qmp" | "redfish";
+  readonly reason?: string;
+}
+
+/** The far end of a transport, for humans: a device path or host:port. */
+export function describeTarget(t: TransportConfig): string {
+  switch (t.kind) {
+    case "tty":
+      return "path" in t.device ? t.device.path : `QEMU chardev ${t.device.qmpChardev}`;
+    case "telnet":
+    case "rfc2217":
+      return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
+  }
+}
