@@ -118,6 +118,7 @@ export const errorResponses = {
   403: ErrorResponse,
   404: ErrorResponse,
   409: ErrorResponse,
+  429: ErrorResponse,
   502: ErrorResponse,
   503: ErrorResponse,
   504: ErrorResponse,

@@ -95,6 +95,7 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     breakMs:
       port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
     sysrqVia,
+    queueLimit: port.queueLimit ?? 64,
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

@@ -137,6 +137,7 @@ export const PortSchema = Type.Object(
     sysrqMask: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 511, description: "kernel.sysrq meaning; 1 = all" }),
     ),
+    queueLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     qmp: Type.Optional(QmpSchema),
     nmi: Type.Optional(NmiSchema),
     break: Type.Optional(BreakSchema),

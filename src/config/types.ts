@@ -53,6 +53,8 @@ export interface PortConfig {
   readonly nmi?: NmiConfig;
   /** break: BREAK + key on the serial line; keyboard: Alt+SysRq+key through QMP send-key. */
   readonly sysrqVia: "break" | "keyboard";
+  /** Requests that may wait or run on this port at once; more get 429 QUEUE_FULL. */
+  readonly queueLimit: number;
   /** A BREAK through QMP chardev-send-break instead of on the wire (a pty cannot carry one). */
   readonly breakVia?: { readonly kind: "qmp"; readonly chardev: string };
 }

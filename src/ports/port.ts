@@ -48,7 +48,7 @@ export interface PortDeps {
 export class Port {
   readonly id: string;
   private readonly connection: Connection;
-  private readonly queue = new SerialQueue();
+  private readonly queue: SerialQueue;
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
   private armedAt: number | null = null;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
@@ -62,6 +62,7 @@ export class Port {
     private readonly deps: PortDeps,
   ) {
     this.id = config.id;
+    this.queue = new SerialQueue(config.queueLimit);
     deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
     const qmp = deps.qmp;
     const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};

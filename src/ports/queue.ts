@@ -1,7 +1,15 @@
-/** Runs tasks one at a time, in arrival order: bytes of two requests to one port never interleave. */
+import { BridgeError } from "../errors.js";
+
+/**
+ * Runs tasks one at a time, in arrival order: bytes of two requests to one port never interleave.
+ * At most `limit` tasks wait or run; one more is refused at once (QUEUE_FULL) rather than left to
+ * pile up behind a slow target.
+ */
 export class SerialQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private waiting = 0;
+
+  constructor(private readonly limit = Number.POSITIVE_INFINITY) {}
 
   /** Tasks queued or running. */
   get depth(): number {
@@ -9,6 +17,14 @@ export class SerialQueue {
   }
 
   run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.waiting >= this.limit) {
+      return Promise.reject(
+        new BridgeError(
+          "QUEUE_FULL",
+          `${this.waiting} requests are already queued for this port; retry shortly`,
+        ),
+      );
+    }
     this.waiting += 1;
     const result = this.tail.then(task);
     const settled = result.then(

@@ -268,3 +268,33 @@ describe("shutdown", () => {
     assert.ok(Date.now() - started < 5000, "closed without waiting for the long-poll's 60 s");
   });
 });
+
+describe("a busy port", () => {
+  it("refuses requests beyond its queue with 429 QUEUE_FULL and Retry-After, sending nothing for them", async () => {
+    const kernel = new FakeKernel();
+    kernel.answerDelayMs = 40;
+    const daemon = await startTestDaemon({
+      ports: [{ id: "vm0", transport: telnet, queueLimit: 2 }],
+      createTransport: kernel.factory,
+    });
+    try {
+      await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          daemon.app.inject({ method: "POST", url: "/ports/vm0/sysrq", payload: { keys: "h", settleMs: 0 } }),
+        ),
+      );
+      const ok = responses.filter((r) => r.statusCode === 200);
+      const refused = responses.filter((r) => r.statusCode === 429);
+      assert.equal(ok.length, 2);
+      assert.equal(refused.length, 4);
+      for (const r of refused) {
+        assert.equal(r.json<ErrorBody>().code, "QUEUE_FULL");
+        assert.equal(r.headers["retry-after"], "1");
+      }
+      assert.equal(kernel.wire.length, 4, "one BREAK + key for each accepted request only");
+    } finally {
+      await daemon.close();
+    }
+  });
+});
