@@ -42,7 +42,3 @@ export class BridgeError extends Error {
     this.details = options?.details;
   }
 }
-
-export function isBridgeError(err: unknown): err is BridgeError {
-  return err instanceof BridgeError;
-}

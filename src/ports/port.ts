@@ -89,10 +89,6 @@ export class Port {
     return this.deps.capture;
   }
 
-  get queueDepth(): number {
-    return this.queue.depth;
-  }
-
   start(): void {
     this.connection.start();
   }

@@ -11,11 +11,6 @@ export class SerialQueue {
 
   constructor(private readonly limit = Number.POSITIVE_INFINITY) {}
 
-  /** Tasks queued or running. */
-  get depth(): number {
-    return this.waiting;
-  }
-
   run<T>(task: () => Promise<T>): Promise<T> {
     if (this.waiting >= this.limit) {
       return Promise.reject(

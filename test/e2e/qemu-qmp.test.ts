@@ -19,45 +19,63 @@ interface NmiBody {
   output: string[];
 }
 
-async function startNmiTarget(append: string[]) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-nmi-"));
+interface QmpTarget {
+  guest: Guest;
+  daemon: Daemon;
+  api: ReturnType<typeof client>;
+}
+
+/**
+ * Boots the guest with a QMP socket, starts the daemon with one port `id` (its config built from the
+ * QMP path and telnet port), and waits for the guest's ready marker through the daemon.
+ */
+async function startQmpTarget(options: {
+  append: string[];
+  serial?: "telnet" | "pty";
+  port: (qmpPath: string, telnetPort: number) => { id: string } & Record<string, unknown>;
+}): Promise<QmpTarget> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-qmp-"));
   const qmpPath = path.join(dir, "qmp.sock");
   const telnetPort = await freeTcpPort();
   const guest = await startGuest({
     telnetPort,
-    append,
+    append: options.append,
+    ...(options.serial ? { serial: options.serial } : {}),
     extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
   });
-  const daemon = await startTestDaemon({
-    listen: true,
-    ports: [
-      {
-        id: "vm0",
-        transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort },
-        qmp: { path: qmpPath },
-        nmi: { kind: "qmp" },
-      },
-    ],
-  });
+  const port = options.port(qmpPath, telnetPort);
+  const daemon = await startTestDaemon({ listen: true, ports: [port] });
   const api = client(daemon.url);
-  await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+  await api.get<LogBody>(`/ports/${port.id}/log?since=0&waitMs=60000&match=${READY_MARKER}`);
   await new Promise((r) => setTimeout(r, 500));
   return { guest, daemon, api };
 }
+
+async function stopQmpTarget(target: QmpTarget | undefined): Promise<void> {
+  await target?.daemon.close();
+  await target?.guest.stop();
+}
+
+const telnetTo = (port: number) => ({ kind: "telnet", host: "127.0.0.1", port });
 
 for (const [name, append, verdict, settling] of [
   ["a kernel that carries on", [], "acknowledged", /Dazed and confused, but trying to continue/],
   ["unknown_nmi_panic=1", ["unknown_nmi_panic=1"], "panic", /Kernel panic - not syncing: NMI/],
 ] as const) {
   describe(`NMI over QMP, ${name}`, { skip, timeout: 120_000 }, () => {
-    let target: { guest: Guest; daemon: Daemon; api: ReturnType<typeof client> } | undefined;
+    let target: QmpTarget | undefined;
     before(async () => {
-      target = await startNmiTarget([...append]);
+      target = await startQmpTarget({
+        append: [...append],
+        port: (qmpPath, telnetPort) => ({
+          id: "vm0",
+          transport: telnetTo(telnetPort),
+          qmp: { path: qmpPath },
+          nmi: { kind: "qmp" },
+        }),
+      });
     });
-    after(async () => {
-      await target?.daemon.close();
-      await target?.guest.stop();
-    });
+    after(() => stopQmpTarget(target));
 
     it(`lists the method and answers ${verdict}, settled by the line after the report`, async () => {
       const info = await target!.api.get<{ capabilities: { nmi: { available: boolean; method?: string } } }>(
@@ -77,36 +95,19 @@ for (const [name, append, verdict, settling] of [
 }
 
 describe("keyboard SysRq over QMP send-key", { skip, timeout: 120_000 }, () => {
-  let target: { guest: Guest; daemon: Daemon; api: ReturnType<typeof client> } | undefined;
+  let target: QmpTarget | undefined;
   before(async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-kbd-"));
-    const qmpPath = path.join(dir, "qmp.sock");
-    const telnetPort = await freeTcpPort();
-    const guest = await startGuest({
-      telnetPort,
+    target = await startQmpTarget({
       append: ["sysctl.kernel.sysrq=1"],
-      extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
+      port: (qmpPath, telnetPort) => ({
+        id: "vm0",
+        transport: telnetTo(telnetPort),
+        qmp: { path: qmpPath },
+        sysrq: { via: "keyboard" },
+      }),
     });
-    const daemon = await startTestDaemon({
-      listen: true,
-      ports: [
-        {
-          id: "vm0",
-          transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort },
-          qmp: { path: qmpPath },
-          sysrq: { via: "keyboard" },
-        },
-      ],
-    });
-    const api = client(daemon.url);
-    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
-    await new Promise((r) => setTimeout(r, 500));
-    target = { guest, daemon, api };
   });
-  after(async () => {
-    await target?.daemon.close();
-    await target?.guest.stop();
-  });
+  after(() => stopQmpTarget(target));
 
   it("presses Alt+SysRq+key with no BREAK on the line, and reads the verdict from the serial console", async () => {
     const info = await target!.api.get<{ capabilities: { sysrq: { method: string } } }>("/ports/vm0");
@@ -135,29 +136,20 @@ describe(
   "a -chardev pty guest: path from QMP query-chardev, BREAK through QMP chardev-send-break",
   { skip, timeout: 120_000 },
   () => {
-    let target: { guest: Guest; daemon: Daemon; api: ReturnType<typeof client> } | undefined;
+    let target: QmpTarget | undefined;
     before(async () => {
-      const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-ptyguest-"));
-      const qmpPath = path.join(dir, "qmp.sock");
-      const guest = await startGuest({
-        serial: "pty",
+      target = await startQmpTarget({
         append: ["sysctl.kernel.sysrq=1"],
-        extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
+        serial: "pty",
+        port: (qmpPath) => ({
+          id: "vm2",
+          transport: { kind: "tty", qmpChardev: "s0" },
+          qmp: { path: qmpPath },
+          break: { kind: "qmp", chardev: "s0" },
+        }),
       });
-      const tty = { kind: "tty", qmpChardev: "s0" };
-      const daemon = await startTestDaemon({
-        listen: true,
-        ports: [{ id: "vm2", transport: tty, qmp: { path: qmpPath }, break: { kind: "qmp", chardev: "s0" } }],
-      });
-      const api = client(daemon.url);
-      await api.get<LogBody>(`/ports/vm2/log?since=0&waitMs=60000&match=${READY_MARKER}`);
-      await new Promise((r) => setTimeout(r, 500));
-      target = { guest, daemon, api };
     });
-    after(async () => {
-      await target?.daemon.close();
-      await target?.guest.stop();
-    });
+    after(() => stopQmpTarget(target));
 
     it("opens the pty QMP names and gets SysRq answered through a QMP break", async () => {
       const info = await target!.api.get<{

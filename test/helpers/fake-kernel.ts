@@ -26,10 +26,6 @@ export class FakeKernel {
     this.transports.push(transport);
     return transport;
   };
-
-  get current(): FakeKernelTransport | undefined {
-    return this.transports.at(-1);
-  }
 }
 
 export class FakeKernelTransport implements Transport {

@@ -1,9 +1,8 @@
 /** A real pty pair from socat: the daemon opens one end as a tty, the test plays the target on the other. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, openSync, writeSync } from "node:fs";
 import tty from "node:tty";
 import { waitUntil } from "./daemon.js";
-import { existsSync } from "node:fs";
 
 export interface PtyPair {
   readonly daemonSide: string;
