@@ -6,7 +6,7 @@
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { KEYBOARD_KEYS } from "../control/keyboard.js";
-import { ptyOfChardev, qmpBreak, type QmpClient } from "../control/qmp.js";
+import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
@@ -19,7 +19,7 @@ import type { TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { Connection } from "./connection.js";
-import { keyboardWire } from "./keyboard-wire.js";
+import { keyboardWire, qmpSerialBreak } from "./qmp-wire.js";
 import { nmiMethodFor } from "./nmi-method.js";
 import { describeTarget, type NmiCapability, type PortInfo } from "./port-info.js";
 import { SerialQueue } from "./queue.js";
@@ -280,8 +280,8 @@ export class Port {
         // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
         const via = this.config.breakVia;
         const qmp = this.deps.qmp;
-        const delivered = via && qmp ? qmpBreak(qmp, via.chardev) : transport.sendBreak(holdMs);
-        await this.withDeadline(delivered, holdMs, "BREAK");
+        if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
+        else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
         this.armedAt = this.deps.clock.now();
         this.deps.capture.markBreak();
       },
