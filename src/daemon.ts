@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { buildApp, type BridgeApp } from "./api/app.js";
+import { AuditLog } from "./api/audit/audit-log.js";
 import { systemClock } from "./clock.js";
 import type { BridgeConfig } from "./config/types.js";
 import { PortRegistry } from "./ports/registry.js";
@@ -35,14 +36,22 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     clock: systemClock,
     log: logger,
   });
-  const app = await buildApp({ ports, logger });
+  const audit = await AuditLog.open(config.audit, logger);
+  const app = await buildApp({
+    ports,
+    logger,
+    audit,
+    tokens: config.auth.tokens,
+    rateLimit: config.rateLimit,
+    ...(config.listen.tls ? { tls: config.listen.tls } : {}),
+  });
   ports.startAll();
   let url = "";
   if (options.listen !== false) {
     await app.listen({ host: config.listen.host, port: config.listen.port });
     const address = app.server.address() as AddressInfo;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    url = `http://${host}:${address.port}`;
+    url = `${config.listen.tls ? "https" : "http"}://${host}:${address.port}`;
   } else {
     await app.ready();
   }
@@ -57,6 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         const serverClosed = app.close();
         await ports.stopAll(graceMs);
         await serverClosed;
+        await audit.close();
       })();
       return closing;
     },

@@ -3,11 +3,20 @@
  * drive the same app through app.inject().
  */
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from "fastify";
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { ListenConfig, RateLimitConfig, TokenConfig } from "../config/types.js";
+import { BridgeError } from "../errors.js";
 import type { PortRegistry } from "../ports/registry.js";
+import type { AuditLog } from "./audit/audit-log.js";
+import { installAudit } from "./audit/plugin.js";
+import { installAuth } from "./auth/plugin.js";
+import { TokenVerifier } from "./auth/tokens.js";
 import { installErrorHandler } from "./error-handler.js";
+import { auditRoutes } from "./routes/audit.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
 import { portRoutes } from "./routes/ports.js";
@@ -18,6 +27,7 @@ import { createValidatorCompiler } from "./validation.js";
 declare module "fastify" {
   interface FastifyInstance {
     ports: PortRegistry;
+    audit: AuditLog;
     /** Aborted when the server starts closing: long-polls end at once instead of holding up shutdown. */
     closing: AbortSignal;
   }
@@ -26,6 +36,11 @@ declare module "fastify" {
 export interface AppOptions {
   readonly ports: PortRegistry;
   readonly logger: Logger;
+  readonly audit: AuditLog;
+  /** Empty: no authentication (the config then allows loopback listeners only). */
+  readonly tokens: readonly TokenConfig[];
+  readonly rateLimit: RateLimitConfig;
+  readonly tls?: ListenConfig["tls"];
 }
 
 export type BridgeApp = FastifyInstance<
@@ -39,12 +54,15 @@ export type BridgeApp = FastifyInstance<
 export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   // Typed as fastify's base logger so plugins written against the default instance type fit.
   const loggerInstance: FastifyBaseLogger = options.logger.child({ component: "http" });
-  const app = Fastify({
-    loggerInstance,
-    bodyLimit: 16 * 1024,
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  const common = { loggerInstance, bodyLimit: 16 * 1024, genReqId: () => randomUUID() };
+  // Routes never touch the raw server, so an HTTPS instance is typed as the HTTP one.
+  const app = (options.tls
+    ? Fastify({ ...common, https: options.tls })
+    : Fastify(common)
+  ).withTypeProvider<TypeBoxTypeProvider>() as unknown as BridgeApp;
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorate("ports", options.ports);
+  app.decorate("audit", options.audit);
   const closing = new AbortController();
   app.decorate("closing", closing.signal);
   app.addHook("preClose", () => closing.abort());
@@ -53,11 +71,25 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.addHook("onSend", async (_request, reply) => {
     if (closing.signal.aborted) void reply.header("connection", "close");
   });
+  app.addHook("onSend", async (request, reply) => {
+    void reply.header("x-request-id", request.id);
+  });
   installErrorHandler(app);
+  installAuth(app, new TokenVerifier(options.tokens));
+  installAudit(app, options.audit);
+  // Per token (per client address when auth is off); registered after the auth hook so it knows who.
+  await app.register(rateLimit, {
+    max: options.rateLimit.max,
+    timeWindow: options.rateLimit.timeWindowMs,
+    keyGenerator: (request) => (request.principal ? `token:${request.principal.name}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new BridgeError("RATE_LIMITED", `more than ${context.max} requests in ${context.after}; retry later`),
+  });
   await app.register(portRoutes);
   await app.register(sysrqRoutes);
   await app.register(logRoutes);
   await app.register(writeRoutes);
   await app.register(nmiRoutes);
+  await app.register(auditRoutes);
   return app;
 }

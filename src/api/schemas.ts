@@ -115,6 +115,7 @@ export const LogResponse = Type.Object({
 
 export const errorResponses = {
   400: ErrorResponse,
+  401: ErrorResponse,
   403: ErrorResponse,
   404: ErrorResponse,
   409: ErrorResponse,
@@ -147,4 +148,33 @@ export const NmiResponse = Type.Object({
   latencyMs: Type.Union([Type.Number(), Type.Null()]),
   output: Type.Array(Type.String()),
   reason: Type.Optional(Type.String()),
+});
+
+export const AuditQuery = Type.Object(
+  {
+    since: Type.Optional(Type.Integer({ minimum: 1, description: "the first record's seq" })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
+    port: Type.Optional(Type.String({ pattern: PORT_ID_PATTERN })),
+  },
+  { additionalProperties: false },
+);
+
+export const AuditResponse = Type.Object({
+  entries: Type.Array(
+    Type.Object(
+      {
+        seq: Type.Integer(),
+        ts: Type.String(),
+        requestId: Type.String(),
+        token: Type.String(),
+        client: Type.String(),
+        action: Type.String(),
+        port: Type.Optional(Type.String()),
+        status: Type.Integer(),
+        code: Type.Optional(Type.String()),
+      },
+      { additionalProperties: true },
+    ),
+  ),
+  next: Type.Integer({ description: "pass as since to read on" }),
 });

@@ -10,6 +10,7 @@ import { parseDocument } from "yaml";
 import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
+import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
 import {
   DEFAULT_BREAK_MS,
   type BridgeConfig,
@@ -65,9 +66,14 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     if (seen.has(port.id)) throw configError(`ports.${index}.id: duplicate port id "${port.id}"`);
     seen.add(port.id);
   });
+  const captureDir = path.resolve(baseDir, input.captureDir ?? "./var/capture");
+  const auth = resolveAuth(input.auth, seen, baseDir);
   return {
-    listen: { host: input.listen?.host ?? "127.0.0.1", port: input.listen?.port ?? 8420 },
-    captureDir: path.resolve(baseDir, input.captureDir ?? "./var/capture"),
+    listen: resolveListen(input.listen, auth, baseDir),
+    auth,
+    audit: resolveAudit(input.audit, captureDir, baseDir),
+    rateLimit: resolveRateLimit(input.rateLimit),
+    captureDir,
     logLevel: input.log?.level ?? "info",
     retainLines: input.retainLines ?? 10_000,
     ports: input.ports.map((port, index) => resolvePort(port, index, baseDir)),

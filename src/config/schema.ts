@@ -148,6 +148,42 @@ export const PortSchema = Type.Object(
   strict,
 );
 
+export const ROLE_NAMES = ["read", "operate", "admin"] as const;
+
+export const TokenSchema = Type.Object(
+  {
+    name: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$", description: "written to the audit" }),
+    role: Type.Union(ROLE_NAMES.map((role) => Type.Literal(role))),
+    sha256: Type.Optional(
+      Type.String({ pattern: "^[0-9a-fA-F]{64}$", description: "hex SHA-256 of the token" }),
+    ),
+    file: Type.Optional(Type.String({ minLength: 1, description: "a file holding the token" })),
+    env: Type.Optional(
+      Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", description: "an environment variable holding it" }),
+    ),
+    ports: Type.Optional(Type.Array(Type.String({ pattern: PORT_ID_PATTERN }), { uniqueItems: true })),
+  },
+  strict,
+);
+
+export const AuthSchema = Type.Object({ tokens: Type.Array(TokenSchema) }, strict);
+
+export const AuditSchema = Type.Object(
+  {
+    file: Type.Optional(Type.String({ minLength: 1 })),
+    fsync: Type.Optional(Type.Union([Type.Literal("always"), Type.Literal("interval")])),
+  },
+  strict,
+);
+
+export const RateLimitSchema = Type.Object(
+  {
+    max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "requests per token per window" }),
+    timeWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000 })),
+  },
+  strict,
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(
@@ -155,10 +191,16 @@ export const ConfigSchema = Type.Object(
         {
           host: Type.Optional(Type.String({ minLength: 1 })),
           port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          tls: Type.Optional(
+            Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
+          ),
         },
         strict,
       ),
     ),
+    auth: Type.Optional(AuthSchema),
+    audit: Type.Optional(AuditSchema),
+    rateLimit: Type.Optional(RateLimitSchema),
     captureDir: Type.Optional(Type.String({ minLength: 1 })),
     log: Type.Optional(
       Type.Object(

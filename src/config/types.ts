@@ -59,8 +59,45 @@ export interface PortConfig {
   readonly breakVia?: { readonly kind: "qmp"; readonly chardev: string };
 }
 
+/** read: ports and logs; operate: harmless keys, BREAK, writes; admin: destructive keys, NMI, audit. */
+export type Role = "read" | "operate" | "admin";
+
+export interface TokenConfig {
+  /** Who this is in the audit and the logs; the secret itself is never kept, only its digest. */
+  readonly name: string;
+  readonly role: Role;
+  readonly sha256: Buffer;
+  /** The ports this token may see and act on; null for all. */
+  readonly ports: ReadonlySet<string> | null;
+}
+
+export interface AuthConfig {
+  /** Empty: everything is open (and the daemon listens on loopback only). */
+  readonly tokens: readonly TokenConfig[];
+}
+
+export interface AuditConfig {
+  readonly file: string;
+  /** always: fdatasync before each response; interval: write() before each response, fdatasync every second. */
+  readonly fsync: "always" | "interval";
+}
+
+export interface RateLimitConfig {
+  readonly max: number;
+  readonly timeWindowMs: number;
+}
+
+export interface ListenConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+}
+
 export interface BridgeConfig {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: ListenConfig;
+  readonly auth: AuthConfig;
+  readonly audit: AuditConfig;
+  readonly rateLimit: RateLimitConfig;
   readonly captureDir: string;
   readonly logLevel: string;
   readonly retainLines: number;

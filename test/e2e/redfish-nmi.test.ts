@@ -4,7 +4,6 @@
  * console is an in-process telnet peer that prints what an x86 kernel prints when the "BMC" fires.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
 import https from "node:https";
 import net from "node:net";
@@ -13,6 +12,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { makeSelfSignedCert } from "../helpers/tls.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("openssl");
@@ -41,27 +41,7 @@ function system(id: string, reset: Record<string, unknown>) {
 }
 
 async function startBmc(dir: string, onNmi: () => void): Promise<Bmc> {
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      path.join(dir, "key.pem"),
-      "-out",
-      path.join(dir, "cert.pem"),
-    ],
-    { stdio: "ignore" },
-  );
+  makeSelfSignedCert(dir);
   const bmc: Bmc = {
     server: undefined as unknown as https.Server,
     origin: "",

@@ -2,9 +2,10 @@
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { pino } from "pino";
+import { pino, type DestinationStream } from "pino";
 import { resolveConfig } from "../../src/config/load.js";
 import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { createStreamLogger } from "../../src/logger.js";
 import type { TransportFactory } from "../../src/transports/create.js";
 
 export interface TestDaemonOptions {
@@ -12,15 +13,21 @@ export interface TestDaemonOptions {
   readonly createTransport?: TransportFactory;
   readonly listen?: boolean;
   readonly captureDir?: string;
+  /** More top-level config keys (auth, audit, rateLimit, ...). */
+  readonly config?: Record<string, unknown>;
+  /** Where the daemon's pino lines go (silent by default). */
+  readonly logStream?: DestinationStream;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemon & { captureDir: string }> {
   const captureDir = options.captureDir ?? (await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-test-")));
   const config = resolveConfig(
-    { listen: { host: "127.0.0.1", port: 0 }, captureDir, ports: options.ports },
+    { listen: { host: "127.0.0.1", port: 0 }, captureDir, ports: options.ports, ...options.config },
     "/",
   );
-  const logger = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
+  const logger = options.logStream
+    ? createStreamLogger("trace", options.logStream)
+    : pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
   const daemon = await startDaemon({
     config,
     logger,

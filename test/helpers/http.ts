@@ -5,13 +5,15 @@ export interface HttpResult<T> {
   readonly headers: Headers;
 }
 
-export function client(baseUrl: string) {
+/** `token`, when given, goes in an Authorization: Bearer header. */
+export function client(baseUrl: string, token?: string) {
   async function call<T>(method: string, path: string, body?: unknown): Promise<HttpResult<T>> {
+    const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      ...(body === undefined
-        ? {}
-        : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as T, headers: res.headers };
   }

@@ -119,3 +119,56 @@ describe("config", () => {
     );
   });
 });
+
+describe("config: security", () => {
+  const token = (extra: object) => ({ name: "rig-7", role: "operate", ...extra });
+  const hex = "a".repeat(64);
+
+  it("refuses a non-loopback listener without tokens, and allows it with one", () => {
+    assert.match(errorOf({ ...base, listen: { host: "0.0.0.0" } }), /^listen\.host: 0\.0\.0\.0 is reachable/);
+    assert.match(errorOf({ ...base, listen: { host: "192.168.1.5" } }), /auth\.tokens is empty/);
+    for (const host of ["127.0.0.1", "127.0.1.1", "::1", "localhost"]) {
+      assert.equal(errorOf({ ...base, listen: { host } }), "no error", host);
+    }
+    const config = resolveConfig(
+      { ...base, listen: { host: "0.0.0.0" }, auth: { tokens: [token({ sha256: hex })] } },
+      "/",
+    );
+    assert.equal(config.listen.host, "0.0.0.0");
+    assert.deepEqual(config.auth.tokens[0]?.sha256, Buffer.from(hex, "hex"));
+  });
+
+  it("names the exact key of a broken token", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-config-"));
+    const auth = (...tokens: object[]) => errorOf({ ...base, auth: { tokens } });
+    assert.match(
+      auth(token({ sha256: hex }), { name: "alice", role: "admin", file: path.join(dir, "missing") }),
+      /^auth\.tokens\.1\.file: cannot read .*missing: ENOENT/,
+    );
+    assert.match(auth(token({})), /^auth\.tokens\.0: give exactly one of sha256, file or env/);
+    assert.match(auth(token({ sha256: hex, env: "X" })), /^auth\.tokens\.0: give exactly one/);
+    assert.match(auth(token({ env: "SYSRQ_BRIDGE_SURELY_UNSET" })), /^auth\.tokens\.0\.env: .* is not set/);
+    assert.match(auth(token({ sha256: "abc" })), /^auth\.tokens\.0\.sha256: /);
+    assert.match(
+      auth(token({ sha256: hex, ports: ["vm9"] })),
+      /^auth\.tokens\.0\.ports: no port with id "vm9"/,
+    );
+    assert.match(auth(token({ sha256: hex, secret: "x" })), /^auth\.tokens\.0\.secret: unknown key/);
+    assert.match(auth(token({ sha256: hex, role: "root" })), /^auth\.tokens\.0\.role: /);
+    assert.match(
+      auth(token({ sha256: hex }), token({ sha256: "b".repeat(64) })),
+      /^auth\.tokens\.1\.name: duplicate token name "rig-7"/,
+    );
+    const shortFile = path.join(dir, "short");
+    await writeFile(shortFile, "abc\n");
+    assert.match(
+      auth(token({ file: shortFile })),
+      /^auth\.tokens\.0: a token must be at least 16 characters/,
+    );
+    assert.match(
+      errorOf({ ...base, listen: { tls: { cert: "/nonexistent.pem", key: "/k" } } }),
+      /^listen\.tls\.cert: /,
+    );
+    assert.match(errorOf({ ...base, audit: { fsync: "never" } }), /^audit\.fsync: /);
+  });
+});

@@ -15,6 +15,7 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     "/ports/:id/log",
     {
+      config: { access: "read" },
       schema: {
         params: PortParams,
         querystring: LogQuery,

@@ -4,10 +4,14 @@ import { NmiBody, NmiResponse, PortParams, errorResponses } from "../schemas.js"
 export const nmiRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     "/ports/:id/nmi",
-    { schema: { params: PortParams, body: NmiBody, response: { 200: NmiResponse, ...errorResponses } } },
+    {
+      config: { access: "admin", audit: "nmi" },
+      schema: { params: PortParams, body: NmiBody, response: { 200: NmiResponse, ...errorResponses } },
+    },
     async (request) => {
       const port = app.ports.get(request.params.id);
       const result = await port.nmi(request.body?.timeoutMs ?? 3000);
+      request.auditDetail = { verdict: result.verdict };
       return { port: port.id, ...result };
     },
   );

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { authorizeKeys, principalOf } from "../auth/plugin.js";
 import {
   BreakBody,
   BreakResponse,
@@ -11,26 +12,36 @@ import {
 export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     "/ports/:id/sysrq",
-    { schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } } },
+    {
+      config: { access: "operate", audit: "sysrq" },
+      schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } },
+    },
     async (request) => {
-      const port = app.ports.get(request.params.id);
       const { keys, timeoutMs = 3000, settleMs = 100, breakMs } = request.body;
+      request.auditDetail = { keys };
+      authorizeKeys(principalOf(request), keys);
+      const port = app.ports.get(request.params.id);
       const results = await port.sysrq({
         keys,
         timeoutMs,
         settleMs,
         ...(breakMs === undefined ? {} : { breakMs }),
       });
+      request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
       return { port: port.id, results };
     },
   );
 
   app.post(
     "/ports/:id/break",
-    { schema: { params: PortParams, body: BreakBody, response: { 200: BreakResponse, ...errorResponses } } },
+    {
+      config: { access: "operate", audit: "break" },
+      schema: { params: PortParams, body: BreakBody, response: { 200: BreakResponse, ...errorResponses } },
+    },
     async (request) => {
       const port = app.ports.get(request.params.id);
       const sent = await port.sendBreak(request.body?.breakMs);
+      request.auditDetail = { breakMs: sent.breakMs, method: sent.method };
       return { port: port.id, ...sent };
     },
   );

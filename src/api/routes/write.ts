@@ -9,6 +9,7 @@ export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/write",
     {
       bodyLimit: 128 * 1024,
+      config: { access: "operate", audit: "write" },
       schema: { params: PortParams, body: WriteBody, response: { 200: WriteResponse, ...errorResponses } },
     },
     async (request) => {
@@ -22,6 +23,7 @@ export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
       }
       // The data itself is never logged: it may hold passwords.
+      request.auditDetail = { bytes: bytes.length };
       const written = await port.write(bytes);
       return { port: port.id, ...written };
     },

@@ -1,0 +1,145 @@
+/**
+ * The append-only audit file: one JSON line per action (who, from where, on which port, what, and
+ * the outcome), written before the response leaves. Lines are numbered (`seq`, continuing across
+ * restarts) so a reader can page with `since`.
+ *
+ * fsync policy: every record is written to the file (the kernel's page cache) before the response is
+ * sent, so a daemon crash loses nothing; `fsync: interval` (default) flushes to disk once a second,
+ * so a power loss can lose the last second; `fsync: always` flushes before every response.
+ */
+import { createReadStream } from "node:fs";
+import { mkdir, open, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import type { Logger } from "pino";
+import type { AuditConfig } from "../../config/types.js";
+
+export interface AuditInput {
+  readonly requestId: string;
+  /** The token's name, "anonymous" when auth is off; never the secret. */
+  readonly token: string;
+  readonly client: string;
+  readonly action: string;
+  readonly port?: string;
+  readonly status: number;
+  readonly code?: string;
+  readonly [detail: string]: unknown;
+}
+
+export type AuditRecord = AuditInput & { readonly seq: number; readonly ts: string };
+
+export interface AuditQuery {
+  readonly since: number;
+  readonly limit: number;
+  readonly port?: string;
+  /** Only these ports' records (a token limited to some ports); null for all. */
+  readonly ports: ReadonlySet<string> | null;
+}
+
+const SYNC_INTERVAL_MS = 1000;
+const TAIL_BYTES = 64 * 1024;
+
+export class AuditLog {
+  private writing: Promise<unknown> = Promise.resolve();
+  private dirty = false;
+  private readonly syncTimer: NodeJS.Timeout | null;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly config: AuditConfig,
+    private nextSeq: number,
+    private needsNewline: boolean,
+    private readonly log: Logger,
+  ) {
+    this.syncTimer =
+      config.fsync === "interval"
+        ? setInterval(() => void this.syncIfDirty(), SYNC_INTERVAL_MS).unref()
+        : null;
+  }
+
+  static async open(config: AuditConfig, log: Logger): Promise<AuditLog> {
+    await mkdir(path.dirname(config.file), { recursive: true });
+    const handle = await open(config.file, "a+", 0o600);
+    const { lastSeq, endsWithNewline } = await readTail(handle);
+    return new AuditLog(handle, config, lastSeq + 1, !endsWithNewline, log.child({ component: "audit" }));
+  }
+
+  get file(): string {
+    return this.config.file;
+  }
+
+  /** Resolves once the record is in the file (and on disk, with fsync: always). */
+  append(input: AuditInput): Promise<AuditRecord> {
+    const record: AuditRecord = { seq: this.nextSeq++, ts: new Date().toISOString(), ...input };
+    const line = `${this.needsNewline ? "\n" : ""}${JSON.stringify(record)}\n`;
+    this.needsNewline = false;
+    const written = this.writing.then(async () => {
+      await this.handle.write(line);
+      if (this.config.fsync === "always") await this.handle.datasync();
+      else this.dirty = true;
+      return record;
+    });
+    this.writing = written.catch(() => undefined);
+    return written;
+  }
+
+  async query(query: AuditQuery): Promise<{ records: AuditRecord[]; next: number }> {
+    await this.writing;
+    const records: AuditRecord[] = [];
+    let next = query.since;
+    const lines = createInterface({ input: createReadStream(this.config.file), crlfDelay: Infinity });
+    for await (const line of lines) {
+      const record = parseRecord(line);
+      if (record === null || record.seq < query.since) continue;
+      next = record.seq + 1;
+      if (query.port !== undefined && record.port !== query.port) continue;
+      if (query.ports !== null && (record.port === undefined || !query.ports.has(record.port))) continue;
+      records.push(record);
+      if (records.length >= query.limit) break;
+    }
+    lines.close();
+    return { records, next };
+  }
+
+  async close(): Promise<void> {
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    await this.writing;
+    await this.syncIfDirty();
+    await this.handle.close();
+  }
+
+  private async syncIfDirty(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await this.handle.datasync();
+    } catch (err) {
+      this.log.error({ err }, "audit fdatasync failed");
+    }
+  }
+}
+
+function parseRecord(line: string): AuditRecord | null {
+  try {
+    const value = JSON.parse(line) as unknown;
+    return typeof value === "object" && value !== null && typeof (value as AuditRecord).seq === "number"
+      ? (value as AuditRecord)
+      : null;
+  } catch {
+    return null; // a line torn by a crash mid-write
+  }
+}
+
+async function readTail(handle: FileHandle): Promise<{ lastSeq: number; endsWithNewline: boolean }> {
+  const { size } = await handle.stat();
+  if (size === 0) return { lastSeq: 0, endsWithNewline: true };
+  const length = Math.min(size, TAIL_BYTES);
+  const buffer = Buffer.alloc(length);
+  await handle.read(buffer, 0, length, size - length);
+  const text = buffer.toString("utf8");
+  const lastSeq = text
+    .split("\n")
+    .map(parseRecord)
+    .reduce((max, record) => (record !== null && record.seq > max ? record.seq : max), 0);
+  return { lastSeq, endsWithNewline: text.endsWith("\n") };
+}

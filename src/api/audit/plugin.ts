@@ -1,0 +1,54 @@
+/**
+ * Records every action a known caller attempts (routes with `config.audit`), with its outcome, in the
+ * audit file before the response is sent. Requests without a valid token are not recorded there (they
+ * could fill the disk); they are logged as warnings instead.
+ */
+import type { FastifyInstance } from "fastify";
+import type { AuditLog } from "./audit-log.js";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** The action name this route writes to the audit file. */
+    audit?: string;
+  }
+  interface FastifyRequest {
+    /** What the handler wants recorded besides who, where and the status: keys, verdicts, bytes. */
+    auditDetail: Record<string, unknown> | null;
+  }
+}
+
+function errorCode(payload: unknown): string | undefined {
+  if (typeof payload !== "string") return undefined;
+  try {
+    const code = (JSON.parse(payload) as { code?: unknown }).code;
+    return typeof code === "string" ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function installAudit(app: FastifyInstance, audit: AuditLog): void {
+  app.decorateRequest("auditDetail", null);
+  app.addHook("onSend", async (request, reply, payload) => {
+    const action = request.routeOptions.config.audit;
+    if (action === undefined || request.principal === null) return payload;
+    const code = reply.statusCode >= 400 ? errorCode(payload) : undefined;
+    if (code === "RATE_LIMITED") return payload;
+    const port = (request.params as { id?: unknown } | undefined)?.id;
+    try {
+      await audit.append({
+        requestId: request.id,
+        token: request.principal.name,
+        client: request.ip,
+        action,
+        ...(typeof port === "string" ? { port } : {}),
+        status: reply.statusCode,
+        ...(code === undefined ? {} : { code }),
+        ...request.auditDetail,
+      });
+    } catch (err) {
+      request.log.error({ err, action }, "could not write the audit record");
+    }
+    return payload;
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * Bearer-token access control. Every route declares `config.access` (public, read, operate or
+ * admin); a route that declares nothing needs admin, so a forgotten declaration fails closed.
+ * A token limited to some ports gets 403 on any other port's routes. Key-level checks (destructive
+ * SysRq keys need admin) happen in the route, once the body is validated: see authorizeKeys.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Role } from "../../config/types.js";
+import { BridgeError } from "../../errors.js";
+import { OPEN_ACCESS, mayUsePort, type Principal } from "./principal.js";
+import { roleAtLeast, roleForKeys } from "./roles.js";
+import type { TokenVerifier } from "./tokens.js";
+
+export type Access = "public" | Role;
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Who may call this route; absent means admin. */
+    access?: Access;
+  }
+  interface FastifyRequest {
+    /** Set for every non-public route once the caller is known. */
+    principal: Principal | null;
+  }
+}
+
+function forbidden(principal: Principal, needed: Role, what: string): BridgeError {
+  return new BridgeError(
+    "FORBIDDEN",
+    `${what} needs the ${needed} role; token "${principal.name}" has ${principal.role}`,
+    { details: { requiredRole: needed, role: principal.role } },
+  );
+}
+
+export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void {
+  app.decorateRequest("principal", null);
+  app.addHook("onRequest", async (request, reply) => {
+    const access = request.routeOptions.config.access ?? "admin";
+    if (access === "public") return;
+    const principal = verifier.enabled ? verifier.verify(request.headers.authorization) : OPEN_ACCESS;
+    if (principal === null) {
+      void reply.header("www-authenticate", 'Bearer realm="sysrq-bridge"');
+      request.log.warn({ client: request.ip }, "request without a valid token refused");
+      throw new BridgeError(
+        "UNAUTHORIZED",
+        "a valid token is required: send the header Authorization: Bearer <token>",
+      );
+    }
+    request.principal = principal;
+    if (!roleAtLeast(principal.role, access)) {
+      throw forbidden(principal, access, `${request.method} ${request.routeOptions.url ?? "this route"}`);
+    }
+    const portId = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof portId === "string" && !mayUsePort(principal, portId)) {
+      throw new BridgeError("FORBIDDEN", `token "${principal.name}" may not use port ${portId}`, {
+        details: { port: portId },
+      });
+    }
+  });
+}
+
+/** The caller of a route that passed installAuth's hook (which always sets it on non-public routes). */
+export function principalOf(request: FastifyRequest): Principal {
+  return request.principal ?? OPEN_ACCESS;
+}
+
+/** Refuses the whole sequence, before anything is queued, when any key is beyond the caller's role. */
+export function authorizeKeys(principal: Principal, keys: string): void {
+  const needed = roleForKeys(keys);
+  if (!roleAtLeast(principal.role, needed)) {
+    throw forbidden(principal, needed, `keys "${keys}" (destructive: b c o e i k f)`);
+  }
+}
