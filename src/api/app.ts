@@ -91,5 +91,6 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(writeRoutes);
   await app.register(nmiRoutes);
   await app.register(auditRoutes);
+  await app.register((await import("./routes/capture.js")).captureRoutes);
   return app;
 }

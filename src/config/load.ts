@@ -14,6 +14,7 @@ import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./se
 import {
   DEFAULT_BREAK_MS,
   type BridgeConfig,
+  type CaptureConfig,
   type NmiConfig,
   type PortConfig,
   type QmpEndpointConfig,
@@ -74,10 +75,22 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     audit: resolveAudit(input.audit, captureDir, baseDir),
     rateLimit: resolveRateLimit(input.rateLimit),
     captureDir,
+    capture: resolveCapture(input.capture),
     logLevel: input.log?.level ?? "info",
     retainLines: input.retainLines ?? 10_000,
     ports: input.ports.map((port, index) => resolvePort(port, index, baseDir)),
   };
+}
+
+function resolveCapture(capture: ConfigInput["capture"]): CaptureConfig {
+  const rotateBytes = capture?.rotateBytes ?? 64 * 1024 * 1024;
+  const maxTotalBytes = capture?.maxTotalBytes ?? Math.max(1024 * 1024 * 1024, 2 * rotateBytes);
+  if (maxTotalBytes < 2 * rotateBytes) {
+    throw configError(
+      `capture.maxTotalBytes: must be at least twice capture.rotateBytes (${2 * rotateBytes}) so a closed segment is kept`,
+    );
+  }
+  return { rotateBytes, maxTotalBytes };
 }
 
 function resolvePort(port: PortInput, index: number, baseDir: string): PortConfig {

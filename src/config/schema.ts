@@ -202,6 +202,27 @@ export const ConfigSchema = Type.Object(
     audit: Type.Optional(AuditSchema),
     rateLimit: Type.Optional(RateLimitSchema),
     captureDir: Type.Optional(Type.String({ minLength: 1 })),
+    capture: Type.Optional(
+      Type.Object(
+        {
+          rotateBytes: Type.Optional(
+            Type.Integer({
+              minimum: 4096,
+              maximum: 2 ** 40,
+              description: "close a raw segment at this size",
+            }),
+          ),
+          maxTotalBytes: Type.Optional(
+            Type.Integer({
+              minimum: 8192,
+              maximum: 2 ** 50,
+              description: "raw bytes kept per port; the oldest segments are deleted (and logged)",
+            }),
+          ),
+        },
+        strict,
+      ),
+    ),
     log: Type.Optional(
       Type.Object(
         {

@@ -99,9 +99,16 @@ export interface BridgeConfig {
   readonly audit: AuditConfig;
   readonly rateLimit: RateLimitConfig;
   readonly captureDir: string;
+  readonly capture: CaptureConfig;
   readonly logLevel: string;
   readonly retainLines: number;
   readonly ports: readonly PortConfig[];
+}
+
+/** Rotation of each port's raw capture: segments of rotateBytes, at most maxTotalBytes kept. */
+export interface CaptureConfig {
+  readonly rotateBytes: number;
+  readonly maxTotalBytes: number;
 }
 
 export const DEFAULT_BREAK_MS = 250;

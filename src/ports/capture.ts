@@ -1,19 +1,31 @@
 /**
  * A port's console capture: every received byte, in order, whether or not a request is running.
  *
- *   chunk ──> <id>.raw       append-only, byte for byte (telnet already decoded)
+ *   chunk ──> CaptureWriter ──> <id>.raw (+ closed segments <id>.raw.<offset>)  byte for byte
  *         └─> LineSplitter ──> <id>.index.jsonl   {seq, ts, off, len} per line; gaps {gap, ts, reason};
  *                          │                       BREAKs sent {break, ts, off, nextSeq}
  *                          └─> LineLog (GET /log)  and line listeners (the SysRq verdict watcher)
  *
- * Gaps (disconnects, restarts) are marked in the index, never in the raw bytes. A partial line (a
- * prompt) is indexed after PARTIAL_IDLE_MS without further bytes.
+ * Offsets are absolute in the port's stream and survive rotation (see capture-segments.ts). Gaps
+ * (disconnects, restarts) are marked in the index, never in the raw bytes. A partial line (a prompt)
+ * is indexed after PARTIAL_IDLE_MS without further bytes.
  */
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, stat } from "node:fs/promises";
-import path from "node:path";
+import { mkdir, stat } from "node:fs/promises";
+import type { Logger } from "pino";
+import {
+  activeSegmentStart,
+  captureFiles,
+  closedSegmentFiles,
+  findClosedSegments,
+  nextSeqInIndex,
+  type CaptureFiles,
+} from "./capture-segments.js";
+import { CaptureWriter, type CaptureSlice, type RotationPolicy } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
 import { LineSplitter, lineText, type SplitLine } from "./line-splitter.js";
+
+export { captureFiles, type CaptureFiles } from "./capture-segments.js";
+export type { CaptureSlice, RotationPolicy } from "./capture-writer.js";
 
 export const PARTIAL_IDLE_MS = 100;
 
@@ -24,42 +36,52 @@ export interface CapturedLine {
   readonly at: number;
 }
 
-export interface CaptureFiles {
-  readonly raw: string;
-  readonly index: string;
+export interface CaptureOptions {
+  readonly retainLines: number;
+  readonly rotation: RotationPolicy;
+  /** The port's logger: rotation deletions are warned about here. */
+  readonly log: Logger;
 }
 
-export function captureFiles(dir: string, portId: string): CaptureFiles {
-  return { raw: path.join(dir, `${portId}.raw`), index: path.join(dir, `${portId}.index.jsonl`) };
+export interface CaptureStats {
+  /** Segments and bytes rotation deleted since the daemon started (offsets before the first retained). */
+  readonly deletedSegments: number;
+  readonly deletedBytes: number;
+  readonly maxUnwrittenBytes: number;
 }
 
-/** Where an existing capture left off: next seq and raw size, from the tail of the index. */
-async function resumePoint(files: CaptureFiles): Promise<{ seq: number; offset: number }> {
-  const rawSize = await stat(files.raw).then(
+/** Opens the port's files where a previous run left them: segments, offset and next line seq. */
+async function openWriter(
+  dir: string,
+  portId: string,
+  options: CaptureOptions,
+  onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
+): Promise<{ writer: CaptureWriter; seq: number }> {
+  const files = captureFiles(dir, portId);
+  const closed = await findClosedSegments(dir, portId);
+  const activeFirst = await activeSegmentStart(files, closed);
+  const activeSize = await stat(files.raw).then(
     (s) => s.size,
     () => 0,
   );
-  let seq = 0;
-  const handle = await open(files.index, "r").catch(() => null);
-  if (handle) {
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, 64 * 1024);
-      const tail = Buffer.alloc(length);
-      await handle.read(tail, 0, length, size - length);
-      const lines = tail.toString("utf8").split("\n").reverse();
-      for (const line of lines) {
-        const m = /^\{"seq":(\d+),/.exec(line);
-        if (m) {
-          seq = Number(m[1]) + 1;
-          break;
-        }
-      }
-    } finally {
-      await handle.close();
-    }
-  }
-  return { seq, offset: rawSize };
+  const newest = closed.at(-1);
+  const seq =
+    (await nextSeqInIndex(files.index)) ??
+    (newest ? await nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
+    0;
+  const writer = await CaptureWriter.open(
+    dir,
+    portId,
+    options.rotation,
+    {
+      onDeleted: (d) => onDeleted(d.segments, d.bytes, d.firstRetained),
+      onError: (err, doing) => options.log.error({ err }, `capture: failed ${doing}`),
+    },
+    closed,
+    activeFirst,
+    activeSize,
+  );
+  return { writer, seq };
 }
 
 export class Capture {
@@ -67,36 +89,56 @@ export class Capture {
   private partialTimer: NodeJS.Timeout | null = null;
   private lastActivity = 0;
 
+  private deletedSegments = 0;
+  private deletedBytes = 0;
+
   private constructor(
-    readonly files: CaptureFiles,
-    private readonly raw: WriteStream,
-    private readonly index: WriteStream,
+    private readonly writer: CaptureWriter,
     private readonly splitter: LineSplitter,
     readonly log: LineLog,
-    private bytes: number,
   ) {}
 
-  static async open(dir: string, portId: string, retainLines: number): Promise<Capture> {
+  static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
     await mkdir(dir, { recursive: true });
-    const files = captureFiles(dir, portId);
-    const resume = await resumePoint(files);
-    const raw = createWriteStream(files.raw, { flags: "a" });
-    const index = createWriteStream(files.index, { flags: "a" });
-    const capture = new Capture(
-      files,
-      raw,
-      index,
-      new LineSplitter(resume.offset),
-      new LineLog(retainLines, resume.seq),
-      resume.offset,
-    );
-    if (resume.offset > 0 || resume.seq > 0) capture.markGap("capture reopened (daemon restart)");
+    let capture: Capture | null = null;
+    const onDeleted = (segments: number, bytes: number, firstRetained: number): void => {
+      if (capture) {
+        capture.deletedSegments += segments;
+        capture.deletedBytes += bytes;
+      }
+      options.log.warn(
+        { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
+        "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
+      );
+    };
+    const { writer, seq } = await openWriter(dir, portId, options, onDeleted);
+    capture = new Capture(writer, new LineSplitter(writer.end), new LineLog(options.retainLines, seq));
+    if (writer.end > 0 || seq > 0) capture.markGap("capture reopened (daemon restart)");
     return capture;
   }
 
-  /** Total bytes in the raw capture. */
+  /** The active segment's files (older bytes are in closed segments beside them). */
+  get files(): CaptureFiles {
+    return this.writer.files;
+  }
+
+  /** Offset just past the last captured byte: the stream's length since the capture began. */
   get size(): number {
-    return this.bytes;
+    return this.writer.end;
+  }
+
+  /** What rotation deleted since start-up, and the most bytes ever waiting in memory for the disk. */
+  get stats(): CaptureStats {
+    return {
+      deletedSegments: this.deletedSegments,
+      deletedBytes: this.deletedBytes,
+      maxUnwrittenBytes: this.writer.maxUnwrittenBytes,
+    };
+  }
+
+  /** Reads back up to maxLength bytes from `offset` (default: the oldest retained), across segments. */
+  read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
+    return this.writer.read(offset, maxLength);
   }
 
   lastActivityAt(): number {
@@ -110,8 +152,7 @@ export class Capture {
 
   append(chunk: Buffer, at: number): void {
     this.lastActivity = at;
-    this.bytes += chunk.length;
-    this.raw.write(chunk);
+    this.writer.append(chunk, () => this.log.next);
     const lines = this.splitter.push(chunk);
     if (lines.length > 0) {
       const ts = new Date().toISOString();
@@ -138,7 +179,7 @@ export class Capture {
   private emit(line: SplitLine, ts: string, at: number): void {
     const text = lineText(line.bytes);
     const { seq } = this.log.append(ts, text);
-    this.index.write(
+    this.writer.writeIndex(
       `{"seq":${seq},"ts":"${ts}","off":${line.offset},"len":${line.bytes.length}${line.partial ? ',"partial":true' : ""}}\n`,
     );
     for (const listener of this.listeners) listener({ seq, text, at });
@@ -149,16 +190,16 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
-    this.index.write(
-      `{"break":true,"ts":"${new Date().toISOString()}","off":${this.bytes},"nextSeq":${this.log.next}}\n`,
+    this.writer.writeIndex(
+      `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
     );
   }
 
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */
   markGap(reason: string): void {
     this.flushPartial();
-    this.index.write(
-      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.bytes, reason })}\n`,
+    this.writer.writeIndex(
+      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.size, reason })}\n`,
     );
   }
 
@@ -166,10 +207,6 @@ export class Capture {
     if (this.partialTimer) clearTimeout(this.partialTimer);
     this.partialTimer = null;
     this.flushPartial();
-    await Promise.all([endStream(this.raw), endStream(this.index)]);
+    await this.writer.close();
   }
-}
-
-function endStream(stream: WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.end(() => resolve()));
 }

@@ -22,8 +22,12 @@ export class PortRegistry {
     // Captures open concurrently: with hundreds of ports, one at a time dominated start-up.
     const entries = await Promise.all(
       config.ports.map(async (portConfig) => {
-        const capture = await Capture.open(config.captureDir, portConfig.id, config.retainLines);
         const log = deps.log.child({ port: portConfig.id });
+        const capture = await Capture.open(config.captureDir, portConfig.id, {
+          retainLines: config.retainLines,
+          rotation: config.capture,
+          log,
+        });
         const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
         const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
         const portDeps = {

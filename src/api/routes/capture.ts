@@ -1,0 +1,74 @@
+/**
+ * GET /ports/:id/capture?offset=&length= : the raw bytes the target printed, read back from the
+ * capture files across segment boundaries. Offsets are absolute in the port's stream (they never
+ * renumber), so a reader resumes with offset = X-Capture-Offset + bytes received.
+ *
+ * Headers: X-Capture-Start (oldest retained byte), X-Capture-End (just past the newest byte on disk),
+ * X-Capture-Offset (the body's first byte). An offset that rotation already deleted is a 410
+ * CAPTURE_ROTATED (never silently moved forward); one past the end is a 416 CAPTURE_OFFSET_PAST_END.
+ * The file names come from the configured port id, never from the URL.
+ */
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import { BridgeError } from "../../errors.js";
+import { ErrorResponse, PortParams, errorResponses } from "../schemas.js";
+
+export const MAX_CAPTURE_READ_BYTES = 4 * 1024 * 1024;
+
+const CaptureQuery = Type.Object(
+  {
+    offset: Type.Optional(
+      Type.Integer({ minimum: 0, description: "absolute offset of the first byte; default the oldest kept" }),
+    ),
+    length: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_CAPTURE_READ_BYTES, default: 1024 * 1024 }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    "/ports/:id/capture",
+    {
+      config: { access: "read" },
+      schema: {
+        params: PortParams,
+        querystring: CaptureQuery,
+        response: {
+          // Sent as application/octet-stream; fastify never serialises a Buffer payload.
+          200: Type.Unsafe<Buffer>({ description: "raw capture bytes" }),
+          ...errorResponses,
+          410: ErrorResponse,
+          416: ErrorResponse,
+        },
+      },
+    },
+    async (request, reply) => {
+      const port = app.ports.get(request.params.id);
+      const { offset, length = 1024 * 1024 } = request.query;
+      const slice = await port.capture.read(offset, length);
+      const bounds = { start: slice.start, end: slice.end };
+      if (slice.offset === null && offset !== undefined && offset < slice.start) {
+        throw new BridgeError(
+          "CAPTURE_ROTATED",
+          `bytes before offset ${slice.start} were deleted by rotation (capture.maxTotalBytes); ask from offset ${slice.start}`,
+          { details: bounds },
+        );
+      }
+      if (slice.offset === null) {
+        throw new BridgeError(
+          "CAPTURE_OFFSET_PAST_END",
+          `offset ${String(offset)} is past the end of the capture (${slice.end}); ask from at most ${slice.end}`,
+          { details: bounds },
+        );
+      }
+      return reply
+        .header("content-type", "application/octet-stream")
+        .header("x-capture-start", String(slice.start))
+        .header("x-capture-end", String(slice.end))
+        .header("x-capture-offset", String(slice.offset))
+        .send(slice.data);
+    },
+  );
+};

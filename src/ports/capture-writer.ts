@@ -1,0 +1,313 @@
+/**
+ * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
+ * write as soon as the previous one returns (what arrived meanwhile goes in a single writev), so at
+ * most one write's worth of bytes is ever held only in memory.
+ *
+ *   append(chunk) ─┐                                        ┌─> <id>.raw            (active segment)
+ *   index(text) ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl
+ *   read(offset) ──┘   (rotation and reads are ops too)     └─> rename to <id>.raw.<first offset>,
+ *                                                               delete the oldest past maxTotalBytes
+ *
+ * A segment closes at exactly rotateBytes (a chunk is split across the boundary). Retention keeps the
+ * closed segments plus a full active one within maxTotalBytes of raw bytes; every deletion is
+ * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
+ * the files they need, so a rename or deletion cannot pull a file out from under them.
+ */
+import { open, rename, unlink, type FileHandle } from "node:fs/promises";
+import {
+  captureFiles,
+  closedSegmentFiles,
+  piecesOf,
+  type CaptureFiles,
+  type Segment,
+} from "./capture-segments.js";
+
+export interface RotationPolicy {
+  /** A segment is closed when it holds this many bytes. */
+  readonly rotateBytes: number;
+  /** Closed segments plus the active one stay within this many raw bytes. */
+  readonly maxTotalBytes: number;
+}
+
+export interface SegmentsDeleted {
+  readonly segments: number;
+  readonly bytes: number;
+  /** The oldest byte still on disk afterwards. */
+  readonly firstRetained: number;
+}
+
+export interface WriterEvents {
+  readonly onDeleted: (deleted: SegmentsDeleted) => void;
+  readonly onError: (err: unknown, doing: string) => void;
+}
+
+/** Bytes read back from the capture, with where the retained stream starts and ends. */
+export interface CaptureSlice {
+  /** Oldest retained offset. */
+  readonly start: number;
+  /** Offset just past the newest byte on disk. */
+  readonly end: number;
+  /** Offset of data[0]; null when the requested offset lies outside [start, end]. */
+  readonly offset: number | null;
+  readonly data: Buffer;
+}
+
+type Op =
+  | { readonly kind: "raw"; readonly chunk: Buffer }
+  | { readonly kind: "index"; readonly text: string }
+  | { readonly kind: "task"; readonly run: () => Promise<void> };
+
+const MAX_GATHER = 256;
+
+export class CaptureWriter {
+  readonly files: CaptureFiles;
+  private readonly ops: Op[] = [];
+  private draining = false;
+  /** Bytes of the active segment, counting those still queued. */
+  private activeBytes: number;
+  /** Where the next appended byte goes; the active segment starts at appended - activeBytes. */
+  private appended: number;
+  /** Every byte before this offset has been handed to the kernel. */
+  private written: number;
+  private highestUnwritten = 0;
+  /** First offset of the file currently named <id>.raw (changes when a rotate op runs). */
+  private diskActiveFirst: number;
+
+  constructor(
+    private readonly dir: string,
+    private readonly portId: string,
+    private readonly policy: RotationPolicy,
+    private readonly events: WriterEvents,
+    private readonly closed: Segment[],
+    private raw: FileHandle,
+    private index: FileHandle,
+    activeFirst: number,
+    activeSize: number,
+  ) {
+    this.files = captureFiles(dir, portId);
+    this.diskActiveFirst = activeFirst;
+    this.activeBytes = activeSize;
+    this.appended = activeFirst + activeSize;
+    this.written = this.appended;
+  }
+
+  static async open(
+    dir: string,
+    portId: string,
+    policy: RotationPolicy,
+    events: WriterEvents,
+    closed: Segment[],
+    activeFirst: number,
+    activeSize: number,
+  ): Promise<CaptureWriter> {
+    const files = captureFiles(dir, portId);
+    const raw = await open(files.raw, "a");
+    const index = await open(files.index, "a");
+    const writer = new CaptureWriter(
+      dir,
+      portId,
+      policy,
+      events,
+      closed,
+      raw,
+      index,
+      activeFirst,
+      activeSize,
+    );
+    // A smaller limit than last time applies at once.
+    writer.enqueue({ kind: "task", run: () => writer.enforceTotal().then((d) => writer.report(d)) });
+    return writer;
+  }
+
+  /** Offset just past the last appended byte (queued or written). */
+  get end(): number {
+    return this.appended;
+  }
+
+  /** Most bytes ever held only in memory (appended, not yet handed to the kernel): what a kill -9 risks. */
+  get maxUnwrittenBytes(): number {
+    return this.highestUnwritten;
+  }
+
+  /** Appends stream bytes; `nextSeq` is recorded in the header of any segment this opens. */
+  append(chunk: Buffer, nextSeq: () => number): void {
+    let rest = chunk;
+    for (;;) {
+      const room = Math.max(0, this.policy.rotateBytes - this.activeBytes);
+      if (rest.length < room) break;
+      if (room > 0) this.push(rest.subarray(0, room));
+      rest = rest.subarray(room);
+      this.rotate(nextSeq());
+    }
+    if (rest.length > 0) this.push(rest);
+    this.highestUnwritten = Math.max(this.highestUnwritten, this.appended - this.written);
+  }
+
+  /** Appends a line (ending in \n) to the active segment's index. */
+  writeIndex(text: string): void {
+    this.enqueue({ kind: "index", text });
+  }
+
+  /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
+  async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
+    const opened = await this.task(() => this.openRange(offset, maxLength));
+    try {
+      const data = Buffer.alloc(opened.pieces.reduce((sum, p) => sum + p.length, 0));
+      let at = 0;
+      for (const piece of opened.pieces) {
+        const { bytesRead } = await piece.handle.read(data, at, piece.length, piece.position);
+        at += bytesRead;
+      }
+      return { start: opened.start, end: opened.end, offset: opened.offset, data: data.subarray(0, at) };
+    } finally {
+      await Promise.all(opened.pieces.map((p) => p.handle.close()));
+    }
+  }
+
+  /** Writes everything queued, then closes both files. */
+  async close(): Promise<void> {
+    await this.task(async () => {
+      await Promise.all([this.raw.close(), this.index.close()]);
+    });
+  }
+
+  private push(chunk: Buffer): void {
+    this.activeBytes += chunk.length;
+    this.appended += chunk.length;
+    this.enqueue({ kind: "raw", chunk });
+  }
+
+  private rotate(nextSeq: number): void {
+    const first = this.appended - this.activeBytes;
+    const next = this.appended;
+    this.activeBytes = 0;
+    this.enqueue({ kind: "task", run: () => this.rotateOnDisk(first, next, nextSeq) });
+  }
+
+  private async rotateOnDisk(first: number, next: number, nextSeq: number): Promise<void> {
+    const names = closedSegmentFiles(this.dir, this.portId, first);
+    try {
+      await Promise.all([this.raw.close(), this.index.close()]);
+      await rename(this.files.raw, names.raw);
+      await rename(this.files.index, names.index);
+      this.closed.push({ file: names.raw, first, size: next - first });
+    } catch (err) {
+      this.events.onError(err, "closing a capture segment");
+    }
+    this.raw = await open(this.files.raw, "a");
+    this.index = await open(this.files.index, "a");
+    this.diskActiveFirst = next;
+    const deleted = await this.enforceTotal();
+    const header = {
+      segment: true,
+      ts: new Date().toISOString(),
+      off: next,
+      nextSeq,
+      ...(deleted.segments > 0 ? { deleted: { segments: deleted.segments, bytes: deleted.bytes } } : {}),
+    };
+    await this.index.write(`${JSON.stringify(header)}\n`);
+    this.report(deleted);
+  }
+
+  /** Deletes the oldest closed segments until they and a full active segment fit maxTotalBytes. */
+  private async enforceTotal(): Promise<SegmentsDeleted> {
+    let total = this.closed.reduce((sum, s) => sum + s.size, 0);
+    let segments = 0;
+    let bytes = 0;
+    for (;;) {
+      const oldest = this.closed[0];
+      if (!oldest || total + this.policy.rotateBytes <= this.policy.maxTotalBytes) break;
+      this.closed.shift();
+      total -= oldest.size;
+      segments += 1;
+      bytes += oldest.size;
+      const index = closedSegmentFiles(this.dir, this.portId, oldest.first).index;
+      await unlink(oldest.file).catch((err: unknown) => this.events.onError(err, "deleting a segment"));
+      await unlink(index).catch(() => undefined);
+    }
+    return { segments, bytes, firstRetained: this.closed[0]?.first ?? this.diskActiveFirst };
+  }
+
+  private report(deleted: SegmentsDeleted): void {
+    if (deleted.segments > 0) this.events.onDeleted(deleted);
+  }
+
+  private async openRange(offset: number | undefined, maxLength: number) {
+    const start = this.closed[0]?.first ?? this.diskActiveFirst;
+    const end = this.written;
+    const from = offset ?? start;
+    if (from < start || from > end) return { start, end, offset: null, pieces: [] };
+    const segments = [
+      ...this.closed,
+      { file: this.files.raw, first: this.diskActiveFirst, size: end - this.diskActiveFirst },
+    ];
+    const pieces = [];
+    for (const piece of piecesOf(segments, from, Math.min(maxLength, end - from))) {
+      pieces.push({ ...piece, handle: await open(piece.file, "r") });
+    }
+    return { start, end, offset: from, pieces };
+  }
+
+  /** Runs `run` as an op, after everything queued before it. */
+  private task<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue({ kind: "task", run: () => run().then(resolve, reject) });
+    });
+  }
+
+  private enqueue(op: Op): void {
+    this.ops.push(op);
+    if (this.draining) return;
+    this.draining = true;
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for (let op = this.ops[0]; op; op = this.ops[0]) {
+        if (op.kind === "task") {
+          this.ops.shift();
+          await op.run().catch((err: unknown) => this.events.onError(err, "maintaining the capture files"));
+        } else if (op.kind === "raw") {
+          await this.writeRaw(this.takeRun((o) => (o.kind === "raw" ? o.chunk : null)));
+        } else {
+          await this.writeIndexText(this.takeRun((o) => (o.kind === "index" ? o.text : null)).join(""));
+        }
+      }
+    } finally {
+      // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
+      this.draining = false;
+    }
+  }
+
+  /** Removes the leading run of ops of one kind (at most MAX_GATHER) and returns their payloads. */
+  private takeRun<T>(payload: (op: Op) => T | null): T[] {
+    const run: T[] = [];
+    for (let op = this.ops[0]; op && run.length < MAX_GATHER; op = this.ops[0]) {
+      const value = payload(op);
+      if (value === null) break;
+      run.push(value);
+      this.ops.shift();
+    }
+    return run;
+  }
+
+  private async writeRaw(chunks: Buffer[]): Promise<void> {
+    const length = chunks.reduce((sum, c) => sum + c.length, 0);
+    try {
+      await this.raw.writev(chunks);
+    } catch (err) {
+      this.events.onError(err, "writing the capture bytes");
+    }
+    // Offsets stay those of the stream even if a write failed (disk full): the index keeps its meaning.
+    this.written += length;
+  }
+
+  private async writeIndexText(text: string): Promise<void> {
+    try {
+      await this.index.write(text);
+    } catch (err) {
+      this.events.onError(err, "writing the capture index");
+    }
+  }
+}
