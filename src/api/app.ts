@@ -15,7 +15,7 @@ import type { AuditLog } from "./audit/audit-log.js";
 import { installAudit } from "./audit/plugin.js";
 import { installAuth } from "./auth/plugin.js";
 import { TokenVerifier } from "./auth/tokens.js";
-import { installErrorHandler } from "./error-handler.js";
+import { answerClientError, installErrorHandler } from "./error-handler.js";
 import { auditRoutes } from "./routes/audit.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
@@ -54,7 +54,12 @@ export type BridgeApp = FastifyInstance<
 export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   // Typed as fastify's base logger so plugins written against the default instance type fit.
   const loggerInstance: FastifyBaseLogger = options.logger.child({ component: "http" });
-  const common = { loggerInstance, bodyLimit: 16 * 1024, genReqId: () => randomUUID() };
+  const common = {
+    loggerInstance,
+    bodyLimit: 16 * 1024,
+    genReqId: () => randomUUID(),
+    clientErrorHandler: answerClientError,
+  };
   // Routes never touch the raw server, so an HTTPS instance is typed as the HTTP one.
   const app = (options.tls
     ? Fastify({ ...common, https: options.tls })

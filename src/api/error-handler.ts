@@ -3,6 +3,7 @@
  * what to fix; 5xx bodies never carry internals (those go to the log).
  */
 import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance } from "fastify";
 import { BridgeError, type ErrorCode } from "../errors.js";
 
@@ -53,4 +54,32 @@ export function installErrorHandler(app: FastifyInstance): void {
       .status(404)
       .send(body(404, "ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0] ?? ""}`));
   });
+}
+
+/**
+ * For requests too broken to reach fastify (bad request line, bad header bytes, oversized headers):
+ * the same JSON error body, and `Connection: close`, so a keep-alive client does not reuse a socket
+ * the server is about to close.
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+  const statusCode = tooLarge ? 431 : 400;
+  const payload = JSON.stringify(
+    body(
+      statusCode,
+      tooLarge ? "HEADERS_TOO_LARGE" : "MALFORMED_REQUEST",
+      tooLarge ? "request headers are too large" : "malformed HTTP request",
+    ),
+  );
+  // A HEAD response carries no body, even when the rest of the request could not be parsed.
+  const head = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
+  socket.end(
+    `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "Bad Request"}\r\nConnection: close\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n` +
+      (head ? "" : payload),
+  );
 }
