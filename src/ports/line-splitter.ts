@@ -12,6 +12,11 @@ export interface SplitLine {
 }
 
 const LF = 0x0a;
+/**
+ * A line longer than this is handed out in pieces (marked partial): a target that floods without a
+ * newline cannot grow the daemon's memory, and a `match` pattern never runs over a huge string.
+ */
+export const MAX_LINE_BYTES = 8192;
 
 export class LineSplitter {
   private pending: Buffer[] = [];
@@ -39,7 +44,19 @@ export class LineSplitter {
       this.pending.push(chunk.subarray(start));
       this.pendingLength += chunk.length - start;
     }
+    while (this.pendingLength >= MAX_LINE_BYTES) lines.push(this.cutLongLine());
     return lines;
+  }
+
+  private cutLongLine(): SplitLine {
+    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const bytes = all.subarray(0, MAX_LINE_BYTES);
+    const rest = all.subarray(MAX_LINE_BYTES);
+    const line = { bytes, offset: this.pendingOffset, partial: true };
+    this.pendingOffset += bytes.length;
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingLength = rest.length;
+    return line;
   }
 
   hasPartial(): boolean {

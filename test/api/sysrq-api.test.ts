@@ -224,6 +224,13 @@ describe("HTTP API over a fake kernel", () => {
     assert.equal(page.next, since + 2);
     const bad = await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?match=%28" });
     assert.equal(bad.statusCode, 400);
+    // Exponential backtracking over a long console line would stall every port: refused up front.
+    const redos = await daemon.app.inject({
+      method: "GET",
+      url: `/ports/vm0/log?match=${encodeURIComponent("^(a+)+$")}`,
+    });
+    assert.equal(redos.statusCode, 400);
+    assert.match(redos.json<ErrorBody>().message, /nested repetition/);
   });
 });
 

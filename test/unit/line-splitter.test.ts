@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LineSplitter, lineText } from "../../src/ports/line-splitter.js";
+import { LineSplitter, MAX_LINE_BYTES, lineText } from "../../src/ports/line-splitter.js";
 
 describe("line splitter", () => {
   it("splits at LF across chunks and keeps byte offsets into the capture", () => {
@@ -26,5 +26,21 @@ describe("line splitter", () => {
     splitter.push(euro.subarray(0, 1));
     const [line] = splitter.push(Buffer.concat([euro.subarray(1), Buffer.from([0xff, 0x0d, 0x0a])]));
     assert.equal(lineText(line?.bytes ?? Buffer.alloc(0)), "€\ufffd");
+  });
+
+  it("hands a flood without newlines out in bounded pieces, offsets contiguous", () => {
+    const splitter = new LineSplitter(0);
+    const lines = [
+      ...splitter.push(Buffer.alloc(MAX_LINE_BYTES * 2 + 10, "x")),
+      ...splitter.push(Buffer.from("y\n")),
+    ];
+    assert.deepEqual(
+      lines.map((l) => [l.bytes.length, l.offset, l.partial]),
+      [
+        [MAX_LINE_BYTES, 0, true],
+        [MAX_LINE_BYTES, MAX_LINE_BYTES, true],
+        [12, MAX_LINE_BYTES * 2, false],
+      ],
+    );
   });
 });

@@ -1,14 +1,27 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import safeRegex from "safe-regex2";
 import { BridgeError } from "../../errors.js";
 import { LogQuery, LogResponse, PortParams, errorResponses } from "../schemas.js";
 
+/**
+ * A user's pattern runs on the event loop over every console line (at most MAX_LINE_BYTES each), so
+ * patterns with nested quantifiers, which can backtrack exponentially ((a+)+$), are refused.
+ */
 function compileMatch(pattern: string | undefined): RegExp | null {
   if (pattern === undefined) return null;
+  let regex: RegExp;
   try {
-    return new RegExp(pattern);
+    regex = new RegExp(pattern);
   } catch (err) {
     throw new BridgeError("VALIDATION", `match is not a valid regular expression: ${(err as Error).message}`);
   }
+  if (!safeRegex(regex)) {
+    throw new BridgeError(
+      "VALIDATION",
+      "match has nested repetition (like (a+)+) that can take exponential time; simplify the pattern",
+    );
+  }
+  return regex;
 }
 
 export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
