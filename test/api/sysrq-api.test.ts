@@ -203,6 +203,38 @@ describe("HTTP API over a fake kernel", () => {
     );
   });
 
+  it("streams one result per line with Accept: application/x-ndjson, refusals still plain JSON errors", async () => {
+    const streamed = await daemon.app.inject({
+      method: "POST",
+      url: "/ports/vm0/sysrq",
+      headers: { accept: "application/x-ndjson" },
+      payload: { keys: "hsm", settleMs: 0 },
+    });
+    assert.equal(streamed.statusCode, 200);
+    assert.match(String(streamed.headers["content-type"]), /^application\/x-ndjson/);
+    const lines = streamed.body
+      .trimEnd()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Result);
+    assert.deepEqual(
+      lines.map((r) => [r.key, r.verdict]),
+      [
+        ["h", "acknowledged"],
+        ["s", "acknowledged"],
+        ["m", "acknowledged"],
+      ],
+    );
+    assert.equal(lines[1]?.completion?.line?.includes("Emergency Sync complete"), true);
+    const refused = await daemon.app.inject({
+      method: "POST",
+      url: "/ports/masked/sysrq",
+      headers: { accept: "application/x-ndjson" },
+      payload: { keys: "hm" },
+    });
+    assert.equal(refused.statusCode, 403);
+    assert.equal(refused.json<ErrorBody>().code, "KEY_NOT_ALLOWED");
+  });
+
   it("serves console lines by seq, and long-polls for a match", async () => {
     const port = kernel.transports.at(-1);
     const future = (await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?since=999999" })).json<{

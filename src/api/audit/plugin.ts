@@ -3,7 +3,7 @@
  * audit file before the response is sent. Requests without a valid token are not recorded there (they
  * could fill the disk); they are logged as warnings instead.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { AuditLog } from "./audit-log.js";
 
 declare module "fastify" {
@@ -14,6 +14,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** What the handler wants recorded besides who, where and the status: keys, verdicts, bytes. */
     auditDetail: Record<string, unknown> | null;
+    /** Set by a streaming route that writes its own record once the stream has its outcome. */
+    auditDeferred: boolean;
   }
 }
 
@@ -29,26 +31,38 @@ function errorCode(payload: unknown): string | undefined {
 
 export function installAudit(app: FastifyInstance, audit: AuditLog): void {
   app.decorateRequest("auditDetail", null);
+  app.decorateRequest("auditDeferred", false);
   app.addHook("onSend", async (request, reply, payload) => {
-    const action = request.routeOptions.config.audit;
-    if (action === undefined || request.principal === null) return payload;
+    if (request.auditDeferred) return payload;
     const code = reply.statusCode >= 400 ? errorCode(payload) : undefined;
     if (code === "RATE_LIMITED") return payload;
-    const port = (request.params as { id?: unknown } | undefined)?.id;
-    try {
-      await audit.append({
-        requestId: request.id,
-        token: request.principal.name,
-        client: request.ip,
-        action,
-        ...(typeof port === "string" ? { port } : {}),
-        status: reply.statusCode,
-        ...(code === undefined ? {} : { code }),
-        ...request.auditDetail,
-      });
-    } catch (err) {
-      request.log.error({ err, action }, "could not write the audit record");
-    }
+    await recordAudit(audit, request, reply.statusCode, code);
     return payload;
   });
+}
+
+/** Writes the request's audit record, when its route is audited and the caller is known. */
+export async function recordAudit(
+  audit: AuditLog,
+  request: FastifyRequest,
+  status: number,
+  code?: string,
+): Promise<void> {
+  const action = request.routeOptions.config.audit;
+  if (action === undefined || request.principal === null) return;
+  const port = (request.params as { id?: unknown } | undefined)?.id;
+  try {
+    await audit.append({
+      requestId: request.id,
+      token: request.principal.name,
+      client: request.ip,
+      action,
+      ...(typeof port === "string" ? { port } : {}),
+      status,
+      ...(code === undefined ? {} : { code }),
+      ...request.auditDetail,
+    });
+  } catch (err) {
+    request.log.error({ err, action }, "could not write the audit record");
+  }
 }

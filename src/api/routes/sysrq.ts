@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
+import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
 import {
   BreakBody,
   BreakResponse,
@@ -16,17 +17,14 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: "operate", audit: "sysrq" },
       schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { keys, timeoutMs = 3000, settleMs = 100, breakMs } = request.body;
       request.auditDetail = { keys };
       authorizeKeys(principalOf(request), keys);
       const port = app.ports.get(request.params.id);
-      const results = await port.sysrq({
-        keys,
-        timeoutMs,
-        settleMs,
-        ...(breakMs === undefined ? {} : { breakMs }),
-      });
+      const sysrq = { keys, timeoutMs, settleMs, ...(breakMs === undefined ? {} : { breakMs }) };
+      if (wantsNdjson(request)) return streamSysrq(port, sysrq, request, reply, app.audit);
+      const results = await port.sysrq(sysrq);
       request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
       return { port: port.id, results };
     },
