@@ -16,7 +16,11 @@ import { installAudit } from "./audit/plugin.js";
 import { installAuth } from "./auth/plugin.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { answerClientError, installErrorHandler } from "./error-handler.js";
+import { BridgeMetrics } from "./metrics/metrics.js";
+import { registerOpenApi } from "./openapi.js";
 import { auditRoutes } from "./routes/audit.js";
+import { captureRoutes } from "./routes/capture.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
 import { portRoutes } from "./routes/ports.js";
@@ -28,6 +32,7 @@ declare module "fastify" {
   interface FastifyInstance {
     ports: PortRegistry;
     audit: AuditLog;
+    metrics: BridgeMetrics;
     /** Aborted when the server starts closing: long-polls end at once instead of holding up shutdown. */
     closing: AbortSignal;
   }
@@ -68,6 +73,10 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorate("ports", options.ports);
   app.decorate("audit", options.audit);
+  app.decorate("metrics", new BridgeMetrics(options.ports));
+  app.addHook("onResponse", async (request, reply) => {
+    app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
+  });
   const closing = new AbortController();
   app.decorate("closing", closing.signal);
   app.addHook("preClose", () => closing.abort());
@@ -90,12 +99,14 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     errorResponseBuilder: (_request, context) =>
       new BridgeError("RATE_LIMITED", `more than ${context.max} requests in ${context.after}; retry later`),
   });
+  await registerOpenApi(app);
   await app.register(portRoutes);
   await app.register(sysrqRoutes);
   await app.register(logRoutes);
   await app.register(writeRoutes);
   await app.register(nmiRoutes);
   await app.register(auditRoutes);
-  await app.register((await import("./routes/capture.js")).captureRoutes);
+  await app.register(metricsRoutes);
+  await app.register(captureRoutes);
   return app;
 }

@@ -39,6 +39,7 @@ export class Connection {
   private retryTimer: NodeJS.Timeout | null = null;
   private delay: number;
   private stopped = false;
+  private opensValue = 0;
   private attempt: Promise<void> | null = null;
 
   constructor(
@@ -48,6 +49,11 @@ export class Connection {
     private readonly log: Logger,
   ) {
     this.delay = retryDelays(config.kind).first;
+  }
+
+  /** How many times the link has opened (reconnects = opens - 1). */
+  get opens(): number {
+    return this.opensValue;
   }
 
   get state(): PortState {
@@ -81,6 +87,7 @@ export class Connection {
         () => {
           if (this.stopped) return void transport.close();
           this.transport = transport;
+          this.opensValue += 1;
           this.stateValue = "open";
           this.reasonValue = undefined;
           this.delay = retryDelays(this.config.kind).first;

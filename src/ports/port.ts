@@ -34,6 +34,13 @@ export interface SysrqRequest {
   readonly breakMs?: number;
 }
 
+export interface PortStats {
+  readonly state: string;
+  readonly reconnects: number;
+  readonly queueDepth: number;
+  readonly capturedBytes: number;
+}
+
 export interface PortDeps {
   readonly createTransport: TransportFactory;
   readonly capture: Capture;
@@ -110,6 +117,16 @@ export class Port {
             : { available: breakCapability.available, method: "break" },
         nmi: this.nmiCapability(),
       },
+    };
+  }
+
+  /** Counters for metrics: read on each scrape, never pushed. */
+  stats(): PortStats {
+    return {
+      state: this.connection.state,
+      reconnects: Math.max(0, this.connection.opens - 1),
+      queueDepth: this.queue.depth,
+      capturedBytes: this.deps.capture.size,
     };
   }
 

@@ -33,6 +33,11 @@ export class SerialQueue {
     return result;
   }
 
+  /** Requests waiting or running. */
+  get depth(): number {
+    return this.waiting;
+  }
+
   /** Resolves once everything queued so far has finished. */
   idle(): Promise<void> {
     return this.tail.then(() => undefined);

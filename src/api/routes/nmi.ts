@@ -12,6 +12,7 @@ export const nmiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const port = app.ports.get(request.params.id);
       const result = await port.nmi(request.body?.timeoutMs ?? 3000);
       request.auditDetail = { verdict: result.verdict };
+      app.metrics.nmiResult(port.id, result);
       return { port: port.id, ...result };
     },
   );

@@ -18,12 +18,18 @@ export function wantsNdjson(request: FastifyRequest): boolean {
   return (request.headers.accept ?? "").split(",").some((type) => type.trim().startsWith(NDJSON));
 }
 
+export interface StreamContext {
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly audit: AuditLog;
+  /** Sees each result as it settles (metrics). */
+  readonly observe: (result: KeyResult) => void;
+}
+
 export async function streamSysrq(
   port: Port,
   sysrq: SysrqRequest,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  audit: AuditLog,
+  { request, reply, audit, observe }: StreamContext,
 ): Promise<FastifyReply> {
   const stream = new PassThrough();
   const verdicts: string[] = [];
@@ -31,6 +37,7 @@ export async function streamSysrq(
   const started = new Promise<void>((resolve) => (firstResult = resolve));
   const onResult = (result: KeyResult): void => {
     verdicts.push(result.verdict);
+    observe(result);
     stream.write(`${JSON.stringify(result)}\n`);
     firstResult();
   };

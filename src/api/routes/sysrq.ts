@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { KeyResult } from "../../sysrq/result.js";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
 import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
 import {
@@ -23,8 +24,10 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
       authorizeKeys(principalOf(request), keys);
       const port = app.ports.get(request.params.id);
       const sysrq = { keys, timeoutMs, settleMs, ...(breakMs === undefined ? {} : { breakMs }) };
-      if (wantsNdjson(request)) return streamSysrq(port, sysrq, request, reply, app.audit);
-      const results = await port.sysrq(sysrq);
+      const observe = (result: KeyResult): void => app.metrics.sysrqResult(port.id, result);
+      if (wantsNdjson(request))
+        return streamSysrq(port, sysrq, { request, reply, audit: app.audit, observe });
+      const results = await port.sysrq(sysrq, observe);
       request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
       return { port: port.id, results };
     },

@@ -1,0 +1,108 @@
+/**
+ * Prometheus metrics with prom-client, one registry per app (no global state): port state,
+ * reconnects, captured bytes and queue depth are read from the ports on each scrape; requests,
+ * verdicts and SysRq latency are counted as they happen.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { NmiResult } from "../../nmi/run.js";
+import type { PortRegistry } from "../../ports/registry.js";
+import type { KeyResult } from "../../sysrq/result.js";
+
+const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
+/** The kernel answers in 2-4 ms on a fast console: buckets start at half a millisecond. */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5, 1, 2, 5,
+];
+
+export class BridgeMetrics {
+  readonly registry = new Registry();
+  private readonly requests: Counter<"method" | "route" | "status">;
+  private readonly sysrqVerdicts: Counter<"port" | "verdict">;
+  private readonly nmiVerdicts: Counter<"port" | "verdict">;
+  private readonly sysrqLatency: Histogram<"port">;
+
+  constructor(ports: PortRegistry) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "sysrq_bridge_" });
+    const stats = () => ports.list().map((port) => ({ id: port.id, ...port.stats() }));
+    new Gauge({
+      name: "sysrq_bridge_port_state",
+      help: "1 for the state each port is in",
+      labelNames: ["port", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of stats()) {
+          for (const state of PORT_STATES) this.set({ port: port.id, state }, port.state === state ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: "sysrq_bridge_queue_depth",
+      help: "requests waiting or running on each port",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        for (const port of stats()) this.set({ port: port.id }, port.queueDepth);
+      },
+    });
+    new Counter({
+      name: "sysrq_bridge_reconnects_total",
+      help: "times each port's link was re-established after the first open",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of stats()) this.inc({ port: port.id }, port.reconnects);
+      },
+    });
+    new Counter({
+      name: "sysrq_bridge_captured_bytes_total",
+      help: "bytes the target printed, captured to disk",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of stats()) this.inc({ port: port.id }, port.capturedBytes);
+      },
+    });
+    this.requests = new Counter({
+      name: "sysrq_bridge_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.sysrqVerdicts = new Counter({
+      name: "sysrq_bridge_sysrq_verdicts_total",
+      help: "SysRq keys by verdict",
+      labelNames: ["port", "verdict"],
+      registers,
+    });
+    this.nmiVerdicts = new Counter({
+      name: "sysrq_bridge_nmi_verdicts_total",
+      help: "NMIs by verdict",
+      labelNames: ["port", "verdict"],
+      registers,
+    });
+    this.sysrqLatency = new Histogram({
+      name: "sysrq_bridge_sysrq_latency_seconds",
+      help: "from the first byte on the wire to the kernel's sysrq line",
+      labelNames: ["port"],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    });
+  }
+
+  request(method: string, route: string, status: number): void {
+    this.requests.inc({ method, route, status: String(status) });
+  }
+
+  sysrqResult(port: string, result: KeyResult): void {
+    this.sysrqVerdicts.inc({ port, verdict: result.verdict });
+    if (typeof result.latencyMs === "number") this.sysrqLatency.observe({ port }, result.latencyMs / 1000);
+  }
+
+  nmiResult(port: string, result: NmiResult): void {
+    this.nmiVerdicts.inc({ port, verdict: result.verdict });
+  }
+}
