@@ -20,6 +20,9 @@ import { BridgeMetrics } from "./metrics/metrics.js";
 import { registerOpenApi } from "./openapi.js";
 import { auditRoutes } from "./routes/audit.js";
 import { captureRoutes } from "./routes/capture.js";
+import { consoleRoutes } from "./routes/console.js";
+import { leaseRoutes } from "./routes/lease.js";
+import { ConsoleHub } from "./console/hub.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
@@ -33,6 +36,8 @@ declare module "fastify" {
     ports: PortRegistry;
     audit: AuditLog;
     metrics: BridgeMetrics;
+    tokens: TokenVerifier;
+    consoles: ConsoleHub;
     /** Aborted when the server starts closing: long-polls end at once instead of holding up shutdown. */
     closing: AbortSignal;
   }
@@ -89,7 +94,9 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     void reply.header("x-request-id", request.id);
   });
   installErrorHandler(app);
-  installAuth(app, new TokenVerifier(options.tokens));
+  app.decorate("tokens", new TokenVerifier(options.tokens));
+  app.decorate("consoles", new ConsoleHub());
+  installAuth(app, app.tokens);
   installAudit(app, options.audit);
   // Per token (per client address when auth is off); registered after the auth hook so it knows who.
   await app.register(rateLimit, {
@@ -108,5 +115,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(auditRoutes);
   await app.register(metricsRoutes);
   await app.register(captureRoutes);
+  await app.register(consoleRoutes);
+  await app.register(leaseRoutes);
   return app;
 }

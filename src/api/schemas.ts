@@ -26,12 +26,23 @@ export const BreakCapabilitySchema = Type.Object({
   reason: Type.Optional(Type.String()),
 });
 
+export const LeaseInfoSchema = Type.Union([
+  Type.Object({
+    holder: Type.String(),
+    via: Type.String(),
+    expiresAt: Type.Union([Type.String(), Type.Null()]),
+  }),
+  Type.Null(),
+]);
+
 export const PortInfoSchema = Type.Object({
   id: Type.String(),
   kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet"), Type.Literal("rfc2217")]),
   target: Type.String(),
   state: Type.Union([Type.Literal("open"), Type.Literal("connecting"), Type.Literal("closed")]),
   reason: Type.Optional(Type.String()),
+  lease: LeaseInfoSchema,
+  viewers: Type.Integer({ description: "console WebSocket sessions attached" }),
   capabilities: Type.Object({
     break: BreakCapabilitySchema,
     sysrq: Type.Object({
@@ -126,10 +137,20 @@ export const errorResponses = {
 } as const;
 
 /** Exactly one of data (UTF-8 text) or base64 (raw bytes), at most 64 KiB once decoded. */
+const LeaseIdField = Type.Optional(
+  Type.String({ minLength: 1, maxLength: 64, description: "the caller's writer lease, if it holds one" }),
+);
+
 export const WriteBody = Type.Union([
-  Type.Object({ data: Type.String({ minLength: 1, maxLength: 65_536 }) }, { additionalProperties: false }),
   Type.Object(
-    { base64: Type.String({ minLength: 1, maxLength: 87_384, pattern: "^[A-Za-z0-9+/]*={0,2}$" }) },
+    { data: Type.String({ minLength: 1, maxLength: 65_536 }), leaseId: LeaseIdField },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      base64: Type.String({ minLength: 1, maxLength: 87_384, pattern: "^[A-Za-z0-9+/]*={0,2}$" }),
+      leaseId: LeaseIdField,
+    },
     { additionalProperties: false },
   ),
 ]);

@@ -22,6 +22,8 @@ import { Connection } from "./connection.js";
 import { keyboardWire, qmpSerialBreak } from "./qmp-wire.js";
 import { nmiMethodFor } from "./nmi-method.js";
 import { describeTarget, type NmiCapability, type PortInfo } from "./port-info.js";
+import { LineState } from "./line-state.js";
+import { WriterLease } from "./lease.js";
 import { SerialQueue } from "./queue.js";
 
 /** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
@@ -33,6 +35,18 @@ export interface SysrqRequest {
   readonly settleMs: number;
   readonly breakMs?: number;
 }
+
+/** A console client (WebSocket viewer, telnet or RFC 2217 connection) as the port sees it. */
+export interface ConsoleCaller {
+  /** Unique per connection: who owns an arm. */
+  readonly id: string;
+  readonly name: string;
+  /** Throws when the caller may not send this SysRq key (its role). */
+  readonly checkKey: (key: string) => void;
+}
+
+/** Input held back by someone else's arm waits this long past the kernel's 5 s window. */
+const ARM_LAPSE_MARGIN_MS = 100;
 
 export interface PortStats {
   readonly state: string;
@@ -57,8 +71,10 @@ export class Port {
   private readonly connection: Connection;
   private readonly queue: SerialQueue;
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
-  private armedAt: number | null = null;
-  private lastWriteAt = Number.NEGATIVE_INFINITY;
+  private readonly line: LineState;
+  /** The console's writer lease: many readers, one writer. */
+  readonly lease: WriterLease;
+  private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -70,6 +86,8 @@ export class Port {
   ) {
     this.id = config.id;
     this.queue = new SerialQueue(config.queueLimit);
+    this.line = new LineState(deps.clock);
+    this.lease = new WriterLease(config.id);
     deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
     const qmp = deps.qmp;
     const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};
@@ -77,13 +95,17 @@ export class Port {
       config.transport,
       (transportConfig) => deps.createTransport(transportConfig, context),
       {
-        data: (chunk) => deps.capture.append(chunk, deps.clock.now()),
+        data: (chunk) => {
+          const offset = deps.capture.size;
+          deps.capture.append(chunk, deps.clock.now());
+          for (const listener of this.outputListeners) listener(chunk, offset);
+        },
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
-          this.armedAt = null;
+          this.line.reset();
         },
         lost: (reason) => {
-          this.armedAt = null;
+          this.line.reset();
           deps.capture.markGap(reason);
           this.publish({ type: "disconnected", at: deps.clock.now() });
         },
@@ -233,19 +255,75 @@ export class Port {
     this.requireOpenTransport();
     return this.queue.run(async () => {
       const transport = this.requireOpenTransport();
-      const armedFor = this.armedAt === null ? null : this.deps.clock.now() - this.armedAt;
-      if (armedFor !== null && armedFor < SYSRQ_ARM_WINDOW_MS) {
+      const armedFor = this.line.armedFor();
+      if (armedFor !== null) {
         throw new BridgeError(
           "SYSRQ_ARMED",
           `a BREAK ${Math.round(armedFor)} ms ago left SysRq armed: the first byte would run as a SysRq key. ` +
             `Send the key with POST /ports/${this.id}/sysrq, or write again in ${Math.ceil((SYSRQ_ARM_WINDOW_MS - armedFor) / 1000)} s`,
         );
       }
-      this.armedAt = null;
-      this.lastWriteAt = this.deps.clock.now();
+      this.line.byteSent();
       await this.withDeadline(transport.write(data), Math.ceil(data.length / 10), "write");
       this.deps.log.info({ bytes: data.length }, "console write");
       return { bytes: data.length };
+    });
+  }
+
+  /** Every byte the target prints, live, with its capture offset (viewers, re-exports). */
+  onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
+  }
+
+  /** True while `callerId`'s own BREAK has the line armed: its next byte is a SysRq key. */
+  consoleArmedBy(callerId: string): boolean {
+    return this.line.armedBy(callerId);
+  }
+
+  /** A BREAK from a console client: it owns the arm, so its next byte goes out as the SysRq key. */
+  async consoleBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
+    this.requireBreakableTransport();
+    await this.queue.run(async () => {
+      const transport = this.requireBreakableTransport();
+      await this.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
+      this.deps.log.info({ caller: caller.name }, "console break");
+    });
+  }
+
+  /**
+   * Console input, in order through the port's queue. After the caller's own BREAK, its first byte
+   * is a SysRq key: checked against the caller's role and the port's sysrqMask, and if refused the arm
+   * is cancelled with a second BREAK so the byte can never run. Input while someone else's BREAK has
+   * the line armed waits until that arm has lapsed (at most 5 s).
+   */
+  async consoleInput(data: Buffer, caller: ConsoleCaller): Promise<void> {
+    this.requireOpenTransport();
+    await this.queue.run(async () => {
+      let transport = this.requireOpenTransport();
+      let bytes = data;
+      if (this.line.armedBy(caller.id)) {
+        const key = String.fromCharCode(bytes[0] ?? 0);
+        try {
+          caller.checkKey(key);
+          checkKeysSendable(key, this.config.sysrqMask);
+        } catch (err) {
+          await this.wire(transport).sendBreak(this.config.breakMs); // a second BREAK cancels the arm
+          this.line.reset();
+          throw err;
+        }
+        await this.wire(transport).sendKey(key);
+        bytes = bytes.subarray(1);
+      } else {
+        const armedFor = this.line.armedFor();
+        if (armedFor !== null) {
+          await this.deps.clock.sleep(SYSRQ_ARM_WINDOW_MS - armedFor + ARM_LAPSE_MARGIN_MS);
+          transport = this.requireOpenTransport();
+        }
+      }
+      if (bytes.length === 0) return;
+      this.line.byteSent();
+      await this.withDeadline(transport.write(bytes), Math.ceil(bytes.length / 10), "console write");
     });
   }
 
@@ -287,24 +365,24 @@ export class Port {
     });
   }
 
-  private wire(transport: Transport): SysrqWire {
+  /** @param owner who sent the BREAKs (a console connection), null for a self-contained request */
+  private wire(transport: Transport, owner: string | null = null): SysrqWire {
     return {
       delivery: "break",
-      armState: () => ({ armedAt: this.armedAt }),
+      armState: () => ({ armedAt: this.line.armedAt }),
       sendBreak: async (holdMs) => {
-        const quietFor = this.deps.clock.now() - this.lastWriteAt;
+        const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
         if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
         // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
         const via = this.config.breakVia;
         const qmp = this.deps.qmp;
         if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
         else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
-        this.armedAt = this.deps.clock.now();
+        this.line.breakSent(owner);
         this.deps.capture.markBreak();
       },
       sendKey: async (key) => {
-        this.armedAt = null;
-        this.lastWriteAt = this.deps.clock.now();
+        this.line.byteSent();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
     };

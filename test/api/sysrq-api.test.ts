@@ -56,6 +56,8 @@ describe("HTTP API over a fake kernel", () => {
       kind: "telnet",
       target: "127.0.0.1:4555",
       state: "open",
+      lease: null,
+      viewers: 0,
       capabilities: {
         break: { available: true, method: "telnet-brk" },
         sysrq: { available: true, method: "break" },

@@ -2,9 +2,18 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { mayUsePort } from "../auth/principal.js";
 import { principalOf } from "../auth/plugin.js";
+import type { Port } from "../../ports/port.js";
+import { leaseView } from "../console/protocol.js";
 import { PortInfoSchema, PortParams, errorResponses } from "../schemas.js";
 
 export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  /** The port's own view, plus who holds its writer lease and how many consoles watch it. */
+  const describe = (port: Port) => ({
+    ...port.info(),
+    lease: leaseView(port.lease.current),
+    viewers: app.consoles.viewers(port.id),
+  });
+
   app.get(
     "/healthz",
     {
@@ -27,7 +36,7 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
       app.ports
         .list()
         .filter((port) => mayUsePort(principalOf(request), port.id))
-        .map((port) => port.info()),
+        .map(describe),
   );
 
   app.get(
@@ -36,6 +45,6 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
       config: { access: "read" },
       schema: { params: PortParams, response: { 200: PortInfoSchema, ...errorResponses } },
     },
-    (request) => app.ports.get(request.params.id).info(),
+    (request) => describe(app.ports.get(request.params.id)),
   );
 };

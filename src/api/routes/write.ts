@@ -24,6 +24,8 @@ export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       // The data itself is never logged: it may hold passwords.
       request.auditDetail = { bytes: bytes.length };
+      // Free, or held by this caller's lease: the write goes ahead. Held by someone else: 409.
+      port.lease.check(body.leaseId);
       const written = await port.write(bytes);
       return { port: port.id, ...written };
     },

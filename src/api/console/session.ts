@@ -1,0 +1,258 @@
+/**
+ * One console WebSocket: authenticates (Authorization header, or a first `auth` frame from a browser),
+ * sends an optional backlog from the capture joined to the live stream (no gap, no duplicate), relays
+ * output with a bound on what a slow viewer may leave unread, and relays input only for the writer
+ * lease holder (or, after its own BREAK, one SysRq key through the key guard).
+ */
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger } from "fastify";
+import type { RawData, WebSocket } from "ws";
+import type { Role } from "../../config/types.js";
+import { BridgeError } from "../../errors.js";
+import type { Port } from "../../ports/port.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { mayUsePort, type Principal } from "../auth/principal.js";
+import { roleAtLeast, roleForKey } from "../auth/roles.js";
+import type { ConsoleHub } from "./hub.js";
+import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
+
+/** A viewer that leaves this much output unread is dropped; the capture is unaffected. */
+export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
+const MAX_PENDING_INPUT_BYTES = 64 * 1024;
+const AUTH_TIMEOUT_MS = 5000;
+
+function toBuffer(data: RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
+
+export interface SessionContext {
+  readonly port: Port;
+  readonly hub: ConsoleHub;
+  readonly audit: AuditLog;
+  readonly log: FastifyBaseLogger;
+  readonly client: string;
+  /** Resolves a bearer token; null when it matches none. OPEN when auth is off. */
+  readonly authenticate: (token: string | undefined) => Principal | null;
+  readonly authEnabled: boolean;
+  readonly backlogBytes: number;
+}
+
+export class ConsoleSession {
+  readonly id = randomUUID();
+  private principal: Principal | null = null;
+  private leaseId: string | undefined;
+  private pendingInput = 0;
+  private bytesIn = 0;
+  private detach: (() => void)[] = [];
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly context: SessionContext,
+    authorization: string | undefined,
+  ) {
+    socket.on("close", () => void this.closed());
+    socket.on("error", () => socket.terminate());
+    if (authorization !== undefined || !context.authEnabled) {
+      this.start(context.authenticate(authorization?.replace(/^Bearer\s+/i, "")));
+      return;
+    }
+    const timer = setTimeout(() => this.close(CloseCode.UNAUTHORIZED, "no auth frame"), AUTH_TIMEOUT_MS);
+    socket.once("message", (data, isBinary) => {
+      clearTimeout(timer);
+      const message = isBinary ? null : parseClientMessage(toBuffer(data).toString("utf8"));
+      this.start(message?.type === "auth" ? context.authenticate(message.token) : null);
+    });
+  }
+
+  get portId(): string {
+    return this.context.port.id;
+  }
+
+  leaseChanged(): void {
+    const lease = this.context.port.lease.current;
+    if (this.leaseId !== undefined && lease?.leaseId !== this.leaseId) this.leaseId = undefined;
+    this.send({
+      type: "lease",
+      lease: leaseView(lease),
+      yours: lease !== null && lease.leaseId === this.leaseId,
+    });
+  }
+
+  private start(principal: Principal | null): void {
+    if (principal === null) return this.close(CloseCode.UNAUTHORIZED, "a valid token is required");
+    if (!mayUsePort(principal, this.portId))
+      return this.close(CloseCode.FORBIDDEN, `not allowed on ${this.portId}`);
+    this.principal = principal;
+    this.detach.push(this.context.hub.join(this));
+    void this.attachOutput().then(() => {
+      this.socket.on("message", (data, isBinary) => {
+        const bytes = toBuffer(data);
+        if (isBinary) this.input(bytes);
+        else void this.control(bytes.toString("utf8"));
+      });
+    });
+  }
+
+  /** Backlog from the capture, then live output from exactly where the backlog ends. */
+  private async attachOutput(): Promise<void> {
+    const { port, backlogBytes } = this.context;
+    const live: Buffer[] = [];
+    let streaming = false;
+    const liveFrom = port.capture.size;
+    this.detach.push(
+      port.onOutput((chunk) => {
+        if (streaming) this.output(chunk);
+        else live.push(chunk);
+      }),
+    );
+    let backlog: Buffer = Buffer.alloc(0);
+    if (backlogBytes > 0) {
+      const slice = await port.capture.read(Math.max(0, liveFrom - backlogBytes), backlogBytes);
+      const from = slice.offset ?? liveFrom;
+      backlog = slice.data.subarray(0, Math.max(0, liveFrom - from));
+    }
+    const principal = this.principal;
+    if (principal === null) return;
+    this.send({
+      type: "hello",
+      port: port.id,
+      name: principal.name,
+      role: principal.role,
+      lease: leaseView(port.lease.current),
+      offset: liveFrom - backlog.length,
+    });
+    if (backlog.length > 0) this.output(backlog);
+    for (const chunk of live) this.output(chunk);
+    streaming = true;
+  }
+
+  private output(chunk: Buffer): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    if (this.socket.bufferedAmount > MAX_UNREAD_BYTES) {
+      this.close(CloseCode.TOO_SLOW, "viewer too slow: more than 4 MiB unread");
+      return;
+    }
+    this.socket.send(chunk, { binary: true });
+  }
+
+  private input(bytes: Buffer): void {
+    const principal = this.principal;
+    if (principal === null || bytes.length === 0) return;
+    const { port } = this.context;
+    if (!roleAtLeast(principal.role, "operate")) {
+      return this.error(
+        "FORBIDDEN",
+        `typing needs the operate role; token "${principal.name}" has ${principal.role}`,
+      );
+    }
+    if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
+      return this.error("LEASE_REQUIRED", "take the writer lease to type (input dropped)");
+    }
+    this.pendingInput += bytes.length;
+    this.bytesIn += bytes.length;
+    if (this.pendingInput > MAX_PENDING_INPUT_BYTES) this.socket.pause();
+    port
+      .consoleInput(bytes, { id: this.id, name: principal.name, checkKey: (key) => this.checkKey(key) })
+      .catch((err: unknown) => this.failed(err, `${bytes.length} bytes of input were not sent`))
+      .finally(() => {
+        this.pendingInput -= bytes.length;
+        if (this.pendingInput <= MAX_PENDING_INPUT_BYTES) this.socket.resume();
+      });
+  }
+
+  private checkKey(key: string): void {
+    const principal = this.principal;
+    const needed: Role = roleForKey(key);
+    if (principal === null || !roleAtLeast(principal.role, needed)) {
+      throw new BridgeError("FORBIDDEN", `SysRq key ${key} needs the ${needed} role; the arm was cancelled`);
+    }
+  }
+
+  private async control(text: string): Promise<void> {
+    const principal = this.principal;
+    const message = parseClientMessage(text);
+    if (principal === null) return;
+    if (message === null) return this.error("VALIDATION", "unknown control message");
+    if (message.type === "auth") return;
+    if (!roleAtLeast(principal.role, "operate")) {
+      return this.error(
+        "FORBIDDEN",
+        `${message.type} needs the operate role; token "${principal.name}" has ${principal.role}`,
+      );
+    }
+    const { port, hub } = this.context;
+    try {
+      if (message.type === "break") {
+        await port.consoleBreak(
+          { id: this.id, name: principal.name, checkKey: (key) => this.checkKey(key) },
+          message.breakMs,
+        );
+        await this.audit("console-break", {});
+      } else if (message.action === "release") {
+        if (this.leaseId !== undefined && port.lease.release(this.leaseId))
+          await this.audit("lease-release", {});
+        this.leaseId = undefined;
+        hub.leaseChanged(port.id);
+      } else {
+        if (message.takeover === true && !roleAtLeast(principal.role, "admin")) {
+          return this.error("FORBIDDEN", "taking over a lease needs the admin role");
+        }
+        const { lease, displaced } = port.lease.take({
+          holder: principal.name,
+          via: "websocket",
+          ...(message.takeover === true ? { takeover: true } : {}),
+        });
+        this.leaseId = lease.leaseId;
+        await this.audit(
+          displaced ? "lease-takeover" : "lease-take",
+          displaced ? { displaced: displaced.holder } : {},
+        );
+        hub.leaseChanged(port.id);
+      }
+    } catch (err) {
+      this.failed(err, `${message.type} failed`);
+    }
+  }
+
+  private failed(err: unknown, what: string): void {
+    if (err instanceof BridgeError) return this.error(err.code, err.message);
+    this.context.log.error({ err }, what);
+    this.error("INTERNAL", what);
+  }
+
+  private error(code: string, message: string): void {
+    this.send({ type: "error", code, message });
+  }
+
+  private send(message: ServerMessage): void {
+    if (this.socket.readyState === this.socket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  private close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  private async audit(action: string, detail: Record<string, unknown>): Promise<void> {
+    if (this.principal === null) return;
+    await this.context.audit.append({
+      requestId: this.id,
+      token: this.principal.name,
+      client: this.context.client,
+      action,
+      port: this.portId,
+      status: 200,
+      ...detail,
+    });
+  }
+
+  private async closed(): Promise<void> {
+    for (const undo of this.detach) undo();
+    this.detach = [];
+    const { port, hub } = this.context;
+    if (this.leaseId !== undefined && port.lease.release(this.leaseId)) hub.leaseChanged(port.id);
+    if (this.principal !== null && this.bytesIn > 0)
+      await this.audit("console-input", { bytes: this.bytesIn });
+  }
+}

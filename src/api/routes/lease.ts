@@ -1,0 +1,84 @@
+/**
+ * The writer lease over plain HTTP: POST takes it for a time to live (a harness that writes several
+ * times in a row), DELETE releases it. Console and re-export connections take theirs on the socket.
+ */
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import { BridgeError } from "../../errors.js";
+import { principalOf } from "../auth/plugin.js";
+import { roleAtLeast } from "../auth/roles.js";
+import { leaseView } from "../console/protocol.js";
+import { PortParams, errorResponses } from "../schemas.js";
+
+const LeaseBody = Type.Object(
+  {
+    ttlMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })),
+    takeover: Type.Optional(Type.Boolean({ description: "admin only: take the lease from its holder" })),
+  },
+  { additionalProperties: false },
+);
+
+const LeaseResponse = Type.Object({
+  leaseId: Type.String(),
+  holder: Type.String(),
+  via: Type.String(),
+  expiresAt: Type.Union([Type.String(), Type.Null()]),
+});
+
+const ReleaseBody = Type.Object(
+  { leaseId: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+
+export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    "/ports/:id/lease",
+    {
+      config: { access: "operate", audit: "lease-take" },
+      schema: { params: PortParams, body: LeaseBody, response: { 200: LeaseResponse, ...errorResponses } },
+    },
+    async (request) => {
+      const principal = principalOf(request);
+      const takeover = request.body?.takeover === true;
+      if (takeover && !roleAtLeast(principal.role, "admin")) {
+        throw new BridgeError("FORBIDDEN", "taking over a lease needs the admin role", {
+          details: { requiredRole: "admin", role: principal.role },
+        });
+      }
+      const port = app.ports.get(request.params.id);
+      const { lease, displaced } = port.lease.take({
+        holder: principal.name,
+        via: "http",
+        ttlMs: request.body?.ttlMs ?? 60_000,
+        ...(takeover ? { takeover } : {}),
+      });
+      request.auditDetail = displaced ? { takeover: true, displaced: displaced.holder } : {};
+      app.consoles.leaseChanged(port.id);
+      const view = leaseView(lease);
+      return {
+        leaseId: lease.leaseId,
+        holder: lease.holder,
+        via: lease.via,
+        expiresAt: view?.expiresAt ?? null,
+      };
+    },
+  );
+
+  app.delete(
+    "/ports/:id/lease",
+    {
+      config: { access: "operate", audit: "lease-release" },
+      schema: {
+        params: PortParams,
+        body: ReleaseBody,
+        response: { 200: Type.Object({ released: Type.Boolean() }), ...errorResponses },
+      },
+    },
+    async (request) => {
+      const port = app.ports.get(request.params.id);
+      const released = port.lease.release(request.body.leaseId);
+      if (released) app.consoles.leaseChanged(port.id);
+      return { released };
+    },
+  );
+};
