@@ -78,7 +78,9 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.setValidatorCompiler(createValidatorCompiler());
   app.decorate("ports", options.ports);
   app.decorate("audit", options.audit);
-  app.decorate("metrics", new BridgeMetrics(options.ports));
+  app.decorate("tokens", new TokenVerifier(options.tokens));
+  app.decorate("consoles", new ConsoleHub());
+  app.decorate("metrics", new BridgeMetrics(options.ports, app.consoles));
   app.addHook("onResponse", async (request, reply) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
   });
@@ -94,8 +96,6 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     void reply.header("x-request-id", request.id);
   });
   installErrorHandler(app);
-  app.decorate("tokens", new TokenVerifier(options.tokens));
-  app.decorate("consoles", new ConsoleHub());
   installAuth(app, app.tokens);
   installAudit(app, options.audit);
   // Per token (per client address when auth is off); registered after the auth hook so it knows who.

@@ -118,6 +118,9 @@ describe("console WebSocket and writer lease", () => {
     await viewer.waitForOutput("echo hi\r");
     assert.equal(writes(), "echo hi\r", "nothing else reached the wire");
 
+    const metrics = await (await fetch(`${daemon.url}/metrics`, { headers: bearer("reader") })).text();
+    assert.match(metrics, /sysrq_bridge_console_viewers\{port="vm0"\} 2/);
+    assert.match(metrics, /sysrq_bridge_lease_held\{port="vm0",via="websocket"\} 1/);
     const info = await fetch(`${daemon.url}/ports/vm0`, { headers: bearer("reader") });
     const body = (await info.json()) as { lease: { holder: string; via: string }; viewers: number };
     assert.deepEqual([body.lease.holder, body.lease.via, body.viewers], ["rig", "websocket", 2]);

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { NmiResult } from "../../nmi/run.js";
 import type { PortRegistry } from "../../ports/registry.js";
 import type { KeyResult } from "../../sysrq/result.js";
+import type { ConsoleHub } from "../console/hub.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
 /** The kernel answers in 2-4 ms on a fast console: buckets start at half a millisecond. */
@@ -21,7 +22,7 @@ export class BridgeMetrics {
   private readonly nmiVerdicts: Counter<"port" | "verdict">;
   private readonly sysrqLatency: Histogram<"port">;
 
-  constructor(ports: PortRegistry) {
+  constructor(ports: PortRegistry, consoles: ConsoleHub) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "sysrq_bridge_" });
     const stats = () => ports.list().map((port) => ({ id: port.id, ...port.stats() }));
@@ -64,6 +65,28 @@ export class BridgeMetrics {
       collect() {
         this.reset();
         for (const port of stats()) this.inc({ port: port.id }, port.capturedBytes);
+      },
+    });
+    new Gauge({
+      name: "sysrq_bridge_console_viewers",
+      help: "console WebSocket sessions attached to each port",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        for (const port of ports.list()) this.set({ port: port.id }, consoles.viewers(port.id));
+      },
+    });
+    new Gauge({
+      name: "sysrq_bridge_lease_held",
+      help: "1 while someone holds the port's writer lease, by how they are connected",
+      labelNames: ["port", "via"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of ports.list()) {
+          const lease = port.lease.current;
+          if (lease) this.set({ port: port.id, via: lease.via }, 1);
+        }
       },
     });
     this.requests = new Counter({
