@@ -14,6 +14,7 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { mayUsePort, type Principal } from "../auth/principal.js";
 import { roleAtLeast, roleForKey } from "../auth/roles.js";
 import type { ConsoleHub } from "./hub.js";
+import { ConsoleInputQueue, type ConsoleOp } from "./input-queue.js";
 import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
 
 /** A viewer that leaves this much output unread is dropped; the capture is unaffected. */
@@ -43,7 +44,11 @@ export class ConsoleSession {
   readonly id = randomUUID();
   private principal: Principal | null = null;
   private leaseId: string | undefined;
-  private pendingInput = 0;
+  private readonly inputQueue = new ConsoleInputQueue(
+    (op) => this.runOp(op),
+    (paused) => (paused ? this.socket.pause() : this.socket.resume()),
+    MAX_PENDING_INPUT_BYTES,
+  );
   private bytesIn = 0;
   private detach: (() => void)[] = [];
 
@@ -140,26 +145,37 @@ export class ConsoleSession {
   private input(bytes: Buffer): void {
     const principal = this.principal;
     if (principal === null || bytes.length === 0) return;
-    const { port } = this.context;
     if (!roleAtLeast(principal.role, "operate")) {
       return this.error(
         "FORBIDDEN",
         `typing needs the operate role; token "${principal.name}" has ${principal.role}`,
       );
     }
-    if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
-      return this.error("LEASE_REQUIRED", "take the writer lease to type (input dropped)");
-    }
-    this.pendingInput += bytes.length;
     this.bytesIn += bytes.length;
-    if (this.pendingInput > MAX_PENDING_INPUT_BYTES) this.socket.pause();
-    port
-      .consoleInput(bytes, { id: this.id, name: principal.name, checkKey: (key) => this.checkKey(key) })
-      .catch((err: unknown) => this.failed(err, `${bytes.length} bytes of input were not sent`))
-      .finally(() => {
-        this.pendingInput -= bytes.length;
-        if (this.pendingInput <= MAX_PENDING_INPUT_BYTES) this.socket.resume();
-      });
+    this.inputQueue.push({ kind: "input", bytes });
+  }
+
+  /** Runs when the op's turn comes: the lease and arm are checked then, not when the frame arrived. */
+  private async runOp(op: ConsoleOp): Promise<void> {
+    const principal = this.principal;
+    if (principal === null) return;
+    const { port } = this.context;
+    const caller = { id: this.id, name: principal.name, checkKey: (key: string) => this.checkKey(key) };
+    try {
+      if (op.kind === "break") {
+        await port.consoleBreak(caller, op.breakMs);
+        await this.audit("console-break", {});
+      } else if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
+        this.error("LEASE_REQUIRED", `take the writer lease to type (${op.bytes.length} bytes dropped)`);
+      } else {
+        await port.consoleInput(op.bytes, caller);
+      }
+    } catch (err) {
+      this.failed(
+        err,
+        op.kind === "break" ? "BREAK failed" : `${op.bytes.length} bytes of input were not sent`,
+      );
+    }
   }
 
   private checkKey(key: string): void {
@@ -185,11 +201,10 @@ export class ConsoleSession {
     const { port, hub } = this.context;
     try {
       if (message.type === "break") {
-        await port.consoleBreak(
-          { id: this.id, name: principal.name, checkKey: (key) => this.checkKey(key) },
-          message.breakMs,
-        );
-        await this.audit("console-break", {});
+        this.inputQueue.push({
+          kind: "break",
+          ...(message.breakMs === undefined ? {} : { breakMs: message.breakMs }),
+        });
       } else if (message.action === "release") {
         if (this.leaseId !== undefined && port.lease.release(this.leaseId))
           await this.audit("lease-release", {});
