@@ -237,6 +237,23 @@ describe("HTTP API over a fake kernel", () => {
     assert.equal(refused.json<ErrorBody>().code, "KEY_NOT_ALLOWED");
   });
 
+  it("keeps the settled keys' results in the error when the link fails mid-sequence", async () => {
+    kernel.breaksBeforeFailure = 1;
+    try {
+      const res = await sysrq({ keys: "hm", settleMs: 0 });
+      assert.equal(res.statusCode, 503);
+      const body = res.json<ErrorBody & { results: Result[] }>();
+      assert.equal(body.code, "PORT_UNAVAILABLE");
+      assert.deepEqual(
+        body.results.map((r) => [r.key, r.verdict]),
+        [["h", "acknowledged"]],
+      );
+      assert.match(body.message, /1 of 2 keys settled/);
+    } finally {
+      kernel.breaksBeforeFailure = null;
+    }
+  });
+
   it("serves console lines by seq, and long-polls for a match", async () => {
     const port = kernel.transports.at(-1);
     const future = (await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?since=999999" })).json<{

@@ -18,6 +18,8 @@ export class FakeKernel {
   answerDelayMs = 2;
   /** When false, open() fails with ECONNREFUSED. */
   reachable = true;
+  /** When set, BREAKs after this many fail as a broken link would (EPIPE). */
+  breaksBeforeFailure: number | null = null;
 
   constructor(public sysrqMask = 1) {}
 
@@ -60,6 +62,10 @@ export class FakeKernelTransport implements Transport {
   }
 
   sendBreak(): Promise<void> {
+    if (this.kernel.breaksBeforeFailure !== null) {
+      if (this.kernel.breaksBeforeFailure === 0) return Promise.reject(new Error("write EPIPE"));
+      this.kernel.breaksBeforeFailure -= 1;
+    }
     this.kernel.wire.push({ op: "break" });
     this.kernel.armedAt = this.kernel.armedAt === null ? Date.now() : null;
     return Promise.resolve();

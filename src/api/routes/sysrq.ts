@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BridgeError } from "../../errors.js";
 import type { KeyResult } from "../../sysrq/result.js";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
 import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
@@ -24,12 +25,26 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
       authorizeKeys(principalOf(request), keys);
       const port = app.ports.get(request.params.id);
       const sysrq = { keys, timeoutMs, settleMs, ...(breakMs === undefined ? {} : { breakMs }) };
-      const observe = (result: KeyResult): void => app.metrics.sysrqResult(port.id, result);
+      const settled: KeyResult[] = [];
+      const observe = (result: KeyResult): void => {
+        settled.push(result);
+        app.metrics.sysrqResult(port.id, result);
+      };
       if (wantsNdjson(request))
         return streamSysrq(port, sysrq, { request, reply, audit: app.audit, observe });
-      const results = await port.sysrq(sysrq, observe);
-      request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
-      return { port: port.id, results };
+      try {
+        const results = await port.sysrq(sysrq, observe);
+        request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
+        return { port: port.id, results };
+      } catch (err) {
+        // The link failed mid-sequence: the error still says what the keys before it did.
+        if (!(err instanceof BridgeError) || settled.length === 0) throw err;
+        request.auditDetail = { keys, verdicts: settled.map((result) => result.verdict) };
+        throw new BridgeError(err.code, `${err.message}; ${settled.length} of ${keys.length} keys settled`, {
+          cause: err,
+          details: { ...err.details, results: settled },
+        });
+      }
     },
   );
 
