@@ -193,6 +193,20 @@ describe("console WebSocket and writer lease", () => {
     await rig.waitForOutput("sysrq: HELP");
     assert.equal(writes(), "h");
     rig.socket.close();
+    await rig.closed;
+    const audit = (await (
+      await fetch(`${daemon.url}/audit?port=vm0`, { headers: bearer("admin") })
+    ).json()) as {
+      entries: { token: string; action: string; displaced?: string; bytes?: number }[];
+    };
+    const actions = audit.entries.map((e) => `${e.token}:${e.action}`);
+    for (const expected of ["rig:lease-take", "admin:lease-take", "rig:console-break", "rig:console-input"]) {
+      assert.ok(actions.includes(expected), `${expected} in ${actions.join(" ")}`);
+    }
+    assert.equal(
+      audit.entries.find((e) => e.action === "lease-take" && e.token === "admin")?.displaced,
+      "rig2",
+    );
   });
 
   it("joins a backlog from the capture to the live stream, and drops a viewer that stops reading", async () => {
