@@ -1,33 +1,28 @@
 /**
- * One configured port: its connection, its capture, its request queue and its SysRq arm state.
- * Every request that touches the wire runs through the queue; every wire call has a deadline, after
- * which the link is reset so a stuck device fails one request instead of wedging the port.
+ * One configured port and what can be asked of it: SysRq sequences, BREAKs, writes, NMIs, console
+ * input, its writer lease and its capture. Everything that touches the wire goes through the port's
+ * link (src/ports/port-link.ts): one queue, deadlines, the SysRq arm state.
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { KEYBOARD_KEYS } from "../control/keyboard.js";
-import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
+import type { QmpClient } from "../control/qmp.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
-import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
+import type { Clock } from "../sysrq/console.js";
 import { checkKeysSendable } from "../sysrq/guard.js";
-import { QUIET_BEFORE_BREAK_MS, SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
+import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { TransportFactory } from "../transports/create.js";
-import type { BreakCapability, Transport } from "../transports/transport.js";
+import type { Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
-import { Connection } from "./connection.js";
-import { keyboardWire, qmpSerialBreak } from "./qmp-wire.js";
+import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
 import { describeTarget, type NmiCapability, type PortInfo } from "./port-info.js";
-import { LineState } from "./line-state.js";
-import { WriterLease } from "./lease.js";
-import { SerialQueue } from "./queue.js";
-
-/** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
-export const WIRE_DEADLINE_MS = 2000;
+import { PortLink } from "./port-link.js";
+import { keyboardWire } from "./qmp-wire.js";
 
 export interface SysrqRequest {
   readonly keys: string;
@@ -68,50 +63,17 @@ export interface PortDeps {
 
 export class Port {
   readonly id: string;
-  private readonly connection: Connection;
-  private readonly queue: SerialQueue;
-  private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
-  private readonly line: LineState;
   /** The console's writer lease: many readers, one writer. */
   readonly lease: WriterLease;
-  private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
-  private lastCapability: BreakCapability = {
-    available: false,
-    reason: "not known until the port has been opened",
-  };
+  private readonly link: PortLink;
 
   constructor(
     readonly config: PortConfig,
     private readonly deps: PortDeps,
   ) {
     this.id = config.id;
-    this.queue = new SerialQueue(config.queueLimit);
-    this.line = new LineState(deps.clock);
     this.lease = new WriterLease(config.id);
-    deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
-    const qmp = deps.qmp;
-    const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};
-    this.connection = new Connection(
-      config.transport,
-      (transportConfig) => deps.createTransport(transportConfig, context),
-      {
-        data: (chunk) => {
-          const offset = deps.capture.size;
-          deps.capture.append(chunk, deps.clock.now());
-          for (const listener of this.outputListeners) listener(chunk, offset);
-        },
-        opened: (transport) => {
-          this.lastCapability = transport.breakCapability();
-          this.line.reset();
-        },
-        lost: (reason) => {
-          this.line.reset();
-          deps.capture.markGap(reason);
-          this.publish({ type: "disconnected", at: deps.clock.now() });
-        },
-      },
-      deps.log,
-    );
+    this.link = new PortLink(config, deps);
   }
 
   get capture(): Capture {
@@ -119,17 +81,17 @@ export class Port {
   }
 
   start(): void {
-    this.connection.start();
+    this.link.start();
   }
 
   info(): PortInfo {
-    const reason = this.connection.reason;
-    const breakCapability = this.breakCapability(this.connection.current);
+    const reason = this.link.reason;
+    const breakCapability = this.link.breakCapability();
     return {
       id: this.id,
       kind: this.config.transport.kind,
       target: describeTarget(this.config.transport),
-      state: this.connection.state,
+      state: this.link.state,
       ...(reason === undefined ? {} : { reason }),
       capabilities: {
         break: breakCapability,
@@ -145,54 +107,11 @@ export class Port {
   /** Counters for metrics: read on each scrape, never pushed. */
   stats(): PortStats {
     return {
-      state: this.connection.state,
-      reconnects: Math.max(0, this.connection.opens - 1),
-      queueDepth: this.queue.depth,
+      state: this.link.state,
+      reconnects: this.link.reconnects,
+      queueDepth: this.link.queueDepth,
       capturedBytes: this.deps.capture.size,
     };
-  }
-
-  private publish(event: ConsoleEvent): void {
-    for (const listener of this.consoleListeners) listener(event);
-  }
-
-  private requireOpenTransport(): Transport {
-    const transport = this.connection.current;
-    if (!transport) {
-      throw new BridgeError(
-        "PORT_UNAVAILABLE",
-        `port ${this.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
-        {
-          details: { state: this.connection.state },
-        },
-      );
-    }
-    return transport;
-  }
-
-  /** A BREAK through QMP works whatever the chardev backend is; otherwise the wire decides. */
-  private breakCapability(transport: Transport | null): BreakCapability {
-    const via = this.config.breakVia;
-    if (via && this.deps.qmp) {
-      return {
-        available: true,
-        method: "qmp-chardev-send-break",
-        reason: `QMP chardev-send-break on chardev ${via.chardev} at ${this.deps.qmp.describe()}`,
-      };
-    }
-    return transport?.breakCapability() ?? this.lastCapability;
-  }
-
-  private requireBreakableTransport(): Transport {
-    const transport = this.requireOpenTransport();
-    const capability = this.breakCapability(transport);
-    if (!capability.available) {
-      throw new BridgeError(
-        "BREAK_UNSUPPORTED",
-        `port ${this.id} cannot send a BREAK: ${capability.reason ?? "unsupported"}`,
-      );
-    }
-    return transport;
   }
 
   async sysrq(request: SysrqRequest, onResult?: (result: KeyResult) => void): Promise<KeyResult[]> {
@@ -204,10 +123,9 @@ export class Port {
         "a keyboard SysRq port takes only 0-9 and a-z (no upper-case keys)",
       );
     }
-    const check = (): Transport =>
-      keyboard ? this.requireOpenTransport() : this.requireBreakableTransport();
+    const check = (): Transport => (keyboard ? this.link.requireOpen() : this.link.requireBreakable());
     check();
-    return this.queue.run(async () => {
+    return this.link.run(async () => {
       const transport = check();
       const options: SequenceOptions = {
         timeoutMs: request.timeoutMs,
@@ -218,8 +136,8 @@ export class Port {
         request.keys,
         options,
         {
-          wire: keyboard ? keyboardWire(keyboard) : this.wire(transport),
-          feed: this.feed(),
+          wire: keyboard ? keyboardWire(keyboard) : this.link.wire(transport),
+          feed: this.link.feed(),
           clock: this.deps.clock,
         },
         onResult,
@@ -237,13 +155,13 @@ export class Port {
 
   /** A plain BREAK (for firmware that wants one); it arms SysRq, which the next SysRq request uses. */
   async sendBreak(breakMs: number | undefined): Promise<{ breakMs: number; method: string }> {
-    this.requireBreakableTransport();
-    return this.queue.run(async () => {
-      const transport = this.requireBreakableTransport();
+    this.link.requireBreakable();
+    return this.link.run(async () => {
+      const transport = this.link.requireBreakable();
       const hold = breakMs ?? this.config.breakMs;
-      await this.wire(transport).sendBreak(hold);
+      await this.link.wire(transport).sendBreak(hold);
       this.deps.log.info({ breakMs: hold }, "break");
-      return { breakMs: hold, method: this.breakCapability(transport).method ?? "unknown" };
+      return { breakMs: hold, method: this.link.breakCapability().method ?? "unknown" };
     });
   }
 
@@ -252,10 +170,10 @@ export class Port {
    * byte as a SysRq key, so input is refused then rather than run as an arbitrary SysRq command.
    */
   async write(data: Buffer): Promise<{ bytes: number }> {
-    this.requireOpenTransport();
-    return this.queue.run(async () => {
-      const transport = this.requireOpenTransport();
-      const armedFor = this.line.armedFor();
+    this.link.requireOpen();
+    return this.link.run(async () => {
+      const transport = this.link.requireOpen();
+      const armedFor = this.link.line.armedFor();
       if (armedFor !== null) {
         throw new BridgeError(
           "SYSRQ_ARMED",
@@ -263,8 +181,7 @@ export class Port {
             `Send the key with POST /ports/${this.id}/sysrq, or write again in ${Math.ceil((SYSRQ_ARM_WINDOW_MS - armedFor) / 1000)} s`,
         );
       }
-      this.line.byteSent();
-      await this.withDeadline(transport.write(data), Math.ceil(data.length / 10), "write");
+      await this.link.writeBytes(transport, data, "write");
       this.deps.log.info({ bytes: data.length }, "console write");
       return { bytes: data.length };
     });
@@ -272,21 +189,20 @@ export class Port {
 
   /** Every byte the target prints, live, with its capture offset (viewers, re-exports). */
   onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
-    this.outputListeners.add(listener);
-    return () => this.outputListeners.delete(listener);
+    return this.link.onOutput(listener);
   }
 
   /** True while `callerId`'s own BREAK has the line armed: its next byte is a SysRq key. */
   consoleArmedBy(callerId: string): boolean {
-    return this.line.armedBy(callerId);
+    return this.link.line.armedBy(callerId);
   }
 
   /** A BREAK from a console client: it owns the arm, so its next byte goes out as the SysRq key. */
   async consoleBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
-    this.requireBreakableTransport();
-    await this.queue.run(async () => {
-      const transport = this.requireBreakableTransport();
-      await this.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
+    this.link.requireBreakable();
+    await this.link.run(async () => {
+      const transport = this.link.requireBreakable();
+      await this.link.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
       this.deps.log.info({ caller: caller.name }, "console break");
     });
   }
@@ -298,32 +214,31 @@ export class Port {
    * the line armed waits until that arm has lapsed (at most 5 s).
    */
   async consoleInput(data: Buffer, caller: ConsoleCaller): Promise<void> {
-    this.requireOpenTransport();
-    await this.queue.run(async () => {
-      let transport = this.requireOpenTransport();
+    this.link.requireOpen();
+    await this.link.run(async () => {
+      let transport = this.link.requireOpen();
       let bytes = data;
-      if (this.line.armedBy(caller.id)) {
+      if (this.link.line.armedBy(caller.id)) {
         const key = String.fromCharCode(bytes[0] ?? 0);
         try {
           caller.checkKey(key);
           checkKeysSendable(key, this.config.sysrqMask);
         } catch (err) {
-          await this.wire(transport).sendBreak(this.config.breakMs); // a second BREAK cancels the arm
-          this.line.reset();
+          await this.link.wire(transport).sendBreak(this.config.breakMs); // a second BREAK cancels the arm
+          this.link.line.reset();
           throw err;
         }
-        await this.wire(transport).sendKey(key);
+        await this.link.wire(transport).sendKey(key);
         bytes = bytes.subarray(1);
       } else {
-        const armedFor = this.line.armedFor();
+        const armedFor = this.link.line.armedFor();
         if (armedFor !== null) {
           await this.deps.clock.sleep(SYSRQ_ARM_WINDOW_MS - armedFor + ARM_LAPSE_MARGIN_MS);
-          transport = this.requireOpenTransport();
+          transport = this.link.requireOpen();
         }
       }
       if (bytes.length === 0) return;
-      this.line.byteSent();
-      await this.withDeadline(transport.write(bytes), Math.ceil(bytes.length / 10), "console write");
+      await this.link.writeBytes(transport, bytes, "console write");
     });
   }
 
@@ -344,9 +259,9 @@ export class Port {
           "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } for a BMC",
       );
     }
-    this.requireOpenTransport();
-    return this.queue.run(async () => {
-      this.requireOpenTransport();
+    this.link.requireOpen();
+    return this.link.run(async () => {
+      this.link.requireOpen();
       const inject = async (): Promise<void> => {
         try {
           await method.inject();
@@ -359,82 +274,20 @@ export class Port {
           });
         }
       };
-      const result = await runNmi(inject, timeoutMs, { feed: this.feed(), clock: this.deps.clock });
+      const result = await runNmi(inject, timeoutMs, { feed: this.link.feed(), clock: this.deps.clock });
       this.deps.log.info({ verdict: result.verdict, latencyMs: result.latencyMs }, "nmi");
       return result;
     });
   }
 
-  /** @param owner who sent the BREAKs (a console connection), null for a self-contained request */
-  private wire(transport: Transport, owner: string | null = null): SysrqWire {
-    return {
-      delivery: "break",
-      armState: () => ({ armedAt: this.line.armedAt }),
-      sendBreak: async (holdMs) => {
-        const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
-        if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
-        // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
-        const via = this.config.breakVia;
-        const qmp = this.deps.qmp;
-        if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
-        else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
-        this.line.breakSent(owner);
-        this.deps.capture.markBreak();
-      },
-      sendKey: async (key) => {
-        this.line.byteSent();
-        await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
-      },
-    };
-  }
-
-  private feed(): ConsoleFeed {
-    return {
-      subscribe: (listener) => {
-        this.consoleListeners.add(listener);
-        return () => this.consoleListeners.delete(listener);
-      },
-      lastActivityAt: () => this.deps.capture.lastActivityAt(),
-    };
-  }
-
-  private async withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BridgeError(
-              "WIRE_TIMEOUT",
-              `${what} on port ${this.id} did not complete within ${WIRE_DEADLINE_MS + extraMs} ms; the link was reset`,
-            ),
-          ),
-        WIRE_DEADLINE_MS + extraMs,
-      );
-    });
-    try {
-      return await Promise.race([operation, deadline]);
-    } catch (err) {
-      if (err instanceof BridgeError && err.code === "WIRE_TIMEOUT") await this.connection.reset(err.message);
-      if (err instanceof BridgeError) throw err;
-      throw new BridgeError(
-        "PORT_UNAVAILABLE",
-        `${what} on port ${this.id} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
   /** Waits for queued work (bounded by the caller), then closes the link and the capture. */
   async stop(): Promise<void> {
     this.deps.qmp?.close();
-    await this.connection.stop();
+    await this.link.stop();
     await this.deps.capture.close();
   }
 
   idle(): Promise<void> {
-    return this.queue.idle();
+    return this.link.idle();
   }
 }

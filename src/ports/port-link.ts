@@ -1,0 +1,222 @@
+/**
+ * A port's one path to the wire: the connection that keeps the transport open, the queue every wire
+ * operation runs through (bytes of two requests never interleave), the line's SysRq arm state, and a
+ * deadline on every wire call, after which the link is reset so a stuck device fails one request
+ * instead of wedging the port. It also fans the target's output out to the capture and listeners.
+ */
+import type { Logger } from "pino";
+import type { PortConfig } from "../config/types.js";
+import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
+import { BridgeError } from "../errors.js";
+import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
+import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
+import type { TransportFactory } from "../transports/create.js";
+import type { BreakCapability, Transport } from "../transports/transport.js";
+import type { Capture } from "./capture.js";
+import { Connection, type PortState } from "./connection.js";
+import { LineState } from "./line-state.js";
+import { qmpSerialBreak } from "./qmp-wire.js";
+import { SerialQueue } from "./queue.js";
+
+/** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
+export const WIRE_DEADLINE_MS = 2000;
+
+export interface LinkDeps {
+  readonly createTransport: TransportFactory;
+  readonly capture: Capture;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly qmp: QmpClient | null;
+}
+
+export class PortLink {
+  readonly line: LineState;
+  private readonly connection: Connection;
+  private readonly queue: SerialQueue;
+  private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
+  private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
+  private lastCapability: BreakCapability = {
+    available: false,
+    reason: "not known until the port has been opened",
+  };
+
+  constructor(
+    private readonly config: PortConfig,
+    private readonly deps: LinkDeps,
+  ) {
+    this.queue = new SerialQueue(config.queueLimit);
+    this.line = new LineState(deps.clock);
+    deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
+    const qmp = deps.qmp;
+    const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};
+    this.connection = new Connection(
+      config.transport,
+      (transportConfig) => deps.createTransport(transportConfig, context),
+      {
+        data: (chunk) => {
+          const offset = deps.capture.size;
+          deps.capture.append(chunk, deps.clock.now());
+          for (const listener of this.outputListeners) listener(chunk, offset);
+        },
+        opened: (transport) => {
+          this.lastCapability = transport.breakCapability();
+          this.line.reset();
+        },
+        lost: (reason) => {
+          this.line.reset();
+          deps.capture.markGap(reason);
+          this.publish({ type: "disconnected", at: deps.clock.now() });
+        },
+      },
+      deps.log,
+    );
+  }
+
+  get state(): PortState {
+    return this.connection.state;
+  }
+
+  get reason(): string | undefined {
+    return this.connection.reason;
+  }
+
+  get reconnects(): number {
+    return Math.max(0, this.connection.opens - 1);
+  }
+
+  get queueDepth(): number {
+    return this.queue.depth;
+  }
+
+  start(): void {
+    this.connection.start();
+  }
+
+  stop(): Promise<void> {
+    return this.connection.stop();
+  }
+
+  /** Runs `task` when the port's earlier work is done (429 QUEUE_FULL past the queue's limit). */
+  run<T>(task: () => Promise<T>): Promise<T> {
+    return this.queue.run(task);
+  }
+
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  /** Every byte the target prints, live, with its capture offset. */
+  onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
+    this.outputListeners.add(listener);
+    return () => this.outputListeners.delete(listener);
+  }
+
+  requireOpen(): Transport {
+    const transport = this.connection.current;
+    if (!transport) {
+      throw new BridgeError(
+        "PORT_UNAVAILABLE",
+        `port ${this.config.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
+        { details: { state: this.connection.state } },
+      );
+    }
+    return transport;
+  }
+
+  requireBreakable(): Transport {
+    const transport = this.requireOpen();
+    const capability = this.breakCapability();
+    if (!capability.available) {
+      throw new BridgeError(
+        "BREAK_UNSUPPORTED",
+        `port ${this.config.id} cannot send a BREAK: ${capability.reason ?? "unsupported"}`,
+      );
+    }
+    return transport;
+  }
+
+  /** A BREAK through QMP works whatever the chardev backend is; otherwise the wire decides. */
+  breakCapability(): BreakCapability {
+    const via = this.config.breakVia;
+    if (via && this.deps.qmp) {
+      return {
+        available: true,
+        method: "qmp-chardev-send-break",
+        reason: `QMP chardev-send-break on chardev ${via.chardev} at ${this.deps.qmp.describe()}`,
+      };
+    }
+    return this.connection.current?.breakCapability() ?? this.lastCapability;
+  }
+
+  /** BREAK and key writes on `transport`; `owner` is who sent the BREAKs (a console client), if anyone. */
+  wire(transport: Transport, owner: string | null = null): SysrqWire {
+    return {
+      delivery: "break",
+      armState: () => ({ armedAt: this.line.armedAt }),
+      sendBreak: async (holdMs) => {
+        const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
+        if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
+        // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
+        const via = this.config.breakVia;
+        const qmp = this.deps.qmp;
+        if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
+        else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
+        this.line.breakSent(owner);
+        this.deps.capture.markBreak();
+      },
+      sendKey: async (key) => {
+        this.line.byteSent();
+        await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
+      },
+    };
+  }
+
+  /** Console input or a harness's write: any arm is consumed by its first byte. */
+  async writeBytes(transport: Transport, bytes: Buffer, what: string): Promise<void> {
+    this.line.byteSent();
+    await this.withDeadline(transport.write(bytes), Math.ceil(bytes.length / 10), what);
+  }
+
+  feed(): ConsoleFeed {
+    return {
+      subscribe: (listener) => {
+        this.consoleListeners.add(listener);
+        return () => this.consoleListeners.delete(listener);
+      },
+      lastActivityAt: () => this.deps.capture.lastActivityAt(),
+    };
+  }
+
+  private publish(event: ConsoleEvent): void {
+    for (const listener of this.consoleListeners) listener(event);
+  }
+
+  private async withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new BridgeError(
+              "WIRE_TIMEOUT",
+              `${what} on port ${this.config.id} did not complete within ${WIRE_DEADLINE_MS + extraMs} ms; the link was reset`,
+            ),
+          ),
+        WIRE_DEADLINE_MS + extraMs,
+      );
+    });
+    try {
+      return await Promise.race([operation, deadline]);
+    } catch (err) {
+      if (err instanceof BridgeError && err.code === "WIRE_TIMEOUT") await this.connection.reset(err.message);
+      if (err instanceof BridgeError) throw err;
+      throw new BridgeError(
+        "PORT_UNAVAILABLE",
+        `${what} on port ${this.config.id} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
