@@ -12,6 +12,7 @@ packages=(
   ser2net         # a real telnet / RFC 2217 server for the terminal-server tests
   strace          # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
   openssl         # a self-signed certificate for the local Redfish (BMC) endpoint
+  python3-serial  # pyserial: a real RFC 2217 client for the re-export tests
 )
 
 missing=()

@@ -8,12 +8,15 @@ import { buildApp, type BridgeApp } from "./api/app.js";
 import { AuditLog } from "./api/audit/audit-log.js";
 import { systemClock } from "./clock.js";
 import type { BridgeConfig } from "./config/types.js";
+import { startExports, type ExportListeners } from "./export/listeners.js";
 import { PortRegistry } from "./ports/registry.js";
 import { createTransport, type TransportFactory } from "./transports/create.js";
 
 export interface Daemon {
   readonly app: BridgeApp;
   readonly ports: PortRegistry;
+  /** Telnet / RFC 2217 re-export listeners of the ports that have an `export` block. */
+  readonly exports: ExportListeners;
   /** Base URL once listening, e.g. http://127.0.0.1:8420 */
   readonly url: string;
   /** Finishes in-flight requests (bounded), stops listening, closes ports and flushes captures. */
@@ -45,6 +48,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     rateLimit: config.rateLimit,
     ...(config.listen.tls ? { tls: config.listen.tls } : {}),
   });
+  const exports = await startExports({ ports: ports.list(), audit, log: logger });
   ports.startAll();
   let url = "";
   if (options.listen !== false) {
@@ -59,11 +63,13 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   return {
     app,
     ports,
+    exports,
     url,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         // Stop taking requests; in-flight sequences finish (bounded), then the wire and the captures close.
         const serverClosed = app.close();
+        await exports.close();
         await ports.stopAll(graceMs);
         await serverClosed;
         await audit.close();

@@ -9,10 +9,12 @@ import { Ajv, type ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
+import { resolveExport } from "./export.js";
 import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
 import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
 import {
   DEFAULT_BREAK_MS,
+  type AuthConfig,
   type BridgeConfig,
   type CaptureConfig,
   type NmiConfig,
@@ -78,7 +80,7 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     capture: resolveCapture(input.capture),
     logLevel: input.log?.level ?? "info",
     retainLines: input.retainLines ?? 10_000,
-    ports: input.ports.map((port, index) => resolvePort(port, index, baseDir)),
+    ports: input.ports.map((port, index) => resolvePort(port, index, baseDir, auth)),
   };
 }
 
@@ -93,7 +95,7 @@ function resolveCapture(capture: ConfigInput["capture"]): CaptureConfig {
   return { rotateBytes, maxTotalBytes };
 }
 
-function resolvePort(port: PortInput, index: number, baseDir: string): PortConfig {
+function resolvePort(port: PortInput, index: number, baseDir: string, auth: AuthConfig): PortConfig {
   const qmp = port.qmp === undefined ? undefined : resolveQmp(port.qmp, `ports.${index}.qmp`, baseDir);
   const sysrqVia = port.sysrq?.via ?? "break";
   if (sysrqVia === "keyboard" && !qmp) {
@@ -118,6 +120,9 @@ function resolvePort(port: PortInput, index: number, baseDir: string): PortConfi
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),
+    ...(port.export
+      ? { export: resolveExport(port.export, port.id, `ports.${index}.export`, auth, baseDir) }
+      : {}),
   };
 }
 

@@ -130,6 +130,28 @@ export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof
   oneOf: [QmpNmiSchema, RedfishNmiSchema] as TSchema[],
 });
 
+/** A listener re-exporting a port's console: telnet or RFC 2217, on host:port or a unix socket. */
+export const ExportListenerSchema = Type.Object(
+  {
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    path: Type.Optional(Type.String({ minLength: 1, description: "unix socket instead of host/port" })),
+    mode: Type.Optional(Type.Union([Type.Literal("rw"), Type.Literal("ro")])),
+    as: Type.Optional(
+      Type.String({ minLength: 1, description: "the auth.tokens name whose role and ports clients get" }),
+    ),
+    allowUnauthenticated: Type.Optional(
+      Type.Boolean({ description: "allow an address other machines can reach (clients give no token)" }),
+    ),
+  },
+  strict,
+);
+
+export const ExportSchema = Type.Object(
+  { telnet: Type.Optional(ExportListenerSchema), rfc2217: Type.Optional(ExportListenerSchema) },
+  strict,
+);
+
 export const PortSchema = Type.Object(
   {
     id: Type.String({ pattern: PORT_ID_PATTERN }),
@@ -144,6 +166,7 @@ export const PortSchema = Type.Object(
     sysrq: Type.Optional(
       Type.Object({ via: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]) }, strict),
     ),
+    export: Type.Optional(ExportSchema),
   },
   strict,
 );

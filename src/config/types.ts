@@ -57,6 +57,21 @@ export interface PortConfig {
   readonly queueLimit: number;
   /** A BREAK through QMP chardev-send-break instead of on the wire (a pty cannot carry one). */
   readonly breakVia?: { readonly kind: "qmp"; readonly chardev: string };
+  /** Telnet / RFC 2217 listeners re-exporting this port's console. */
+  readonly export?: PortExportConfig;
+}
+
+/** One re-export listener; its clients act as the named token (or as everyone, with no tokens). */
+export interface ExportListenerConfig {
+  readonly endpoint: TelnetEndpoint;
+  /** rw: a client takes the writer lease at connect if it is free; ro: it only reads. */
+  readonly mode: "rw" | "ro";
+  readonly actsAs: { readonly name: string; readonly role: Role; readonly ports: ReadonlySet<string> | null };
+}
+
+export interface PortExportConfig {
+  readonly telnet?: ExportListenerConfig;
+  readonly rfc2217?: ExportListenerConfig;
 }
 
 /** read: ports and logs; operate: harmless keys, BREAK, writes; admin: destructive keys, NMI, audit. */

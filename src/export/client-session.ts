@@ -1,0 +1,207 @@
+/**
+ * One telnet or RFC 2217 client of a re-exported port, acting as the listener's token. An `rw` client
+ * with the operate role takes the writer lease at connect when it is free, else it only reads. Output
+ * goes out as the target printed it (0xFF doubled); input and BREAKs run in arrival order through the
+ * port's queue, and the byte after the client's own BREAK is a SysRq key checked against its role.
+ *
+ *   target ─> port.onOutput ─> escapeData ─> socket
+ *   socket ─> (server decodes) ─> input()/break() ─> ConsoleInputQueue ─> port.consoleInput/consoleBreak
+ */
+import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Logger } from "pino";
+import type { AuditLog } from "../api/audit/audit-log.js";
+import { ConsoleInputQueue, type ConsoleOp } from "../api/console/input-queue.js";
+import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
+import type { ExportListenerConfig } from "../config/types.js";
+import { BridgeError } from "../errors.js";
+import type { ConsoleCaller, Port } from "../ports/port.js";
+import { escapeData } from "../transports/telnet-codec.js";
+
+export type ExportVia = "telnet" | "rfc2217";
+
+/** A client that leaves this much output unread is dropped; the capture is unaffected. */
+const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
+const MAX_PENDING_INPUT_BYTES = 64 * 1024;
+/** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
+export const BREAK_START_TIMEOUT_MS = 2000;
+const QUEUE_POLL_MS = 20;
+
+export interface SessionDeps {
+  readonly port: Port;
+  readonly listener: ExportListenerConfig;
+  readonly via: ExportVia;
+  readonly audit: AuditLog;
+  readonly log: Logger;
+}
+
+export class ExportSession {
+  readonly id = randomUUID();
+  private leaseId: string | undefined;
+  private bytesIn = 0;
+  private ended = false;
+  private refusedInput = 0;
+  private detachOutput: (() => void) | null = null;
+  private readonly breakWaiters: ((sent: boolean) => void)[] = [];
+  private readonly caller: ConsoleCaller;
+  private readonly inputQueue: ConsoleInputQueue;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly deps: SessionDeps,
+    private readonly client: string,
+  ) {
+    const actsAs = deps.listener.actsAs;
+    this.caller = { id: this.id, name: actsAs.name, checkKey: (key) => this.checkKey(key) };
+    this.inputQueue = new ConsoleInputQueue(
+      (op) => this.runOp(op),
+      (paused) => (paused ? socket.pause() : socket.resume()),
+      MAX_PENDING_INPUT_BYTES,
+    );
+  }
+
+  /** True when this client may type: an rw listener whose token has the operate role. */
+  get mayWrite(): boolean {
+    return this.deps.listener.mode === "rw" && roleAtLeast(this.deps.listener.actsAs.role, "operate");
+  }
+
+  get writer(): boolean {
+    return this.deps.port.lease.holds(this.leaseId);
+  }
+
+  /** Takes the lease if it is free and this client may write, then relays the target's output. */
+  async start(): Promise<void> {
+    const { port, via } = this.deps;
+    if (this.mayWrite && port.lease.current === null) {
+      this.leaseId = port.lease.take({ holder: this.deps.listener.actsAs.name, via }).lease.leaseId;
+      await this.audit("lease-take", {});
+    }
+    await this.audit("export-connect", { mode: this.deps.listener.mode, writer: this.writer });
+    this.detachOutput = port.onOutput((chunk) => this.output(chunk));
+  }
+
+  /** Who holds the lease, for a telnet greeting. */
+  leaseHolder(): string | null {
+    const lease = this.deps.port.lease.current;
+    return lease === null ? null : `${lease.holder} (${lease.via})`;
+  }
+
+  private output(chunk: Buffer): void {
+    if (this.socket.destroyed) return;
+    if (this.socket.writableLength > MAX_UNREAD_BYTES) {
+      this.deps.log.warn({ client: this.client }, "export client too slow: more than 4 MiB unread; dropped");
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(escapeData(chunk));
+  }
+
+  /** Bytes typed by the client (already decoded from telnet). */
+  input(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (!this.mayWrite) {
+      this.refusedInput += bytes.length;
+      return;
+    }
+    this.bytesIn += bytes.length;
+    this.inputQueue.push({ kind: "input", bytes });
+  }
+
+  /** A BREAK from the client, after its earlier input; resolves true once it is on the wire. */
+  sendBreak(): Promise<boolean> {
+    if (!this.mayWrite) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      this.breakWaiters.push(resolve);
+      this.inputQueue.push({ kind: "break" });
+    });
+  }
+
+  private async runOp(op: ConsoleOp): Promise<void> {
+    const { port } = this.deps;
+    if (this.ended) return; // the client left: nothing it queued goes out any more
+    if (op.kind === "break") {
+      const done = this.breakWaiters.shift();
+      done?.(await this.runBreak());
+      return;
+    }
+    if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
+      this.refusedInput += op.bytes.length;
+      return;
+    }
+    try {
+      await port.consoleInput(op.bytes, this.caller);
+    } catch (err) {
+      this.failed(err, `${op.bytes.length} bytes of console input were not sent`);
+    }
+  }
+
+  /** Waits (bounded) for the port's queue to be free, so a refused BREAK is never sent later. */
+  private async runBreak(): Promise<boolean> {
+    const { port } = this.deps;
+    const deadline = Date.now() + BREAK_START_TIMEOUT_MS;
+    while (port.stats().queueDepth > 0) {
+      if (Date.now() >= deadline) {
+        await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, QUEUE_POLL_MS));
+    }
+    try {
+      await port.consoleBreak(this.caller);
+      await this.audit("console-break", {});
+      return true;
+    } catch (err) {
+      this.failed(err, "BREAK failed");
+      const code = err instanceof BridgeError ? err.code : "INTERNAL";
+      await this.audit("console-break", { status: err instanceof BridgeError ? err.statusCode : 500, code });
+      return false;
+    }
+  }
+
+  private checkKey(key: string): void {
+    const role = this.deps.listener.actsAs.role;
+    const needed = roleForKey(key);
+    if (!roleAtLeast(role, needed)) {
+      throw new BridgeError("FORBIDDEN", `SysRq key ${key} needs the ${needed} role; the arm was cancelled`);
+    }
+  }
+
+  private failed(err: unknown, what: string): void {
+    if (err instanceof BridgeError) this.deps.log.info({ client: this.client, code: err.code }, err.message);
+    else this.deps.log.error({ err, client: this.client }, what);
+  }
+
+  /** Records a line setting the client asked for that was echoed but not applied. */
+  lineControlNotApplied(setting: string, value: number): void {
+    void this.audit("line-control", { setting, value, applied: false });
+  }
+
+  async audit(action: string, detail: Record<string, unknown>): Promise<void> {
+    try {
+      await this.deps.audit.append({
+        requestId: this.id,
+        token: this.deps.listener.actsAs.name,
+        client: this.client,
+        action,
+        port: this.deps.port.id,
+        status: 200,
+        via: this.deps.via,
+        ...detail,
+      });
+    } catch (err) {
+      this.deps.log.error({ err }, "audit append failed");
+    }
+  }
+
+  /** The socket closed: release the lease, and record what the client typed (a count, never bytes). */
+  async closed(): Promise<void> {
+    this.ended = true;
+    this.detachOutput?.();
+    this.detachOutput = null;
+    for (const waiter of this.breakWaiters.splice(0)) waiter(false);
+    if (this.leaseId !== undefined) this.deps.port.lease.release(this.leaseId);
+    this.leaseId = undefined;
+    await this.audit("export-disconnect", { bytes: this.bytesIn, refusedBytes: this.refusedInput });
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * A plain telnet (RFC 854) client of a re-exported port: picocom through socat, busybox telnet,
+ * conserver. The server offers WILL ECHO and WILL SGA (the target echoes; clients go to character
+ * mode), doubles 0xFF toward the client, turns the client's CR LF / CR NUL into the CR a serial console
+ * expects, and sends IAC BRK from the client on as a BREAK through the port.
+ *
+ *   socket ─> TelnetDecoder ─┬─ data ─> NewlineFilter ─> session.input
+ *                            ├─ IAC BRK ─> session.sendBreak
+ *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
+ */
+import type { Socket } from "node:net";
+import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
+import { ExportSession, type SessionDeps } from "./client-session.js";
+import { ServerNegotiation } from "./negotiation.js";
+import { NewlineFilter } from "./newline.js";
+
+export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
+  const session = new ExportSession(socket, deps, client);
+  const negotiation = new ServerNegotiation(
+    new Set([OPT_ECHO, OPT_SGA, OPT_BINARY]),
+    new Set([OPT_BINARY, OPT_SGA]),
+  );
+  const decoder = new TelnetDecoder("standard");
+  const newline = new NewlineFilter();
+  socket.pause(); // nothing is read until the session knows whether it holds the lease
+  socket.write(negotiation.opening());
+  socket.on("data", (chunk: Buffer) => {
+    for (const event of decoder.decode(chunk)) {
+      switch (event.type) {
+        case "data":
+          session.input(newline.filter(event.bytes));
+          break;
+        case "command":
+          if (event.command === BRK) void session.sendBreak();
+          break;
+        case "negotiation": {
+          const answer = negotiation.answer(event.verb, event.option);
+          if (answer) socket.write(answer);
+          break;
+        }
+        case "subnegotiation":
+          break; // terminal type, window size: a serial console has no use for them
+      }
+    }
+  });
+  void session.start().then(() => {
+    socket.write(greeting(session, deps));
+    socket.resume();
+  });
+  return session;
+}
+
+/** One line telling a person whether what they type reaches the console, and why not. */
+function greeting(session: ExportSession, deps: SessionDeps): string {
+  const { port, listener } = deps;
+  const as = listener.actsAs;
+  let state: string;
+  if (session.writer) state = "you hold the writer lease";
+  else if (listener.mode === "ro") state = "read only (this listener is mode: ro)";
+  else if (!session.mayWrite) state = `read only (token ${as.name} has the ${as.role} role)`;
+  else state = `read only: the writer lease is held by ${session.leaseHolder() ?? "someone else"}`;
+  return `\r\n[sysrq-bridge] ${port.id}: ${state}\r\n`;
+}
