@@ -41,6 +41,9 @@ export class ExportSession {
   private leaseId: string | undefined;
   private bytesIn = 0;
   private ended = false;
+  /** Ops queued and not yet run; the lease is kept until they have. */
+  private queued = 0;
+  private drained: (() => void) | null = null;
   private refusedInput = 0;
   private detachOutput: (() => void) | null = null;
   private readonly breakWaiters: ((sent: boolean) => void)[] = [];
@@ -105,6 +108,7 @@ export class ExportSession {
       return;
     }
     this.bytesIn += bytes.length;
+    this.queued += 1;
     this.inputQueue.push({ kind: "input", bytes });
   }
 
@@ -113,16 +117,26 @@ export class ExportSession {
     if (!this.mayWrite) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.breakWaiters.push(resolve);
+      this.queued += 1;
       this.inputQueue.push({ kind: "break" });
     });
   }
 
   private async runOp(op: ConsoleOp): Promise<void> {
+    try {
+      await this.runQueued(op);
+    } finally {
+      this.queued -= 1;
+      if (this.queued === 0) this.drained?.();
+    }
+  }
+
+  private async runQueued(op: ConsoleOp): Promise<void> {
     const { port } = this.deps;
-    if (this.ended) return; // the client left: nothing it queued goes out any more
     if (op.kind === "break") {
       const done = this.breakWaiters.shift();
-      done?.(await this.runBreak());
+      // A client that has left gets no BREAK: nothing would answer or follow it.
+      done?.(this.ended ? false : await this.runBreak());
       return;
     }
     if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
@@ -199,7 +213,8 @@ export class ExportSession {
     this.ended = true;
     this.detachOutput?.();
     this.detachOutput = null;
-    for (const waiter of this.breakWaiters.splice(0)) waiter(false);
+    // What the client typed before it left still goes out, under its lease.
+    if (this.queued > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     if (this.leaseId !== undefined) this.deps.port.lease.release(this.leaseId);
     this.leaseId = undefined;
     await this.audit("export-disconnect", { bytes: this.bytesIn, refusedBytes: this.refusedInput });

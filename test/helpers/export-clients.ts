@@ -14,8 +14,9 @@ export class RawClient {
     socket.on("error", () => undefined);
   }
 
-  static async connect(port: number): Promise<RawClient> {
-    const socket = connect(port, "127.0.0.1");
+  /** A TCP port on 127.0.0.1, or a unix socket path. */
+  static async connect(at: number | string): Promise<RawClient> {
+    const socket = typeof at === "number" ? connect(at, "127.0.0.1") : connect(at);
     await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
     return new RawClient(socket);
   }
