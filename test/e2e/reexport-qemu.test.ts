@@ -24,6 +24,11 @@ describe("re-export of a QEMU guest's console", { skip, timeout: 120_000 }, () =
 
   const capture = async (): Promise<string> =>
     (await readFile(daemon.ports.get("vm0").capture.files.raw)).toString("latin1");
+  const readAudit = async (): Promise<Record<string, unknown>[]> =>
+    (await readFile(path.join(daemon.captureDir, "audit.jsonl"), "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   const leaseFree = (): Promise<void> =>
     waitUntil(() => daemon.ports.get("vm0").lease.current === null, 3000, "the lease released");
 
@@ -102,10 +107,7 @@ describe("re-export of a QEMU guest's console", { skip, timeout: 120_000 }, () =
     for (const step of result.steps) assert.ok(step.ok, `${step.step}: ${step.error ?? "not seen"}`);
     assert.equal((await capture()).split("sysrq: HELP").length - helps, 2, "two more HELP lines");
     // pyserial's 9600 baud, DTR and RTS were echoed, not applied, and the audit says so.
-    const audit = (await readFile(path.join(daemon.captureDir, "audit.jsonl"), "utf8"))
-      .trim()
-      .split("\n")
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const audit = await readAudit();
     const lineControl = audit.filter((r) => r["action"] === "line-control" && r["via"] === "rfc2217");
     assert.ok(
       lineControl.some((r) => r["setting"] === "baudrate" && r["value"] === 9600 && r["applied"] === false),
@@ -113,5 +115,25 @@ describe("re-export of a QEMU guest's console", { skip, timeout: 120_000 }, () =
     );
     assert.ok(lineControl.some((r) => r["setting"] === "dtr" && r["applied"] === false));
     assert.equal(audit.filter((r) => r["action"] === "console-break" && r["via"] === "rfc2217").length, 2);
+  });
+
+  it("a BREAK that cannot start within 2 s (queue busy) is answered BREAK-OFF, and never sent later", async () => {
+    const busy = daemon.app.inject({
+      method: "POST",
+      url: "/ports/vm0/sysrq",
+      payload: { keys: "h", timeoutMs: 8000, settleMs: 4000 },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const result = await runPyserial(`rfc2217://127.0.0.1:${rfc2217Port}`, ["send_break"]);
+    const [step] = result.steps;
+    assert.match(step?.error ?? "", /rejected value for option 'control'/, JSON.stringify(step));
+    assert.ok(step !== undefined && step.seconds > 1.9 && step.seconds < 3, `answered in ${step?.seconds} s`);
+    assert.equal((await busy).statusCode, 200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const breaks = (await readAudit()).filter(
+      (r) => r["action"] === "console-break" && r["via"] === "rfc2217",
+    );
+    assert.equal(breaks.at(-1)?.["code"], "QUEUE_BUSY", "the last BREAK was refused, none sent after it");
+    assert.equal(daemon.ports.get("vm0").info().state, "open");
   });
 });
