@@ -1,0 +1,232 @@
+/**
+ * The daemon's HTTP API as the CLI sees it: plain fetch, no daemon code at run time (types only), so
+ * the client commands start without loading fastify or serialport.
+ *
+ *   CLI command ──> ApiClient ──fetch──> daemon /ports/...
+ *                       │
+ *                       └─ failures become a CliError carrying the exit status they mean
+ */
+import type { KeyResult } from "../sysrq/result.js";
+import { ExitCode, exitForStatus, type NmiVerdict } from "./exit-codes.js";
+
+export class CliError extends Error {
+  constructor(
+    readonly exitCode: ExitCode,
+    /** The daemon's stable error code (PORT_NOT_FOUND, ...), or CONNECT / HTTP_<status> / PROTOCOL. */
+    readonly code: string,
+    message: string,
+    readonly status: number | null = null,
+    /** Keys that settled before a sequence failed part-way. */
+    readonly results: readonly KeyResult[] = [],
+  ) {
+    super(message);
+    this.name = "CliError";
+  }
+}
+
+export interface PortSummary {
+  readonly id: string;
+  readonly kind: string;
+  readonly target: string;
+  readonly state: string;
+  readonly reason?: string;
+  readonly lease: { readonly holder: string; readonly via: string } | null;
+  readonly viewers: number;
+  readonly capabilities: {
+    readonly break: { readonly available: boolean; readonly method?: string };
+    readonly sysrq: { readonly available: boolean; readonly method: string };
+    readonly nmi: { readonly available: boolean; readonly method?: string; readonly reason?: string };
+  };
+}
+
+export interface SysrqOptions {
+  readonly keys: string;
+  readonly timeoutMs?: number;
+  readonly settleMs?: number;
+  readonly breakMs?: number;
+}
+
+export interface NmiResultBody {
+  readonly port: string;
+  readonly verdict: NmiVerdict;
+  readonly line: string | null;
+  readonly latencyMs: number | null;
+  readonly output: string[];
+  readonly reason?: string;
+}
+
+export interface LogLine {
+  readonly seq: number;
+  readonly ts: string;
+  readonly text: string;
+}
+
+export interface LogPage {
+  readonly lines: LogLine[];
+  readonly next: number;
+}
+
+export interface LogQuery {
+  readonly since?: number;
+  readonly limit?: number;
+  readonly waitMs?: number;
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly token: string | undefined,
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, "");
+  }
+
+  /** Authorization header for HTTP and for the console WebSocket. */
+  get headers(): Record<string, string> {
+    return this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
+  }
+
+  /** ws:// or wss:// URL of a port's console. */
+  consoleUrl(port: string): string {
+    return `${this.baseUrl.replace(/^http/, "ws")}/ports/${encodeURIComponent(port)}/console`;
+  }
+
+  ports(): Promise<PortSummary[]> {
+    return this.json<PortSummary[]>("GET", "/ports");
+  }
+
+  nmi(port: string, timeoutMs?: number): Promise<NmiResultBody> {
+    return this.json(
+      "POST",
+      `/ports/${encodeURIComponent(port)}/nmi`,
+      timeoutMs === undefined ? {} : { timeoutMs },
+    );
+  }
+
+  sendBreak(port: string, breakMs?: number): Promise<{ port: string; breakMs: number; method: string }> {
+    return this.json(
+      "POST",
+      `/ports/${encodeURIComponent(port)}/break`,
+      breakMs === undefined ? {} : { breakMs },
+    );
+  }
+
+  write(port: string, bytes: Buffer): Promise<{ port: string; bytes: number }> {
+    return this.json("POST", `/ports/${encodeURIComponent(port)}/write`, {
+      base64: bytes.toString("base64"),
+    });
+  }
+
+  log(port: string, query: LogQuery, signal?: AbortSignal): Promise<LogPage> {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query))
+      if (value !== undefined) params.set(name, String(value));
+    return this.json("GET", `/ports/${encodeURIComponent(port)}/log?${params.toString()}`, undefined, signal);
+  }
+
+  /**
+   * Runs a SysRq sequence with the streaming API: `onResult` sees each key as it settles. A link
+   * failure part-way is a CliError that keeps the keys that settled before it.
+   */
+  async sysrq(
+    port: string,
+    options: SysrqOptions,
+    onResult: (result: KeyResult) => void,
+  ): Promise<KeyResult[]> {
+    const response = await this.fetch("POST", `/ports/${encodeURIComponent(port)}/sysrq`, options, {
+      accept: "application/x-ndjson",
+    });
+    if (!response.ok) throw await errorOf(response);
+    if (!(response.headers.get("content-type") ?? "").startsWith("application/x-ndjson")) {
+      // A daemon without streaming answers with the whole result at once.
+      const body = (await response.json()) as { results: KeyResult[] };
+      body.results.forEach(onResult);
+      return body.results;
+    }
+    const results: KeyResult[] = [];
+    try {
+      for await (const line of lines(response)) {
+        const item = JSON.parse(line) as KeyResult | { error: { code: string; message: string } };
+        if ("error" in item) {
+          throw new CliError(
+            ExitCode.TRANSPORT,
+            item.error.code,
+            item.error.message,
+            response.status,
+            results,
+          );
+        }
+        results.push(item);
+        onResult(item);
+      }
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      const why = `the result stream broke after ${results.length} of ${options.keys.length} keys`;
+      throw new CliError(ExitCode.TRANSPORT, "PROTOCOL", `${why}: ${(err as Error).message}`, null, results);
+    }
+    return results;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await this.fetch(method, path, body, {}, signal);
+    if (!response.ok) throw await errorOf(response);
+    return (await response.json()) as T;
+  }
+
+  private async fetch(
+    method: string,
+    path: string,
+    body: unknown,
+    extraHeaders: Record<string, string>,
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...this.headers, ...extraHeaders };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    try {
+      return await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new CliError(ExitCode.TRANSPORT, "CONNECT", `cannot reach the daemon at ${this.baseUrl}: ${why}`);
+    }
+  }
+}
+
+async function errorOf(response: Response): Promise<CliError> {
+  const text = await response.text();
+  let code = `HTTP_${response.status}`;
+  let message = text.trim() || response.statusText;
+  try {
+    const body = JSON.parse(text) as { code?: unknown; message?: unknown };
+    if (typeof body.code === "string") code = body.code;
+    if (typeof body.message === "string") message = body.message;
+  } catch {
+    // Not JSON (a proxy's page, say): the text itself is the message.
+  }
+  return new CliError(exitForStatus(response.status), code, message, response.status);
+}
+
+/** The lines of an NDJSON body, as they arrive. */
+async function* lines(response: Response): AsyncGenerator<string> {
+  if (response.body === null) return;
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of response.body) {
+    pending += decoder.decode(chunk as Uint8Array, { stream: true });
+    let end: number;
+    while ((end = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, end).trim();
+      pending = pending.slice(end + 1);
+      if (line !== "") yield line;
+    }
+  }
+  pending += decoder.decode();
+  if (pending.trim() !== "") yield pending.trim();
+}

@@ -1,0 +1,163 @@
+/**
+ * Arguments of the client commands (`sysrq-bridge send vm0 reisub`, ...) into one typed command.
+ * Pure: takes argv and the environment, returns a command or a usage error; no I/O.
+ */
+import { parseArgs } from "node:util";
+
+export const DEFAULT_URL = "http://127.0.0.1:8420";
+
+export const COMMAND_NAMES = ["send", "nmi", "break", "ports", "log", "write", "console"] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
+export function isClientCommand(word: string | undefined): word is CommandName {
+  return (COMMAND_NAMES as readonly string[]).includes(word ?? "");
+}
+
+export type Command =
+  | { kind: "send"; port: string; keys: string; timeoutMs?: number; settleMs?: number; breakMs?: number }
+  | { kind: "nmi"; port: string; timeoutMs?: number }
+  | { kind: "break"; port: string; breakMs?: number }
+  | { kind: "ports" }
+  | { kind: "log"; port: string; follow: boolean; lines: number; since?: number }
+  | { kind: "write"; port: string; text: string; enter: boolean }
+  | { kind: "console"; port: string; backlog: number };
+
+export interface Invocation {
+  readonly command: Command;
+  readonly url: string;
+  readonly token: string | undefined;
+  readonly json: boolean;
+}
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const CLIENT_USAGE = `usage: sysrq-bridge <command> [options]
+
+commands:
+  send <port> <keys>     SysRq keys, one BREAK each (e.g. h, or reisub); one line per key as it settles
+  nmi <port>             an NMI through the port's control channel
+  break <port>           a plain BREAK (the next byte typed becomes a SysRq key)
+  ports                  the ports, their state and capabilities
+  log <port> [-f]        the console's recent lines; -f follows
+  write <port> <text>    text to the console (--enter adds a CR: Enter on a serial console)
+  console <port>         an interactive terminal; ~. at the start of a line leaves, ~B sends a BREAK
+
+options:
+  --url URL              the daemon (env SYSRQ_BRIDGE_URL, default ${DEFAULT_URL})
+  --token TOKEN          bearer token (env SYSRQ_BRIDGE_TOKEN)
+  --json                 machine-readable output
+  --timeout-ms N         send, nmi: how long to wait for the kernel's answer
+  --settle-ms N          send: quiet time after each answer
+  --break-ms N           send, break: BREAK length
+  -f, --follow           log: keep printing new lines
+  -n, --lines N          log: how many recent lines (default 50)
+  --since SEQ            log: start at this line number
+  --enter                write: append a CR
+  --backlog BYTES        console: replay this much earlier output first
+
+exit status (worst wins): 0 acknowledged, 2 disabled, 3 unsupported, 4 no-response or skipped,
+5 panic, 6 refused by the daemon (4xx), 7 transport error (cannot connect, 5xx), 64 usage`;
+
+const OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  json: { type: "boolean" },
+  "timeout-ms": { type: "string" },
+  "settle-ms": { type: "string" },
+  "break-ms": { type: "string" },
+  follow: { type: "boolean", short: "f" },
+  lines: { type: "string", short: "n" },
+  since: { type: "string" },
+  enter: { type: "boolean" },
+  backlog: { type: "string" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+/** Options each command accepts beyond --url, --token and --json, and its positional arguments. */
+const SHAPES: Record<CommandName, { options: OptionName[]; positionals: string[] }> = {
+  send: { options: ["timeout-ms", "settle-ms", "break-ms"], positionals: ["port", "keys"] },
+  nmi: { options: ["timeout-ms"], positionals: ["port"] },
+  break: { options: ["break-ms"], positionals: ["port"] },
+  ports: { options: [], positionals: [] },
+  log: { options: ["follow", "lines", "since"], positionals: ["port"] },
+  write: { options: ["enter"], positionals: ["port", "text"] },
+  console: { options: ["backlog"], positionals: ["port"] },
+};
+
+const GLOBAL_OPTIONS: OptionName[] = ["url", "token", "json"];
+
+function integer(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new UsageError(`--${name} wants a whole number >= ${min}, not "${value}"`);
+  }
+  return Number(value);
+}
+
+/** Drops undefined values so optional fields stay absent. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
+  const [name, ...rest] = argv;
+  if (!isClientCommand(name)) throw new UsageError(`unknown command "${name ?? ""}"`);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const shape = SHAPES[name];
+  const allowed = new Set<string>([...GLOBAL_OPTIONS, ...shape.options]);
+  const stray = Object.keys(values).filter((option) => !allowed.has(option));
+  if (stray.length > 0) throw new UsageError(`${name} takes no --${stray.join(", --")}`);
+  if (positionals.length !== shape.positionals.length) {
+    const wanted = shape.positionals.map((p) => `<${p}>`).join(" ");
+    throw new UsageError(`usage: sysrq-bridge ${name}${wanted ? ` ${wanted}` : ""}`);
+  }
+  const [port = "", second = ""] = positionals;
+  const timeoutMs = integer("timeout-ms", values["timeout-ms"], 1);
+  const url = values.url ?? env["SYSRQ_BRIDGE_URL"] ?? DEFAULT_URL;
+  if (!/^https?:\/\/[^/]/.test(url))
+    throw new UsageError(`--url must be an http:// or https:// URL, not "${url}"`);
+  const token = values.token ?? (env["SYSRQ_BRIDGE_TOKEN"] || undefined);
+  const json = values.json === true;
+  const command = ((): Command => {
+    switch (name) {
+      case "send":
+        return defined({
+          kind: "send",
+          port,
+          keys: second,
+          timeoutMs,
+          settleMs: integer("settle-ms", values["settle-ms"], 0),
+          breakMs: integer("break-ms", values["break-ms"], 1),
+        });
+      case "nmi":
+        return defined({ kind: "nmi", port, timeoutMs });
+      case "break":
+        return defined({ kind: "break", port, breakMs: integer("break-ms", values["break-ms"], 1) });
+      case "ports":
+        return { kind: "ports" };
+      case "log":
+        return defined({
+          kind: "log",
+          port,
+          follow: values.follow === true,
+          lines: integer("lines", values.lines, 1) ?? 50,
+          since: integer("since", values.since, 0),
+        });
+      case "write":
+        if (second === "") throw new UsageError("write: the text is empty");
+        return { kind: "write", port, text: second, enter: values.enter === true };
+      case "console":
+        return { kind: "console", port, backlog: integer("backlog", values.backlog, 0) ?? 0 };
+    }
+  })();
+  return { command, url, token, json };
+}

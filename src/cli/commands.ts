@@ -1,0 +1,150 @@
+/**
+ * The client commands: each talks to the daemon through ApiClient, prints through output.ts and
+ * returns its exit status. Entered from main.ts when the first argument names a command.
+ */
+import { readFileSync } from "node:fs";
+import type { KeyResult } from "../sysrq/result.js";
+import { ApiClient, CliError, type LogPage } from "./api-client.js";
+import { CLIENT_USAGE, UsageError, parseClientArgs, type Command, type Invocation } from "./args.js";
+import { runConsole } from "./console.js";
+import { ExitCode, exitForVerdict, worst } from "./exit-codes.js";
+import {
+  formatBreak,
+  formatError,
+  formatKeyResult,
+  formatLogLine,
+  formatNmi,
+  formatPorts,
+} from "./output.js";
+
+/** How long each `log -f` long-poll waits before asking again. */
+const FOLLOW_WAIT_MS = 25_000;
+/** The largest page the log API returns. */
+const LOG_PAGE = 10_000;
+
+interface Out {
+  (text: string): void;
+}
+
+export async function runClientCommand(argv: readonly string[]): Promise<number> {
+  let invocation: Invocation;
+  try {
+    invocation = parseClientArgs(argv, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`sysrq-bridge: ${err.message}\n\n${CLIENT_USAGE}\n`);
+    return ExitCode.USAGE;
+  }
+  const client = new ApiClient(invocation.url, invocation.token);
+  const print: Out = (text) => void process.stdout.write(`${text}\n`);
+  try {
+    return await run(invocation.command, client, invocation.json, print);
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    if (invocation.json) print(formatError(err, true));
+    else process.stderr.write(`${formatError(err, false)}\n`);
+    return err.exitCode;
+  }
+}
+
+async function run(command: Command, client: ApiClient, json: boolean, print: Out): Promise<ExitCode> {
+  switch (command.kind) {
+    case "send":
+      return send(command, client, json, print);
+    case "nmi": {
+      const result = await client.nmi(command.port, command.timeoutMs);
+      print(json ? JSON.stringify(result) : formatNmi(result));
+      return exitForVerdict(result.verdict);
+    }
+    case "break": {
+      const sent = await client.sendBreak(command.port, command.breakMs);
+      print(json ? JSON.stringify(sent) : formatBreak(sent));
+      return ExitCode.OK;
+    }
+    case "ports": {
+      const ports = await client.ports();
+      print(json ? JSON.stringify(ports) : formatPorts(ports));
+      return ExitCode.OK;
+    }
+    case "log":
+      return log(command, client, json, print);
+    case "write": {
+      const bytes = Buffer.from(command.text === "-" ? readFileSync(0) : Buffer.from(command.text, "utf8"));
+      const written = await client.write(
+        command.port,
+        command.enter ? Buffer.concat([bytes, Buffer.from("\r")]) : bytes,
+      );
+      print(json ? JSON.stringify(written) : `${written.bytes} bytes written to ${written.port}`);
+      return ExitCode.OK;
+    }
+    case "console":
+      return runConsole(client, command.port, command.backlog, process);
+  }
+}
+
+/** Human mode prints each key as it settles; --json prints one document once the sequence is done. */
+async function send(
+  command: Extract<Command, { kind: "send" }>,
+  client: ApiClient,
+  json: boolean,
+  print: Out,
+): Promise<ExitCode> {
+  const { port, keys, ...timing } = command;
+  const onResult = (result: KeyResult): void => {
+    if (!json) print(formatKeyResult(result));
+  };
+  let results: readonly KeyResult[];
+  try {
+    results = await client.sysrq(port, { keys, ...timing }, onResult);
+  } catch (err) {
+    if (!(err instanceof CliError) || err.results.length === 0 || !json) throw err;
+    // Part-way failure: the settled keys still go out, beside the error.
+    print(JSON.stringify({ port, results: err.results, error: { code: err.code, message: err.message } }));
+    return worst([err.exitCode, ...err.results.map((r) => exitForVerdict(r.verdict))]);
+  }
+  if (json) print(JSON.stringify({ port, results }));
+  return worst(results.map((result) => exitForVerdict(result.verdict)));
+}
+
+async function log(
+  command: Extract<Command, { kind: "log" }>,
+  client: ApiClient,
+  json: boolean,
+  print: Out,
+): Promise<ExitCode> {
+  let page: LogPage;
+  if (command.since !== undefined) {
+    page = await client.log(command.port, { since: command.since, limit: command.lines });
+  } else {
+    // The last `lines` lines: read to the end of the ring, keep the tail.
+    page = await client.log(command.port, { limit: LOG_PAGE });
+    let tail = page.lines;
+    while (page.lines.length === LOG_PAGE) {
+      page = await client.log(command.port, { since: page.next, limit: LOG_PAGE });
+      tail = [...tail, ...page.lines].slice(-command.lines);
+    }
+    page = { lines: tail.slice(-command.lines), next: page.next };
+  }
+  for (const line of page.lines) print(formatLogLine(line, json));
+  if (!command.follow) return ExitCode.OK;
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  let next = page.next;
+  try {
+    while (!stop.signal.aborted) {
+      const more = await client.log(
+        command.port,
+        { since: next, waitMs: FOLLOW_WAIT_MS, limit: 1000 },
+        stop.signal,
+      );
+      for (const line of more.lines) print(formatLogLine(line, json));
+      next = more.next;
+    }
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+  return ExitCode.OK;
+}

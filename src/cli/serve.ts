@@ -1,0 +1,78 @@
+/** `sysrq-bridge --config FILE`: loads the config and runs the daemon until a signal. */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import closeWithGrace from "close-with-grace";
+import { loadConfigFile } from "../config/load.js";
+import { startDaemon } from "../daemon.js";
+import { BridgeError } from "../errors.js";
+import { createRootLogger } from "../logger.js";
+import { CLIENT_USAGE } from "./args.js";
+
+const USAGE = `usage: sysrq-bridge --config FILE
+
+Attaches to serial consoles and turns HTTP calls into SysRq over a real BREAK.
+  -c, --config FILE   YAML configuration (see config/example.yaml)
+  -h, --help          this text
+  -v, --version       the version
+
+The same command is also the daemon's client:
+${CLIENT_USAGE}`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+/** The exit status, or -1 while the daemon runs (it exits on a signal). */
+export async function serve(argv: readonly string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: "string", short: "c" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    process.stderr.write(`sysrq-bridge: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  if (!args.config) {
+    process.stderr.write(`sysrq-bridge: --config is required\n${USAGE}\n`);
+    return 2;
+  }
+  let config;
+  try {
+    config = await loadConfigFile(args.config);
+  } catch (err) {
+    if (err instanceof BridgeError) {
+      process.stderr.write(`sysrq-bridge: config error: ${err.message}\n`);
+      return 78; // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createRootLogger(config.logLevel);
+  const daemon = await startDaemon({ config, logger });
+  logger.info({ url: daemon.url, ports: config.ports.map((p) => p.id) }, "sysrq-bridge listening");
+  // First SIGTERM/SIGINT: finish in-flight sequences (bounded), flush captures, close ports.
+  // A second signal exits at once.
+  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, "fatal error, shutting down");
+    else logger.info({ signal }, "shutting down");
+    await daemon.close(10_000);
+  });
+  return -1;
+}
