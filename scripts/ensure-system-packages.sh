@@ -13,6 +13,7 @@ packages=(
   strace          # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
   openssl         # a self-signed certificate for the local Redfish (BMC) endpoint
   python3-serial  # pyserial: a real RFC 2217 client for the re-export tests
+  chromium        # a real browser for the web console tests (driven by playwright-core)
 )
 
 missing=()

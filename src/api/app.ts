@@ -30,6 +30,7 @@ import { portRoutes } from "./routes/ports.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
 import { writeRoutes } from "./routes/write.js";
 import { createValidatorCompiler } from "./validation.js";
+import { registerWebConsole } from "./web.js";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -117,5 +118,6 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(captureRoutes);
   await app.register(consoleRoutes);
   await app.register(leaseRoutes);
+  await registerWebConsole(app);
   return app;
 }

@@ -1,0 +1,191 @@
+/**
+ * The web console in a real browser (Debian chromium via playwright-core) against a real Linux guest
+ * under QEMU: typing reaches the shell, SysRq verdicts stream into the dialog, a second viewer sees
+ * the same output, a read-only viewer's keystrokes never reach the guest, and every byte value the
+ * guest prints reaches the page's socket equal to the capture. Screenshots go to test-artifacts/.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import type { Daemon } from "../../src/daemon.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import {
+  CHROMIUM,
+  launchChromium,
+  recordConsoleFrames,
+  terminalText,
+  waitForTerminalLine,
+  type ConsoleFrames,
+} from "../helpers/browser.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { client, type LogBody } from "../helpers/http.js";
+import { requireTools } from "../helpers/tools.js";
+
+const skip = requireTools("qemu-system-x86_64", "cpio", "busybox", CHROMIUM);
+
+const OPERATOR = "web-console-operator-token";
+const READER = "web-console-reader-token";
+const ARTIFACTS = path.resolve("test-artifacts/web-console");
+const README_SCREENSHOT = path.resolve("docs/web-console.png");
+const sha256 = (token: string) => createHash("sha256").update(token).digest("hex");
+
+interface Viewer {
+  readonly page: Page;
+  readonly frames: ConsoleFrames;
+}
+
+describe("web console in chromium against a real kernel", { skip, timeout: 180_000 }, () => {
+  let daemon: (Daemon & { captureDir: string }) | undefined;
+  let guest: Guest | undefined;
+  let browser: Browser | undefined;
+  let operator: Viewer;
+  let reader: Viewer;
+  const api = () => client(daemon!.url, OPERATOR);
+
+  /** Opens the page, signs in through the token form and waits for the console's hello. */
+  async function openViewer(token: string): Promise<Viewer> {
+    const context = await browser!.newContext({ viewport: { width: 1366, height: 768 } });
+    const page = await context.newPage();
+    page.on("pageerror", (err) => assert.fail(`page error: ${err.message}`));
+    const frames = recordConsoleFrames(page);
+    await page.goto(`${daemon!.url}/ui/#vm0`);
+    await page.getByLabel("Token").fill(token);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await waitUntil(() => frames.messages.some((m) => m["type"] === "hello"), 10_000, "the console's hello");
+    return { page, frames };
+  }
+
+  before(async () => {
+    const telnetPort = await freeTcpPort();
+    await mkdir(ARTIFACTS, { recursive: true });
+    daemon = await startTestDaemon({
+      listen: true,
+      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
+      config: {
+        auth: {
+          tokens: [
+            { name: "operator", role: "operate", sha256: sha256(OPERATOR) },
+            { name: "reader", role: "read", sha256: sha256(READER) },
+          ],
+        },
+      },
+    });
+    [guest, browser] = await Promise.all([startGuest({ telnetPort }), launchChromium()]);
+    await api().get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+    await api().get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=${encodeURIComponent("^/ # ")}`);
+    [operator, reader] = await Promise.all([openViewer(OPERATOR), openViewer(READER)]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await daemon?.close();
+    await guest?.stop();
+  });
+
+  it("serves the page with a strict Content-Security-Policy and xterm from npm", async () => {
+    const page = await fetch(`${daemon!.url}/ui/`);
+    assert.equal(page.status, 200);
+    const csp = page.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /connect-src 'self' ws:\/\/127\.0\.0\.1:\d+ wss:/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(await page.text(), /<script>|\son[a-z]+=/, "no inline script or handler");
+    const xterm = await fetch(`${daemon!.url}/ui/vendor/xterm.js`);
+    assert.equal(xterm.status, 200);
+    assert.match(xterm.headers.get("content-type") ?? "", /javascript/);
+    assert.equal((await fetch(`${daemon!.url}/ui/vendor/package.json`)).status, 404, "only the listed files");
+    assert.equal((await fetch(`${daemon!.url}/`, { redirect: "manual" })).headers.get("location"), "/ui/");
+  });
+
+  it("types `echo hi` into the shell once the writer lease is taken in the page", async () => {
+    const { page } = operator;
+    await page.getByRole("button", { name: "Take writer lease" }).click();
+    await page.getByText("You hold the writer lease").waitFor();
+    await page.locator(".xterm").click();
+    await page.keyboard.type("echo hi");
+    await page.keyboard.press("Enter");
+    await waitForTerminalLine(page, (line) => line === "hi", "`hi` in the terminal");
+    await waitForTerminalLine(reader.page, (line) => line === "hi", "`hi` in the second viewer's terminal");
+  });
+
+  it("sends SysRq h from the dialog: acknowledged, and the HELP line shows in both terminals", async () => {
+    const { page } = operator;
+    await page.getByRole("button", { name: "Send SysRq…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Send SysRq" });
+    await dialog.locator('button[data-key="h"]').click();
+    const verdict = dialog.locator('#sysrq-results li[data-key="h"] .verdict');
+    await verdict.waitFor({ timeout: 10_000 });
+    assert.equal(await verdict.textContent(), "acknowledged");
+    await waitForTerminalLine(page, (line) => line.includes("sysrq: HELP"), "the HELP line");
+    await page.screenshot({ path: path.join(ARTIFACTS, "sysrq-dialog.png") });
+    await page.keyboard.press("Escape");
+    await waitForTerminalLine(reader.page, (line) => line.includes("sysrq: HELP"), "HELP for the 2nd viewer");
+    await page.screenshot({ path: path.join(ARTIFACTS, "console.png") });
+    await mkdir(path.dirname(README_SCREENSHOT), { recursive: true });
+    await copyFile(path.join(ARTIFACTS, "console.png"), README_SCREENSHOT);
+    const operatorOutput = operator.frames.output().toString("latin1");
+    const readerOutput = reader.frames.output().toString("latin1");
+    const from = operatorOutput.indexOf("echo hi");
+    assert.ok(
+      from >= 0 && readerOutput.includes(operatorOutput.slice(from)),
+      "both viewers got the same bytes",
+    );
+  });
+
+  it("keeps a read-only viewer's keystrokes from the guest, in the page and at the daemon", async () => {
+    const { page, frames } = reader;
+    assert.equal(await page.getByRole("button", { name: /writer lease/ }).isDisabled(), true);
+    const sentBefore = frames.sent.length;
+    await page.locator(".xterm").click();
+    await page.keyboard.type("echo READONLY-$((6*7))");
+    await page.keyboard.press("Enter");
+    await page.getByText("This token is read-only").waitFor();
+    assert.equal(frames.sent.length, sentBefore, "the page sends no input for a read-only token");
+    // A socket the page's own origin opens with the read token and sends input on anyway: the
+    // daemon refuses it.
+    const refusal = await page.evaluate(`new Promise((resolve) => {
+      const socket = new WebSocket("ws://" + location.host + "/ports/vm0/console");
+      socket.onopen = () => socket.send(JSON.stringify({ type: "auth", token: ${JSON.stringify(READER)} }));
+      socket.onmessage = (event) => {
+        const message = typeof event.data === "string" ? JSON.parse(event.data) : null;
+        if (message?.type === "hello") socket.send(new TextEncoder().encode("echo READONLY-$((6*8))\\r"));
+        if (message?.type === "error") resolve(message.code + ": " + message.message);
+      };
+    })`);
+    assert.match(String(refusal), /^FORBIDDEN: typing needs the operate role/);
+    await new Promise((r) => setTimeout(r, 500));
+    const logged = await readFile(guest!.logfile, "latin1");
+    assert.ok(!logged.includes("READONLY"), "the guest never saw the read-only viewer's input");
+    assert.ok(!(await terminalText(operator.page)).includes("READONLY"));
+  });
+
+  it("delivers all 256 byte values to the page's socket exactly as captured", async () => {
+    const { page, frames } = operator;
+    const script =
+      'echo BYTES-$((1+1))-BEGIN; i=0; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)"; i=$((i+1)); done; echo; echo BYTES-$((1+1))-END';
+    await page.locator(".xterm").click();
+    await page.keyboard.type(script);
+    await page.keyboard.press("Enter");
+    await waitUntil(() => frames.output().includes("BYTES-2-END"), 20_000, "the bytes' end marker");
+    const hello = frames.messages.find((m) => m["type"] === "hello");
+    const offset = hello?.["offset"];
+    assert.equal(typeof offset, "number");
+    const received = frames.output();
+    const captured = await fetch(
+      `${daemon!.url}/ports/vm0/capture?offset=${String(offset)}&length=${received.length}`,
+      { headers: { authorization: `Bearer ${OPERATOR}` } },
+    );
+    assert.equal(captured.status, 200);
+    const bytes = Buffer.from(await captured.arrayBuffer());
+    assert.equal(bytes.length, received.length);
+    assert.ok(bytes.equals(received), "the socket's bytes equal the capture from the hello's offset");
+    const begin = received.lastIndexOf("BYTES-2-BEGIN\r\n");
+    const values = received.subarray(begin + "BYTES-2-BEGIN\r\n".length, received.lastIndexOf("BYTES-2-END"));
+    for (let b = 0; b < 256; b += 1)
+      assert.ok(values.includes(b), `byte 0x${b.toString(16)} reached the page`);
+  });
+});

@@ -1,0 +1,161 @@
+// @ts-check
+/**
+ * The daemon's HTTP API as the page uses it. The token lives in sessionStorage: it is kept for this
+ * tab only and sent as an Authorization header, never in a URL.
+ */
+
+const TOKEN_KEY = "sysrq-bridge.token";
+
+/**
+ * @typedef {{ holder: string, via: string, expiresAt: string | null }} Lease
+ * @typedef {{ available: boolean, method?: string, reason?: string }} Capability
+ * @typedef {{
+ *   id: string, kind: string, target: string, state: string, reason?: string,
+ *   lease: Lease | null, viewers: number,
+ *   capabilities: { break: Capability, sysrq: Capability, nmi: Capability }
+ * }} PortInfo
+ * @typedef {{
+ *   key: string, verdict: string, action?: string, line?: string | null, latencyMs?: number | null,
+ *   hint?: string, reason?: string, note?: string, supported?: string
+ * }} KeyResult
+ * @typedef {{ error: { code: string, message: string } }} StreamError
+ */
+
+/** An API answer that was not 2xx, with the daemon's stable code and its explanation. */
+export class ApiError extends Error {
+  /** @param {number} status @param {string} code @param {string} message */
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * JSON.parse typed as unknown: callers say what they expect with a cast.
+ * @param {string} text @returns {unknown}
+ */
+export function parseJson(text) {
+  /** @type {unknown} */
+  const value = JSON.parse(text);
+  return value;
+}
+
+/** @param {Response} response @returns {Promise<unknown>} */
+async function bodyOf(response) {
+  /** @type {unknown} */
+  const value = await response.json();
+  return value;
+}
+
+/** @returns {string | null} */
+export function savedToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** @param {string | null} token */
+export function saveToken(token) {
+  if (token === null || token === "") sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+/** @param {Record<string, string>} [extra] @returns {Record<string, string>} */
+function headers(extra = {}) {
+  const token = savedToken();
+  return token === null ? extra : { ...extra, authorization: `Bearer ${token}` };
+}
+
+/** @param {Response} response @returns {Promise<ApiError>} */
+async function errorOf(response) {
+  try {
+    const body = /** @type {{ code?: string, message?: string }} */ (await bodyOf(response));
+    return new ApiError(response.status, body.code ?? "HTTP", body.message ?? response.statusText);
+  } catch {
+    return new ApiError(response.status, "HTTP", response.statusText);
+  }
+}
+
+/**
+ * @template T
+ * @param {string} method @param {string} path @param {unknown} [body]
+ * @returns {Promise<T>}
+ */
+async function call(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: headers(body === undefined ? {} : { "content-type": "application/json" }),
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok) throw await errorOf(response);
+  return /** @type {T} */ (await bodyOf(response));
+}
+
+/** @returns {Promise<PortInfo[]>} */
+export function listPorts() {
+  return call("GET", "/ports");
+}
+
+/** @param {string} port @returns {Promise<{ verdict: string, line: string | null, reason?: string }>} */
+export function sendNmi(port) {
+  return call("POST", `/ports/${encodeURIComponent(port)}/nmi`, {});
+}
+
+/**
+ * Sends a SysRq sequence and reports each key's result as the daemon settles it (NDJSON).
+ * @param {string} port @param {string} keys
+ * @param {(result: KeyResult) => void} onResult
+ * @returns {Promise<void>} rejects with ApiError for a refusal or a failure mid-sequence
+ */
+export async function sendSysrq(port, keys, onResult) {
+  const response = await fetch(`/ports/${encodeURIComponent(port)}/sysrq`, {
+    method: "POST",
+    headers: headers({ "content-type": "application/json", accept: "application/x-ndjson" }),
+    body: JSON.stringify({ keys }),
+  });
+  if (!response.ok || response.body === null) throw await errorOf(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value !== undefined) pending += value;
+    const lines = pending.split("\n");
+    pending = done ? "" : (lines.pop() ?? "");
+    for (const line of lines.filter((l) => l.trim() !== "")) {
+      const item = /** @type {KeyResult | StreamError} */ (parseJson(line));
+      if ("error" in item) throw new ApiError(200, item.error.code, item.error.message);
+      onResult(item);
+    }
+    if (done) return;
+  }
+}
+
+const CAPTURE_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Reads the whole retained capture, chunk by chunk, up to where it ended when the download began.
+ * @param {string} port @returns {Promise<Blob>}
+ */
+export async function downloadCapture(port) {
+  /** @type {Blob[]} */
+  const parts = [];
+  /** @type {number | undefined} */
+  let offset;
+  /** @type {number | undefined} */
+  let end;
+  for (;;) {
+    const query = offset === undefined ? "" : `offset=${offset}&`;
+    const response = await fetch(
+      `/ports/${encodeURIComponent(port)}/capture?${query}length=${CAPTURE_CHUNK}`,
+      { headers: headers() },
+    );
+    if (response.status === 416) break; // nothing at or past the end
+    if (!response.ok) throw await errorOf(response);
+    const first = Number(response.headers.get("x-capture-offset"));
+    end ??= Number(response.headers.get("x-capture-end"));
+    const blob = await response.blob();
+    parts.push(blob);
+    offset = first + blob.size;
+    if (blob.size === 0 || offset >= end) break;
+  }
+  return new Blob(parts, { type: "application/octet-stream" });
+}

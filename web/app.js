@@ -1,0 +1,227 @@
+// @ts-check
+/**
+ * The web console page: the port list, the selected port's terminal and its actions. Everything
+ * that came from the daemon or the target is put on the page with textContent, never as markup.
+ */
+import { ApiError, downloadCapture, listPorts, saveToken, savedToken, sendNmi } from "./api.js";
+import { ConsoleView } from "./console.js";
+import { SysrqDialog } from "./sysrq-dialog.js";
+
+const REFRESH_MS = 5000;
+const ROLES = ["read", "operate", "admin"];
+
+/** @template {HTMLElement} T @param {string} id @returns {T} */
+function byId(id) {
+  const node = document.getElementById(id);
+  if (node === null) throw new Error(`page is missing #${id}`);
+  return /** @type {T} */ (node);
+}
+
+const ui = {
+  tokenForm: /** @type {HTMLFormElement} */ (byId("token-form")),
+  token: /** @type {HTMLInputElement} */ (byId("token")),
+  signOut: /** @type {HTMLButtonElement} */ (byId("sign-out")),
+  ports: byId("ports"),
+  portsStatus: byId("ports-status"),
+  section: byId("port"),
+  title: byId("port-title"),
+  leaseStatus: byId("lease-status"),
+  notice: byId("notice"),
+  take: /** @type {HTMLButtonElement} */ (byId("lease-take")),
+  release: /** @type {HTMLButtonElement} */ (byId("lease-release")),
+  sysrq: /** @type {HTMLButtonElement} */ (byId("open-sysrq")),
+  sendBreak: /** @type {HTMLButtonElement} */ (byId("send-break")),
+  nmi: /** @type {HTMLButtonElement} */ (byId("send-nmi")),
+  download: /** @type {HTMLButtonElement} */ (byId("download")),
+  downloadLink: /** @type {HTMLAnchorElement} */ (byId("download-link")),
+};
+
+/** @type {import("./api.js").PortInfo[]} */
+let ports = [];
+/** @type {string | null} */
+let selected = null;
+
+/** @param {string} text */
+function notice(text) {
+  ui.notice.textContent = text;
+}
+
+/** @param {string} role @param {string} needed */
+function roleAtLeast(role, needed) {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
+
+/** @type {string | null} */
+let shownHolder = null;
+/** @param {import("./console.js").ConsoleState} state */
+function consoleState(state) {
+  renderActions(state);
+  const holder = state.lease?.holder ?? null;
+  if (holder !== shownHolder) {
+    shownHolder = holder;
+    void refreshPorts(); // the list shows the holder and viewers too
+  }
+}
+
+const consoleView = new ConsoleView(byId("terminal"), { onState: consoleState, onNotice: notice });
+// Shift+Tab leaves the terminal (Tab itself belongs to the shell's completion).
+consoleView.terminal.attachCustomKeyEventHandler((event) => !(event.key === "Tab" && event.shiftKey));
+const dialog = new SysrqDialog(/** @type {HTMLDialogElement} */ (byId("sysrq-dialog")), () => selected);
+
+/** @param {import("./console.js").ConsoleState} [state] */
+function renderActions(state = consoleView.state) {
+  const port = ports.find((p) => p.id === selected);
+  const role = state.role ?? "read";
+  const operate = state.connected && roleAtLeast(role, "operate");
+  const lease = state.lease;
+  ui.leaseStatus.textContent = !state.connected
+    ? "not connected"
+    : state.yours
+      ? "You hold the writer lease: type in the terminal."
+      : lease === null
+        ? "Writer lease free: take it to type."
+        : `Writer: ${lease.holder} (${lease.via})`;
+  ui.take.hidden = state.yours;
+  ui.release.hidden = !state.yours;
+  ui.take.disabled = !operate || (lease !== null && !roleAtLeast(role, "admin"));
+  ui.take.textContent = lease !== null && !state.yours ? "Take over writer lease" : "Take writer lease";
+  ui.sysrq.disabled = !operate || port?.capabilities.sysrq.available === false;
+  ui.sendBreak.disabled = !operate || port?.capabilities.break.available === false;
+  ui.nmi.disabled =
+    !state.connected || !roleAtLeast(role, "admin") || port?.capabilities.nmi.available !== true;
+  ui.nmi.title = port?.capabilities.nmi.reason ?? "";
+}
+
+/** @param {string} text @param {string} [className] */
+function span(text, className = "") {
+  const node = document.createElement("span");
+  node.textContent = text;
+  if (className !== "") node.className = className;
+  return node;
+}
+
+/** @param {import("./api.js").Capability} capability @param {string} name */
+function capabilityBadge(capability, name) {
+  const badge = span(name, capability.available ? "cap on" : "cap off");
+  badge.title = capability.available
+    ? `${name}: ${capability.method ?? "available"}`
+    : `${name}: ${capability.reason ?? "not available"}`;
+  return badge;
+}
+
+function renderPorts() {
+  ui.ports.replaceChildren(
+    ...ports.map((port) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "port";
+      button.dataset["port"] = port.id;
+      if (port.id === selected) button.setAttribute("aria-current", "true");
+      const caps = span("", "caps");
+      caps.append(
+        capabilityBadge(port.capabilities.sysrq, "SysRq"),
+        capabilityBadge(port.capabilities.break, "BREAK"),
+        capabilityBadge(port.capabilities.nmi, "NMI"),
+      );
+      const lease = port.lease === null ? "lease free" : `writer: ${port.lease.holder}`;
+      button.append(
+        span(port.id, "name"),
+        span(`${port.state} · ${port.kind} ${port.target}`, `state ${port.state}`),
+        caps,
+        span(`${lease} · ${port.viewers} viewer${port.viewers === 1 ? "" : "s"}`, "meta"),
+      );
+      if (port.reason !== undefined) button.title = port.reason;
+      button.addEventListener("click", () => select(port.id));
+      const item = document.createElement("li");
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+/** @param {string} id */
+function select(id) {
+  if (id === selected) return consoleView.focus();
+  selected = id;
+  history.replaceState(null, "", `#${encodeURIComponent(id)}`);
+  ui.section.hidden = false;
+  ui.title.textContent = id;
+  notice("");
+  consoleView.attach(id);
+  renderPorts();
+  renderActions();
+  consoleView.focus();
+}
+
+async function refreshPorts() {
+  try {
+    ports = await listPorts();
+    ui.tokenForm.hidden = true;
+    ui.signOut.hidden = savedToken() === null;
+    ui.portsStatus.textContent = ports.length === 0 ? "No ports configured." : "";
+    renderPorts();
+    renderActions();
+    const wanted = decodeURIComponent(location.hash.slice(1));
+    if (selected === null && ports.length > 0)
+      select(ports.some((p) => p.id === wanted) ? wanted : (ports[0]?.id ?? ""));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      ui.tokenForm.hidden = false;
+      ui.portsStatus.textContent =
+        savedToken() === null ? "This daemon needs a token." : "That token was refused.";
+      ui.token.focus();
+    } else {
+      ui.portsStatus.textContent = err instanceof ApiError ? `${err.code}: ${err.message}` : String(err);
+    }
+  }
+}
+
+ui.tokenForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveToken(ui.token.value.trim());
+  ui.token.value = "";
+  selected = null;
+  void refreshPorts();
+});
+ui.signOut.addEventListener("click", () => {
+  saveToken(null);
+  consoleView.detach();
+  location.reload();
+});
+ui.take.addEventListener("click", () => consoleView.takeLease(consoleView.state.lease !== null));
+ui.release.addEventListener("click", () => consoleView.releaseLease());
+ui.sysrq.addEventListener("click", () => dialog.open());
+ui.sendBreak.addEventListener("click", () => {
+  consoleView.sendBreak();
+  consoleView.focus();
+});
+ui.nmi.addEventListener("click", () => {
+  const port = selected;
+  if (port === null || !window.confirm(`Send an NMI to ${port}? A kernel set to panic on NMI will.`)) return;
+  notice(`Sending NMI to ${port}…`);
+  sendNmi(port).then(
+    (result) => notice(`NMI: ${result.verdict}${result.line ? ` — ${result.line}` : ""}`),
+    (err) =>
+      notice(err instanceof ApiError ? `NMI: ${err.code}: ${err.message}` : `NMI failed: ${String(err)}`),
+  );
+});
+ui.download.addEventListener("click", () => {
+  const port = selected;
+  if (port === null) return;
+  notice(`Reading the capture of ${port}…`);
+  downloadCapture(port).then(
+    (blob) => {
+      const url = URL.createObjectURL(blob);
+      ui.downloadLink.href = url;
+      ui.downloadLink.download = `${port}-capture.bin`;
+      ui.downloadLink.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      notice(`Capture of ${port}: ${blob.size} bytes downloaded.`);
+    },
+    (err) =>
+      notice(err instanceof ApiError ? `${err.code}: ${err.message}` : `Download failed: ${String(err)}`),
+  );
+});
+
+void refreshPorts();
+setInterval(() => void refreshPorts(), REFRESH_MS);
