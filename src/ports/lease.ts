@@ -26,12 +26,20 @@ export interface TakeOptions {
 
 export class WriterLease {
   private lease: Lease | null = null;
+  private readonly listeners = new Set<() => void>();
+  private expiryTimer: NodeJS.Timeout | null = null;
 
   /** @param now wall-clock epoch ms (Date.now), replaceable in tests */
   constructor(
     private readonly portId: string,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** Called after every take, release and expiry (viewers show who holds the console). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   /** The live lease, or null (an expired HTTP lease is gone). */
   get current(): Lease | null {
@@ -49,6 +57,7 @@ export class WriterLease {
       via: options.via,
       expiresAt: options.ttlMs === undefined ? null : this.now() + options.ttlMs,
     };
+    this.changed(options.ttlMs);
     return { lease: this.lease, displaced: held };
   }
 
@@ -56,6 +65,7 @@ export class WriterLease {
   release(leaseId: string): boolean {
     if (this.current?.leaseId !== leaseId) return false;
     this.lease = null;
+    this.changed(undefined);
     return true;
   }
 
@@ -63,6 +73,16 @@ export class WriterLease {
   check(leaseId: string | undefined): void {
     const held = this.current;
     if (held && held.leaseId !== leaseId) throw leaseHeld(this.portId, held);
+  }
+
+  private changed(expiresInMs: number | undefined): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer =
+      expiresInMs === undefined ? null : setTimeout(() => this.changed(undefined), expiresInMs + 1).unref();
+    // After the taker has stored its lease id: a listener may be the taker itself.
+    queueMicrotask(() => {
+      for (const listener of this.listeners) listener();
+    });
   }
 
   holds(leaseId: string | undefined): boolean {

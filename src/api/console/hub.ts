@@ -1,7 +1,6 @@
-/** The console sessions attached to each port: lease changes are told to every viewer of the port. */
+/** The console sessions attached to each port, counted for GET /ports and the metrics. */
 export interface HubMember {
   readonly portId: string;
-  leaseChanged(): void;
 }
 
 export class ConsoleHub {
@@ -10,10 +9,6 @@ export class ConsoleHub {
   join(member: HubMember): () => void {
     this.members.add(member);
     return () => this.members.delete(member);
-  }
-
-  leaseChanged(portId: string): void {
-    for (const member of this.members) if (member.portId === portId) member.leaseChanged();
   }
 
   viewers(portId: string): number {

@@ -75,7 +75,7 @@ export class ConsoleSession {
     return this.context.port.id;
   }
 
-  leaseChanged(): void {
+  private leaseChanged(): void {
     const lease = this.context.port.lease.current;
     if (this.leaseId !== undefined && lease?.leaseId !== this.leaseId) this.leaseId = undefined;
     this.send({
@@ -91,6 +91,7 @@ export class ConsoleSession {
       return this.close(CloseCode.FORBIDDEN, `not allowed on ${this.portId}`);
     this.principal = principal;
     this.detach.push(this.context.hub.join(this));
+    this.detach.push(this.context.port.lease.onChange(() => this.leaseChanged()));
     void this.attachOutput().then(() => {
       this.socket.on("message", (data, isBinary) => {
         const bytes = toBuffer(data);
@@ -198,7 +199,7 @@ export class ConsoleSession {
         `${message.type} needs the operate role; token "${principal.name}" has ${principal.role}`,
       );
     }
-    const { port, hub } = this.context;
+    const { port } = this.context;
     try {
       if (message.type === "break") {
         this.inputQueue.push({
@@ -209,7 +210,6 @@ export class ConsoleSession {
         if (this.leaseId !== undefined && port.lease.release(this.leaseId))
           await this.audit("lease-release", {});
         this.leaseId = undefined;
-        hub.leaseChanged(port.id);
       } else {
         if (message.takeover === true && !roleAtLeast(principal.role, "admin")) {
           return this.error("FORBIDDEN", "taking over a lease needs the admin role");
@@ -224,7 +224,6 @@ export class ConsoleSession {
           displaced ? "lease-takeover" : "lease-take",
           displaced ? { displaced: displaced.holder } : {},
         );
-        hub.leaseChanged(port.id);
       }
     } catch (err) {
       this.failed(err, `${message.type} failed`);
@@ -265,8 +264,8 @@ export class ConsoleSession {
   private async closed(): Promise<void> {
     for (const undo of this.detach) undo();
     this.detach = [];
-    const { port, hub } = this.context;
-    if (this.leaseId !== undefined && port.lease.release(this.leaseId)) hub.leaseChanged(port.id);
+    const { port } = this.context;
+    if (this.leaseId !== undefined) port.lease.release(this.leaseId);
     if (this.principal !== null && this.bytesIn > 0)
       await this.audit("console-input", { bytes: this.bytesIn });
   }

@@ -53,7 +53,6 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...(takeover ? { takeover } : {}),
       });
       request.auditDetail = displaced ? { takeover: true, displaced: displaced.holder } : {};
-      app.consoles.leaseChanged(port.id);
       const view = leaseView(lease);
       return {
         leaseId: lease.leaseId,
@@ -77,7 +76,6 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const port = app.ports.get(request.params.id);
       const released = port.lease.release(request.body.leaseId);
-      if (released) app.consoles.leaseChanged(port.id);
       return { released };
     },
   );
