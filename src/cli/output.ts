@@ -13,8 +13,12 @@ function ms(value: number | null | undefined): string {
 
 /** One line per key: `h  acknowledged  HELP (3.2 ms)`, with the reason when it is not acknowledged. */
 export function formatKeyResult(result: KeyResult): string {
-  const parts = [`${result.key}  ${result.verdict.padEnd(12)}`];
-  if (result.action !== undefined) parts.push(`  ${result.action}`);
+  // The action lines up under the longest verdict that has one ("acknowledged").
+  const parts = [
+    result.action === undefined
+      ? `${result.key}  ${result.verdict}`
+      : `${result.key}  ${result.verdict.padEnd(12)}  ${result.action}`,
+  ];
   parts.push(ms(result.latencyMs));
   if (result.completion !== undefined) {
     parts.push(
