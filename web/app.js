@@ -64,8 +64,6 @@ function consoleState(state) {
 }
 
 const consoleView = new ConsoleView(byId("terminal"), { onState: consoleState, onNotice: notice });
-// Shift+Tab leaves the terminal (Tab itself belongs to the shell's completion).
-consoleView.terminal.attachCustomKeyEventHandler((event) => !(event.key === "Tab" && event.shiftKey));
 const dialog = new SysrqDialog(/** @type {HTMLDialogElement} */ (byId("sysrq-dialog")), () => selected);
 
 /** @param {import("./console.js").ConsoleState} [state] */

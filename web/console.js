@@ -44,6 +44,13 @@ export class ConsoleView {
     this.fit = new window.FitAddon.FitAddon();
     this.terminal.loadAddon(this.fit);
     this.terminal.open(container);
+    /** When the user last pressed a key here: xterm also answers terminal queries through onData. */
+    this.lastKeyAt = -Infinity;
+    this.terminal.attachCustomKeyEventHandler((event) => {
+      if (event.type === "keydown") this.lastKeyAt = performance.now();
+      // Shift+Tab leaves the terminal (Tab itself belongs to the shell's completion).
+      return !(event.key === "Tab" && event.shiftKey);
+    });
     this.terminal.onData((data) => this.sendBytes(encoder.encode(data)));
     // Non-UTF-8 input (some mouse reports): one byte per char code.
     this.terminal.onBinary((data) => this.sendBytes(Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff)));
@@ -134,6 +141,7 @@ export class ConsoleView {
   sendBytes(bytes) {
     if (this.socket?.readyState !== WebSocket.OPEN) return;
     if (!this.state.yours && !this.armed) {
+      if (performance.now() - this.lastKeyAt > 500) return; // an automatic answer, not typing
       this.events.onNotice(
         this.state.role === "read"
           ? "This token is read-only: it can watch the console but not type."

@@ -7,8 +7,8 @@
  *   GET /ui/vendor/*     @xterm/xterm lib + css, @xterm/addon-fit lib
  *
  * Every answer carries a Content-Security-Policy: scripts only from this daemon (no inline script,
- * no eval), connections only back to it. Styles allow inline <style> because xterm's DOM renderer
- * injects its own; kernel output never becomes markup (the page renders it with textContent).
+ * no eval), connections only back to it. <style> elements may be inline because xterm's DOM renderer
+ * injects its own (no style attributes); kernel output never becomes markup (textContent only).
  */
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance } from "fastify";
@@ -32,7 +32,9 @@ export function contentSecurityPolicy(host: string | undefined): string {
   return [
     "default-src 'none'",
     "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
+    "style-src 'self'",
+    "style-src-elem 'self' 'unsafe-inline'",
+    "style-src-attr 'none'",
     `connect-src 'self'${sockets}`,
     "img-src 'self' blob:",
     "font-src 'self'",
