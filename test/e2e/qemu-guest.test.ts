@@ -5,46 +5,14 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
 import { classifyLine } from "../../src/sysrq/verdict.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { client, type LogBody, type SysrqBody } from "../helpers/http.js";
+import { READY_MARKER, startGuest } from "../target/guest.js";
+import { waitUntil } from "../helpers/daemon.js";
+import type { LogBody, SysrqBody } from "../helpers/http.js";
+import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
-
-interface Target {
-  daemon: Daemon & { captureDir: string };
-  guest: Guest;
-  api: ReturnType<typeof client>;
-}
-
-/** Starts the daemon first, then the guest, as a lab would after a target reboots. */
-async function startTarget(append: string[], extraArgs: string[] = []): Promise<Target> {
-  const telnetPort = await freeTcpPort();
-  const daemon = await startTestDaemon({
-    listen: true,
-    ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
-  });
-  const guest = await startGuest({ telnetPort, append, extraArgs });
-  const api = client(daemon.url);
-  const ready = await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
-  assert.equal(ready.body.lines.length, 1, "guest printed its ready marker");
-  await waitForPrompt(api);
-  return { daemon, guest, api };
-}
-
-/** Waits until the shell has printed its prompt and gone quiet. */
-async function waitForPrompt(api: ReturnType<typeof client>): Promise<void> {
-  await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=${encodeURIComponent("^/ # ")}`);
-  await new Promise((r) => setTimeout(r, 300));
-}
-
-async function stopTarget(target: Target | undefined): Promise<void> {
-  await target?.daemon.close();
-  await target?.guest.stop();
-}
 
 /** The sysrq header lines (not follow-ups, not dump bodies) in the capture after `offset`. */
 async function sysrqHeaders(target: Target, offset: number): Promise<string[]> {

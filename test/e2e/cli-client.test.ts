@@ -1,0 +1,261 @@
+/**
+ * The client commands of the real binary (dist/main.js) against a daemon attached to real Linux
+ * guests under QEMU, one per kernel.sysrq level (1, 438, 0), booted side by side. The port's own
+ * sysrqMask is 1 (all keys), so the kernel decides and its verdicts become the exit status.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { freeTcpPort } from "../target/guest.js";
+import { waitUntil } from "../helpers/daemon.js";
+import type { KeyResultBody, SysrqBody } from "../helpers/http.js";
+import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
+import { hasCommand, requireTools } from "../helpers/tools.js";
+
+const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
+const bin = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+
+interface Run {
+  readonly exited: Promise<number | null>;
+  readonly stdout: () => string;
+  readonly stderr: () => string;
+  /** When each stdout chunk arrived (ms since spawn) and what it was. */
+  readonly chunks: { at: number; text: string }[];
+  readonly write: (text: string) => void;
+  readonly kill: (signal?: NodeJS.Signals) => void;
+  readonly waitFor: (pattern: RegExp, stream?: "stdout" | "stderr", timeoutMs?: number) => Promise<void>;
+}
+
+/** Spawns a command line; `url` goes in SYSRQ_BRIDGE_URL (and no token from the outer environment). */
+function start(command: string, args: string[], url: string | undefined): Run {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env["SYSRQ_BRIDGE_TOKEN"];
+  delete env["SYSRQ_BRIDGE_URL"];
+  if (url !== undefined) env["SYSRQ_BRIDGE_URL"] = url;
+  const begun = Date.now();
+  const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  const chunks: { at: number; text: string }[] = [];
+  child.stdout.on("data", (d: Buffer) => {
+    stdout += d.toString("latin1");
+    chunks.push({ at: Date.now() - begun, text: d.toString("latin1") });
+  });
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString("latin1")));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    exited,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    chunks,
+    write: (text) => void child.stdin.write(text),
+    kill: (signal) => void child.kill(signal),
+    waitFor: (pattern, stream = "stdout", timeoutMs = 10_000) =>
+      waitUntil(
+        () => pattern.test(stream === "stdout" ? stdout : stderr),
+        timeoutMs,
+        `${pattern} on ${stream}`,
+      ).catch((err: Error) => {
+        const tail = (text: string): string => JSON.stringify(text.slice(-400));
+        throw new Error(`${err.message}; stdout: ${tail(stdout)}; stderr: ${tail(stderr)}`);
+      }),
+  };
+}
+
+const cliRun = (args: string[], url: string | undefined): Run => start(process.execPath, [bin, ...args], url);
+
+/** Runs the CLI to its end, with stdin closed. */
+async function cli(args: string[], url: string | undefined) {
+  const run = cliRun(args, url);
+  run.write("");
+  const code = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr(), chunks: run.chunks };
+}
+
+/** On a failed wait, what the guest printed last (did the typed line reach it?). */
+const withConsoleTail =
+  (target: Target) =>
+  (err: Error): never => {
+    const lines = target.daemon.ports.get("vm0").capture.log.query(undefined, 10_000).lines.slice(-8);
+    throw new Error(`${err.message}; the guest's last lines: ${JSON.stringify(lines.map((l) => l.text))}`);
+  };
+
+const guestOptions = { port: { sysrqMask: 1 } };
+
+describe("sysrq-bridge client commands against real kernels", { skip, timeout: 150_000 }, () => {
+  let full: Target | undefined;
+  let debian: Target | undefined;
+  let off: Target | undefined;
+  before(async () => {
+    [full, debian, off] = await Promise.all([
+      startTarget(["sysctl.kernel.sysrq=1"], [], guestOptions),
+      startTarget(["sysctl.kernel.sysrq=438"], [], guestOptions),
+      startTarget(["sysctl.kernel.sysrq=0"], [], guestOptions),
+    ]);
+  });
+  after(() => Promise.all([stopTarget(full), stopTarget(debian), stopTarget(off)]));
+
+  describe("kernel.sysrq=1", () => {
+    it("send vm0 h exits 0 and prints acknowledged", async () => {
+      const run = await cli(["send", "vm0", "h"], full!.daemon.url);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /^h\s+acknowledged\s+HELP \(\d+(\.\d)? ms\)$/m);
+    });
+
+    it("prints each key of a sequence as it settles, not all at the end", async () => {
+      const run = await cli(["send", "vm0", "h9", "--settle-ms", "1000"], full!.daemon.url);
+      assert.equal(run.code, 0, run.stderr);
+      const lines = run.stdout.trim().split("\n");
+      assert.match(lines[0] ?? "", /^h\s+acknowledged/);
+      assert.match(lines[1] ?? "", /^9\s+acknowledged\s+Changing Loglevel/);
+      const first = run.chunks.find((c) => /^h /m.test(c.text));
+      const second = run.chunks.find((c) => /^9 /m.test(c.text));
+      assert.ok(
+        first && second && second.at - first.at >= 500,
+        `h then 9, a settle apart: ${JSON.stringify(run.chunks)}`,
+      );
+    });
+
+    it("--json gives the results as one document; an unsupported key makes the status 3", async () => {
+      const run = await cli(["send", "vm0", "hx", "--json", "--url", full!.daemon.url], undefined);
+      assert.equal(run.code, 3, run.stderr);
+      const body = JSON.parse(run.stdout) as SysrqBody;
+      assert.deepEqual(
+        body.results.map((r) => [r.key, r.verdict]),
+        [
+          ["h", "acknowledged"],
+          ["x", "unsupported"],
+        ],
+      );
+    });
+
+    it("ports lists vm0 as open, in a table and as JSON", async () => {
+      const table = await cli(["ports"], full!.daemon.url);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /^PORT\s+STATE\s+KIND/m);
+      assert.match(table.stdout, /^vm0\s+open\s+telnet\s+127\.0\.0\.1:\d+\s+break\s+-\s+-\s+0$/m);
+      const json = await cli(["ports", "--json"], full!.daemon.url);
+      const ports = JSON.parse(json.stdout) as { id: string; state: string }[];
+      assert.deepEqual(
+        ports.map((p) => [p.id, p.state]),
+        [["vm0", "open"]],
+      );
+    });
+
+    it("write types a command, and log -f, already following, sees what the shell answered", async () => {
+      const follower = cliRun(["log", "vm0", "-f", "-n", "1"], full!.daemon.url);
+      try {
+        await follower.waitFor(/\n/); // the last line printed: it is following now
+        const text = "echo cli-w$((6*7))";
+        const written = await cli(["write", "vm0", text, "--enter"], full!.daemon.url);
+        assert.equal(written.code, 0, written.stderr);
+        assert.equal(written.stdout, `${text.length + 1} bytes written to vm0\n`);
+        await follower.waitFor(/^cli-w42\r?$/m);
+      } finally {
+        follower.kill("SIGTERM");
+      }
+      assert.equal(await follower.exited, 0);
+    });
+
+    it("log --json prints one JSON line per console line", async () => {
+      const run = await cli(["log", "vm0", "-n", "5", "--json"], full!.daemon.url);
+      assert.equal(run.code, 0, run.stderr);
+      const lines = run.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { seq: number; text: string });
+      assert.equal(lines.length, 5);
+      assert.ok(lines.every((l, i) => i === 0 || l.seq > lines[i - 1]!.seq));
+      assert.ok(lines.some((l) => l.text === "cli-w42"));
+    });
+
+    it("console over a pipe: types echo hi, sees hi, leaves with ~. and frees the lease", async () => {
+      const run = cliRun(["console", "vm0"], full!.daemon.url);
+      await run.waitFor(/you hold the writer lease/, "stderr");
+      run.write("echo hi\r");
+      await run.waitFor(/\nhi\r\n/).catch(withConsoleTail(full!));
+      run.write("~.");
+      assert.equal(await run.exited, 0, run.stderr());
+      await waitUntil(() => full!.daemon.ports.get("vm0").lease.current === null, 3000, "lease released");
+    });
+
+    it(
+      "console on a real terminal (script -qefc): raw mode, echo hi, ~. leaves",
+      { skip: hasCommand("script") ? false : "util-linux script is missing" },
+      async () => {
+        const command = `${process.execPath} ${bin} console vm0`;
+        const run = start("script", ["-qefc", command, "/dev/null"], full!.daemon.url);
+        await run.waitFor(/you hold the writer lease/);
+        run.write("echo hi$((40+2))\r");
+        await run.waitFor(/\nhi42\r*\n/).catch(withConsoleTail(full!));
+        run.write("~.");
+        assert.equal(await run.exited, 0, run.stdout());
+        // Raw mode: the terminal did not echo our keys itself, so the typed line shows once (the guest's echo).
+        assert.equal(run.stdout().split("echo hi$((40+2))").length - 1, 1, run.stdout());
+      },
+    );
+
+    it("break arms the port; the next send uses that BREAK", async () => {
+      const sent = await cli(["break", "vm0"], full!.daemon.url);
+      assert.equal(sent.code, 0, sent.stderr);
+      assert.match(sent.stdout, /^BREAK sent on vm0: \d+ ms via /m);
+      const run = await cli(["send", "vm0", "h", "--json"], full!.daemon.url);
+      assert.equal(run.code, 0, run.stderr);
+      const [h] = (JSON.parse(run.stdout) as SysrqBody).results;
+      assert.match(h?.note ?? "", /no new BREAK/);
+    });
+
+    it("refusals (4xx) exit 6: unknown port, bad key, NMI on a port without a control channel", async () => {
+      const url = full!.daemon.url;
+      const unknown = await cli(["send", "vm9", "h"], url);
+      assert.equal(unknown.code, 6);
+      assert.match(unknown.stderr, /PORT_NOT_FOUND/);
+      const badKey = await cli(["send", "vm0", "h!", "--json"], url);
+      assert.equal(badKey.code, 6);
+      const error = (JSON.parse(badKey.stdout) as { error: { status: number; code: string } }).error;
+      assert.equal(error.status, 400);
+      const nmi = await cli(["nmi", "vm0"], url);
+      assert.equal(nmi.code, 6);
+      assert.match(nmi.stderr, /NMI_UNSUPPORTED/);
+      const attach = await cli(["console", "vm9"], url);
+      assert.equal(attach.code, 6);
+      assert.match(attach.stderr, /refused \(404\)/);
+    });
+  });
+
+  describe("kernel.sysrq=438", () => {
+    it("send vm0 m exits 2: the kernel disabled it (the port's sysrqMask 1 lets it through)", async () => {
+      const run = await cli(["send", "vm0", "m"], debian!.daemon.url);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stdout, /^m\s+disabled/m);
+      assert.match(run.stdout, /kernel\.sysrq lacks 8/);
+    });
+
+    it("the worst verdict wins: s acknowledged and m disabled exit 2", async () => {
+      const run = await cli(["send", "vm0", "sm", "--json"], debian!.daemon.url);
+      assert.equal(run.code, 2, run.stderr);
+      const verdicts = (JSON.parse(run.stdout) as SysrqBody).results.map((r: KeyResultBody) => r.verdict);
+      assert.deepEqual(verdicts, ["acknowledged", "disabled"]);
+    });
+  });
+
+  describe("kernel.sysrq=0", () => {
+    it("send exits 4: the kernel gives no response and the rest is skipped", async () => {
+      const run = await cli(["send", "vm0", "sm", "--timeout-ms", "1500", "--json"], off!.daemon.url);
+      const verdicts = (JSON.parse(run.stdout) as SysrqBody).results.map((r) => r.verdict);
+      assert.deepEqual(verdicts, ["no-response", "skipped"]);
+      assert.equal(run.code, 4);
+    });
+  });
+
+  it("a daemon that is not running exits 7, for requests and for the console", async () => {
+    const url = `http://127.0.0.1:${await freeTcpPort()}`;
+    const send = await cli(["send", "vm0", "h", "--json"], url);
+    assert.equal(send.code, 7);
+    assert.equal((JSON.parse(send.stdout) as { error: { code: string } }).error.code, "CONNECT");
+    const attach = await cli(["console", "vm0"], url);
+    assert.equal(attach.code, 7);
+    assert.match(attach.stderr, /ECONNREFUSED/);
+  });
+});
