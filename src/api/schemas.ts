@@ -39,7 +39,12 @@ export const PortInfoSchema = Type.Object({
   id: Type.String(),
   kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet"), Type.Literal("rfc2217")]),
   target: Type.String(),
-  state: Type.Union([Type.Literal("open"), Type.Literal("connecting"), Type.Literal("closed")]),
+  state: Type.Union([
+    Type.Literal("open"),
+    Type.Literal("connecting"),
+    Type.Literal("closed"),
+    Type.Literal("locked"),
+  ]),
   reason: Type.Optional(Type.String()),
   lease: LeaseInfoSchema,
   viewers: Type.Integer({ description: "console WebSocket sessions attached" }),

@@ -70,6 +70,7 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     seen.add(port.id);
   });
   const captureDir = path.resolve(baseDir, input.captureDir ?? "./var/capture");
+  const lockDir = input.lockDir === false ? null : path.resolve(baseDir, input.lockDir ?? "/var/lock");
   const auth = resolveAuth(input.auth, seen, baseDir);
   return {
     listen: resolveListen(input.listen, auth, baseDir),
@@ -80,7 +81,7 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     capture: resolveCapture(input.capture),
     logLevel: input.log?.level ?? "info",
     retainLines: input.retainLines ?? 10_000,
-    ports: input.ports.map((port, index) => resolvePort(port, index, baseDir, auth)),
+    ports: input.ports.map((port, index) => resolvePort(port, index, baseDir, auth, lockDir)),
   };
 }
 
@@ -95,7 +96,13 @@ function resolveCapture(capture: ConfigInput["capture"]): CaptureConfig {
   return { rotateBytes, maxTotalBytes };
 }
 
-function resolvePort(port: PortInput, index: number, baseDir: string, auth: AuthConfig): PortConfig {
+function resolvePort(
+  port: PortInput,
+  index: number,
+  baseDir: string,
+  auth: AuthConfig,
+  lockDir: string | null,
+): PortConfig {
   const qmp = port.qmp === undefined ? undefined : resolveQmp(port.qmp, `ports.${index}.qmp`, baseDir);
   const sysrqVia = port.sysrq?.via ?? "break";
   if (sysrqVia === "keyboard" && !qmp) {
@@ -111,7 +118,7 @@ function resolvePort(port: PortInput, index: number, baseDir: string, auth: Auth
   }
   return {
     id: port.id,
-    transport: resolveTransport(port, index, baseDir),
+    transport: resolveTransport(port, index, baseDir, lockDir),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs:
       port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
@@ -177,7 +184,12 @@ function resolveQmp(qmp: NonNullable<PortInput["qmp"]>, at: string, baseDir: str
   return { host: qmp.host, port: qmp.port };
 }
 
-function resolveTransport(port: PortInput, index: number, baseDir: string): TransportConfig {
+function resolveTransport(
+  port: PortInput,
+  index: number,
+  baseDir: string,
+  lockDir: string | null,
+): TransportConfig {
   const t = port.transport;
   const at = `ports.${index}.transport`;
   switch (t.kind) {
@@ -200,6 +212,7 @@ function resolveTransport(port: PortInput, index: number, baseDir: string): Tran
         hupcl: t.hupcl ?? false,
         dtr: t.dtr ?? true,
         rts: t.rts ?? true,
+        lockDir,
       };
     }
     case "rfc2217":

@@ -225,6 +225,11 @@ export const ConfigSchema = Type.Object(
     audit: Type.Optional(AuditSchema),
     rateLimit: Type.Optional(RateLimitSchema),
     captureDir: Type.Optional(Type.String({ minLength: 1 })),
+    lockDir: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], {
+        description: "UUCP lock files for ttys (default /var/lock); false for none",
+      }),
+    ),
     capture: Type.Optional(
       Type.Object(
         {

@@ -14,6 +14,8 @@ export interface TtyTransportConfig {
   readonly hupcl: boolean;
   readonly dtr: boolean;
   readonly rts: boolean;
+  /** Where UUCP lock files (LCK..ttyS0) are taken; null to take none. */
+  readonly lockDir: string | null;
 }
 
 export type TelnetEndpoint = { readonly host: string; readonly port: number } | { readonly path: string };

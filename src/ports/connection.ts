@@ -3,6 +3,7 @@
  *
  *   connecting ──open ok──> open ──peer gone──> connecting (retry) ...
  *        └──open failed (ENOENT, EACCES, ECONNREFUSED): reason shown, retry after backoff
+ *        └──device held by another program (UUCP lock): locked, retried the same way
  *   stop() ──> closed
  *
  * Telnet peers are retried every 200 ms: QEMU discards guest output while no client is connected, so
@@ -13,7 +14,8 @@ import type { TransportConfig } from "../config/types.js";
 import type { TransportFactory } from "../transports/create.js";
 import { TransportOpenError, type Transport } from "../transports/transport.js";
 
-export type PortState = "connecting" | "open" | "closed";
+/** locked: the device is held by another program (its UUCP lock file names a live pid). */
+export type PortState = "connecting" | "open" | "closed" | "locked";
 
 export interface ConnectionEvents {
   data(chunk: Buffer): void;
@@ -101,6 +103,8 @@ export class Connection {
             this.log.warn({ code, reason }, "port not available, retrying");
           }
           this.reasonValue = reason;
+          this.stateValue =
+            err instanceof TransportOpenError && err.code === "LOCKED" ? "locked" : "connecting";
           this.scheduleRetry();
         },
       );

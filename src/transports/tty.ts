@@ -1,7 +1,7 @@
 /**
  * A local UART or USB-serial adapter through `serialport` (the only file that imports it).
  *
- *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> open, hupcl off ─> set(dtr, rts)
+ *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> UUCP lock ─> open, hupcl off ─> set(dtr, rts)
  *   BREAK: drain ─> set(brk on, dtr, rts) ─> hold ─> set(brk off, dtr, rts)
  *
  * serialport's set() fills every line it is not given with a default (DTR and RTS high), which
@@ -13,6 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { SerialPort } from "serialport";
 import type { TtyTransportConfig } from "../config/types.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
+import { DeviceLockedError, acquireUucpLock, type UucpLock } from "./uucp-lock.js";
 
 /** Unix98 pty slaves (/dev/pts/N) have majors 136-143; BSD-style ptys 2 and 3; /dev/ptmx is 5:2. */
 export function isPseudoTerminal(rdev: number): boolean {
@@ -39,6 +40,7 @@ export class TtyTransport implements Transport {
   readonly kind = "tty" as const;
   readonly target: string;
   private port: SerialPort | null = null;
+  private lock: UucpLock | null = null;
   private capability: BreakCapability = { available: true, method: "tty-ioctl" };
 
   constructor(
@@ -66,6 +68,35 @@ export class TtyTransport implements Transport {
 
   async open(sink: TransportSink): Promise<void> {
     const device = await this.resolveDevice();
+    await this.takeLock(device);
+    try {
+      await this.openDevice(device, sink);
+    } catch (err) {
+      await this.releaseLock();
+      throw err;
+    }
+  }
+
+  /** The UUCP lock minicom and picocom honour; a device they hold is a state, not an error. */
+  private async takeLock(device: string): Promise<void> {
+    if (this.config.lockDir === null) return;
+    try {
+      const lock = await acquireUucpLock(this.config.lockDir, device);
+      this.lock = "release" in lock ? lock : null;
+    } catch (err) {
+      if (err instanceof DeviceLockedError)
+        throw new TransportOpenError("LOCKED", err.message, { cause: err });
+      throw err;
+    }
+  }
+
+  private async releaseLock(): Promise<void> {
+    const lock = this.lock;
+    this.lock = null;
+    await lock?.release();
+  }
+
+  private async openDevice(device: string, sink: TransportSink): Promise<void> {
     const port = new SerialPort({
       path: device,
       baudRate: this.config.baudRate,
@@ -92,6 +123,7 @@ export class TtyTransport implements Transport {
     });
     port.on("close", (err: (Error & { disconnected?: boolean }) | null) => {
       if (this.port === port) this.port = null;
+      void this.releaseLock();
       // serialport passes an error (with disconnected: true) only when the device went away.
       sink.closed(err ? { disconnected: true, error: err } : { disconnected: false });
     });
