@@ -18,6 +18,8 @@ WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# The web console's page (its xterm assets come from node_modules).
+COPY web ./web
 COPY config/example.yaml /etc/sysrq-bridge/config.yaml
 # Non-root; membership of dialout (gid 20 on Debian) opens /dev/tty* devices passed with --device.
 RUN mkdir -p /var/lib/sysrq-bridge && chown node:node /var/lib/sysrq-bridge && usermod -aG dialout node
