@@ -89,7 +89,8 @@ async function send(
   json: boolean,
   print: Out,
 ): Promise<ExitCode> {
-  const { port, keys, ...timing } = command;
+  const { port, keys, timeoutMs, settleMs, breakMs } = command;
+  const timing = { timeoutMs, settleMs, breakMs };
   const onResult = (result: KeyResult): void => {
     if (!json) print(formatKeyResult(result));
   };

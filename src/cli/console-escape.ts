@@ -10,7 +10,7 @@ export type EscapeEvent =
   | { readonly kind: "help" };
 
 export const ESCAPE_HELP =
-  "Supported escapes:\r\n  ~.  leave\r\n  ~B  send a BREAK\r\n  ~?  this list\r\n  ~~  send ~\r\n";
+  "Supported escapes:\n  ~.  leave\n  ~B  send a BREAK\n  ~?  this list\n  ~~  send ~\n";
 
 const TILDE = 0x7e;
 const CR = 0x0d;

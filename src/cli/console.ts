@@ -46,8 +46,8 @@ export function runConsole(
   const socket = new WebSocket(url, { headers: client.headers });
   const filter = new EscapeFilter();
   const raw = io.stdin.isTTY === true;
-  const eol = raw ? "\r\n" : "\n";
-  const notice = (text: string): void => void io.stderr.write(`${eol}[sysrq-bridge] ${text}${eol}`);
+  // Node's raw mode keeps the terminal's output processing (ONLCR): "\n" is enough.
+  const notice = (text: string): void => void io.stderr.write(`\n[sysrq-bridge] ${text}\n`);
   let lease: LeaseState = "waiting";
   let typedAhead: Buffer[] = [];
   let leaving = false;
@@ -75,7 +75,7 @@ export function runConsole(
           socket.send(JSON.stringify({ type: "break" }));
           break;
         case "help":
-          io.stderr.write(raw ? ESCAPE_HELP : ESCAPE_HELP.replaceAll("\r\n", "\n"));
+          io.stderr.write(ESCAPE_HELP);
           break;
         case "leave":
           return leave();
