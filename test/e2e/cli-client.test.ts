@@ -170,12 +170,14 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
       assert.ok(lines.some((l) => l.text === "cli-w42"));
     });
 
-    it("console over a pipe: types echo hi, sees hi, leaves with ~. and frees the lease", async () => {
+    it("console over a pipe: types echo hi, sees hi; ~B then h is SysRq h; ~. leaves and frees the lease", async () => {
       const run = cliRun(["console", "vm0"], full!.daemon.url);
       await run.waitFor(/you hold the writer lease/, "stderr");
       run.write("echo hi\r");
-      await run.waitFor(/\nhi\r\n/).catch(withConsoleTail(full!));
-      run.write("~.");
+      await run.waitFor(/\nhi\r\n/, "stdout", 20_000).catch(withConsoleTail(full!));
+      run.write("~Bh");
+      await run.waitFor(/sysrq: HELP/, "stdout", 20_000).catch(withConsoleTail(full!));
+      run.write("\r~.");
       assert.equal(await run.exited, 0, run.stderr());
       await waitUntil(() => full!.daemon.ports.get("vm0").lease.current === null, 3000, "lease released");
     });
@@ -188,7 +190,7 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
         const run = start("script", ["-qefc", command, "/dev/null"], full!.daemon.url);
         await run.waitFor(/you hold the writer lease/);
         run.write("echo hi$((40+2))\r");
-        await run.waitFor(/\nhi42\r*\n/).catch(withConsoleTail(full!));
+        await run.waitFor(/\nhi42\r*\n/, "stdout", 20_000).catch(withConsoleTail(full!));
         run.write("~.");
         assert.equal(await run.exited, 0, run.stdout());
         // Raw mode: the terminal did not echo our keys itself, so the typed line shows once (the guest's echo).
