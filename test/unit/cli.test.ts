@@ -1,5 +1,6 @@
 /** The client commands' pure parts: argument parsing, ssh-style escapes, exit statuses, output lines. */
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import { DEFAULT_URL, UsageError, parseClientArgs } from "../../src/cli/args.js";
 import { EscapeFilter, type EscapeEvent } from "../../src/cli/console-escape.js";
@@ -102,5 +103,39 @@ describe("formatKeyResult", () => {
       formatKeyResult({ key: "t", verdict: "disabled", hint: "kernel.sysrq lacks 8" }),
       /^t {2}disabled\n {3}kernel\.sysrq lacks 8$/,
     );
+  });
+});
+
+describe("the client's import graph", () => {
+  it("reaches no daemon module and no package but ws, so the client commands start fast", async () => {
+    const root = new URL("../../src/", import.meta.url);
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const visit = async (file: URL): Promise<void> => {
+      if (seen.has(file.pathname)) return;
+      seen.add(file.pathname);
+      const source = await readFile(file, "utf8");
+      // Runtime imports only: `import type` and type-only specifiers vanish from the build.
+      for (const [, specifier] of source.matchAll(
+        /^(?:import|export)\s+(?!type\b)[^;]*?from\s+"([^"]+)"/gms,
+      )) {
+        if (specifier === undefined || specifier.startsWith("node:")) continue;
+        if (specifier.startsWith(".")) await visit(new URL(specifier.replace(/\.js$/, ".ts"), file));
+        else packages.add(specifier);
+      }
+    };
+    await visit(new URL("cli/commands.ts", root));
+    assert.deepEqual([...packages], ["ws"]);
+    const modules = [...seen].map((p) => p.slice(root.pathname.length)).sort();
+    assert.deepEqual(modules, [
+      "api/console/protocol.ts",
+      "cli/api-client.ts",
+      "cli/args.ts",
+      "cli/commands.ts",
+      "cli/console-escape.ts",
+      "cli/console.ts",
+      "cli/exit-codes.ts",
+      "cli/output.ts",
+    ]);
   });
 });
