@@ -23,6 +23,8 @@ export interface ConsoleIo {
 /** After stdin ends (a pipe), time for the daemon to pass the last input on before we leave. */
 const EOF_GRACE_MS = 1000;
 
+const LEAVE_SIGNALS = ["SIGTERM", "SIGHUP", "SIGINT"] as const;
+
 type LeaseState = "waiting" | "held" | "read-only";
 
 function closeExit(code: number): ExitCode {
@@ -120,6 +122,7 @@ export function runConsole(
       result = code;
       io.stdin.off("data", onStdin);
       io.stdin.off("end", onEnd);
+      for (const signal of LEAVE_SIGNALS) process.off(signal, leave);
       if (raw) io.stdin.setRawMode(false);
       io.stdin.pause();
       resolve(code);
@@ -145,6 +148,8 @@ export function runConsole(
       finish(ExitCode.TRANSPORT);
     });
     socket.on("open", () => {
+      // Killed or hung up: leave cleanly, so the terminal is never left in raw mode.
+      for (const signal of LEAVE_SIGNALS) process.once(signal, leave);
       if (raw) io.stdin.setRawMode(true);
       io.stdin.on("data", onStdin);
       io.stdin.on("end", onEnd);
