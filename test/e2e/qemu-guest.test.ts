@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { classifyLine } from "../../src/sysrq/verdict.js";
 import { READY_MARKER, startGuest } from "../target/guest.js";
+import { flushedRaw, lineText, readIndex } from "../helpers/capture-index.js";
 import { waitUntil } from "../helpers/daemon.js";
 import type { LogBody, SysrqBody } from "../helpers/http.js";
 import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
@@ -227,9 +228,12 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
     const port = t.daemon.ports.get("vm0");
     await t.guest.stop();
     await waitUntil(() => port.info().state === "connecting", 3000, "port notices QEMU went away");
+    const lostAt = port.capture.size;
+    const rawFile = port.capture.files.raw;
     const unavailable = await t.api.post<{ code: string }>("/ports/vm0/sysrq", { keys: "h" });
     assert.equal(unavailable.status, 503);
     assert.equal(unavailable.body.code, "PORT_UNAVAILABLE");
+    assert.match(unavailable.headers.get("retry-after") ?? "", /^[1-9]\d*$/, "Retry-After in seconds");
     const since = port.capture.log.next;
     t.guest = await startGuest({ telnetPort: t.guest.telnetPort, append: ["sysctl.kernel.sysrq=0"] });
     const ready = await t.api.get<LogBody>(
@@ -242,5 +246,16 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
       "the kernel's first line was captured: the daemon was back within QEMU's start-up time",
     );
     assert.match(await readFile(port.capture.files.index, "utf8"), /"gap":true/);
+    // The same raw file goes on; the index marks the outage where it happened in the stream.
+    assert.equal(port.capture.files.raw, rawFile);
+    const raw = await flushedRaw(port.capture);
+    assert.ok(raw.subarray(lostAt).includes("Linux version"), "the reboot is captured past the loss");
+    const index = await readIndex(port.capture);
+    const gapAt = index.findIndex((r) => r.kind === "gap" && r.off === lostAt);
+    assert.ok(gapAt >= 0, `a gap record at offset ${lostAt}`);
+    const reboot = index.findLastIndex(
+      (r) => r.kind === "line" && lineText(raw, r).includes("Linux version"),
+    );
+    assert.ok(reboot > gapAt, "the rebooted kernel's lines follow the gap in the index");
   });
 });

@@ -3,14 +3,13 @@
  * socat pty pair: every byte value crosses both ways intact (0xFF escaped as IAC IAC on the network).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { freeTcpPort } from "../target/guest.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { startSer2net, type Ser2net } from "../helpers/ser2net.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
@@ -19,30 +18,19 @@ const ALL_BYTES = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
 describe("telnet standard mode through a real ser2net", { skip, timeout: 60_000 }, () => {
   let pair: PtyPair;
-  let ser2net: ChildProcess;
+  let ser2net: Ser2net;
   let daemon: Daemon;
   let target: TargetSide;
 
   before(async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-ser2net-"));
     pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
-    const port = await freeTcpPort();
-    const config = path.join(dir, "ser2net.yaml");
-    await writeFile(
-      config,
-      [
-        "connection: &con0",
-        `  accepter: telnet(rfc2217=false),tcp,127.0.0.1,${port}`,
-        `  connector: serialdev,${pair.daemonSide},115200n81,local`,
-        "  options:",
-        "    kickolduser: true",
-        "",
-      ].join("\n"),
-    );
-    ser2net = spawn("ser2net", ["-n", "-d", "-c", config], { stdio: "ignore" });
+    ser2net = await startSer2net({ device: pair.daemonSide, dir });
     target = new TargetSide(pair.targetSide);
     daemon = await startTestDaemon({
-      ports: [{ id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port, mode: "standard" } }],
+      ports: [
+        { id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port: ser2net.port, mode: "standard" } },
+      ],
     });
     await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
     await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
@@ -50,7 +38,7 @@ describe("telnet standard mode through a real ser2net", { skip, timeout: 60_000 
   after(async () => {
     await daemon?.close();
     target?.close();
-    ser2net?.kill("SIGKILL");
+    await ser2net?.kill();
     await pair?.stop();
   });
 

@@ -1,0 +1,71 @@
+/**
+ * Reading a port's capture back the way an operator would: the raw file and its line index
+ * (<captureDir>/<id>.index.jsonl, records as written by src/ports/capture.ts).
+ */
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import type { Capture } from "../../src/ports/capture.js";
+import { waitUntil } from "./daemon.js";
+
+export type IndexRecord =
+  | { kind: "line"; seq: number; ts: string; off: number; len: number; partial?: true }
+  | { kind: "break"; ts: string; off: number; nextSeq: number }
+  | { kind: "gap"; ts: string; off: number; reason: string }
+  | { kind: "segment"; off: number };
+
+/** Every record of the active segment's index, in file order. */
+export async function readIndex(capture: Capture): Promise<IndexRecord[]> {
+  const text = await readFile(capture.files.index, "utf8");
+  return text
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .map((l) => {
+      const r = JSON.parse(l) as Record<string, unknown>;
+      const kind = r["gap"] ? "gap" : r["break"] ? "break" : r["segment"] ? "segment" : "line";
+      return { kind, ...r } as IndexRecord;
+    });
+}
+
+/** Waits until every captured byte has reached the raw file, and returns the file. */
+export async function flushedRaw(capture: Capture): Promise<Buffer> {
+  await waitUntil(
+    async () => (await readFile(capture.files.raw)).length >= capture.size,
+    3000,
+    "capture flushed to disk",
+  );
+  return readFile(capture.files.raw);
+}
+
+/** Text of a line record with its line ending, read from the raw file of a fresh, unrotated capture. */
+export function lineText(raw: Buffer, record: { off: number; len: number }): string {
+  return raw.subarray(record.off, record.off + record.len).toString("latin1");
+}
+
+/**
+ * The capture continued in the same raw file across an outage: `before` sits where it was captured,
+ * `after` follows it, and exactly one gap record lies between them in the index, at the stream offset
+ * where the link was lost, ordered between the two lines' records.
+ */
+export async function assertContinuedAcrossGap(
+  capture: Capture,
+  before: { text: string; off: number },
+  after: { text: string; off: number },
+): Promise<void> {
+  const raw = await flushedRaw(capture);
+  assert.equal(raw.subarray(before.off, before.off + before.text.length).toString("latin1"), before.text);
+  assert.equal(raw.subarray(after.off, after.off + after.text.length).toString("latin1"), after.text);
+  assert.ok(after.off >= before.off + before.text.length, "the new bytes follow the old in one file");
+  const index = await readIndex(capture);
+  const at = (off: number) => index.findIndex((r) => r.kind === "line" && r.off === off);
+  const beforeAt = at(before.off);
+  const afterAt = at(after.off);
+  assert.ok(beforeAt >= 0 && afterAt > beforeAt, "both lines indexed, in order");
+  const gaps = index.slice(beforeAt + 1, afterAt).filter((r) => r.kind === "gap");
+  assert.equal(gaps.length, 1, `one gap between the lines: ${JSON.stringify(gaps)}`);
+  const gap = gaps[0]!;
+  assert.ok(
+    gap.off >= before.off + before.text.length && gap.off <= after.off,
+    `gap at stream offset ${gap.off}, between ${before.off + before.text.length} and ${after.off}`,
+  );
+  assert.match(gap.reason, /\S/, "the gap says why");
+}
