@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { sha256 } from "../../src/config/security.js";
+import type { Daemon } from "../../src/daemon.js";
 import { freeTcpPort } from "../target/guest.js";
-import { waitUntil } from "../helpers/daemon.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import type { KeyResultBody, SysrqBody } from "../helpers/http.js";
 import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
 import { hasCommand, requireTools } from "../helpers/tools.js";
@@ -28,11 +30,12 @@ interface Run {
 }
 
 /** Spawns a command line; `url` goes in SYSRQ_BRIDGE_URL (and no token from the outer environment). */
-function start(command: string, args: string[], url: string | undefined): Run {
+function start(command: string, args: string[], url: string | undefined, token?: string): Run {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env["SYSRQ_BRIDGE_TOKEN"];
   delete env["SYSRQ_BRIDGE_URL"];
   if (url !== undefined) env["SYSRQ_BRIDGE_URL"] = url;
+  if (token !== undefined) env["SYSRQ_BRIDGE_TOKEN"] = token;
   const begun = Date.now();
   const child = spawn(command, args, { env, stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
@@ -63,11 +66,12 @@ function start(command: string, args: string[], url: string | undefined): Run {
   };
 }
 
-const cliRun = (args: string[], url: string | undefined): Run => start(process.execPath, [bin, ...args], url);
+const cliRun = (args: string[], url: string | undefined, token?: string): Run =>
+  start(process.execPath, [bin, ...args], url, token);
 
 /** Runs the CLI to its end, with stdin closed. */
-async function cli(args: string[], url: string | undefined) {
-  const run = cliRun(args, url);
+async function cli(args: string[], url: string | undefined, token?: string) {
+  const run = cliRun(args, url, token);
   run.write("");
   const code = await run.exited;
   return { code, stdout: run.stdout(), stderr: run.stderr(), chunks: run.chunks };
@@ -259,5 +263,49 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
     const attach = await cli(["console", "vm0"], url);
     assert.equal(attach.code, 7);
     assert.match(attach.stderr, /ECONNREFUSED/);
+  });
+});
+
+describe("sysrq-bridge client commands with tokens, against a port whose target is down", () => {
+  const TOKEN = "cli-test-token-0123456789";
+  let daemon: Daemon | undefined;
+  before(async () => {
+    daemon = await startTestDaemon({
+      listen: true,
+      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: await freeTcpPort() } }],
+      config: { auth: { tokens: [{ name: "ops", role: "operate", sha256: sha256(TOKEN).toString("hex") }] } },
+    });
+  });
+  after(() => daemon?.close());
+
+  it("sends the token from --token or SYSRQ_BRIDGE_TOKEN; without one the daemon refuses (6)", async () => {
+    const url = daemon!.url;
+    const refused = await cli(["ports"], url);
+    assert.equal(refused.code, 6);
+    assert.match(refused.stderr, /UNAUTHORIZED/);
+    assert.equal((await cli(["ports", "--token", TOKEN], url)).code, 0);
+    const fromEnv = await cli(["ports", "--json"], url, TOKEN);
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+    assert.deepEqual(
+      (JSON.parse(fromEnv.stdout) as { id: string; state: string }[]).map((p) => [p.id, p.state]),
+      [["vm0", "connecting"]],
+    );
+  });
+
+  it("a port that is down is a 5xx: exit 7", async () => {
+    const run = await cli(["send", "vm0", "h"], daemon!.url, TOKEN);
+    assert.equal(run.code, 7);
+    assert.match(run.stderr, /PORT_UNAVAILABLE/);
+  });
+
+  it("console: the Authorization header opens it; without a token the daemon closes it with 4401 (6)", async () => {
+    const refused = await cli(["console", "vm0"], daemon!.url);
+    assert.equal(refused.code, 6);
+    assert.match(refused.stderr, /4401/);
+    const run = cliRun(["console", "vm0"], daemon!.url, TOKEN);
+    await run.waitFor(/connected to vm0 as ops \(operate\)/, "stderr");
+    await run.waitFor(/you hold the writer lease/, "stderr");
+    run.write("~.");
+    assert.equal(await run.exited, 0, run.stderr());
   });
 });
