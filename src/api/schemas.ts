@@ -46,6 +46,12 @@ export const PortInfoSchema = Type.Object({
     Type.Literal("locked"),
   ]),
   reason: Type.Optional(Type.String()),
+  lockedBy: Type.Optional(
+    Type.Object(
+      { pid: Type.Integer(), command: Type.Optional(Type.String()) },
+      { description: "while locked: the other program whose UUCP lock file holds the tty" },
+    ),
+  ),
   lease: LeaseInfoSchema,
   viewers: Type.Integer({ description: "console WebSocket sessions attached" }),
   capabilities: Type.Object({

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
 import type { TransportFactory } from "../transports/create.js";
 import { TransportOpenError, type Transport } from "../transports/transport.js";
+import { DeviceLockedError, type DeviceHolder } from "../transports/uucp-lock.js";
 
 /** locked: the device is held by another program (its UUCP lock file names a live pid). */
 export type PortState = "connecting" | "open" | "closed" | "locked";
@@ -37,6 +38,7 @@ export function retryDelays(kind: TransportConfig["kind"]): { first: number; max
 export class Connection {
   private stateValue: PortState = "connecting";
   private reasonValue: string | undefined = "not connected yet";
+  private holderValue: DeviceHolder | undefined;
   private transport: Transport | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private delay: number;
@@ -64,6 +66,11 @@ export class Connection {
 
   get reason(): string | undefined {
     return this.reasonValue;
+  }
+
+  /** While `locked`: the other program that holds the device. */
+  get holder(): DeviceHolder | undefined {
+    return this.stateValue === "locked" ? this.holderValue : undefined;
   }
 
   /** The open transport, or null while connecting or closed. */
@@ -103,8 +110,8 @@ export class Connection {
             this.log.warn({ code, reason }, "port not available, retrying");
           }
           this.reasonValue = reason;
-          this.stateValue =
-            err instanceof TransportOpenError && err.code === "LOCKED" ? "locked" : "connecting";
+          this.holderValue = err instanceof DeviceLockedError ? err.holder : undefined;
+          this.stateValue = this.holderValue ? "locked" : "connecting";
           this.scheduleRetry();
         },
       );

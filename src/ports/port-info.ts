@@ -1,6 +1,7 @@
 /** What GET /ports shows of a port: its state and the methods it has. */
 import type { TransportConfig } from "../config/types.js";
 import type { BreakCapability } from "../transports/transport.js";
+import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { PortState } from "./connection.js";
 
 export interface PortInfo {
@@ -9,6 +10,8 @@ export interface PortInfo {
   readonly target: string;
   readonly state: PortState;
   readonly reason?: string;
+  /** While `locked`: the other program holding the device (its UUCP lock file's pid). */
+  readonly lockedBy?: DeviceHolder;
   readonly capabilities: {
     readonly break: BreakCapability;
     /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */

@@ -10,8 +10,9 @@ import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
 import { BridgeError } from "../errors.js";
 import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
 import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
-import type { TransportFactory } from "../transports/create.js";
+import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
+import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { Capture } from "./capture.js";
 import { Connection, type PortState } from "./connection.js";
 import { LineState } from "./line-state.js";
@@ -48,7 +49,10 @@ export class PortLink {
     this.line = new LineState(deps.clock);
     deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
     const qmp = deps.qmp;
-    const context = qmp ? { resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) } : {};
+    const log = transportLog(deps.log);
+    const context = qmp
+      ? { log, resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) }
+      : { log };
     this.connection = new Connection(
       config.transport,
       (transportConfig) => deps.createTransport(transportConfig, context),
@@ -78,6 +82,10 @@ export class PortLink {
 
   get reason(): string | undefined {
     return this.connection.reason;
+  }
+
+  get lockedBy(): DeviceHolder | undefined {
+    return this.connection.holder;
   }
 
   get reconnects(): number {
@@ -117,7 +125,7 @@ export class PortLink {
       throw new BridgeError(
         "PORT_UNAVAILABLE",
         `port ${this.config.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
-        { details: { state: this.connection.state } },
+        { details: { state: this.connection.state, lockedBy: this.connection.holder } },
       );
     }
     return transport;

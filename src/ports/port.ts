@@ -86,6 +86,7 @@ export class Port {
 
   info(): PortInfo {
     const reason = this.link.reason;
+    const lockedBy = this.link.lockedBy;
     const breakCapability = this.link.breakCapability();
     return {
       id: this.id,
@@ -93,6 +94,7 @@ export class Port {
       target: describeTarget(this.config.transport),
       state: this.link.state,
       ...(reason === undefined ? {} : { reason }),
+      ...(lockedBy === undefined ? {} : { lockedBy }),
       capabilities: {
         break: breakCapability,
         sysrq:

@@ -1,7 +1,9 @@
 /**
  * A local UART or USB-serial adapter through `serialport` (the only file that imports it).
  *
- *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> UUCP lock ─> open, hupcl off ─> set(dtr, rts)
+ *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> UUCP lock (uucp-lock.ts)
+ *          ─> open, hupcl off ─> set(dtr, rts)
+ *   close: close ─> UUCP lock released (also when the device goes away)
  *   BREAK: drain ─> set(brk on, dtr, rts) ─> hold ─> set(brk off, dtr, rts)
  *
  * serialport's set() fills every line it is not given with a default (DTR and RTS high), which
@@ -12,8 +14,9 @@ import { access, realpath, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SerialPort } from "serialport";
 import type { TtyTransportConfig } from "../config/types.js";
+import type { TransportContext } from "./create.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
-import { DeviceLockedError, acquireUucpLock, type UucpLock } from "./uucp-lock.js";
+import { acquireUucpLock, type UucpLock } from "./uucp-lock.js";
 
 /** Unix98 pty slaves (/dev/pts/N) have majors 136-143; BSD-style ptys 2 and 3; /dev/ptmx is 5:2. */
 export function isPseudoTerminal(rdev: number): boolean {
@@ -41,11 +44,12 @@ export class TtyTransport implements Transport {
   readonly target: string;
   private port: SerialPort | null = null;
   private lock: UucpLock | null = null;
+  private lockReleased: Promise<void> = Promise.resolve();
   private capability: BreakCapability = { available: true, method: "tty-ioctl" };
 
   constructor(
     private readonly config: TtyTransportConfig,
-    private readonly resolveChardevPath?: (chardev: string) => Promise<string>,
+    private readonly context: TransportContext = {},
   ) {
     const d = config.device;
     this.target = "path" in d ? d.path : `QEMU chardev ${d.qmpChardev}`;
@@ -55,10 +59,11 @@ export class TtyTransport implements Transport {
   private async configuredPath(): Promise<string> {
     const d = this.config.device;
     if ("path" in d) return d.path;
-    if (!this.resolveChardevPath)
+    const resolveChardevPath = this.context.resolveChardevPath;
+    if (!resolveChardevPath)
       throw new TransportOpenError("EINVAL", `no QMP to resolve chardev ${d.qmpChardev}`);
     try {
-      return await this.resolveChardevPath(d.qmpChardev);
+      return await resolveChardevPath(d.qmpChardev);
     } catch (err) {
       throw new TransportOpenError("ENOENT", `chardev ${d.qmpChardev}: ${(err as Error).message}`, {
         cause: err,
@@ -77,23 +82,37 @@ export class TtyTransport implements Transport {
     }
   }
 
-  /** The UUCP lock minicom and picocom honour; a device they hold is a state, not an error. */
+  /**
+   * The UUCP lock minicom and picocom honour. A device they hold rejects with DeviceLockedError (the
+   * port shows it as `locked`); a lock directory we cannot write in only costs the lock.
+   */
   private async takeLock(device: string): Promise<void> {
-    if (this.config.lockDir === null) return;
-    try {
-      const lock = await acquireUucpLock(this.config.lockDir, device);
-      this.lock = "release" in lock ? lock : null;
-    } catch (err) {
-      if (err instanceof DeviceLockedError)
-        throw new TransportOpenError("LOCKED", err.message, { cause: err });
-      throw err;
+    const dir = this.config.lockDir;
+    if (dir === null) return;
+    const lock = await acquireUucpLock(dir, device);
+    if ("skipped" in lock) {
+      this.context.log?.warnOnce(
+        `uucp-lock:${dir}`,
+        { lockDir: dir, reason: lock.skipped },
+        "opening without a UUCP lock file",
+      );
+      return;
     }
+    if (lock.replacedStalePid !== undefined) {
+      this.context.log?.info(
+        { file: lock.file, stalePid: lock.replacedStalePid },
+        "removed a stale UUCP lock",
+      );
+    }
+    this.lock = lock;
   }
 
-  private async releaseLock(): Promise<void> {
+  /** Idempotent: the close event and close() both call it, and both wait for the same unlink. */
+  private releaseLock(): Promise<void> {
     const lock = this.lock;
     this.lock = null;
-    await lock?.release();
+    if (lock) this.lockReleased = lock.release().catch(() => undefined);
+    return this.lockReleased;
   }
 
   private async openDevice(device: string, sink: TransportSink): Promise<void> {
@@ -193,7 +212,7 @@ export class TtyTransport implements Transport {
 
   async close(): Promise<void> {
     const port = this.port;
-    if (!port?.isOpen) return;
-    await promisify((done) => port.close(done));
+    if (port?.isOpen) await promisify((done) => port.close(done));
+    await this.releaseLock();
   }
 }

@@ -113,6 +113,18 @@ describe("config", () => {
     );
   });
 
+  it("takes UUCP locks in /var/lock by default, in lockDir (resolved like captureDir), or nowhere", () => {
+    const lockDirOf = (extra: object): string | null | undefined => {
+      const tty = { id: "u0", transport: { kind: "tty", path: "/dev/ttyS0" } };
+      const port = resolveConfig({ ...extra, ports: [tty] }, "/etc/sysrq-bridge").ports[0];
+      return port?.transport.kind === "tty" ? port.transport.lockDir : undefined;
+    };
+    assert.equal(lockDirOf({}), "/var/lock");
+    assert.equal(lockDirOf({ lockDir: "./locks" }), "/etc/sysrq-bridge/locks");
+    assert.equal(lockDirOf({ lockDir: false }), null);
+    assert.match(errorOf({ ...base, lockDir: true }), /lockDir/);
+  });
+
   it("does not treat a device that does not exist yet as an error", () => {
     assert.doesNotThrow(() =>
       resolveConfig({ ports: [{ id: "u0", transport: { kind: "tty", path: "/dev/ttyUSB99" } }] }, "/"),
