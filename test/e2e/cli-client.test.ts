@@ -1,10 +1,14 @@
 /**
  * The client commands of the real binary (dist/main.js) against a daemon attached to real Linux
  * guests under QEMU, one per kernel.sysrq level (1, 438, 0), booted side by side. The port's own
- * sysrqMask is 1 (all keys), so the kernel decides and its verdicts become the exit status.
+ * sysrqMask is 1 (all keys), so the kernel decides and its verdicts become the exit status. The
+ * kernel.sysrq=0 guest also has QMP and unknown_nmi_panic=1, for an NMI that panics (exit 5).
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
@@ -92,10 +96,16 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
   let debian: Target | undefined;
   let off: Target | undefined;
   before(async () => {
+    // The kernel.sysrq=0 guest also has QMP for an NMI, and panics on it (its last test).
+    const qmpPath = path.join(await mkdtemp(path.join(os.tmpdir(), "sysrq-cli-qmp-")), "qmp.sock");
     [full, debian, off] = await Promise.all([
       startTarget(["sysctl.kernel.sysrq=1"], [], guestOptions),
       startTarget(["sysctl.kernel.sysrq=438"], [], guestOptions),
-      startTarget(["sysctl.kernel.sysrq=0"], [], guestOptions),
+      startTarget(
+        ["sysctl.kernel.sysrq=0", "unknown_nmi_panic=1"],
+        ["-qmp", `unix:${qmpPath},server=on,wait=off`],
+        { port: { ...guestOptions.port, qmp: { path: qmpPath }, nmi: { kind: "qmp" } } },
+      ),
     ]);
   });
   after(() => Promise.all([stopTarget(full), stopTarget(debian), stopTarget(off)]));
@@ -252,6 +262,13 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
       const verdicts = (JSON.parse(run.stdout) as SysrqBody).results.map((r) => r.verdict);
       assert.deepEqual(verdicts, ["no-response", "skipped"]);
       assert.equal(run.code, 4);
+    });
+
+    it("nmi exits 5 when the kernel panics on it (unknown_nmi_panic=1)", async () => {
+      const run = await cli(["nmi", "vm0", "--timeout-ms", "5000"], off!.daemon.url);
+      assert.equal(run.code, 5, run.stderr);
+      assert.match(run.stdout, /^NMI {2}panic/m);
+      assert.match(run.stdout, /Kernel panic - not syncing: NMI/);
     });
   });
 
