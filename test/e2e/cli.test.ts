@@ -1,26 +1,13 @@
 /** The `sysrq-bridge` command itself: config errors stop it with the key named; SIGTERM closes it cleanly. */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { freeTcpPort } from "../target/guest.js";
+import { run } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
-
-const bin = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
-
-function run(args: string[]) {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited, output: () => ({ stdout, stderr }) };
-}
 
 describe("sysrq-bridge command", () => {
   it("refuses a config with an unknown key, naming it, with exit status 78", async () => {

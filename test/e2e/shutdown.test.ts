@@ -1,0 +1,132 @@
+/**
+ * Graceful shutdown of the real binary (dist/main.js) attached to a real kernel under QEMU: on SIGTERM
+ * the SysRq sequence in flight finishes and is answered in full, new connections are refused, every
+ * byte the guest printed is on disk, and the process exits 0; a second SIGTERM exits at once.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { READY_MARKER, freeTcpPort, startGuest, waitForFile, type Guest } from "../target/guest.js";
+import { listening, run, type BinProcess } from "../helpers/bin.js";
+import { waitUntil } from "../helpers/daemon.js";
+import { client, type SysrqBody } from "../helpers/http.js";
+import { requireTools } from "../helpers/tools.js";
+
+/** Resolves with the connect error's code, or "connected". */
+function tryConnect(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve("connected");
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
+}
+
+/** Milliseconds until the process exits, and its status. */
+async function exitOf(proc: BinProcess, since: number): Promise<{ code: number | null; ms: number }> {
+  const code = await proc.exited;
+  return { code, ms: performance.now() - since };
+}
+
+describe(
+  "SIGTERM with a SysRq sequence in flight",
+  { skip: requireTools("qemu-system-x86_64", "cpio", "busybox"), timeout: 120_000 },
+  () => {
+    let dir: string;
+    let config: string;
+    let httpPort: number;
+    let guest: Guest;
+    let ready: Promise<void>;
+
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-shutdown-"));
+      httpPort = await freeTcpPort();
+      guest = await startGuest({ append: ["sysctl.kernel.sysrq=1"] });
+      // QEMU keeps its own record whether or not anyone is attached: the shell is up once it is there.
+      ready = waitForFile(guest.logfile, new RegExp(`${READY_MARKER}[^]*/ # `), 60_000);
+      config = path.join(dir, "config.yaml");
+      await writeFile(
+        config,
+        `listen: { host: 127.0.0.1, port: ${httpPort} }\ncaptureDir: ./cap\nlog: { level: warn }\n` +
+          `ports:\n  - id: vm0\n    transport: { kind: telnet, host: 127.0.0.1, port: ${guest.telnetPort} }\n`,
+      );
+    });
+    after(() => guest?.stop());
+
+    /** Starts the binary and waits until it is attached to the guest, whose shell is quiet by then. */
+    async function startBinary(): Promise<{ proc: BinProcess; api: ReturnType<typeof client> }> {
+      const proc = run(["--config", config]);
+      await listening(proc, httpPort);
+      const api = client(`http://127.0.0.1:${httpPort}`);
+      await waitUntil(
+        async () => (await api.get<{ state: string }>("/ports/vm0")).body.state === "open",
+        5000,
+        "attached to the guest",
+      );
+      await ready;
+      await new Promise((r) => setTimeout(r, 500));
+      return { proc, api };
+    }
+
+    it("answers the in-flight sequence in full, refuses new connections, flushes the capture, exits 0", async (ctx) => {
+      const { proc, api } = await startBinary();
+      const keys = "hmwhmw";
+      const inFlight = api.post<SysrqBody>("/ports/vm0/sysrq", { keys, settleMs: 400 });
+      await new Promise((r) => setTimeout(r, 700));
+      const signalled = performance.now();
+      proc.child.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(await tryConnect(httpPort), "ECONNREFUSED", "no new connections once shutting down");
+
+      const res = await inFlight;
+      const answeredMs = performance.now() - signalled;
+      assert.ok(answeredMs > 500, `answered ${Math.round(answeredMs)} ms after SIGTERM: it was in flight`);
+      assert.equal(res.status, 200);
+      assert.deepEqual(
+        res.body.results.map((r) => `${r.key}:${r.verdict}`),
+        [...keys].map((k) => `${k}:acknowledged`),
+      );
+      const { code, ms } = await exitOf(proc, signalled);
+      assert.equal(code, 0, proc.output().stderr);
+      assert.ok(ms < 8000, `exited ${Math.round(ms)} ms after SIGTERM`);
+      ctx.diagnostic(`answered ${Math.round(answeredMs)} ms, exited ${Math.round(ms)} ms after SIGTERM`);
+
+      // Every byte QEMU saw the guest print while the daemon was attached is in the capture file.
+      const captured = await readFile(path.join(dir, "cap", "vm0.raw"));
+      const logged = await readFile(guest.logfile);
+      const start = logged.indexOf(captured.subarray(0, 256));
+      assert.ok(start >= 0, "the capture is a stretch of QEMU's record");
+      assert.ok(
+        logged.subarray(start, start + captured.length).equals(captured),
+        "byte for byte what QEMU recorded",
+      );
+      assert.equal(start + captured.length, logged.length, "nothing printed before exit is missing");
+      const sysrqLines = captured.toString("latin1").match(/sysrq: /g) ?? [];
+      assert.equal(sysrqLines.length, keys.length, "each key's line is on disk");
+    });
+
+    it("exits at once on a second SIGTERM during a slow shutdown", async (ctx) => {
+      const { proc, api } = await startBinary();
+      // Eight keys 2 s apart: a shutdown that waits for them would take over ten seconds.
+      const inFlight = api
+        .post<SysrqBody>("/ports/vm0/sysrq", { keys: "hhhhhhhh", settleMs: 2000 })
+        .catch((err: unknown) => err);
+      await new Promise((r) => setTimeout(r, 500));
+      proc.child.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(proc.child.exitCode, null, "the first SIGTERM waits for the sequence");
+      const second = performance.now();
+      proc.child.kill("SIGTERM");
+      const { code, ms } = await exitOf(proc, second);
+      assert.ok(ms < 1000, `exited ${Math.round(ms)} ms after the second SIGTERM`);
+      assert.equal(code, 1, "a forced exit is not a clean one");
+      ctx.diagnostic(`exited ${Math.round(ms)} ms after the second SIGTERM`);
+      assert.ok((await inFlight) instanceof Error, "the cut-off request sees its connection drop");
+    });
+  },
+);

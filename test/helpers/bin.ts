@@ -1,0 +1,40 @@
+/** The real `sysrq-bridge` binary (dist/main.js, so `npm run build` first), run as a child process. */
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+
+export const bin = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+
+export interface BinProcess {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  /** The exit status (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+  output(): { stdout: string; stderr: string };
+}
+
+export function run(args: string[]): BinProcess {
+  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** Resolves once the daemon answers GET /healthz on `port`; fails at once if it exits instead. */
+export async function listening(proc: BinProcess, port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (proc.child.exitCode !== null) {
+      throw new Error(`daemon exited with status ${proc.child.exitCode}: ${proc.output().stderr}`);
+    }
+    if (Date.now() > end) throw new Error(`daemon not listening on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
