@@ -100,8 +100,13 @@ export class PortLink {
     this.connection.start();
   }
 
-  stop(): Promise<void> {
-    return this.connection.stop();
+  /**
+   * Closes the link for good. A sequence still waiting for the kernel (shutdown's grace has run out)
+   * hears the link go, as on a disconnect, and answers now rather than holding the shutdown open.
+   */
+  async stop(): Promise<void> {
+    await this.connection.stop();
+    this.publish({ type: "disconnected", at: this.deps.clock.now() });
   }
 
   /** Runs `task` when the port's earlier work is done (429 QUEUE_FULL past the queue's limit). */

@@ -128,5 +128,30 @@ describe(
       ctx.diagnostic(`exited ${Math.round(ms)} ms after the second SIGTERM`);
       assert.ok((await inFlight) instanceof Error, "the cut-off request sees its connection drop");
     });
+
+    it("answers a sequence still waiting for the kernel once the grace runs out, and exits 0", async (ctx) => {
+      const { proc, api } = await startBinary();
+      process.kill(guest.pid, "SIGSTOP"); // the guest freezes: its kernel will not answer
+      try {
+        const inFlight = api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "hm", timeoutMs: 60_000 });
+        await new Promise((r) => setTimeout(r, 500));
+        const signalled = performance.now();
+        proc.child.kill("SIGTERM");
+        const res = await inFlight;
+        const answeredMs = performance.now() - signalled;
+        assert.equal(res.status, 200);
+        const [h, m] = res.body.results;
+        assert.equal(h?.verdict, "no-response");
+        assert.match(h?.reason ?? "", /disconnected/);
+        assert.equal(m?.verdict, "skipped");
+        const { code, ms } = await exitOf(proc, signalled);
+        assert.equal(code, 0, proc.output().stderr);
+        // serve.ts grants in-flight work 10 s; close-with-grace would force exit 1 at 15 s.
+        assert.ok(answeredMs > 9500 && ms < 12_000, `answered at ${answeredMs} ms, exited at ${ms} ms`);
+        ctx.diagnostic(`answered ${Math.round(answeredMs)} ms, exited ${Math.round(ms)} ms after SIGTERM`);
+      } finally {
+        process.kill(guest.pid, "SIGCONT");
+      }
+    });
   },
 );
