@@ -1,7 +1,9 @@
 /**
  * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
  * write as soon as the previous one returns (what arrived meanwhile goes in a single writev), so at
- * most one write's worth of bytes is ever held only in memory.
+ * most one write's worth of bytes is ever held only in memory. An idle writer starts its first write
+ * once the loop's current I/O callbacks are done (setImmediate): the disk write never runs between a
+ * received line and the request waiting for it, and a burst of chunks goes out in one writev.
  *
  *   append(chunk) ─┐                                        ┌─> <id>.raw            (active segment)
  *   index(text) ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl
@@ -259,7 +261,7 @@ export class CaptureWriter {
     this.ops.push(op);
     if (this.draining) return;
     this.draining = true;
-    void this.drain();
+    setImmediate(() => void this.drain());
   }
 
   private async drain(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * What the target's serial_core believes about the line: whether a BREAK has armed SysRq (the next
- * byte within 5 s runs as a key), who sent that BREAK, and when a byte last went out (a byte written
- * just before a BREAK can become the key, so BREAKs wait for a quiet line).
+ * byte within 5 s runs as a key), who sent that BREAK, and when a byte last went out that the target
+ * may not have read yet (a byte written just before a BREAK can become the key, so BREAKs wait for a
+ * quiet line).
  */
 import type { Clock } from "../sysrq/console.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
@@ -17,6 +18,7 @@ export class LineState {
     return this.armedAtValue;
   }
 
+  /** When the last byte the target may not have read yet went out (-Infinity: none). */
   get lastWriteAt(): number {
     return this.lastWriteAtValue;
   }
@@ -43,6 +45,11 @@ export class LineState {
     this.armedAtValue = null;
     this.armOwnerValue = null;
     this.lastWriteAtValue = this.clock.now();
+  }
+
+  /** The target answered what was sent (a SysRq verdict): every byte written so far has been read. */
+  writesRead(): void {
+    this.lastWriteAtValue = Number.NEGATIVE_INFINITY;
   }
 
   /** The link was (re)opened or lost: the target's state is unknown, assume unarmed. */

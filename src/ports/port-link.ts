@@ -181,6 +181,7 @@ export class PortLink {
         this.line.byteSent();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
+      keyAnswered: () => this.line.writesRead(),
     };
   }
 

@@ -15,6 +15,7 @@ import { checkKeysSendable } from "../sysrq/guard.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
+import type { PhaseTimes } from "../sysrq/timing.js";
 import type { TransportFactory } from "../transports/create.js";
 import type { Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
@@ -116,7 +117,12 @@ export class Port {
     };
   }
 
-  async sysrq(request: SysrqRequest, onResult?: (result: KeyResult) => void): Promise<KeyResult[]> {
+  /** Runs a key sequence; `times` (if given) learns how long it queued and where each key's time went. */
+  async sysrq(
+    request: SysrqRequest,
+    onResult?: (result: KeyResult) => void,
+    times?: PhaseTimes,
+  ): Promise<KeyResult[]> {
     checkKeysSendable(request.keys, this.config.sysrqMask);
     const keyboard = this.config.sysrqVia === "keyboard" ? this.deps.qmp : null;
     if (keyboard && !KEYBOARD_KEYS.test(request.keys)) {
@@ -127,7 +133,9 @@ export class Port {
     }
     const check = (): Transport => (keyboard ? this.link.requireOpen() : this.link.requireBreakable());
     check();
+    const queuedAt = this.deps.clock.now();
     return this.link.run(async () => {
+      times?.add("queue", this.deps.clock.now() - queuedAt);
       const transport = check();
       const options: SequenceOptions = {
         timeoutMs: request.timeoutMs,
@@ -141,6 +149,7 @@ export class Port {
           wire: keyboard ? keyboardWire(keyboard) : this.link.wire(transport),
           feed: this.link.feed(),
           clock: this.deps.clock,
+          times,
         },
         onResult,
       );

@@ -9,6 +9,7 @@ import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./co
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
 import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
+import type { PhaseTimes } from "./timing.js";
 import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
 
 export interface SequenceOptions {
@@ -21,6 +22,8 @@ export interface SequenceDeps {
   readonly wire: SysrqWire;
   readonly feed: ConsoleFeed;
   readonly clock: Clock;
+  /** Where each key's time goes (wire, kernel, settle), when the caller wants to know. */
+  readonly times?: PhaseTimes;
 }
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
@@ -47,7 +50,7 @@ export async function runSequence(
 }
 
 async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps): Promise<KeyResult> {
-  const { wire, clock } = deps;
+  const { wire, clock, times } = deps;
   const inbox = new ConsoleInbox(deps.feed, clock);
   const output: string[] = [];
   try {
@@ -67,23 +70,33 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
           break;
       }
     }
-    const deadline = clock.now() + options.timeoutMs;
+    const keyWrittenAt = clock.now();
+    times?.add("wire", keyWrittenAt - start);
+    const deadline = keyWrittenAt + options.timeoutMs;
 
     let judgement: Judgement | null = null;
     let latencyMs = 0;
+    let verdictAt = 0;
     while (!judgement) {
       const event = await inbox.next(deadline);
       if (event === null || event.type === "disconnected") {
+        times?.add("kernel", clock.now() - keyWrittenAt);
         const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
         return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
       }
       judgement = judgeLine(key, event.text);
-      if (judgement) latencyMs = round(event.at - start);
-      else output.push(event.text);
+      if (judgement) {
+        latencyMs = round(event.at - start);
+        times?.add("kernel", event.at - keyWrittenAt);
+        verdictAt = event.at;
+      } else output.push(event.text);
     }
+    // The kernel answered the key, so the target has read every byte sent so far.
+    wire.keyAnswered?.();
 
     const completion = await awaitCompletion(key, judgement, inbox, deadline, start, output);
     const after = await settle(key, judgement, inbox, deps, options, deadline, output);
+    times?.add("settle", clock.now() - verdictAt);
     return {
       key,
       ...judgement,

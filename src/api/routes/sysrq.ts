@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import { BridgeError } from "../../errors.js";
 import type { KeyResult } from "../../sysrq/result.js";
+import { PhaseTimes } from "../../sysrq/timing.js";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
 import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
 import {
@@ -12,12 +14,34 @@ import {
   errorResponses,
 } from "../schemas.js";
 
+/** A timed request's phases, and reply.elapsedTime when its sequence ended. */
+interface Timing {
+  readonly times: PhaseTimes;
+  doneAt: number;
+}
+
+const timings = new WeakMap<FastifyRequest, Timing>();
+
+/**
+ * Server-Timing (ms) for a JSON SysRq answer, set after the audit record is written (route hooks run
+ * after the app's): http, queue, wire, kernel, settle, respond and their total.
+ */
+async function addServerTiming(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const timing = timings.get(request);
+  if (!timing) return;
+  const total = reply.elapsedTime;
+  timing.times.add("respond", total - timing.doneAt);
+  const entries = [...timing.times.entries(), ["total", total] as const];
+  void reply.header("server-timing", entries.map(([name, ms]) => `${name};dur=${ms.toFixed(2)}`).join(", "));
+}
+
 export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     "/ports/:id/sysrq",
     {
       config: { access: "operate", audit: "sysrq" },
       schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } },
+      onSend: async (request, reply) => addServerTiming(request, reply),
     },
     async (request, reply) => {
       const { keys, timeoutMs = 3000, settleMs = 100, breakMs } = request.body;
@@ -32,8 +56,12 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
       };
       if (wantsNdjson(request))
         return streamSysrq(port, sysrq, { request, reply, audit: app.audit, observe });
+      const timing: Timing = { times: new PhaseTimes(), doneAt: 0 };
+      timing.times.add("http", reply.elapsedTime);
+      timings.set(request, timing);
       try {
-        const results = await port.sysrq(sysrq, observe);
+        const results = await port.sysrq(sysrq, observe, timing.times);
+        timing.doneAt = reply.elapsedTime;
         request.auditDetail = { keys, verdicts: results.map((result) => result.verdict) };
         return { port: port.id, results };
       } catch (err) {
