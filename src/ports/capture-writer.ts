@@ -270,11 +270,13 @@ export class CaptureWriter {
         if (op.kind === "task") {
           this.ops.shift();
           await op.run().catch((err: unknown) => this.events.onError(err, "maintaining the capture files"));
-        } else if (op.kind === "raw") {
-          await this.writeRaw(this.takeRun((o) => (o.kind === "raw" ? o.chunk : null)));
-        } else {
-          await this.writeIndexText(this.takeRun((o) => (o.kind === "index" ? o.text : null)).join(""));
+          continue;
         }
+        // Everything up to the next task in two writes: the raw bytes first, then the index lines
+        // that point into them (so the index never runs ahead of the raw file on disk).
+        const { chunks, text } = this.takeBatch();
+        if (chunks.length > 0) await this.writeRaw(chunks);
+        if (text.length > 0) await this.writeIndexText(text);
       }
     } finally {
       // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
@@ -282,16 +284,19 @@ export class CaptureWriter {
     }
   }
 
-  /** Removes the leading run of ops of one kind (at most MAX_GATHER) and returns their payloads. */
-  private takeRun<T>(payload: (op: Op) => T | null): T[] {
-    const run: T[] = [];
-    for (let op = this.ops[0]; op && run.length < MAX_GATHER; op = this.ops[0]) {
-      const value = payload(op);
-      if (value === null) break;
-      run.push(value);
-      this.ops.shift();
+  /** Removes the leading raw and index ops (up to the first task, at most MAX_GATHER raw chunks). */
+  private takeBatch(): { chunks: Buffer[]; text: string } {
+    const chunks: Buffer[] = [];
+    const lines: string[] = [];
+    let taken = 0;
+    for (const op of this.ops) {
+      if (op.kind === "task" || (op.kind === "raw" && chunks.length >= MAX_GATHER)) break;
+      if (op.kind === "raw") chunks.push(op.chunk);
+      else lines.push(op.text);
+      taken += 1;
     }
-    return run;
+    this.ops.splice(0, taken);
+    return { chunks, text: lines.join("") };
   }
 
   private async writeRaw(chunks: Buffer[]): Promise<void> {

@@ -33,6 +33,8 @@ export type TelnetEvent =
   | { readonly type: "negotiation"; readonly verb: Negotiation; readonly option: number }
   | { readonly type: "subnegotiation"; readonly option: number; readonly payload: Buffer };
 
+const IAC_DATA = Buffer.from([IAC]);
+
 /** QEMU's opening is four negotiations; after it everything is data. */
 const QEMU_OPENING_NEGOTIATIONS = 4;
 
@@ -93,23 +95,44 @@ export class TelnetDecoder {
     // Fast path: plain data with no IAC in it and no sequence pending.
     if (this.state === "data" && chunk.indexOf(IAC) === -1) return [{ type: "data", bytes: chunk }];
     const events: TelnetEvent[] = [];
+    // Data runs between escapes are gathered into one data event per stretch without commands: a
+    // stream full of IAC IAC (binary data) must not become hundreds of tiny events per read.
+    let parts: Buffer[] = [];
+    const emitData = (): void => {
+      if (parts.length > 0)
+        events.push({
+          type: "data",
+          bytes: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts),
+        });
+      parts = [];
+    };
+    const push = (event: TelnetEvent): void => {
+      emitData();
+      events.push(event);
+    };
     let dataStart = 0;
     const flushData = (end: number): void => {
-      if (end > dataStart) events.push({ type: "data", bytes: chunk.subarray(dataStart, end) });
+      if (end > dataStart) parts.push(chunk.subarray(dataStart, end));
     };
     for (let i = 0; i < chunk.length; i += 1) {
       const byte = chunk[i] as number;
       switch (this.state) {
-        case "data":
-          if (byte === IAC) {
-            flushData(i);
-            this.state = "iac";
+        case "data": {
+          // Skip to the next IAC in one native search rather than byte by byte.
+          const next = byte === IAC ? i : chunk.indexOf(IAC, i);
+          if (next === -1) {
+            i = chunk.length;
+            break;
           }
+          i = next;
+          flushData(i);
+          this.state = "iac";
           break;
+        }
         case "iac":
           dataStart = i + 1;
           if (byte === IAC) {
-            events.push({ type: "data", bytes: Buffer.from([IAC]) });
+            parts.push(IAC_DATA);
             this.state = "data";
           } else if (byte >= WILL && byte <= DONT) {
             this.verb = byte as Negotiation;
@@ -117,12 +140,12 @@ export class TelnetDecoder {
           } else if (byte === SB) {
             this.state = "sb-option";
           } else {
-            events.push({ type: "command", command: byte });
+            push({ type: "command", command: byte });
             this.state = "data";
           }
           break;
         case "negotiate":
-          events.push({ type: "negotiation", verb: this.verb, option: byte });
+          push({ type: "negotiation", verb: this.verb, option: byte });
           this.state = "data";
           dataStart = i + 1;
           break;
@@ -141,7 +164,7 @@ export class TelnetDecoder {
             this.state = "sb-data";
           } else {
             // IAC SE ends it; any other command also ends a malformed subnegotiation.
-            events.push({
+            push({
               type: "subnegotiation",
               option: this.sbOption,
               payload: Buffer.from(this.sbPayload),
@@ -149,12 +172,13 @@ export class TelnetDecoder {
             this.sbPayload = [];
             this.state = "data";
             dataStart = i + 1;
-            if (byte !== SE) events.push({ type: "command", command: byte });
+            if (byte !== SE) push({ type: "command", command: byte });
           }
           break;
       }
     }
     if (this.state === "data") flushData(chunk.length);
+    emitData();
     return events;
   }
 }
