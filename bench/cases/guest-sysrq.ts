@@ -1,0 +1,158 @@
+/**
+ * Cases 1 and 2 against two twin QEMU guests (QEMU serves one client per chardev).
+ *
+ *   1. SysRq latency: POST /sysrq {keys:"h", settleMs:0} through the daemon (audit and capture on,
+ *      keep-alive client) versus a raw socket writing IAC BRK h and waiting for the whole sysrq line.
+ *      The two alternate request by request, and halfway they swap guests, so neither the machine's
+ *      load nor a slower twin lands on one side only. The daemon's Server-Timing splits its figure.
+ *   2. Sequence: "reisu" with verdicts awaited versus the same keys with 1 s sleeps between them.
+ */
+import net from "node:net";
+import { KeepAliveClient } from "../http-client.js";
+import { figures, load, pause, type BenchContext } from "../stats.js";
+import { startDaemonProcess, type DaemonProcess } from "../daemon-process.js";
+import { READY_MARKER, startGuest, waitForFile, type Guest } from "../../test/target/guest.js";
+
+interface SysrqBody {
+  results: { verdict: string }[];
+}
+
+const GAP_MS = 30;
+const PHASES = ["http", "queue", "wire", "kernel", "settle", "respond", "total"] as const;
+
+async function bootGuest(): Promise<Guest> {
+  const guest = await startGuest({ append: ["sysctl.kernel.sysrq=1"] });
+  await waitForFile(guest.logfile, READY_MARKER, 90_000);
+  return guest;
+}
+
+/** One persistent socket: IAC BRK + key in one write, then wait for the whole sysrq line. */
+export async function rawClient(port: number) {
+  const socket = net.connect({ host: "127.0.0.1", port });
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  let text = "";
+  let waiter: (() => void) | null = null;
+  socket.on("data", (chunk: Buffer) => {
+    text += chunk.toString("latin1");
+    waiter?.();
+  });
+  await pause(300);
+  return {
+    async sysrq(key: string, marker: RegExp): Promise<number> {
+      text = "";
+      const start = performance.now();
+      socket.write(Buffer.from([0xff, 0xf3, key.charCodeAt(0)]));
+      await new Promise<void>((resolve) => {
+        waiter = () => {
+          if (marker.test(text)) resolve();
+        };
+        waiter();
+      });
+      waiter = null;
+      return performance.now() - start;
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+async function daemonOn(guest: Guest): Promise<{ daemon: DaemonProcess; client: KeepAliveClient }> {
+  const daemon = await startDaemonProcess({
+    ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: guest.telnetPort } }],
+  });
+  await pause(500);
+  return { daemon, client: new KeepAliveClient(daemon.url) };
+}
+
+export async function guestCases(ctx: BenchContext): Promise<void> {
+  const guests = await Promise.all([bootGuest(), bootGuest()]);
+  const viaDaemon: number[] = [];
+  const raw: number[] = [];
+  const phases: Record<string, number[]> = {};
+  const loadAtStart = load();
+  try {
+    for (const [mine, twin] of [guests, [...guests].reverse()] as const) {
+      if (!mine || !twin) continue;
+      const { daemon, client } = await daemonOn(mine);
+      const rawSide = await rawClient(twin.telnetPort);
+      try {
+        const runs = Math.ceil(ctx.runs / 2);
+        for (let i = 0; i < runs + 2; i += 1) {
+          const start = performance.now();
+          const answer = await client.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 });
+          const elapsed = performance.now() - start;
+          if (answer.body.results[0]?.verdict !== "acknowledged")
+            throw new Error(`case 1: unexpected answer ${JSON.stringify(answer.body)}`);
+          await pause(GAP_MS);
+          const rawMs = await rawSide.sysrq("h", /sysrq: HELP[^\n]*\n/);
+          await pause(GAP_MS);
+          if (i < 2) continue; // warm-up
+          viaDaemon.push(elapsed);
+          raw.push(rawMs);
+          for (const [name, ms] of Object.entries(answer.timing)) (phases[name] ??= []).push(ms);
+          (phases["client"] ??= []).push(elapsed - (answer.timing["total"] ?? elapsed));
+        }
+        if (mine === guests[1]) await sequenceCase(ctx, client, rawSide);
+      } finally {
+        client.close();
+        rawSide.close();
+        await daemon.stop();
+      }
+    }
+  } finally {
+    await Promise.all(guests.map((guest) => guest.stop()));
+  }
+  const d = figures(viaDaemon);
+  const r = figures(raw);
+  const breakdown = Object.fromEntries(
+    [...PHASES, "client" as const].map((name) => [name, figures(phases[name] ?? [])]),
+  );
+  ctx.rows.push({
+    case: "1",
+    name: 'SysRq "h" via daemon, settleMs 0',
+    unit: "ms",
+    bottleneck: "kernel",
+    figures: d,
+    baseline: { name: "raw IAC BRK h, same guests", figures: r },
+    extra: {
+      addedMedianMs: d.median - r.median,
+      addedP90Ms: d.p90 - r.p90,
+      goal: "added <= 1.5 ms median, <= 3 ms p90",
+      breakdownMs: breakdown,
+      load: [loadAtStart, load()],
+    },
+  });
+  const line = (name: string): string => `${name} ${breakdown[name]?.median.toFixed(2) ?? "-"}`;
+  console.log(
+    `    daemon's own split (median ms): ${[...PHASES, "client"].map(line).join(", ")}; ` +
+      `added ${(d.median - r.median).toFixed(2)} median, ${(d.p90 - r.p90).toFixed(2)} p90`,
+  );
+}
+
+async function sequenceCase(
+  ctx: BenchContext,
+  client: KeepAliveClient,
+  rawSide: Awaited<ReturnType<typeof rawClient>>,
+): Promise<void> {
+  const keys = ctx.smoke ? "s" : "reisu";
+  const start = performance.now();
+  const answer = await client.post<SysrqBody>("/ports/vm0/sysrq", { keys, timeoutMs: 5000, settleMs: 0 });
+  const awaited = performance.now() - start;
+  if (!answer.body.results.every((k) => k.verdict === "acknowledged"))
+    throw new Error(`case 2: ${JSON.stringify(answer.body)}`);
+  const sleptStart = performance.now();
+  for (const key of keys) {
+    await rawSide.sysrq(key, /sysrq: [^\n]*\n/);
+    await pause(1000);
+  }
+  const slept = performance.now() - sleptStart;
+  ctx.rows.push({
+    case: "2",
+    name: `sequence "${keys}" awaited (b left out)`,
+    unit: "ms",
+    bottleneck: "kernel",
+    figures: figures([awaited]),
+    baseline: { name: "same keys, 1 s sleeps", figures: figures([slept]) },
+    extra: { speedup: slept / awaited, load: load() },
+  });
+}

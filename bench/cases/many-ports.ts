@@ -1,0 +1,96 @@
+/**
+ * Case 4: many ports. 256 telnet peers (each a FakeKernel behind a real socket, answering BREAK + key
+ * at once) on one daemon; every port gets SysRq "h" concurrently, for several rounds. Figures:
+ * per-request latency (p99 is the goal), requests per second, and the daemon's RSS per idle port
+ * (RSS with 256 connected idle ports minus RSS with one unconnected port, over 255). Baseline: the same requests to a
+ * single port, one at a time, so a figure that grows with the port count shows serialisation.
+ */
+import { startKernelPeer, type KernelPeer } from "../../test/helpers/kernel-peer.js";
+import { KeepAliveClient } from "../http-client.js";
+import { startDaemonProcess } from "../daemon-process.js";
+import { figures, load, pause, percentile, type BenchContext } from "../stats.js";
+
+const PORTS = 256;
+
+async function waitAllOpen(url: string, count: number): Promise<void> {
+  for (let i = 0; i < 400; i += 1) {
+    const ports = (await (await fetch(`${url}/ports`)).json()) as { state: string }[];
+    if (ports.filter((p) => p.state === "open").length >= count) return;
+    await pause(50);
+  }
+  throw new Error("case 4: ports did not all open");
+}
+
+export async function manyPortsCase(ctx: BenchContext): Promise<void> {
+  const rounds = ctx.smoke ? 1 : 5;
+  const loadAtStart = load();
+  // The config needs one port: an unreachable one stands for "no ports".
+  const empty = await startDaemonProcess({
+    ports: [{ id: "none", transport: { kind: "telnet", host: "127.0.0.1", port: 1 } }],
+  });
+  await pause(300);
+  const rssEmpty = empty.rssKiB();
+  await empty.stop();
+
+  const peers: KernelPeer[] = await Promise.all(Array.from({ length: PORTS }, () => startKernelPeer()));
+  const daemon = await startDaemonProcess({
+    ports: peers.map((peer, i) => ({
+      id: `p${i}`,
+      transport: { kind: "telnet", host: "127.0.0.1", port: peer.port },
+    })),
+    rateLimit: { max: 1_000_000, timeWindowMs: 1000 },
+  });
+  const client = new KeepAliveClient(daemon.url, PORTS);
+  try {
+    await waitAllOpen(daemon.url, PORTS);
+    await pause(500);
+    const rssIdle = daemon.rssKiB();
+    const one = async (port: string): Promise<number> => {
+      const start = performance.now();
+      const answer = await client.post<{ results: { verdict: string }[] }>(`/ports/${port}/sysrq`, {
+        keys: "h",
+        settleMs: 0,
+      });
+      if (answer.body.results?.[0]?.verdict !== "acknowledged")
+        throw new Error(`case 4: ${JSON.stringify(answer.body)}`);
+      return performance.now() - start;
+    };
+    const single: number[] = [];
+    for (let i = 0; i < (ctx.smoke ? 5 : 50); i += 1) single.push(await one("p0"));
+    const latencies: number[] = [];
+    const wall: number[] = [];
+    for (let round = -1; round < rounds; round += 1) {
+      const start = performance.now();
+      const answered = await Promise.all(peers.map((_, i) => one(`p${i}`)));
+      if (round < 0) continue; // warm-up: connections opened, code paths compiled
+      latencies.push(...answered);
+      wall.push(performance.now() - start);
+    }
+    const lat = figures(latencies);
+    ctx.rows.push({
+      case: "4",
+      name: `${PORTS} ports, SysRq on all at once`,
+      unit: "ms",
+      bottleneck: "daemon",
+      figures: lat,
+      baseline: { name: "one port, one request at a time", figures: figures(single) },
+      extra: {
+        p99Ms: percentile(latencies, 0.99),
+        requestsPerSecond: (PORTS * rounds) / (wall.reduce((a, b) => a + b, 0) / 1000),
+        rssKiBPerIdlePort: (rssIdle - rssEmpty) / (PORTS - 1),
+        rssKiB: { noPorts: rssEmpty, idle256: rssIdle, afterLoad: daemon.rssKiB() },
+        goal: "p99 < 50 ms, < 200 KiB RSS per idle port",
+        load: [loadAtStart, load()],
+      },
+    });
+    console.log(
+      `    p99 ${percentile(latencies, 0.99).toFixed(1)} ms, ` +
+        `${((PORTS * rounds) / (wall.reduce((a, b) => a + b, 0) / 1000)).toFixed(0)} requests/s, ` +
+        `RSS ${((rssIdle - rssEmpty) / (PORTS - 1)).toFixed(1)} KiB per idle port`,
+    );
+  } finally {
+    client.close();
+    await daemon.stop();
+    await Promise.all(peers.map((peer) => peer.close()));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The bench's HTTP client: one keep-alive connection per agent (node:http), so a figure is a request,
+ * not a TCP handshake, and the Server-Timing header parsed into phases.
+ */
+import http from "node:http";
+
+export interface JsonAnswer<T> {
+  readonly status: number;
+  readonly body: T;
+  /** Server-Timing phases in ms (http, queue, wire, kernel, settle, respond, total), if sent. */
+  readonly timing: Record<string, number>;
+}
+
+export class KeepAliveClient {
+  private readonly agent: http.Agent;
+  private readonly url: URL;
+
+  constructor(baseUrl: string, connections = 1) {
+    this.url = new URL(baseUrl);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  }
+
+  post<T>(path: string, payload: unknown): Promise<JsonAnswer<T>> {
+    const body = JSON.stringify(payload);
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        {
+          agent: this.agent,
+          host: this.url.hostname,
+          port: this.url.port,
+          path,
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => (text += chunk));
+          res.on("end", () => {
+            try {
+              resolve({
+                status: res.statusCode ?? 0,
+                body: JSON.parse(text) as T,
+                timing: parseServerTiming(res.headers["server-timing"]),
+              });
+            } catch (err) {
+              reject(err instanceof Error ? err : new Error(String(err)));
+            }
+          });
+        },
+      );
+      request.on("error", reject);
+      request.end(body);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+function parseServerTiming(header: string | string[] | undefined): Record<string, number> {
+  const phases: Record<string, number> = {};
+  for (const entry of String(header ?? "").split(",")) {
+    const [name, dur] = entry.trim().split(";dur=");
+    if (name && dur !== undefined) phases[name] = Number(dur);
+  }
+  return phases;
+}
