@@ -163,12 +163,11 @@ export class PortLink {
 
   /** BREAK and key writes on `transport`; `owner` is who sent the BREAKs (a console client), if anyone. */
   wire(transport: Transport, owner: string | null = null): SysrqWire {
-    return {
+    const wire: SysrqWire = {
       delivery: "break",
       armState: () => ({ armedAt: this.line.armedAt }),
       sendBreak: async (holdMs) => {
-        const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
-        if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
+        await this.quietLine();
         // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
         const via = this.config.breakVia;
         const qmp = this.deps.qmp;
@@ -181,8 +180,26 @@ export class PortLink {
         this.line.byteSent();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
+      sendBreakAndKey: async (holdMs, key) => {
+        const combined = transport.sendBreakThen?.bind(transport);
+        if (this.config.breakVia || !combined) {
+          await wire.sendBreak(holdMs);
+          return wire.sendKey(key);
+        }
+        await this.quietLine();
+        await this.withDeadline(combined(holdMs, Buffer.from(key, "latin1")), holdMs, "BREAK and key");
+        this.deps.capture.markBreak();
+        this.line.byteSent(); // the key consumed the arm at once
+      },
       keyAnswered: () => this.line.writesRead(),
     };
+    return wire;
+  }
+
+  /** A byte written just before a BREAK can become the SysRq key: wait until the line has been quiet. */
+  private async quietLine(): Promise<void> {
+    const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
+    if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
   }
 
   /** Console input or a harness's write: any arm is consumed by its first byte. */

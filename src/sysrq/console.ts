@@ -21,6 +21,8 @@ export interface SysrqWire {
   sendBreak(holdMs: number): Promise<void>;
   /** Delivers one key: a data byte after a BREAK (the port clears its arm state), or a key press. */
   sendKey(key: string): Promise<void>;
+  /** A BREAK then the key in one wire operation, where the wire can (else the runner does both). */
+  sendBreakAndKey?(holdMs: number, key: string): Promise<void>;
   /**
    * The kernel answered the key just sent: the target has read every byte written so far, so the
    * next BREAK need not wait for a quiet line.

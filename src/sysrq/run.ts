@@ -57,19 +57,23 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
     const plan = planKey(wire.armState(), clock.now(), wire.delivery);
     const note = plan.note ? { note: plan.note } : {};
     const start = clock.now();
-    for (const step of plan.steps) {
-      switch (step.type) {
-        case "break":
-          await wire.sendBreak(options.breakMs);
-          break;
-        case "pause":
-          await clock.sleep(step.ms);
-          break;
-        case "key":
-          await wire.sendKey(key);
-          break;
+    const [first, second] = plan.steps;
+    const plain = plan.steps.length === 2 && first?.type === "break" && second?.type === "key";
+    if (plain && wire.sendBreakAndKey) await wire.sendBreakAndKey(options.breakMs, key);
+    else
+      for (const step of plan.steps) {
+        switch (step.type) {
+          case "break":
+            await wire.sendBreak(options.breakMs);
+            break;
+          case "pause":
+            await clock.sleep(step.ms);
+            break;
+          case "key":
+            await wire.sendKey(key);
+            break;
+        }
       }
-    }
     const keyWrittenAt = clock.now();
     times?.add("wire", keyWrittenAt - start);
     const deadline = keyWrittenAt + options.timeoutMs;

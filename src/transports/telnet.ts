@@ -120,6 +120,11 @@ export class TelnetTransport implements Transport {
     await this.send(BREAK_BYTES);
   }
 
+  sendBreakThen(holdMs: number, data: Uint8Array): Promise<void> {
+    if (this.comPortAccepted) return this.sendBreak(holdMs).then(() => this.write(data));
+    return this.send(Buffer.concat([BREAK_BYTES, escapeData(data)]));
+  }
+
   private send(bytes: Buffer): Promise<void> {
     const socket = this.socket;
     if (!socket) return Promise.reject(new Error(`${this.target} is not connected`));

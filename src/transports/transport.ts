@@ -40,6 +40,11 @@ export interface Transport {
   write(data: Uint8Array): Promise<void>;
   /** Sends one BREAK condition held for `holdMs` where the wire has a notion of duration. */
   sendBreak(holdMs: number): Promise<void>;
+  /**
+   * Where the BREAK travels in-band (telnet IAC BRK): the BREAK and then `data` in one write, so the
+   * far end reads them together, as from a client that writes IAC BRK and the key at once.
+   */
+  sendBreakThen?(holdMs: number, data: Uint8Array): Promise<void>;
   /** Valid after open(); before it, what is known from configuration. */
   breakCapability(): BreakCapability;
   close(): Promise<void>;
