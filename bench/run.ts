@@ -4,6 +4,7 @@
  *
  *   1  SysRq latency through the daemon vs raw IAC BRK h (twin QEMU guests, swapped halfway)
  *   2  "reisu" with verdicts awaited vs 1 s sleeps between keys
+ *   3a a guest floods its console: capture vs QEMU's logfile, byte for byte, while requests are served
  *   3b capture ceiling: a telnet peer streaming flat out vs a raw socket reader; CPU per MB, bytes lost
  *   4  256 ports with SysRq on all at once: p99, throughput, RSS per idle port
  *   5  start-up to /healthz with 256 ports vs a bare node http server
@@ -18,6 +19,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { breakHoldCase } from "./cases/break-hold.js";
+import { guestFloodCase } from "./cases/guest-flood.js";
 import { guestCases } from "./cases/guest-sysrq.js";
 import { manyPortsCase } from "./cases/many-ports.js";
 import { startupCase } from "./cases/startup.js";
@@ -40,6 +42,7 @@ const only = values.only ? new Set(values.only.split(",")) : null;
 
 const CASES: { id: string; run: (ctx: BenchContext) => Promise<void>; needs?: string[] }[] = [
   { id: "1", run: guestCases, needs: ["qemu-system-x86_64"] },
+  { id: "3a", run: guestFloodCase, needs: ["qemu-system-x86_64"] },
   { id: "3b", run: streamCase },
   { id: "4", run: manyPortsCase },
   { id: "5", run: startupCase },

@@ -45,7 +45,7 @@ describe("bench smoke", { skip, timeout: 240_000 }, () => {
     assert.deepEqual(result.skipped, []);
     assert.deepEqual(
       [...new Set(result.rows.map((row) => row.case))].sort(),
-      ["1", "2", "3b", "4", "5", "6"],
+      ["1", "2", "3a", "3b", "4", "5", "6"],
       "one or more rows per case",
     );
     for (const row of result.rows) {

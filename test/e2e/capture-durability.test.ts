@@ -26,40 +26,20 @@ import { fileURLToPath } from "node:url";
 import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
+import { MAKE_BLOCK, RECORD_BYTES, expectedStream, streamCommand } from "../helpers/guest-stream.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
 
 /** The issue asks for at least 5 MB; the emulated UART carries ~130 KB/s under TCG, so ~40 s. */
 const STREAM_BYTES_MIN = 5_000_000;
-/** One record: "\n#<8 digits>:" then 64 copies of the bytes 0x00..0xFF. */
-const BLOCK_COPIES = 64;
-const RECORD_BYTES = 10 + 256 * BLOCK_COPIES;
 const RECORDS = Math.ceil(STREAM_BYTES_MIN / RECORD_BYTES);
 const ROTATE_BYTES = 1024 * 1024;
 const READ_CHUNK = 4 * 1024 * 1024;
 
 const bin = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
 
-function expectedStream(): Buffer {
-  const block = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-  const body = Buffer.concat(Array.from({ length: BLOCK_COPIES }, () => block));
-  return Buffer.concat(
-    Array.from({ length: RECORDS }, (_, n) => [
-      Buffer.from(`\n#${String(n).padStart(8, "0")}:`, "latin1"),
-      body,
-    ]).flat(),
-  );
-}
-
-/** Commands typed into the guest shell; `""` keeps the echoed command line from matching its marker. */
-const MAKE_BLOCK =
-  'i=0; : > /tmp/b; while [ $i -lt 256 ]; do printf "\\\\$(printf %o $i)" >> /tmp/b; i=$((i+1)); done; ' +
-  "cat /tmp/b /tmp/b /tmp/b /tmp/b > /tmp/b4; cat /tmp/b4 /tmp/b4 /tmp/b4 /tmp/b4 > /tmp/b16; " +
-  'cat /tmp/b16 /tmp/b16 /tmp/b16 /tmp/b16 > /tmp/b64; echo BLOCK-""READY\r';
-const STREAM =
-  `stty raw -echo; i=0; while [ $i -lt ${RECORDS} ]; do printf '\\n#%08d:' $i; cat /tmp/b64; ` +
-  'i=$((i+1)); done; stty sane; echo; echo STREAM-""DONE\r';
+const STREAM = streamCommand(RECORDS);
 
 interface DaemonProcess {
   readonly child: ChildProcess;
@@ -214,7 +194,7 @@ describe("capture durability against QEMU's logfile", { skip, timeout: 240_000 }
       const log = await readFile(logfile);
 
       assert.equal(start, 0, "nothing rotated out (maxTotalBytes holds it all)");
-      const stream = expectedStream();
+      const stream = expectedStream(RECORDS);
       assert.ok(stream.length >= STREAM_BYTES_MIN);
       assert.ok(log.indexOf(stream, streamFrom) !== -1, "QEMU recorded the whole stream, untranslated");
 
