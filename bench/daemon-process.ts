@@ -29,7 +29,9 @@ export async function startDaemonProcess(config: Record<string, unknown>): Promi
   const file = path.join(dir, "config.yaml");
   const full = { listen: { host: "127.0.0.1", port }, captureDir: path.join(dir, "capture"), ...config };
   await writeFile(file, JSON.stringify(full)); // JSON is YAML
-  const proc: BinProcess = run(["--config", file]);
+  // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every daemon the bench starts.
+  const nodeArgs = process.env["BENCH_DAEMON_NODE_ARGS"]?.split(" ").filter(Boolean) ?? [];
+  const proc: BinProcess = run(["--config", file], nodeArgs);
   await listening(proc, port, 20_000);
   const pid = proc.child.pid ?? 0;
   return {

@@ -26,11 +26,20 @@ export function rootLoggerOptions(level: string): LoggerOptions {
   };
 }
 
+/**
+ * JSON lines are written synchronously to stdout: pino's default asynchronous destination hands each
+ * line to libuv's thread pool, and on a small VM that hop (futex and eventfd wake-ups on two threads)
+ * cost more than the write itself, on the path of every SysRq answer. A log reader that stops reading
+ * stalls the daemon, as it would stall ser2net or conserver.
+ */
 export function createRootLogger(level: string, pretty = process.stdout.isTTY): Logger {
-  return pino({
-    ...rootLoggerOptions(level),
-    ...(pretty ? { transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } } } : {}),
-  });
+  if (pretty) {
+    return pino({
+      ...rootLoggerOptions(level),
+      transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } },
+    });
+  }
+  return pino(rootLoggerOptions(level), pino.destination({ fd: 1, sync: true }));
 }
 
 /** The same logger writing to a stream (tests check what would reach the log). */

@@ -11,6 +11,7 @@ import type { Logger } from "pino";
 import type { ListenConfig, RateLimitConfig, TokenConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { PortRegistry } from "../ports/registry.js";
+import { AccessLog } from "./access-log.js";
 import type { AuditLog } from "./audit/audit-log.js";
 import { installAudit } from "./audit/plugin.js";
 import { installAuth } from "./auth/plugin.js";
@@ -70,6 +71,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     bodyLimit: 16 * 1024,
     genReqId: () => randomUUID(),
     clientErrorHandler: answerClientError,
+    logController: new AccessLog(),
   };
   // Routes never touch the raw server, so an HTTPS instance is typed as the HTTP one.
   const app = (options.tls

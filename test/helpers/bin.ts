@@ -12,8 +12,9 @@ export interface BinProcess {
   output(): { stdout: string; stderr: string };
 }
 
-export function run(args: string[]): BinProcess {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** `nodeArgs` go to node itself, before the script (`--cpu-prof` for a profile of the daemon). */
+export function run(args: string[], nodeArgs: readonly string[] = []): BinProcess {
+  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
