@@ -4,7 +4,8 @@
  * time between its TIOCSBRK and TIOCCBRK on the device, against the breakMs asked for. strace slows
  * ser2net's syscalls, so a few tenths of a ms of the figure are the tracer's.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -98,7 +99,26 @@ export async function breakHoldCase(ctx: BenchContext): Promise<void> {
   } finally {
     client.close();
     await daemon.stop();
-    ser2net.kill("SIGKILL");
+    await stopTraced(ser2net);
     await pair.stop();
   }
+}
+
+/**
+ * Stops ser2net and the strace that started it: SIGKILL to strace alone would leave ser2net running,
+ * detached. Killing ser2net lets strace reap it and exit by itself.
+ */
+async function stopTraced(strace: ChildProcess): Promise<void> {
+  const pid = strace.pid;
+  if (pid === undefined || strace.exitCode !== null) return;
+  const exited = new Promise((resolve) => strace.once("exit", resolve));
+  let children: string[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean);
+  } catch {
+    // strace has exited already
+  }
+  for (const child of children) process.kill(Number(child), "SIGKILL");
+  if (children.length === 0) strace.kill("SIGKILL");
+  await Promise.race([exited, pause(2000).then(() => strace.kill("SIGKILL"))]);
 }

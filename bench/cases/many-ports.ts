@@ -4,15 +4,45 @@
  * per-request latency (p99 is the goal), requests per second, and the daemon's RSS per idle port
  * (RSS with 256 connected idle ports minus RSS with one unconnected port, over 255). Baseline: the same requests to a
  * single port, one at a time, so a figure that grows with the port count shows serialisation.
- * The peers share the bench process with the HTTP client (2 cores for all three): their answers are
- * the bottleneck, so the daemon's own share is reported from its Server-Timing (total minus kernel).
+ * The peers run in a process of their own (bench/peers/kernel-peers.ts), apart from the HTTP client;
+ * on 2 cores the three processes still compete, so the daemon's own share is also reported from its
+ * Server-Timing (total minus the wait for the peer's answer) and its CPU against the wall time.
  */
-import { startKernelPeer, type KernelPeer } from "../../test/helpers/kernel-peer.js";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { KeepAliveClient } from "../http-client.js";
 import { startDaemonProcess } from "../daemon-process.js";
 import { figures, load, pause, percentile, type BenchContext } from "../stats.js";
 
 const PORTS = 256;
+const PEERS = fileURLToPath(new URL("../peers/kernel-peers.ts", import.meta.url));
+
+interface PeerProcess {
+  readonly ports: number[];
+  close(): Promise<void>;
+}
+
+async function startPeers(count: number): Promise<PeerProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", PEERS, String(count)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let text = "";
+    child.stdout.on("data", (d: Buffer) => {
+      text += d.toString();
+      if (text.includes("\n")) resolve(JSON.parse(text) as number[]);
+    });
+    child.once("exit", (code) => reject(new Error(`kernel peers exited (${code})`)));
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  return {
+    ports,
+    close: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
 
 async function waitAllOpen(url: string, count: number): Promise<void> {
   for (let i = 0; i < 400; i += 1) {
@@ -34,11 +64,11 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
   const rssEmpty = empty.rssKiB();
   await empty.stop();
 
-  const peers: KernelPeer[] = await Promise.all(Array.from({ length: PORTS }, () => startKernelPeer()));
+  const peers = await startPeers(PORTS);
   const daemon = await startDaemonProcess({
-    ports: peers.map((peer, i) => ({
+    ports: peers.ports.map((port, i) => ({
       id: `p${i}`,
-      transport: { kind: "telnet", host: "127.0.0.1", port: peer.port },
+      transport: { kind: "telnet", host: "127.0.0.1", port },
     })),
     rateLimit: { max: 1_000_000, timeWindowMs: 1000 },
     ...(process.env["BENCH_LOG"] ? { log: { level: process.env["BENCH_LOG"] } } : {}),
@@ -72,7 +102,7 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
     const wall: number[] = [];
     for (let round = -1; round < rounds; round += 1) {
       const start = performance.now();
-      const answered = await Promise.all(peers.map((_, i) => one(`p${i}`)));
+      const answered = await Promise.all(peers.ports.map((_, i) => one(`p${i}`)));
       if (round < 0) {
         own.length = 0; // warm-up: connections opened, code paths compiled
         peerAnswer.length = 0;
@@ -112,6 +142,6 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
   } finally {
     client.close();
     await daemon.stop();
-    await Promise.all(peers.map((peer) => peer.close()));
+    await peers.close();
   }
 }
