@@ -30,6 +30,34 @@ export interface BreakCapability {
   readonly reason?: string;
 }
 
+/** A serial line as it is now: the configured settings, changed by what was applied since open. */
+export interface SerialLine {
+  readonly baudRate: number;
+  readonly dataBits: 5 | 6 | 7 | 8;
+  readonly parity: "none" | "even" | "odd" | "mark" | "space";
+  readonly stopBits: 1 | 1.5 | 2;
+  readonly flowControl: "none" | "rtscts";
+  readonly dtr: boolean;
+  readonly rts: boolean;
+}
+
+export type FlowControl = "none" | "xonxoff" | "rtscts" | "other";
+
+/** One change a client asks of a serial line (an RFC 2217 request, decoded). */
+export type LineChange =
+  | { readonly setting: "baudrate"; readonly baudRate: number }
+  | { readonly setting: "datasize"; readonly dataBits: number }
+  | { readonly setting: "parity"; readonly parity: SerialLine["parity"] | "unknown" }
+  | { readonly setting: "stopsize"; readonly stopBits: number }
+  | { readonly setting: "dtr" | "rts"; readonly on: boolean }
+  | { readonly setting: "outbound flow" | "inbound flow"; readonly flow: FlowControl };
+
+export interface LineControl {
+  current(): SerialLine;
+  /** Applies one change, or rejects saying why it cannot (the line is then unchanged). */
+  apply(change: LineChange): Promise<void>;
+}
+
 export interface Transport {
   readonly kind: TransportKind;
   /** Human description of the far end (device path or host:port), for logs and state. */
@@ -45,6 +73,14 @@ export interface Transport {
    * far end reads them together, as from a client that writes IAC BRK and the key at once.
    */
   sendBreakThen?(holdMs: number, data: Uint8Array): Promise<void>;
+  /**
+   * Where the wire can hold a BREAK until told otherwise (a tty: TIOCSBRK ... TIOCCBRK): puts the
+   * line into BREAK (`true`) or out of it. Absent where a BREAK has no duration the sender controls
+   * (telnet IAC BRK): callers send one sendBreak() there instead.
+   */
+  setBreak?(on: boolean): Promise<void>;
+  /** A serial line's settings, and the changes the wire can make while open (a tty). */
+  readonly line?: LineControl;
   /** Valid after open(); before it, what is known from configuration. */
   breakCapability(): BreakCapability;
   close(): Promise<void>;

@@ -5,9 +5,13 @@
  *          ─> open, hupcl off ─> set(dtr, rts)
  *   close: close ─> UUCP lock released (also when the device goes away)
  *   BREAK: drain ─> set(brk on, dtr, rts) ─> hold ─> set(brk off, dtr, rts)
+ *          (held: setBreak(true) ... setBreak(false), the sender decides how long)
+ *   line:  baud ─> drain ─> update(baudRate);  DTR/RTS ─> set(brk, dtr, rts)
  *
  * serialport's set() fills every line it is not given with a default (DTR and RTS high), which
- * resets many boards: the configured DTR/RTS levels are passed on every call.
+ * resets many boards: the DTR/RTS levels in effect (configured, or applied since) and the BREAK
+ * state are passed on every call. serialport cannot change the framing or flow control of an open
+ * port, so those stay as configured.
  */
 import { constants as fsConstants } from "node:fs";
 import { access, realpath, stat } from "node:fs/promises";
@@ -15,7 +19,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { SerialPort } from "serialport";
 import type { TtyTransportConfig } from "../config/types.js";
 import type { TransportContext } from "./create.js";
-import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
+import {
+  TransportOpenError,
+  type BreakCapability,
+  type LineChange,
+  type LineControl,
+  type SerialLine,
+  type Transport,
+  type TransportSink,
+} from "./transport.js";
 import { acquireUucpLock, type UucpLock } from "./uucp-lock.js";
 
 /** Unix98 pty slaves (/dev/pts/N) have majors 136-143; BSD-style ptys 2 and 3; /dev/ptmx is 5:2. */
@@ -24,6 +36,9 @@ export function isPseudoTerminal(rdev: number): boolean {
   const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
   return (major >= 136 && major <= 143) || major === 2 || major === 3 || (major === 5 && minor === 2);
 }
+
+/** What serialport's set() says when TIOCMSET meets a pty (no modem lines): ENOTTY. */
+const NO_MODEM_LINES = /inappropriate ioctl/i;
 
 const PTY_REASON =
   "a pseudo-terminal silently drops BREAK (the ioctl succeeds and nothing reaches the reader)";
@@ -39,6 +54,10 @@ function promisify(run: (done: (err: Error | null | undefined) => void) => void)
   return new Promise((resolve, reject) => run((err) => (err ? reject(err) : resolve())));
 }
 
+function fixedWhileOpen(what: string, key: string): Error {
+  return new Error(`serialport cannot change ${what} of an open port; set ${key} in the port's config`);
+}
+
 export class TtyTransport implements Transport {
   readonly kind = "tty" as const;
   readonly target: string;
@@ -46,6 +65,14 @@ export class TtyTransport implements Transport {
   private lock: UucpLock | null = null;
   private lockReleased: Promise<void> = Promise.resolve();
   private capability: BreakCapability = { available: true, method: "tty-ioctl" };
+  private isPty = false;
+  /** The line in effect: the configuration, then what apply() changed. */
+  private settings: SerialLine;
+  private breakOn = false;
+  readonly line: LineControl = {
+    current: () => this.settings,
+    apply: (change) => this.applyLine(change),
+  };
 
   constructor(
     private readonly config: TtyTransportConfig,
@@ -53,6 +80,19 @@ export class TtyTransport implements Transport {
   ) {
     const d = config.device;
     this.target = "path" in d ? d.path : `QEMU chardev ${d.qmpChardev}`;
+    this.settings = TtyTransport.configured(config);
+  }
+
+  private static configured(config: TtyTransportConfig): SerialLine {
+    return {
+      baudRate: config.baudRate,
+      dataBits: config.dataBits,
+      parity: config.parity,
+      stopBits: config.stopBits,
+      flowControl: config.rtscts ? "rtscts" : "none",
+      dtr: config.dtr,
+      rts: config.rts,
+    };
   }
 
   /** The configured path, or the pty QEMU gave the chardev this time (ptys change on every start). */
@@ -116,6 +156,8 @@ export class TtyTransport implements Transport {
   }
 
   private async openDevice(device: string, sink: TransportSink): Promise<void> {
+    this.settings = TtyTransport.configured(this.config);
+    this.breakOn = false;
     const port = new SerialPort({
       path: device,
       baudRate: this.config.baudRate,
@@ -148,9 +190,9 @@ export class TtyTransport implements Transport {
     });
     // Pin the modem lines to the configured levels right away, so nothing later flips them.
     // A pty has no modem lines (TIOCMSET fails there), and no BREAK either.
-    if (!this.capability.available) return;
+    if (this.isPty) return;
     try {
-      await this.setLines(port, false);
+      await this.setLines(port);
     } catch (err) {
       this.port = null;
       await promisify((done) => port.close(done)).catch(() => undefined);
@@ -174,14 +216,16 @@ export class TtyTransport implements Transport {
       throw new TransportOpenError(code, `${configured}: ${what}`, { cause: err });
     }
     const info = await stat(device);
-    this.capability = isPseudoTerminal(info.rdev)
+    this.isPty = isPseudoTerminal(info.rdev);
+    this.capability = this.isPty
       ? { available: false, reason: `${device} is ${PTY_REASON}` }
       : { available: true, method: "tty-ioctl" };
     return device;
   }
 
-  private setLines(port: SerialPort, brk: boolean): Promise<void> {
-    return promisify((done) => port.set({ brk, dtr: this.config.dtr, rts: this.config.rts }, done));
+  /** The whole line state, every time: the BREAK as it is and the DTR/RTS levels in effect. */
+  private setLines(port: SerialPort, lines: Pick<SerialLine, "dtr" | "rts"> = this.settings): Promise<void> {
+    return promisify((done) => port.set({ brk: this.breakOn, dtr: lines.dtr, rts: lines.rts }, done));
   }
 
   private requirePort(): SerialPort {
@@ -196,13 +240,62 @@ export class TtyTransport implements Transport {
   }
 
   async sendBreak(holdMs: number): Promise<void> {
-    const port = this.requirePort();
-    await promisify((done) => port.drain(done));
-    await this.setLines(port, true);
+    await this.setBreak(true);
     try {
       await sleep(holdMs);
     } finally {
-      await this.setLines(port, false);
+      await this.setBreak(false);
+    }
+  }
+
+  /**
+   * TIOCSBRK / TIOCCBRK (through set(), with the modem lines in effect). A pty takes both and
+   * ignores them; only its TIOCMSET fails (ENOTTY: no modem lines), which is no error here.
+   */
+  async setBreak(on: boolean): Promise<void> {
+    const port = this.requirePort();
+    if (on) await promisify((done) => port.drain(done));
+    this.breakOn = on;
+    try {
+      await this.setLines(port);
+    } catch (err) {
+      if (!(this.isPty && NO_MODEM_LINES.test((err as Error).message))) throw err;
+    }
+  }
+
+  private async applyLine(change: LineChange): Promise<void> {
+    const port = this.requirePort();
+    const now = this.settings;
+    switch (change.setting) {
+      case "baudrate": {
+        if (change.baudRate === now.baudRate) return;
+        await promisify((done) => port.drain(done));
+        await promisify((done) => port.update({ baudRate: change.baudRate }, done));
+        this.settings = { ...now, baudRate: change.baudRate };
+        return;
+      }
+      case "dtr":
+      case "rts": {
+        if (now[change.setting] === change.on) return;
+        if (this.isPty) throw new Error("a pseudo-terminal has no modem lines");
+        const lines = { dtr: now.dtr, rts: now.rts, [change.setting]: change.on };
+        await this.setLines(port, lines);
+        this.settings = { ...now, ...lines };
+        return;
+      }
+      case "datasize":
+        if (change.dataBits === now.dataBits) return;
+        throw fixedWhileOpen("the data size", "dataBits");
+      case "parity":
+        if (change.parity === now.parity) return;
+        throw fixedWhileOpen("the parity", "parity");
+      case "stopsize":
+        if (change.stopBits === now.stopBits) return;
+        throw fixedWhileOpen("the stop size", "stopBits");
+      case "outbound flow":
+      case "inbound flow":
+        if (change.flow === now.flowControl) return;
+        throw fixedWhileOpen("flow control", "rtscts");
     }
   }
 
