@@ -52,6 +52,33 @@ export const PortInfoSchema = Type.Object({
       { description: "while locked: the other program whose UUCP lock file holds the tty" },
     ),
   ),
+  line: Nullable(
+    Type.Object(
+      {
+        baudRate: Type.Integer(),
+        dataBits: Type.Integer(),
+        parity: Type.Union([
+          Type.Literal("none"),
+          Type.Literal("even"),
+          Type.Literal("odd"),
+          Type.Literal("mark"),
+          Type.Literal("space"),
+        ]),
+        stopBits: Type.Number(),
+        flowControl: Type.Optional(Type.Union([Type.Literal("none"), Type.Literal("rtscts")])),
+        dtr: Type.Optional(Type.Boolean()),
+        rts: Type.Optional(Type.Boolean()),
+        source: Type.Union([Type.Literal("device"), Type.Literal("config")], {
+          description:
+            "device: the open tty as it is now; config: as configured (not open, or asked of an RFC 2217 server)",
+        }),
+        allowLineControl: Type.Boolean({
+          description: "whether RFC 2217 clients' baud and DTR/RTS requests are applied to the tty",
+        }),
+      },
+      { description: "the serial line's real settings; null for a telnet port (no serial line of its own)" },
+    ),
+  ),
   lease: LeaseInfoSchema,
   viewers: Type.Integer({ description: "console WebSocket sessions attached" }),
   capabilities: Type.Object({

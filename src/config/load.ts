@@ -113,6 +113,11 @@ function resolvePort(
       `ports.${index}.sysrq: via keyboard needs a qmp block on the port ({ path } or { host, port })`,
     );
   }
+  if (port.allowLineControl === true && port.transport.kind !== "tty") {
+    throw configError(
+      `ports.${index}.allowLineControl: applies to tty ports only (telnet and RFC 2217 ports echo line settings without applying them)`,
+    );
+  }
   if (port.break && !qmp) throw configError(`ports.${index}.break: kind qmp needs a qmp block on the port`);
   if (port.nmi?.kind === "qmp" && !qmp) {
     throw configError(
@@ -127,6 +132,7 @@ function resolvePort(
       port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
     sysrqVia,
     queueLimit: port.queueLimit ?? 64,
+    allowLineControl: port.allowLineControl ?? false,
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

@@ -167,6 +167,12 @@ export const PortSchema = Type.Object(
       Type.Object({ via: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]) }, strict),
     ),
     export: Type.Optional(ExportSchema),
+    allowLineControl: Type.Optional(
+      Type.Boolean({
+        description:
+          "tty ports: RFC 2217 clients' baud and DTR/RTS requests change the device (default false: echoed, not applied)",
+      }),
+    ),
   },
   strict,
 );

@@ -61,6 +61,11 @@ export interface PortConfig {
   readonly breakVia?: { readonly kind: "qmp"; readonly chardev: string };
   /** Telnet / RFC 2217 listeners re-exporting this port's console. */
   readonly export?: PortExportConfig;
+  /**
+   * A tty only: RFC 2217 clients' baud and DTR/RTS requests change the device. Off, they are echoed
+   * and audited as not applied (pyserial sends 9600 baud and raises DTR/RTS on every open).
+   */
+  readonly allowLineControl: boolean;
 }
 
 /** One re-export listener; its clients act as the named token (or as everyone, with no tokens). */

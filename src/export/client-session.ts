@@ -3,9 +3,13 @@
  * with the operate role takes the writer lease at connect when it is free, else it only reads. Output
  * goes out as the target printed it (0xFF doubled); input and BREAKs run in arrival order through the
  * port's queue, and the byte after the client's own BREAK is a SysRq key checked against its role.
+ * An RFC 2217 BREAK-ON ... BREAK-OFF is held on a tty for as long as the client says (at most
+ * MAX_BREAK_HOLD_MS, and never past its disconnect); input sent meanwhile waits for the BREAK to end.
  *
  *   target ─> port.onOutput ─> escapeData ─> socket
- *   socket ─> (server decodes) ─> input()/break() ─> ConsoleInputQueue ─> port.consoleInput/consoleBreak
+ *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleInputQueue
+ *                                   ─> port.consoleInput/consoleBreakWithin/consoleHeldBreak
+ *             breakOff() ─> releases the held BREAK;  lineControl() ─> port.applyLine (or not) ─> audit
  */
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
@@ -15,8 +19,9 @@ import { ConsoleInputQueue, type ConsoleOp } from "../api/console/input-queue.js
 import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
 import type { ExportListenerConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
-import type { ConsoleCaller, Port } from "../ports/port.js";
+import type { ConsoleCaller, LineChangeOutcome, Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
+import type { LineChange } from "../transports/transport.js";
 
 export type ExportVia = "telnet" | "rfc2217";
 
@@ -26,7 +31,19 @@ const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
 export const BREAK_START_TIMEOUT_MS = 2000;
-const QUEUE_POLL_MS = 20;
+
+/** A BREAK waiting in the client's queue; `release` set for one the client ends itself (BREAK-OFF). */
+interface PendingBreak {
+  readonly done: (started: boolean) => void;
+  readonly held?: HeldState;
+}
+
+interface HeldState {
+  readonly release: AbortController;
+  /** Resolves once the BREAK has ended, or will never start. */
+  readonly ended: Promise<void>;
+  readonly end: () => void;
+}
 
 export interface SessionDeps {
   readonly port: Port;
@@ -46,7 +63,9 @@ export class ExportSession {
   private drained: (() => void) | null = null;
   private refusedInput = 0;
   private detachOutput: (() => void) | null = null;
-  private readonly breakWaiters: ((sent: boolean) => void)[] = [];
+  private readonly breakWaiters: PendingBreak[] = [];
+  /** The client's BREAK-ON not yet followed by BREAK-OFF. */
+  private held: HeldState | null = null;
   private readonly caller: ConsoleCaller;
   private readonly inputQueue: ConsoleInputQueue;
 
@@ -112,14 +131,51 @@ export class ExportSession {
     this.inputQueue.push({ kind: "input", bytes });
   }
 
-  /** A BREAK from the client, after its earlier input; resolves true once it is on the wire. */
+  /** A BREAK from the client (IAC BRK), after its earlier input; resolves true once it is on the wire. */
   sendBreak(): Promise<boolean> {
     if (!this.mayWrite) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      this.breakWaiters.push(resolve);
-      this.queued += 1;
-      this.inputQueue.push({ kind: "break" });
-    });
+    return new Promise((resolve) => this.queueBreak({ done: resolve }));
+  }
+
+  /**
+   * RFC 2217 BREAK-ON, after the client's earlier input: resolves true once the line is in BREAK
+   * (held until breakOff() on a tty; sent once elsewhere), false when it could not start.
+   */
+  breakOn(): Promise<boolean> {
+    if (!this.mayWrite) return Promise.resolve(false);
+    if (this.held) return Promise.resolve(true); // already on: BREAK-ON twice is one BREAK
+    let end: () => void = () => undefined;
+    const ended = new Promise<void>((resolve) => (end = resolve));
+    const held: HeldState = { release: new AbortController(), ended, end };
+    this.held = held;
+    return new Promise((resolve) => this.queueBreak({ done: resolve, held }));
+  }
+
+  /** RFC 2217 BREAK-OFF: ends the client's held BREAK; resolves once the line is out of it. */
+  async breakOff(): Promise<void> {
+    const held = this.held;
+    if (!held) return;
+    held.release.abort();
+    await held.ended;
+  }
+
+  private queueBreak(pending: PendingBreak): void {
+    this.breakWaiters.push(pending);
+    this.queued += 1;
+    this.inputQueue.push({ kind: "break" });
+  }
+
+  /**
+   * An RFC 2217 line setting: applied to the device only where the port allows line control and this
+   * client holds the writer lease; the audit records which, and why not.
+   */
+  async lineControl(change: LineChange, value: number): Promise<void> {
+    const { port } = this.deps;
+    const outcome: LineChangeOutcome =
+      port.config.allowLineControl && !this.writer
+        ? { applied: false, reason: "this client does not hold the writer lease" }
+        : await port.applyLine(change, BREAK_START_TIMEOUT_MS);
+    await this.audit("line-control", { setting: change.setting, value, ...outcome });
   }
 
   private async runOp(op: ConsoleOp): Promise<void> {
@@ -134,9 +190,17 @@ export class ExportSession {
   private async runQueued(op: ConsoleOp): Promise<void> {
     const { port } = this.deps;
     if (op.kind === "break") {
-      const done = this.breakWaiters.shift();
-      // A client that has left gets no BREAK: nothing would answer or follow it.
-      done?.(this.ended ? false : await this.runBreak());
+      const pending = this.breakWaiters.shift();
+      if (!pending) return;
+      // A client that has left gets no BREAK: nothing would answer or follow it; nor does a BREAK-OFF
+      // that came before its BREAK-ON could start.
+      if (this.ended || pending.held?.release.signal.aborted) pending.done(false);
+      else if (pending.held) await this.runHeldBreak(pending.held, pending.done);
+      else pending.done(await this.runBreak());
+      if (pending.held) {
+        if (this.held === pending.held) this.held = null;
+        pending.held.end();
+      }
       return;
     }
     if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
@@ -150,27 +214,52 @@ export class ExportSession {
     }
   }
 
-  /** Waits (bounded) for the port's queue to be free, so a refused BREAK is never sent later. */
+  /** One BREAK, if the port's queue frees within 2 s; a refused BREAK is never sent later. */
   private async runBreak(): Promise<boolean> {
-    const { port } = this.deps;
-    const deadline = Date.now() + BREAK_START_TIMEOUT_MS;
-    while (port.stats().queueDepth > 0) {
-      if (Date.now() >= deadline) {
+    try {
+      if (!(await this.deps.port.consoleBreakWithin(this.caller, BREAK_START_TIMEOUT_MS))) {
         await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
         return false;
       }
-      await new Promise((resolve) => setTimeout(resolve, QUEUE_POLL_MS));
-    }
-    try {
-      await port.consoleBreak(this.caller);
       await this.audit("console-break", {});
       return true;
     } catch (err) {
-      this.failed(err, "BREAK failed");
-      const code = err instanceof BridgeError ? err.code : "INTERNAL";
-      await this.audit("console-break", { status: err instanceof BridgeError ? err.statusCode : 500, code });
+      await this.breakFailed(err);
       return false;
     }
+  }
+
+  /** A BREAK the client ends: `started` hears when the line is in BREAK; returns once it has ended. */
+  private async runHeldBreak(held: HeldState, started: (ok: boolean) => void): Promise<void> {
+    let answered = false;
+    const answer = (ok: boolean): void => {
+      if (answered) return;
+      answered = true;
+      started(ok);
+    };
+    try {
+      const result = await this.deps.port.consoleHeldBreak(this.caller, {
+        release: held.release.signal,
+        startMs: BREAK_START_TIMEOUT_MS,
+        started: () => answer(true),
+      });
+      if (result === null) {
+        answer(false);
+        await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
+        return;
+      }
+      const { held: wasHeld, heldMs, capped } = result;
+      await this.audit("console-break", { held: wasHeld, heldMs: Math.round(heldMs), capped });
+    } catch (err) {
+      answer(false);
+      await this.breakFailed(err);
+    }
+  }
+
+  private async breakFailed(err: unknown): Promise<void> {
+    this.failed(err, "BREAK failed");
+    const code = err instanceof BridgeError ? err.code : "INTERNAL";
+    await this.audit("console-break", { status: err instanceof BridgeError ? err.statusCode : 500, code });
   }
 
   private checkKey(key: string): void {
@@ -184,11 +273,6 @@ export class ExportSession {
   private failed(err: unknown, what: string): void {
     if (err instanceof BridgeError) this.deps.log.info({ client: this.client, code: err.code }, err.message);
     else this.deps.log.error({ err, client: this.client }, what);
-  }
-
-  /** Records a line setting the client asked for that was echoed but not applied. */
-  lineControlNotApplied(setting: string, value: number): void {
-    void this.audit("line-control", { setting, value, applied: false });
   }
 
   async audit(action: string, detail: Record<string, unknown>): Promise<void> {
@@ -213,6 +297,8 @@ export class ExportSession {
     this.ended = true;
     this.detachOutput?.();
     this.detachOutput = null;
+    // A BREAK the client held is released now: nobody is left to end it.
+    this.held?.release.abort();
     // What the client typed before it left still goes out, under its lease.
     if (this.queued > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     if (this.leaseId !== undefined) this.deps.port.lease.release(this.leaseId);

@@ -1,16 +1,17 @@
 /**
  * The server side of RFC 2217's COM-PORT-OPTION commands, pure: what to answer to each command, and
- * which ones need the port (BREAK on). Every answer is the command + 100 with the value in effect.
+ * which ones need the port (BREAK on/off, line settings). Every answer is the command + 100.
  *
  *   client: IAC SB 44 <cmd> <value> IAC SE  ->  server: IAC SB 44 <cmd+100> <value> IAC SE
  *
- * Line settings (baud, framing, DTR/RTS, flow) are never applied here: the answer echoes the requested
- * value (pyserial fails its open unless the answer starts with the value it asked for) and says it
- * was not applied. A request for the current value (0, or SET-CONTROL 0/4/7/10/13) gets the port's
- * real setting where it has one.
+ * A line setting (baud, framing, DTR/RTS, flow) comes out decoded as a LineChange for the port to
+ * apply or not (allowLineControl); either way the answer echoes the requested value, since pyserial
+ * fails its open unless the answer starts with the value it asked for. A request for the current
+ * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one.
  */
 import { BREAK_OFF, BREAK_ON, ComPortCommand, comPortMessage } from "../transports/rfc2217-codec.js";
 import type { LineSettings } from "../transports/rfc2217-codec.js";
+import type { FlowControl, LineChange } from "../transports/transport.js";
 
 export const SERVER_REPLY_OFFSET = 100;
 const SIGNATURE = 0;
@@ -20,6 +21,17 @@ const PURGE_DATA = 12;
 
 const PARITY_CODE = { none: 1, odd: 2, even: 3, mark: 4, space: 5 } as const;
 const STOP_CODE = { 1: 1, 2: 2, 1.5: 3 } as const;
+const PARITY_OF = ["unknown", "none", "odd", "even", "mark", "space"] as const;
+const STOP_OF = [0, 1, 2, 1.5] as const;
+/** SET-CONTROL flow values; 17-19 (DCD, DTR, DSR flow) are "other". */
+const FLOW_OF: Record<number, FlowControl> = {
+  1: "none",
+  2: "xonxoff",
+  3: "rtscts",
+  14: "none",
+  15: "xonxoff",
+  16: "rtscts",
+};
 
 /** SET-CONTROL values: a query and the settings it reads. */
 const CONTROL_GROUPS = [
@@ -31,13 +43,17 @@ const CONTROL_GROUPS = [
 ] as const;
 
 export type ComPortAction =
+  | { readonly kind: "reply"; readonly reply: Buffer }
   | {
-      readonly kind: "reply";
+      /** A line setting: the port applies it or not, the caller audits which; `reply` echoes it. */
+      readonly kind: "line";
       readonly reply: Buffer;
-      /** A line setting echoed but not applied: the caller audits it. */
-      readonly notApplied?: { readonly setting: string; readonly value: number };
+      readonly change: LineChange;
+      /** The RFC 2217 value as requested, for the audit. */
+      readonly value: number;
     }
   | { readonly kind: "break-on" }
+  | { readonly kind: "break-off" }
   | { readonly kind: "none" };
 
 /** Where the port's real line settings are unknown (a QEMU chardev), these are reported. */
@@ -52,14 +68,15 @@ export class ComPortState {
     ["rts", 11],
     ["inbound flow", 14],
   ]);
-  private readonly line: LineSettings;
 
-  /** @param real the port's line settings, null where it has none (a QEMU chardev) */
+  /** @param real the port's line settings now, null where it has none (a QEMU chardev) */
   constructor(
-    real: LineSettings | null,
+    private readonly real: () => LineSettings | null,
     private readonly signature: string,
-  ) {
-    this.line = real ?? NOMINAL;
+  ) {}
+
+  private get line(): LineSettings {
+    return this.real() ?? NOMINAL;
   }
 
   handle(command: number, value: Buffer): ComPortAction {
@@ -74,20 +91,20 @@ export class ComPortState {
           current.writeUInt32BE(this.line.baudRate);
           return this.reply(command, current);
         }
-        return this.echo(command, value.subarray(0, 4), "baudrate", baud);
+        return this.echo(command, value.subarray(0, 4), baud, { setting: "baudrate", baudRate: baud });
       }
       case ComPortCommand.SET_DATASIZE:
         return first === 0
           ? this.reply(command, [this.line.dataBits])
-          : this.echo(command, [first], "datasize", first);
+          : this.echo(command, [first], first, { setting: "datasize", dataBits: first });
       case ComPortCommand.SET_PARITY:
         return first === 0
           ? this.reply(command, [PARITY_CODE[this.line.parity]])
-          : this.echo(command, [first], "parity", first);
+          : this.echo(command, [first], first, { setting: "parity", parity: PARITY_OF[first] ?? "unknown" });
       case ComPortCommand.SET_STOPSIZE:
         return first === 0
           ? this.reply(command, [STOP_CODE[this.line.stopBits]])
-          : this.echo(command, [first], "stopsize", first);
+          : this.echo(command, [first], first, { setting: "stopsize", stopBits: STOP_OF[first] ?? 0 });
       case ComPortCommand.SET_CONTROL:
         return this.setControl(first);
       case SET_LINESTATE_MASK:
@@ -100,21 +117,25 @@ export class ComPortState {
     }
   }
 
-  /** The answer to SET-CONTROL BREAK-ON once the port has (or has not) sent the BREAK. */
+  /**
+   * The answer to SET-CONTROL BREAK-ON once the line is in BREAK (or could not be put there), and to
+   * BREAK-OFF once it is out of it.
+   */
   breakAnswer(sent: boolean): Buffer {
     return this.controlReply(sent ? BREAK_ON : BREAK_OFF).reply;
   }
 
   private setControl(value: number): ComPortAction {
     if (value === BREAK_ON) return { kind: "break-on" };
+    if (value === BREAK_OFF) return { kind: "break-off" };
     const group = CONTROL_GROUPS.find(
       (g) => g.query === value || (g.values as readonly number[]).includes(value),
     );
     if (group === undefined) return this.reply(ComPortCommand.SET_CONTROL, [value]);
     if (group.query === value) return this.controlReply(this.control.get(group.name) ?? value);
-    if (value === BREAK_OFF) return this.controlReply(BREAK_OFF);
+    if (group.name === "break") return this.controlReply(value); // 5 and 6 are handled above
     this.control.set(group.name, value);
-    return { ...this.controlReply(value), notApplied: { setting: group.name, value } };
+    return { ...this.controlReply(value), kind: "line", value, change: controlChange(group.name, value) };
   }
 
   private controlReply(value: number): { kind: "reply"; reply: Buffer } {
@@ -122,11 +143,28 @@ export class ComPortState {
     return this.reply(ComPortCommand.SET_CONTROL, [value]);
   }
 
-  private echo(command: number, value: Iterable<number>, setting: string, requested: number): ComPortAction {
-    return { ...this.reply(command, value), notApplied: { setting, value: requested } };
+  private echo(
+    command: number,
+    value: Iterable<number>,
+    requested: number,
+    change: LineChange,
+  ): ComPortAction {
+    return { ...this.reply(command, value), kind: "line", value: requested, change };
   }
 
   private reply(command: number, value: Iterable<number>): { kind: "reply"; reply: Buffer } {
     return { kind: "reply", reply: comPortMessage(command + SERVER_REPLY_OFFSET, [...value]) };
+  }
+}
+
+function controlChange(group: "outbound flow" | "dtr" | "rts" | "inbound flow", value: number): LineChange {
+  switch (group) {
+    case "dtr":
+      return { setting: "dtr", on: value === 8 };
+    case "rts":
+      return { setting: "rts", on: value === 11 };
+    case "outbound flow":
+    case "inbound flow":
+      return { setting: group, flow: FLOW_OF[value] ?? "other" };
   }
 }

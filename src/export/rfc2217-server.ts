@@ -1,32 +1,27 @@
 /**
  * An RFC 2217 client of a re-exported port: pyserial's rfc2217://, labgrid's RFC2217Driver. Telnet in
  * binary mode plus COM-PORT-OPTION commands, each answered with its code + 100 (see com-port-state.ts).
- * SET-CONTROL BREAK-ON sends one BREAK of the port's breakMs through the port's break path and is
- * answered BREAK-ON once it is on the wire, BREAK-OFF when it could not start within 2 s or the port
- * cannot send one; BREAK-OFF is then acknowledged (the BREAK has already ended).
+ * SET-CONTROL BREAK-ON puts the line into BREAK through the port's break path (a tty: TIOCSBRK, held
+ * until BREAK-OFF's TIOCCBRK, at most MAX_BREAK_HOLD_MS; a telnet port: one IAC BRK) and is answered
+ * BREAK-ON once it is, BREAK-OFF when it could not start within 2 s or the port cannot send one.
+ * BREAK-OFF is answered once the line is out of BREAK. Line settings are echoed, applied only where
+ * the port allows line control (see client-session.ts), and audited either way.
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> session.input (binary: no newline rewriting)
- *                            ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.sendBreak ─> reply
+ *                            ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
  *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
  */
 import type { Socket } from "node:net";
-import type { TransportConfig } from "../config/types.js";
+import type { Port } from "../ports/port.js";
 import { COM_PORT_OPTION, type LineSettings } from "../transports/rfc2217-codec.js";
 import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
 import { ServerNegotiation } from "./negotiation.js";
 
-/** The port's real serial line settings; null for a QEMU chardev, where baud means nothing. */
-export function lineSettingsOf(transport: TransportConfig): LineSettings | null {
-  switch (transport.kind) {
-    case "tty":
-      return transport;
-    case "rfc2217":
-      return transport.line;
-    case "telnet":
-      return null;
-  }
+/** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
+export function lineSettingsOf(port: Port): LineSettings | null {
+  return port.line();
 }
 
 export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: string): ExportSession {
@@ -35,7 +30,7 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
     new Set([OPT_BINARY, OPT_SGA]),
     new Set([OPT_BINARY, OPT_SGA, COM_PORT_OPTION]),
   );
-  const state = new ComPortState(lineSettingsOf(deps.port.config.transport), `sysrq-bridge ${deps.port.id}`);
+  const state = new ComPortState(() => lineSettingsOf(deps.port), `sysrq-bridge ${deps.port.id}`);
   const decoder = new TelnetDecoder("standard");
   // Commands are answered in the order they came, a BREAK's answer included.
   let commands: Promise<void> = Promise.resolve();
@@ -43,14 +38,24 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
     commands = commands.then(async () => {
       const action = state.handle(code, value);
       if (action.kind === "none") return;
-      if (action.kind === "break-on") {
-        const sent = await session.sendBreak();
-        if (!socket.destroyed) socket.write(state.breakAnswer(sent));
-        return;
+      let reply: Buffer;
+      switch (action.kind) {
+        case "break-on":
+          reply = state.breakAnswer(await session.breakOn());
+          break;
+        case "break-off":
+          await session.breakOff();
+          reply = state.breakAnswer(false);
+          break;
+        case "line":
+          await session.lineControl(action.change, action.value);
+          reply = action.reply;
+          break;
+        case "reply":
+          reply = action.reply;
+          break;
       }
-      if (action.notApplied)
-        session.lineControlNotApplied(action.notApplied.setting, action.notApplied.value);
-      if (!socket.destroyed) socket.write(action.reply);
+      if (!socket.destroyed) socket.write(reply);
     });
   };
   socket.pause();

@@ -1,6 +1,6 @@
 /** What GET /ports shows of a port: its state and the methods it has. */
 import type { TransportConfig } from "../config/types.js";
-import type { BreakCapability } from "../transports/transport.js";
+import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { PortState } from "./connection.js";
 
@@ -12,6 +12,8 @@ export interface PortInfo {
   readonly reason?: string;
   /** While `locked`: the other program holding the device (its UUCP lock file's pid). */
   readonly lockedBy?: DeviceHolder;
+  /** The serial line's settings; null for a port without one of its own (telnet). */
+  readonly line: LineInfo | null;
   readonly capabilities: {
     readonly break: BreakCapability;
     /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */
@@ -19,6 +21,15 @@ export interface PortInfo {
     readonly nmi: NmiCapability;
   };
 }
+
+/**
+ * source `device`: a tty as it is now (configured, then changed by allowLineControl clients);
+ * `config`: what is configured (a tty not open, or what the daemon asks of an RFC 2217 server).
+ */
+export type LineInfo = (SerialLine | Pick<SerialLine, "baudRate" | "dataBits" | "parity" | "stopBits">) & {
+  readonly source: "device" | "config";
+  readonly allowLineControl: boolean;
+};
 
 export interface NmiCapability {
   readonly available: boolean;

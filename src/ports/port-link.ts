@@ -22,6 +22,17 @@ import { SerialQueue } from "./queue.js";
 /** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
 export const WIRE_DEADLINE_MS = 2000;
 
+/** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
+export const MAX_BREAK_HOLD_MS = 5000;
+
+/** How a held BREAK went: `held` false where the wire sent its one BREAK instead (IAC BRK, QMP). */
+export interface HeldBreak {
+  readonly held: boolean;
+  readonly heldMs: number;
+  /** True when MAX_BREAK_HOLD_MS ended it, not its sender. */
+  readonly capped: boolean;
+}
+
 export interface LinkDeps {
   readonly createTransport: TransportFactory;
   readonly capture: Capture;
@@ -36,6 +47,7 @@ export class PortLink {
   private readonly queue: SerialQueue;
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
   private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
+  private stopLines: (() => void) | null = null;
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -47,7 +59,6 @@ export class PortLink {
   ) {
     this.queue = new SerialQueue(config.queueLimit);
     this.line = new LineState(deps.clock);
-    deps.capture.onLine((line) => this.publish({ type: "line", text: line.text, at: line.at }));
     const qmp = deps.qmp;
     const log = transportLog(deps.log);
     const context = qmp
@@ -88,6 +99,11 @@ export class PortLink {
     return this.connection.holder;
   }
 
+  /** The open transport, or null while connecting or closed. */
+  get current(): Transport | null {
+    return this.connection.current;
+  }
+
   get reconnects(): number {
     return Math.max(0, this.connection.opens - 1);
   }
@@ -116,6 +132,84 @@ export class PortLink {
 
   idle(): Promise<void> {
     return this.queue.idle();
+  }
+
+  /**
+   * Like run(), but gives up if `task` cannot start within `startMs` (the queue is busy): resolves
+   * `{ started: false }`, and the task is skipped when its turn comes, so it never runs late.
+   */
+  async runWithin<T>(
+    startMs: number,
+    task: () => Promise<T>,
+  ): Promise<{ started: true; value: T } | { started: false }> {
+    let state: "waiting" | "started" | "gave-up" = "waiting";
+    let giveUp: () => void = () => undefined;
+    const gaveUp = new Promise<{ started: false }>((resolve) => {
+      giveUp = this.deps.clock.schedule(() => {
+        if (state !== "waiting") return;
+        state = "gave-up";
+        resolve({ started: false });
+      }, startMs);
+    });
+    const ran = this.run(async () => {
+      if (state === "gave-up") return { started: false as const };
+      state = "started";
+      giveUp();
+      return { started: true as const, value: await task() };
+    });
+    return Promise.race([ran, gaveUp]);
+  }
+
+  /**
+   * A BREAK its sender ends (RFC 2217 SET-CONTROL BREAK-ON ... BREAK-OFF), run inside the queue. Where
+   * the wire can hold one (a tty) the line stays in BREAK until `release` aborts or MAX_BREAK_HOLD_MS
+   * passes, and the SysRq arm starts when it ends, as the target's UART sees it. Other wires (IAC
+   * BRK, QMP chardev-send-break) send their one BREAK at once. `started` is called once the line is
+   * in BREAK. On a pty the ioctls are issued as asked and the pty ignores them, as under ser2net.
+   */
+  async holdBreak(
+    transport: Transport,
+    owner: string,
+    release: AbortSignal,
+    started: () => void,
+  ): Promise<HeldBreak> {
+    const setBreak = transport.setBreak?.bind(transport);
+    if (this.config.breakVia || !setBreak) {
+      this.requireBreakable();
+      await this.wire(transport, owner).sendBreak(this.config.breakMs);
+      started();
+      return { held: false, heldMs: 0, capped: false };
+    }
+    await this.quietLine();
+    try {
+      await this.withDeadline(setBreak(true), 0, "BREAK on");
+    } catch (err) {
+      await setBreak(false).catch(() => undefined); // a TIOCMSET that failed after TIOCSBRK
+      throw err;
+    }
+    const startedAt = this.deps.clock.now();
+    this.deps.capture.markBreak();
+    started();
+    const capped = await this.untilReleased(release, MAX_BREAK_HOLD_MS);
+    await this.withDeadline(setBreak(false), 0, "BREAK off");
+    this.line.breakSent(owner);
+    return { held: true, heldMs: this.deps.clock.now() - startedAt, capped };
+  }
+
+  /** Resolves false when `release` aborts, true when `maxMs` passes first. */
+  private untilReleased(release: AbortSignal, maxMs: number): Promise<boolean> {
+    if (release.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const onAbort = (): void => {
+        cancel();
+        resolve(false);
+      };
+      const cancel = this.deps.clock.schedule(() => {
+        release.removeEventListener("abort", onAbort);
+        resolve(true);
+      }, maxMs);
+      release.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Every byte the target prints, live, with its capture offset. */
@@ -211,8 +305,17 @@ export class PortLink {
   feed(): ConsoleFeed {
     return {
       subscribe: (listener) => {
+        // The capture's lines are followed (and decoded to text) only while a sequence waits for them.
+        this.stopLines ??= this.deps.capture.onLine((line) =>
+          this.publish({ type: "line", text: line.text, at: line.at }),
+        );
         this.consoleListeners.add(listener);
-        return () => this.consoleListeners.delete(listener);
+        return () => {
+          this.consoleListeners.delete(listener);
+          if (this.consoleListeners.size > 0) return;
+          this.stopLines?.();
+          this.stopLines = null;
+        };
       },
       lastActivityAt: () => this.deps.capture.lastActivityAt(),
     };

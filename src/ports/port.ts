@@ -17,12 +17,12 @@ import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { PhaseTimes } from "../sysrq/timing.js";
 import type { TransportFactory } from "../transports/create.js";
-import type { Transport } from "../transports/transport.js";
+import type { LineChange, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
-import { describeTarget, type NmiCapability, type PortInfo } from "./port-info.js";
-import { PortLink } from "./port-link.js";
+import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
+import { PortLink, type HeldBreak } from "./port-link.js";
 import { keyboardWire } from "./qmp-wire.js";
 
 export interface SysrqRequest {
@@ -43,6 +43,10 @@ export interface ConsoleCaller {
 
 /** Input held back by someone else's arm waits this long past the kernel's 5 s window. */
 const ARM_LAPSE_MARGIN_MS = 100;
+
+/** What came of a client's line setting: applied to the device, or echoed only, and why. */
+export type LineChangeOutcome =
+  { readonly applied: true } | { readonly applied: false; readonly reason: string };
 
 export interface PortStats {
   readonly state: string;
@@ -96,6 +100,7 @@ export class Port {
       state: this.link.state,
       ...(reason === undefined ? {} : { reason }),
       ...(lockedBy === undefined ? {} : { lockedBy }),
+      line: this.line(),
       capabilities: {
         break: breakCapability,
         sysrq:
@@ -105,6 +110,35 @@ export class Port {
         nmi: this.nmiCapability(),
       },
     };
+  }
+
+  /**
+   * The serial line's real settings: a tty's as configured or as applied since it opened (by an
+   * allowLineControl client); what the daemon asks of an RFC 2217 server; null where a port has no
+   * serial line of its own (telnet: QEMU, a terminal server's raw port).
+   */
+  line(): LineInfo | null {
+    const t = this.config.transport;
+    const allowLineControl = this.config.allowLineControl;
+    switch (t.kind) {
+      case "tty": {
+        const live = this.link.current?.line?.current();
+        const line = live ?? {
+          baudRate: t.baudRate,
+          dataBits: t.dataBits,
+          parity: t.parity,
+          stopBits: t.stopBits,
+          flowControl: t.rtscts ? ("rtscts" as const) : ("none" as const),
+          dtr: t.dtr,
+          rts: t.rts,
+        };
+        return { ...line, source: live ? "device" : "config", allowLineControl };
+      }
+      case "rfc2217":
+        return { ...t.line, source: "config", allowLineControl };
+      case "telnet":
+        return null;
+    }
   }
 
   /** Counters for metrics: read on each scrape, never pushed. */
@@ -211,11 +245,64 @@ export class Port {
   /** A BREAK from a console client: it owns the arm, so its next byte goes out as the SysRq key. */
   async consoleBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
     this.link.requireBreakable();
-    await this.link.run(async () => {
-      const transport = this.link.requireBreakable();
-      await this.link.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
-      this.deps.log.info({ caller: caller.name }, "console break");
+    await this.link.run(() => this.runConsoleBreak(caller, breakMs));
+  }
+
+  /** consoleBreak(), but false (nothing sent, ever) when the queue does not free within `startMs`. */
+  async consoleBreakWithin(caller: ConsoleCaller, startMs: number): Promise<boolean> {
+    this.link.requireBreakable();
+    return (await this.link.runWithin(startMs, () => this.runConsoleBreak(caller))).started;
+  }
+
+  private async runConsoleBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
+    const transport = this.link.requireBreakable();
+    await this.link.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
+    this.deps.log.info({ caller: caller.name }, "console break");
+  }
+
+  /**
+   * A BREAK the console client ends itself (RFC 2217 BREAK-ON ... BREAK-OFF): held on a tty until
+   * `release` aborts (at most MAX_BREAK_HOLD_MS), one BREAK elsewhere; the caller owns the arm, which
+   * starts when the BREAK ends. `started` is called once the line is in BREAK. Null when the queue
+   * did not free within `startMs` (nothing is sent, ever).
+   */
+  async consoleHeldBreak(
+    caller: ConsoleCaller,
+    options: { readonly release: AbortSignal; readonly startMs: number; readonly started: () => void },
+  ): Promise<HeldBreak | null> {
+    this.link.requireOpen();
+    const outcome = await this.link.runWithin(options.startMs, async () => {
+      const transport = this.link.requireOpen();
+      const result = await this.link.holdBreak(transport, caller.id, options.release, options.started);
+      const details = { caller: caller.name, held: result.held, heldMs: Math.round(result.heldMs) };
+      if (result.capped) this.deps.log.warn(details, "console break held too long: released");
+      else this.deps.log.info(details, "console break");
+      return result;
     });
+    return outcome.started ? outcome.value : null;
+  }
+
+  /**
+   * A serial line setting asked for by a console client. Applied only on a tty whose port sets
+   * allowLineControl, through the queue (never in the middle of a sequence); otherwise the reason.
+   */
+  async applyLine(change: LineChange, startMs: number): Promise<LineChangeOutcome> {
+    if (!this.config.allowLineControl) {
+      return { applied: false, reason: `allowLineControl is off for port ${this.id}` };
+    }
+    try {
+      if (!this.link.requireOpen().line) {
+        return { applied: false, reason: `a ${this.config.transport.kind} port has no serial line to set` };
+      }
+      const outcome = await this.link.runWithin(startMs, async () => {
+        const line = this.link.requireOpen().line;
+        await line?.apply(change);
+        this.deps.log.info({ change }, "line setting applied");
+      });
+      return outcome.started ? { applied: true } : { applied: false, reason: "the port's queue was busy" };
+    } catch (err) {
+      return { applied: false, reason: (err as Error).message };
+    }
   }
 
   /**

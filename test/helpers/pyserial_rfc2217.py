@@ -1,7 +1,7 @@
 """A real third-party RFC 2217 client for the re-export tests: pyserial's rfc2217:// URL handler.
 
 usage: python3 pyserial_rfc2217.py URL STEP...
-steps: send_break | break_on | break_off | write:TEXT | expect:TEXT (read until seen, 10 s)
+steps: send_break | break_on | break_off | sleep:SECONDS | write:TEXT | expect:TEXT (read until seen, 10 s)
 prints one JSON object: the open time and each step's outcome (an exception is an outcome, not a crash).
 """
 import json
@@ -26,6 +26,8 @@ for step in steps:
             port.break_condition = True
         elif kind == "break_off":
             port.break_condition = False
+        elif kind == "sleep":
+            time.sleep(float(arg))
         elif kind == "write":
             port.write(arg.encode("latin1"))
         elif kind == "expect":

@@ -73,6 +73,19 @@ describe("export config", () => {
     );
   });
 
+  it("allowLineControl is off by default and applies to tty ports only", () => {
+    const tty = { id: "tty0", transport: { kind: "tty", path: "/dev/ttyS0" } };
+    assert.equal(resolveConfig({ ports: [tty] }, "/").ports[0]?.allowLineControl, false);
+    assert.equal(
+      resolveConfig({ ports: [{ ...tty, allowLineControl: true }] }, "/").ports[0]?.allowLineControl,
+      true,
+    );
+    assert.match(
+      errorOf({ ports: [{ ...vm0, allowLineControl: true }] }),
+      /^ports\.0\.allowLineControl: applies to tty ports only/,
+    );
+  });
+
   it("refuses both a path and a host, and unknown keys", () => {
     assert.match(
       errorOf(withExport({ telnet: { path: "/run/x", port: 7000 } })),
@@ -90,28 +103,41 @@ function sb(command: number, ...value: number[]): Buffer {
 describe("RFC 2217 server answers", () => {
   const tty = { baudRate: 115_200, dataBits: 8, parity: "none", stopBits: 1 } as const;
 
-  it("echoes line settings it does not apply, and says so", () => {
-    const state = new ComPortState(tty, "test");
+  it("echoes each line setting as asked and hands it to the port decoded, with the raw value for the audit", () => {
+    const state = new ComPortState(() => tty, "test");
     const baud9600 = Buffer.from([0, 0, 0x25, 0x80]);
     assert.deepEqual(state.handle(1, baud9600), {
-      kind: "reply",
+      kind: "line",
       reply: sb(101, 0, 0, 0x25, 0x80),
-      notApplied: { setting: "baudrate", value: 9600 },
+      value: 9600,
+      change: { setting: "baudrate", baudRate: 9600 },
     });
-    assert.deepEqual(state.handle(5, Buffer.from([8])), {
-      kind: "reply",
-      reply: sb(105, 8),
-      notApplied: { setting: "dtr", value: 8 },
-    });
-    assert.deepEqual(state.handle(3, Buffer.from([3])), {
-      kind: "reply",
-      reply: sb(103, 3),
-      notApplied: { setting: "parity", value: 3 },
-    });
+    const cases: [number, number, object][] = [
+      [2, 7, { setting: "datasize", dataBits: 7 }],
+      [3, 3, { setting: "parity", parity: "even" }],
+      [3, 9, { setting: "parity", parity: "unknown" }],
+      [4, 3, { setting: "stopsize", stopBits: 1.5 }],
+      [5, 8, { setting: "dtr", on: true }],
+      [5, 9, { setting: "dtr", on: false }],
+      [5, 11, { setting: "rts", on: true }],
+      [5, 12, { setting: "rts", on: false }],
+      [5, 1, { setting: "outbound flow", flow: "none" }],
+      [5, 3, { setting: "outbound flow", flow: "rtscts" }],
+      [5, 19, { setting: "outbound flow", flow: "other" }],
+      [5, 15, { setting: "inbound flow", flow: "xonxoff" }],
+    ];
+    for (const [command, value, change] of cases) {
+      assert.deepEqual(
+        state.handle(command, Buffer.from([value])),
+        { kind: "line", reply: sb(command + 100, value), value, change },
+        `command ${command} value ${value}`,
+      );
+    }
   });
 
-  it("answers a request for the current value with the port's real setting", () => {
-    const state = new ComPortState(tty, "test");
+  it("answers a request for the current value with the port's real setting, as it is now", () => {
+    let line: typeof tty | { baudRate: number; dataBits: 7; parity: "even"; stopBits: 2 } = tty;
+    const state = new ComPortState(() => line, "test");
     assert.deepEqual(state.handle(1, Buffer.from([0, 0, 0, 0])), {
       kind: "reply",
       reply: sb(101, 0, 1, 0xc2, 0),
@@ -120,15 +146,24 @@ describe("RFC 2217 server answers", () => {
     assert.deepEqual(state.handle(4, Buffer.from([0])), { kind: "reply", reply: sb(104, 1) });
     assert.deepEqual(state.handle(5, Buffer.from([4])), { kind: "reply", reply: sb(105, 6) });
     assert.deepEqual(state.handle(5, Buffer.from([0])), { kind: "reply", reply: sb(105, 1) });
+    line = { baudRate: 9600, dataBits: 7, parity: "even", stopBits: 2 };
+    assert.deepEqual(state.handle(1, Buffer.from([0, 0, 0, 0])), {
+      kind: "reply",
+      reply: sb(101, 0, 0, 0x25, 0x80),
+    });
+    assert.deepEqual(state.handle(3, Buffer.from([0])), { kind: "reply", reply: sb(103, 3) });
+    assert.deepEqual(state.handle(4, Buffer.from([0])), { kind: "reply", reply: sb(104, 2) });
   });
 
-  it("hands BREAK-ON to the port, answers with what happened, acknowledges BREAK-OFF; PURGE-DATA echoes", () => {
-    const state = new ComPortState(null, "test");
+  it("hands BREAK-ON and BREAK-OFF to the port and answers with the line's state; PURGE-DATA echoes", () => {
+    const state = new ComPortState(() => null, "test");
     assert.deepEqual(state.handle(5, Buffer.from([5])), { kind: "break-on" });
     assert.deepEqual(state.breakAnswer(false), sb(105, 6));
     assert.deepEqual(state.breakAnswer(true), sb(105, 5));
     assert.deepEqual(state.handle(5, Buffer.from([4])), { kind: "reply", reply: sb(105, 5) });
-    assert.deepEqual(state.handle(5, Buffer.from([6])), { kind: "reply", reply: sb(105, 6) });
+    assert.deepEqual(state.handle(5, Buffer.from([6])), { kind: "break-off" });
+    assert.deepEqual(state.breakAnswer(false), sb(105, 6));
+    assert.deepEqual(state.handle(5, Buffer.from([4])), { kind: "reply", reply: sb(105, 6) });
     assert.deepEqual(state.handle(12, Buffer.from([3])), { kind: "reply", reply: sb(112, 3) });
     assert.deepEqual(state.handle(8, Buffer.alloc(0)), { kind: "none" });
   });
