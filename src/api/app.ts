@@ -22,6 +22,7 @@ import { registerOpenApi } from "./openapi.js";
 import { auditRoutes } from "./routes/audit.js";
 import { captureRoutes } from "./routes/capture.js";
 import { consoleRoutes } from "./routes/console.js";
+import { keyRoutes } from "./routes/keys.js";
 import { leaseRoutes } from "./routes/lease.js";
 import { ConsoleHub } from "./console/hub.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -112,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await registerOpenApi(app);
   await app.register(portRoutes);
   await app.register(sysrqRoutes);
+  await app.register(keyRoutes);
   await app.register(logRoutes);
   await app.register(writeRoutes);
   await app.register(nmiRoutes);

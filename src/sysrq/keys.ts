@@ -72,6 +72,9 @@ const table: KeyInfo[] = [
   { key: "R", action: "Replay kernel logs on consoles", bit: SysrqBit.DUMP },
 ];
 
+/** Every key the table knows, in the kernel's table order (digits, then letters, then R). */
+export const KEY_TABLE: readonly KeyInfo[] = table;
+
 const byKey = new Map(table.map((info) => [info.key, info]));
 /** Every header text the table knows, to tell a late line of an earlier key from a new answer. */
 export const KNOWN_ACTIONS: ReadonlySet<string> = new Set(table.map((info) => info.action));

@@ -9,10 +9,10 @@ export function roleAtLeast(held: Role, needed: Role): boolean {
 }
 
 /** Destructive keys (b c o e i k f: reboot, crash, power off, kill, SAK, OOM kill) need admin. */
-export function roleForKey(key: string): Role {
+export function roleForKey(key: string): "operate" | "admin" {
   return keyInfo(key).destructive === true ? "admin" : "operate";
 }
 
-export function roleForKeys(keys: string): Role {
+export function roleForKeys(keys: string): "operate" | "admin" {
   return [...keys].some((key) => roleForKey(key) === "admin") ? "admin" : "operate";
 }
