@@ -8,7 +8,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import type { FastifyInstance } from "fastify";
 import { readFileSync } from "node:fs";
 
-/** The package's version (src/api and dist/api are both two levels below package.json). */
+/** The package's version (src/api and dist/chunks are both two levels below package.json). */
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
     version: string;

@@ -16,7 +16,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** web/ sits two levels above this file in both src/api and dist/api. */
+/** web/ sits two levels above this file in both src/api and dist/chunks (scripts/build.ts). */
 const WEB_ROOT = fileURLToPath(new URL("../../web/", import.meta.url));
 
 function packageDir(name: string): string {

@@ -1,0 +1,68 @@
+/**
+ * `npm run build`: bundles src/ with esbuild into dist/ (type errors are tsc's job, run just before).
+ * `tsx scripts/build.ts OUTDIR` builds elsewhere (OUTDIR two levels below a package root, like dist/).
+ *
+ * Why a bundle: start-up was spent loading modules. typebox alone is ~370 small ES modules, and Node
+ * resolves, reads and compiles each one (one file of the tree-shaken bundle loads ~10x faster).
+ *
+ *   dist/main.js                 the bin; imports one side or the other on demand
+ *   dist/chunks/serve-*.js       the daemon (fastify, typebox, ajv, yaml ...)
+ *   dist/chunks/commands-*.js    the client commands (ws only)
+ *   dist/chunks/chunk-*.js       what both share
+ *
+ * The chunks sit two levels below the package root, as the sources do in src/<dir>/, so code that
+ * finds package.json or web/ relative to import.meta.url works from both.
+ * Left as packages in node_modules (loaded at run time, not bundled):
+ *   serialport           native binding, found relative to its own package
+ *   pino                 its transports run in worker threads loaded by file path
+ * @fastify/swagger-ui is bundled, but finds its static files through __dirname: see packageDirname.
+ */
+import { build, type Plugin } from "esbuild";
+import { readFile, rm } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Bundled CommonJS files of these packages that use __dirname get it back, pointing where the file
+ * is installed (found at run time, so dist/ works wherever node_modules is).
+ */
+const KEEPS_DIRNAME = ["@fastify/swagger-ui"];
+
+const packageDirname: Plugin = {
+  name: "package-dirname",
+  setup(build) {
+    const filter = new RegExp(`/node_modules/(${KEEPS_DIRNAME.join("|")})/.*\\.js$`);
+    build.onLoad({ filter }, async (args) => {
+      const source = await readFile(args.path, "utf8");
+      if (!source.includes("__dirname")) return undefined;
+      const inPackage = args.path.slice(args.path.lastIndexOf("/node_modules/") + "/node_modules/".length);
+      const prelude = `var __dirname = require("node:path").dirname(require.resolve(${JSON.stringify(inPackage)}));`;
+      return { contents: `${prelude}\n${source}`, loader: "js", resolveDir: path.dirname(args.path) };
+    });
+  },
+};
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outdir = process.argv[2] ?? "dist";
+
+// Chunk names carry a content hash: clear out the previous build's.
+await rm(path.resolve(root, outdir), { recursive: true, force: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/main.ts"],
+  outdir,
+  chunkNames: "chunks/[name]-[hash]",
+  bundle: true,
+  splitting: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  sourcemap: true,
+  external: ["serialport", "pino"],
+  plugins: [packageDirname],
+  // Bundled CommonJS packages call require() for node built-ins and the externals above.
+  banner: {
+    js: 'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);',
+  },
+  logLevel: "warning",
+});
