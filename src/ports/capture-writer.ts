@@ -23,6 +23,7 @@ import {
   type CaptureFiles,
   type Segment,
 } from "./capture-segments.js";
+import { IndexRecords } from "./index-records.js";
 
 export interface RotationPolicy {
   /** A segment is closed when it holds this many bytes. */
@@ -54,16 +55,26 @@ export interface CaptureSlice {
   readonly data: Buffer;
 }
 
-type Op =
-  | { readonly kind: "raw"; readonly chunk: Buffer }
-  | { readonly kind: "index"; readonly text: string }
-  | { readonly kind: "task"; readonly run: () => Promise<void> };
+/**
+ * Raw bytes and index lines queued between two tasks, written as one writev of the bytes and then one
+ * write of the lines that point into them (so the index never runs ahead of the raw file on disk).
+ * Appends join the newest batch rather than queueing an op each: at stream rates thousands of chunks
+ * and lines arrive during one write. Only the newest batch is open; its index records are the ones in
+ * `records` not yet taken.
+ */
+interface Batch {
+  readonly kind: "batch";
+  readonly chunks: Buffer[];
+  /** The batch's index records, cut from `records` once the batch is closed (null while open). */
+  index: Buffer | null;
+}
 
-const MAX_GATHER = 256;
+type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 
 export class CaptureWriter {
   readonly files: CaptureFiles;
   private readonly ops: Op[] = [];
+  private readonly records = new IndexRecords();
   private draining = false;
   /** Bytes of the active segment, counting those still queued. */
   private activeBytes: number;
@@ -147,7 +158,14 @@ export class CaptureWriter {
 
   /** Appends a line (ending in \n) to the active segment's index. */
   writeIndex(text: string): void {
-    this.enqueue({ kind: "index", text });
+    this.batch();
+    this.records.text(text);
+  }
+
+  /** Appends a line's index record: where the line starts in the stream and how long it is. */
+  indexLine(seq: number, ts: string, off: number, len: number, partial: boolean): void {
+    this.batch();
+    this.records.line(seq, ts, off, len, partial);
   }
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
@@ -176,7 +194,16 @@ export class CaptureWriter {
   private push(chunk: Buffer): void {
     this.activeBytes += chunk.length;
     this.appended += chunk.length;
-    this.enqueue({ kind: "raw", chunk });
+    this.batch().chunks.push(chunk);
+  }
+
+  /** The batch new bytes and lines join: the newest op if it is one that has not started, else a new one. */
+  private batch(): Batch {
+    const last = this.ops.at(-1);
+    if (last?.kind === "batch") return last;
+    const batch: Batch = { kind: "batch", chunks: [], index: null };
+    this.enqueue(batch);
+    return batch;
   }
 
   private rotate(nextSeq: number): void {
@@ -258,6 +285,7 @@ export class CaptureWriter {
   }
 
   private enqueue(op: Op): void {
+    this.closeBatch();
     this.ops.push(op);
     if (this.draining) return;
     this.draining = true;
@@ -266,37 +294,20 @@ export class CaptureWriter {
 
   private async drain(): Promise<void> {
     try {
-      for (let op = this.ops[0]; op; op = this.ops[0]) {
+      for (let op = this.ops.shift(); op; op = this.ops.shift()) {
         if (op.kind === "task") {
-          this.ops.shift();
           await op.run().catch((err: unknown) => this.events.onError(err, "maintaining the capture files"));
           continue;
         }
-        // Everything up to the next task in two writes: the raw bytes first, then the index lines
-        // that point into them (so the index never runs ahead of the raw file on disk).
-        const { chunks, text } = this.takeBatch();
-        if (chunks.length > 0) await this.writeRaw(chunks);
-        if (text.length > 0) await this.writeIndexText(text);
+        // Only the newest batch is open (null index): its records are all those not yet taken.
+        const index = op.index ?? this.records.take();
+        if (op.chunks.length > 0) await this.writeRaw(op.chunks);
+        if (index.length > 0) await this.writeIndexBytes(index);
       }
     } finally {
       // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
       this.draining = false;
     }
-  }
-
-  /** Removes the leading raw and index ops (up to the first task, at most MAX_GATHER raw chunks). */
-  private takeBatch(): { chunks: Buffer[]; text: string } {
-    const chunks: Buffer[] = [];
-    const lines: string[] = [];
-    let taken = 0;
-    for (const op of this.ops) {
-      if (op.kind === "task" || (op.kind === "raw" && chunks.length >= MAX_GATHER)) break;
-      if (op.kind === "raw") chunks.push(op.chunk);
-      else lines.push(op.text);
-      taken += 1;
-    }
-    this.ops.splice(0, taken);
-    return { chunks, text: lines.join("") };
   }
 
   private async writeRaw(chunks: Buffer[]): Promise<void> {
@@ -310,9 +321,15 @@ export class CaptureWriter {
     this.written += length;
   }
 
-  private async writeIndexText(text: string): Promise<void> {
+  /** The open batch is the newest op; once anything follows it (or its write starts) it is closed. */
+  private closeBatch(): void {
+    const last = this.ops.at(-1);
+    if (last?.kind === "batch" && last.index === null) last.index = this.records.take();
+  }
+
+  private async writeIndexBytes(bytes: Buffer): Promise<void> {
     try {
-      await this.index.write(text);
+      await this.index.write(bytes);
     } catch (err) {
       this.events.onError(err, "writing the capture index");
     }

@@ -179,9 +179,7 @@ export class Capture {
   private emit(line: SplitLine, ts: string, at: number): void {
     const text = lineText(line.bytes);
     const { seq } = this.log.append(ts, text);
-    this.writer.writeIndex(
-      `{"seq":${seq},"ts":"${ts}","off":${line.offset},"len":${line.bytes.length}${line.partial ? ',"partial":true' : ""}}\n`,
-    );
+    this.writer.indexLine(seq, ts, line.offset, line.bytes.length, line.partial);
     for (const listener of this.listeners) listener({ seq, text, at });
   }
 

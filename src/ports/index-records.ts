@@ -1,0 +1,101 @@
+/**
+ * The capture index's records as bytes, appended to one growing buffer per write: a line record is
+ * encoded digit by digit rather than built as a JSON string, because at stream rates there are
+ * thousands of lines per MB and a string per line (plus the join before the write) cost more than the
+ * rest of the capture path together. Other records (BREAKs, gaps) are rare and arrive as JSON text.
+ *
+ *   line(seq, ts, off, len, partial) ─┐
+ *   text('{"gap":true,...}\n') ───────┴─> bytes, in call order ─> take() ─> one write
+ */
+const OPEN_SEQ = ascii('{"seq":');
+const TS = ascii(',"ts":"');
+const OFF = ascii('","off":');
+const LEN = ascii(',"len":');
+const PARTIAL = ascii(',"partial":true');
+const CLOSE = ascii("}\n");
+
+/** The longest line record: the fixed parts, a 24-character ISO time and three 16-digit numbers. */
+const MAX_LINE_RECORD = 128;
+
+/** The smallest buffer records go into: an idle port's index needs no more. */
+const MIN_BUFFER = 4096;
+
+export class IndexRecords {
+  /** Records go into buf[start, end); bytes before start have been taken (and may be being written). */
+  private buf: Buffer | null = null;
+  private start = 0;
+  private end = 0;
+  private tsText = "";
+  private tsBytes = new Uint8Array(0);
+
+  get empty(): boolean {
+    return this.end === this.start;
+  }
+
+  /** `{"seq":N,"ts":"T","off":N,"len":N[,"partial":true]}\n`, as JSON.stringify would write it. */
+  line(seq: number, ts: string, off: number, len: number, partial: boolean): void {
+    const buf = this.reserve(MAX_LINE_RECORD + ts.length);
+    if (ts !== this.tsText) {
+      this.tsText = ts;
+      this.tsBytes = Buffer.from(ts, "latin1");
+    }
+    let at = put(buf, this.end, OPEN_SEQ);
+    at = writeUint(buf, at, seq);
+    at = put(buf, at, TS);
+    at = put(buf, at, this.tsBytes);
+    at = put(buf, at, OFF);
+    at = writeUint(buf, at, off);
+    at = put(buf, at, LEN);
+    at = writeUint(buf, at, len);
+    if (partial) at = put(buf, at, PARTIAL);
+    this.end = put(buf, at, CLOSE);
+  }
+
+  /** A record already serialised (ending in \n). */
+  text(record: string): void {
+    const buf = this.reserve(Buffer.byteLength(record));
+    this.end += buf.write(record, this.end);
+  }
+
+  /**
+   * The records appended since the last take(). Later records go after them in the same buffer, or a
+   * new one, never over them: the bytes taken stay valid while a write holds them.
+   */
+  take(): Buffer {
+    const out = (this.buf ?? Buffer.alloc(0)).subarray(this.start, this.end);
+    this.start = this.end;
+    return out;
+  }
+
+  private reserve(bytes: number): Buffer {
+    if (this.buf && this.end + bytes <= this.buf.length) return this.buf;
+    const pending = this.end - this.start;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(MIN_BUFFER, 2 * (pending + bytes)));
+    this.buf?.copy(bigger, 0, this.start, this.end);
+    this.buf = bigger;
+    this.start = 0;
+    this.end = pending;
+    return bigger;
+  }
+}
+
+function put(buf: Buffer, at: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i += 1) buf[at + i] = bytes[i] as number;
+  return at + bytes.length;
+}
+
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+/** Writes a non-negative integer (below 2^53) in decimal at `at`; returns the offset after it. */
+function writeUint(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
+  let value = n;
+  for (let i = at + digits - 1; i >= at; i -= 1) {
+    buf[i] = 48 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  return at + digits;
+}
