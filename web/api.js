@@ -19,7 +19,21 @@ const TOKEN_KEY = "sysrq-bridge.token";
  *   hint?: string, reason?: string, note?: string, supported?: string
  * }} KeyResult
  * @typedef {{ error: { code: string, message: string } }} StreamError
+ * @typedef {{
+ *   key: string, action: string, group: string, destructive: boolean, role: string,
+ *   bit: number | null, bitMeaning: string | null
+ * }} SysrqKey
  */
+
+const ROLES = ["read", "operate", "admin"];
+
+/**
+ * The daemon's role order: admin may do all that operate may, operate all that read may.
+ * @param {string} role @param {string} needed
+ */
+export function roleAtLeast(role, needed) {
+  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
+}
 
 /** An API answer that was not 2xx, with the daemon's stable code and its explanation. */
 export class ApiError extends Error {
@@ -93,6 +107,14 @@ async function call(method, path, body) {
 /** @returns {Promise<PortInfo[]>} */
 export function listPorts() {
   return call("GET", "/ports");
+}
+
+/**
+ * The kernel's SysRq keys as the daemon knows them, in the order the dialog shows them.
+ * @returns {Promise<{ keys: SysrqKey[] }>}
+ */
+export function listSysrqKeys() {
+  return call("GET", "/sysrq/keys");
 }
 
 /** @param {string} port @returns {Promise<{ verdict: string, line: string | null, reason?: string }>} */

@@ -3,12 +3,11 @@
  * The web console page: the port list, the selected port's terminal and its actions. Everything
  * that came from the daemon or the target is put on the page with textContent, never as markup.
  */
-import { ApiError, downloadCapture, listPorts, saveToken, savedToken, sendNmi } from "./api.js";
+import { ApiError, downloadCapture, listPorts, roleAtLeast, saveToken, savedToken, sendNmi } from "./api.js";
 import { ConsoleView } from "./console.js";
 import { SysrqDialog } from "./sysrq-dialog.js";
 
 const REFRESH_MS = 5000;
-const ROLES = ["read", "operate", "admin"];
 
 /** @template {HTMLElement} T @param {string} id @returns {T} */
 function byId(id) {
@@ -46,11 +45,6 @@ function notice(text) {
   ui.notice.textContent = text;
 }
 
-/** @param {string} role @param {string} needed */
-function roleAtLeast(role, needed) {
-  return ROLES.indexOf(role) >= ROLES.indexOf(needed);
-}
-
 /** @type {string | null} */
 let shownHolder = null;
 /** @param {import("./console.js").ConsoleState} state */
@@ -64,7 +58,11 @@ function consoleState(state) {
 }
 
 const consoleView = new ConsoleView(byId("terminal"), { onState: consoleState, onNotice: notice });
-const dialog = new SysrqDialog(/** @type {HTMLDialogElement} */ (byId("sysrq-dialog")), () => selected);
+const dialog = new SysrqDialog(
+  /** @type {HTMLDialogElement} */ (byId("sysrq-dialog")),
+  () => selected,
+  () => consoleView.state.role,
+);
 
 /** @param {import("./console.js").ConsoleState} [state] */
 function renderActions(state = consoleView.state) {
@@ -154,6 +152,9 @@ function select(id) {
 async function refreshPorts() {
   try {
     ports = await listPorts();
+    // The token works: fetch the SysRq key table now, so the dialog opens with its keys in place (a
+    // failure is retried, and reported, when the dialog opens).
+    dialog.load().catch(() => undefined);
     ui.tokenForm.hidden = true;
     ui.signOut.hidden = savedToken() === null;
     ui.portsStatus.textContent = ports.length === 0 ? "No ports configured." : "";

@@ -1,64 +1,60 @@
 // @ts-check
 /**
- * The SysRq keys the dialog offers, grouped by what they do to the target (mirrors the kernel table
- * in src/sysrq/keys.ts; the daemon still checks every key against the caller's role).
+ * What the dialog does with the daemon's key table (GET /sysrq/keys, built from src/sysrq/keys.ts):
+ * groups it for display, finds the destructive keys of a sequence and the role a sequence needs.
+ * The page keeps no key table of its own; the daemon still checks every key against the caller's role.
  */
 
-/** @typedef {{ key: string, label: string }} KeyButton */
+/** @typedef {import("./api.js").SysrqKey} SysrqKey */
+/** @typedef {{ action: string, keys: SysrqKey[] }} KeyRun Keys side by side with the same action. */
+/** @typedef {{ id: string, title: string, destructive: boolean, runs: KeyRun[] }} KeyGroup */
 
-/** @type {{ id: string, title: string, destructive: boolean, keys: KeyButton[] }[]} */
-export const KEY_GROUPS = [
-  {
-    id: "harmless",
-    title: "Harmless",
-    destructive: false,
-    keys: [
-      { key: "h", label: "Help" },
-      { key: "9", label: "Log level 9" },
-      { key: "0", label: "Log level 0" },
-      { key: "s", label: "Sync" },
-      { key: "u", label: "Remount R/O" },
-      { key: "j", label: "Thaw filesystems" },
-      { key: "r", label: "Keyboard mode" },
-      { key: "n", label: "Nice RT tasks" },
-    ],
-  },
-  {
-    id: "dumps",
-    title: "Dumps",
-    destructive: false,
-    keys: [
-      { key: "t", label: "Task states" },
-      { key: "w", label: "Blocked tasks" },
-      { key: "m", label: "Memory" },
-      { key: "l", label: "CPU backtraces" },
-      { key: "p", label: "Registers" },
-      { key: "d", label: "Locks held" },
-      { key: "q", label: "Timers" },
-      { key: "z", label: "ftrace buffer" },
-    ],
-  },
-  {
-    id: "destructive",
-    title: "Destructive",
-    destructive: true,
-    keys: [
-      { key: "e", label: "Terminate all tasks" },
-      { key: "i", label: "Kill all tasks" },
-      { key: "f", label: "OOM kill" },
-      { key: "k", label: "SAK" },
-      { key: "c", label: "Crash" },
-      { key: "o", label: "Power off" },
-      { key: "b", label: "Reboot" },
-    ],
-  },
-];
+/** @type {Readonly<Record<string, string>>} */
+const GROUP_TITLES = { harmless: "Harmless", dumps: "Dumps", destructive: "Destructive" };
 
-const DESTRUCTIVE = new Set("bceikfo");
+/**
+ * The daemon's groups in its order; within a group, neighbours with the same action (the log levels
+ * 0-9) share one run, so the dialog shows the action once.
+ * @param {readonly SysrqKey[]} table @returns {KeyGroup[]}
+ */
+export function keyGroups(table) {
+  /** @type {KeyGroup[]} */
+  const groups = [];
+  for (const entry of table) {
+    let group = groups.at(-1);
+    if (group?.id !== entry.group) {
+      group = {
+        id: entry.group,
+        title: GROUP_TITLES[entry.group] ?? entry.group,
+        destructive: entry.destructive,
+        runs: [],
+      };
+      groups.push(group);
+    }
+    const run = group.runs.at(-1);
+    if (run?.action === entry.action) run.keys.push(entry);
+    else group.runs.push({ action: entry.action, keys: [entry] });
+  }
+  return groups;
+}
 
-/** @param {string} keys */
-export function destructiveKeys(keys) {
-  return [...new Set(Array.from(keys).filter((key) => DESTRUCTIVE.has(key)))];
+/**
+ * The destructive keys of a sequence, each once. Keys the table lacks are not destructive (the
+ * kernel answers them with its HELP list), as in the daemon.
+ * @param {string} keys @param {readonly SysrqKey[]} table
+ */
+export function destructiveKeys(keys, table) {
+  const destructive = new Set(table.filter((entry) => entry.destructive).map((entry) => entry.key));
+  return [...new Set(Array.from(keys).filter((key) => destructive.has(key)))];
+}
+
+/**
+ * The least role that may send the whole sequence: the highest any of its keys needs.
+ * @param {string} keys @param {readonly SysrqKey[]} table @returns {string}
+ */
+export function roleForSequence(keys, table) {
+  const needs = new Map(table.map((entry) => [entry.key, entry.role]));
+  return Array.from(keys).some((key) => needs.get(key) === "admin") ? "admin" : "operate";
 }
 
 /** @type {{ keys: string, title: string }[]} */

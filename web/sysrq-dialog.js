@@ -1,11 +1,13 @@
 // @ts-check
 /**
- * The "Send SysRq" dialog: one button per key (grouped), presets, a free sequence. Destructive keys
- * are confirmed first. Each key's verdict is listed as the daemon streams it; every text from the
- * target (lines, hints) goes in with textContent.
+ * The "Send SysRq" dialog: one button per key, grouped as the daemon's key table (GET /sysrq/keys)
+ * groups them, presets, a free sequence. Destructive keys (the table's flag) are confirmed first;
+ * keys beyond the caller's role are shown disabled. Each key's verdict is listed as the daemon
+ * streams it; every text from the daemon or the target (actions, lines, hints) goes in with
+ * textContent.
  */
-import { ApiError, sendSysrq } from "./api.js";
-import { KEY_GROUPS, PRESETS, VALID_SEQUENCE, destructiveKeys } from "./keys.js";
+import { ApiError, listSysrqKeys, roleAtLeast, sendSysrq } from "./api.js";
+import { PRESETS, VALID_SEQUENCE, destructiveKeys, keyGroups, roleForSequence } from "./keys.js";
 
 /**
  * @param {string} tag @param {Record<string, string>} [attributes] @param {string} [text]
@@ -19,18 +21,26 @@ function element(tag, attributes = {}, text) {
 }
 
 export class SysrqDialog {
-  /** @param {HTMLDialogElement} dialog @param {() => string | null} currentPort */
-  constructor(dialog, currentPort) {
+  /**
+   * @param {HTMLDialogElement} dialog @param {() => string | null} currentPort
+   * @param {() => string | null} currentRole the caller's role once the console said it, else null
+   */
+  constructor(dialog, currentPort, currentRole) {
     this.dialog = dialog;
     this.currentPort = currentPort;
+    this.currentRole = currentRole;
     this.busy = false;
+    /** @type {Promise<import("./api.js").SysrqKey[]> | null} */
+    this.loading = null;
+    /** @type {import("./api.js").SysrqKey[] | null} */
+    this.table = null;
     this.keysBox = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-keys"));
     this.presetsBox = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-presets"));
     this.results = /** @type {HTMLOListElement} */ (dialog.querySelector("#sysrq-results"));
     this.status = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-status"));
     this.form = /** @type {HTMLFormElement} */ (dialog.querySelector("#sysrq-form"));
     this.sequence = /** @type {HTMLInputElement} */ (dialog.querySelector("#sysrq-sequence"));
-    this.render();
+    this.renderPresets();
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       void this.send(this.sequence.value.trim());
@@ -40,32 +50,110 @@ export class SysrqDialog {
     );
   }
 
-  open() {
-    this.dialog.showModal();
-    /** @type {HTMLButtonElement | null} */ (this.keysBox.querySelector("button"))?.focus();
+  /**
+   * Fetches the key table once (again after a failure) and renders its buttons.
+   * @returns {Promise<import("./api.js").SysrqKey[]>}
+   */
+  load() {
+    this.loading ??= listSysrqKeys().then(
+      ({ keys }) => {
+        this.table = keys;
+        this.renderKeys(keys);
+        return keys;
+      },
+      (err) => {
+        this.loading = null;
+        throw err;
+      },
+    );
+    return this.loading;
   }
 
-  render() {
-    for (const group of KEY_GROUPS) {
-      const fieldset = element("fieldset", { class: `keys ${group.id}` });
-      fieldset.append(element("legend", {}, group.title));
-      for (const { key, label } of group.keys) {
-        const button = element("button", {
-          type: "button",
-          "data-key": key,
-          title: `SysRq ${key}: ${label}`,
-        });
-        button.append(element("kbd", {}, key), document.createTextNode(` ${label}`));
-        button.addEventListener("click", () => void this.send(key));
-        fieldset.append(button);
-      }
-      this.keysBox.append(fieldset);
+  open() {
+    this.dialog.showModal();
+    if (this.table !== null) {
+      this.focusFirstKey();
+      return;
     }
+    const focused = document.activeElement;
+    this.status.textContent = "Loading the key table…";
+    void this.load().then(
+      () => {
+        this.status.textContent = "";
+        // Unless the user has moved on (typing a sequence), the first key gets the focus.
+        if (this.dialog.open && document.activeElement === focused) this.focusFirstKey();
+      },
+      (err) => this.showError(err, "Could not load the key table"),
+    );
+  }
+
+  focusFirstKey() {
+    this.allowByRole();
+    /** @type {HTMLButtonElement | null} */ (this.keysBox.querySelector("button:enabled"))?.focus();
+  }
+
+  /** @param {readonly import("./api.js").SysrqKey[]} table */
+  renderKeys(table) {
+    this.keysBox.replaceChildren(
+      ...keyGroups(table).map((group) => {
+        const fieldset = element("fieldset", { class: `keys ${group.id}` });
+        fieldset.append(element("legend", {}, group.title));
+        for (const run of group.runs) {
+          if (run.keys.length === 1) {
+            for (const entry of run.keys) fieldset.append(this.keyButton(entry, ` ${entry.action}`));
+            continue;
+          }
+          const box = element("span", { class: "key-run" });
+          box.append(element("span", {}, run.action), ...run.keys.map((entry) => this.keyButton(entry)));
+          fieldset.append(box);
+        }
+        return fieldset;
+      }),
+    );
+    this.allowByRole();
+  }
+
+  /** @param {import("./api.js").SysrqKey} entry @param {string} [label] */
+  keyButton(entry, label) {
+    const button = element("button", { type: "button", "data-key": entry.key, "data-role": entry.role });
+    button.dataset["title"] = `SysRq ${entry.key}: ${entry.action}`;
+    button.append(element("kbd", {}, entry.key));
+    if (label !== undefined) button.append(document.createTextNode(label));
+    button.addEventListener("click", () => void this.send(entry.key));
+    return button;
+  }
+
+  renderPresets() {
     for (const preset of PRESETS) {
       const button = element("button", { type: "button", title: preset.title }, preset.keys.toUpperCase());
+      button.dataset["title"] = preset.title;
+      button.dataset["keys"] = preset.keys;
       button.addEventListener("click", () => void this.send(preset.keys));
       this.presetsBox.append(button);
     }
+  }
+
+  /** Disables the keys and presets the caller's role may not send, saying which role they need. */
+  allowByRole() {
+    const role = this.currentRole();
+    const table = this.table;
+    /** @param {HTMLButtonElement} button @param {string} needed */
+    const allow = (button, needed) => {
+      const allowed = role === null || roleAtLeast(role, needed);
+      button.disabled = !allowed;
+      const title = button.dataset["title"] ?? "";
+      button.title = allowed ? title : `${title} (needs the ${needed} role; this token has ${role ?? "?"})`;
+    };
+    for (const button of this.keysBox.querySelectorAll("button")) allow(button, button.dataset["role"] ?? "");
+    if (table === null) return;
+    for (const button of this.presetsBox.querySelectorAll("button"))
+      allow(button, roleForSequence(button.dataset["keys"] ?? "", table));
+  }
+
+  /** @param {unknown} err @param {string} what */
+  showError(err, what) {
+    this.status.textContent =
+      err instanceof ApiError ? `${err.code}: ${err.message}` : `${what}: ${String(err)}`;
   }
 
   /** @param {string} keys */
@@ -76,7 +164,15 @@ export class SysrqDialog {
       this.status.textContent = "A sequence is 1 to 32 keys: letters and digits (case matters).";
       return;
     }
-    const dangerous = destructiveKeys(keys);
+    /** @type {import("./api.js").SysrqKey[]} */
+    let table;
+    try {
+      table = await this.load();
+    } catch (err) {
+      // Without the table the page cannot tell a destructive key: it sends nothing.
+      return this.showError(err, "Could not load the key table");
+    }
+    const dangerous = destructiveKeys(keys, table);
     if (dangerous.length > 0) {
       const question = `Send ${keys} to ${port}? ${dangerous.join(", ")} kill processes, crash, reboot or power off the target.`;
       if (!window.confirm(question)) return;
@@ -93,8 +189,7 @@ export class SysrqDialog {
       });
       this.status.textContent = `${settled} of ${keys.length} keys settled.`;
     } catch (err) {
-      this.status.textContent =
-        err instanceof ApiError ? `${err.code}: ${err.message}` : `Request failed: ${String(err)}`;
+      this.showError(err, "Request failed");
     } finally {
       this.busy = false;
       this.dialog.removeAttribute("aria-busy");

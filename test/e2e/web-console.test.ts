@@ -128,6 +128,10 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     await page.keyboard.press("Enter");
     const dialog = page.getByRole("dialog", { name: "Send SysRq" });
     assert.equal(await page.locator(":focus").getAttribute("data-key"), "h");
+    // The keys come from GET /sysrq/keys: an operate token sees the destructive ones, disabled.
+    const reboot = dialog.locator('button[data-key="b"]');
+    assert.equal(await reboot.isDisabled(), true);
+    assert.match((await reboot.getAttribute("title")) ?? "", /^SysRq b: Resetting \(needs the admin role/);
     await page.keyboard.press("Enter");
     const verdict = dialog.locator('#sysrq-results li[data-key="h"] .verdict');
     await verdict.waitFor({ timeout: 10_000 });
