@@ -22,7 +22,7 @@ import {
 } from "./capture-segments.js";
 import { CaptureWriter, type CaptureSlice, type RotationPolicy } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
-import { LineSplitter, lineText, type SplitLine } from "./line-splitter.js";
+import { LineSplitter, type SplitLine } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
 export type { CaptureSlice, RotationPolicy } from "./capture-writer.js";
@@ -177,10 +177,12 @@ export class Capture {
   }
 
   private emit(line: SplitLine, ts: string, at: number): void {
-    const text = lineText(line.bytes);
-    const { seq } = this.log.append(ts, text);
+    const seq = this.log.append(ts, line.bytes);
     this.writer.indexLine(seq, ts, line.offset, line.bytes.length, line.partial);
-    for (const listener of this.listeners) listener({ seq, text, at });
+    if (this.listeners.size === 0) return;
+    // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
+    const captured = { seq, text: this.log.text(seq), at };
+    for (const listener of this.listeners) listener(captured);
   }
 
   /**

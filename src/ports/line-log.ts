@@ -1,7 +1,18 @@
 /**
  * The in-memory tail of a port's console lines, numbered by `seq`, for GET /ports/:id/log:
  * a bounded ring plus long-poll waiters ("wait until a line matching X arrives").
+ *
+ * Lines are kept as the bytes the capture received and decoded to text when first read (a query, a
+ * waiter's pattern): at stream rates most lines are never read, and decoding each one eagerly, then
+ * holding ten thousand strings for the collector to copy and sweep, cost more than the rest of the
+ * capture path together. The ring is columns (a line's buffer, where in it, its time), not an object
+ * per line, so appending a line allocates nothing. The buffers are those the capture received, which
+ * the lines partition, so the ring holds about as much memory as its text would.
+ *
+ *   slot:   source (ArrayBuffer of the chunk, or the text once decoded) | byteOffset | length | ts
  */
+import { lineText } from "./line-splitter.js";
+
 export interface LogLine {
   readonly seq: number;
   /** Wall-clock receive time, ISO 8601. */
@@ -21,7 +32,11 @@ interface Waiter {
 }
 
 export class LineLog {
-  private readonly ring: LogLine[] = [];
+  // One column per field, `size` slots used; slot (head + k) % size holds the k-th oldest line.
+  private readonly sources: (ArrayBufferLike | string)[] = [];
+  private readonly offsets: number[] = [];
+  private readonly lengths: number[] = [];
+  private readonly times: string[] = [];
   private head = 0;
   private nextSeq: number;
   private readonly waiters = new Set<Waiter>();
@@ -37,27 +52,51 @@ export class LineLog {
     return this.nextSeq;
   }
 
-  append(ts: string, text: string): LogLine {
-    const line = { seq: this.nextSeq, ts, text };
+  /** Appends a line (its bytes as received, with its LF if any, or its text); returns its seq. */
+  append(ts: string, line: Buffer | string): number {
+    const seq = this.nextSeq;
     this.nextSeq += 1;
-    if (this.ring.length < this.capacity) this.ring.push(line);
-    else {
-      this.ring[this.head] = line;
-      this.head = (this.head + 1) % this.capacity;
+    const source = typeof line === "string" ? line : line.buffer;
+    const offset = typeof line === "string" ? 0 : line.byteOffset;
+    const length = line.length;
+    if (this.sources.length < this.capacity) {
+      this.sources.push(source);
+      this.offsets.push(offset);
+      this.lengths.push(length);
+      this.times.push(ts);
+    } else {
+      const slot = this.head;
+      this.sources[slot] = source;
+      this.offsets[slot] = offset;
+      this.lengths[slot] = length;
+      this.times[slot] = ts;
+      this.head = (slot + 1) % this.capacity;
     }
-    for (const waiter of this.waiters) {
-      if (line.seq >= waiter.since && (!waiter.match || waiter.match.test(line.text))) waiter.resolve();
+    if (this.waiters.size > 0) {
+      for (const waiter of this.waiters) {
+        if (seq >= waiter.since && (!waiter.match || waiter.match.test(this.text(seq)))) waiter.resolve();
+      }
     }
-    return line;
+    return seq;
+  }
+
+  /** The text of a retained line (decoded on first use, then kept); "" if it is no longer retained. */
+  text(seq: number): string {
+    if (seq < this.oldestSeq() || seq >= this.nextSeq) return "";
+    const slot = this.slot(seq);
+    const source = this.sources[slot] as ArrayBufferLike | string;
+    if (typeof source === "string") return source;
+    const text = lineText(Buffer.from(source, this.offsets[slot], this.lengths[slot]));
+    this.sources[slot] = text;
+    return text;
   }
 
   private oldestSeq(): number {
-    return this.nextSeq - this.ring.length;
+    return this.nextSeq - this.sources.length;
   }
 
-  private at(seq: number): LogLine {
-    const index = (this.head + (seq - this.oldestSeq())) % this.ring.length;
-    return this.ring[index] as LogLine;
+  private slot(seq: number): number {
+    return (this.head + (seq - this.oldestSeq())) % this.sources.length;
   }
 
   /** Lines with seq >= since (the oldest retained if since is absent or older), at most limit. */
@@ -66,8 +105,8 @@ export class LineLog {
     const lines: LogLine[] = [];
     let seq = from;
     for (; seq < this.nextSeq && lines.length < limit; seq += 1) {
-      const line = this.at(seq);
-      if (!match || match.test(line.text)) lines.push(line);
+      const text = this.text(seq);
+      if (!match || match.test(text)) lines.push({ seq, ts: this.times[this.slot(seq)] as string, text });
     }
     return { lines, next: seq };
   }

@@ -33,7 +33,7 @@ export class LineSplitter {
     let start = 0;
     for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, start)) {
       const piece = chunk.subarray(start, lf + 1);
-      const bytes = this.pendingLength === 0 ? piece : Buffer.concat([...this.pending, piece]);
+      const bytes = this.pendingLength === 0 ? piece : joined([...this.pending, piece]);
       lines.push({ bytes, offset: this.pendingOffset, partial: false });
       this.pendingOffset += bytes.length;
       this.pending = [];
@@ -49,7 +49,7 @@ export class LineSplitter {
   }
 
   private cutLongLine(): SplitLine {
-    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
     const bytes = all.subarray(0, MAX_LINE_BYTES);
     const rest = all.subarray(MAX_LINE_BYTES);
     const line = { bytes, offset: this.pendingOffset, partial: true };
@@ -65,13 +65,27 @@ export class LineSplitter {
 
   flushPartial(): SplitLine | null {
     if (this.pendingLength === 0) return null;
-    const bytes = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    const bytes = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
     const line = { bytes, offset: this.pendingOffset, partial: true };
     this.pendingOffset += bytes.length;
     this.pending = [];
     this.pendingLength = 0;
     return line;
   }
+}
+
+/**
+ * The pieces of a line in one buffer of its own. Not Buffer.concat: below 4 KiB that allocates from
+ * Node's shared pool, and the line log keeps a line's buffer, which would pin the whole 8 KiB slab
+ * (and whatever else was allocated from it) for as long as the line is retained.
+ */
+function joined(pieces: readonly Buffer[]): Buffer {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  const out = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const piece of pieces) at += piece.copy(out, at);
+  return out;
 }
 
 /** The text of a line: UTF-8 with invalid bytes replaced, without its CR/LF ending. */

@@ -36,3 +36,28 @@ describe("line log", () => {
     assert.equal(await waiting, false);
   });
 });
+
+describe("line log kept as received bytes", () => {
+  it("decodes a line's bytes when read: UTF-8 with invalid bytes replaced, without CR/LF", () => {
+    const log = new LineLog(2, 0);
+    const chunk = Buffer.from("boot: ok\r\ntail");
+    log.append("t1", chunk.subarray(0, 10));
+    log.append("t2", Buffer.concat([Buffer.from("€ "), Buffer.from([0xff, 0x0a])]));
+    assert.deepEqual(log.query(undefined, 10).lines, [
+      { seq: 0, ts: "t1", text: "boot: ok" },
+      { seq: 1, ts: "t2", text: "€ \ufffd" },
+    ]);
+    log.append("t3", chunk.subarray(chunk.length - 4));
+    assert.deepEqual(log.query(undefined, 10, /tail|boot/).lines, [{ seq: 2, ts: "t3", text: "tail" }]);
+    assert.equal(log.text(2), "tail");
+    assert.equal(log.text(0), "", "a line no longer retained has no text");
+  });
+
+  it("matches a waiter's pattern against received bytes", async () => {
+    const log = new LineLog(10, 0);
+    const waiting = log.waitFor(0, /login:/, 1000);
+    log.append("t", Buffer.from("noise\n"));
+    log.append("t", Buffer.from("debian login: \n"));
+    assert.equal(await waiting, true);
+  });
+});

@@ -43,4 +43,18 @@ describe("line splitter", () => {
       ],
     );
   });
+
+  it("joins a line read in pieces into a buffer of its own, not a slice of Node's shared pool", () => {
+    // The line log keeps a line's buffer: a pool slice would pin the whole slab for as long.
+    const splitter = new LineSplitter(0);
+    splitter.push(Buffer.from("a short line "));
+    const partial = splitter.push(Buffer.from("read in two pieces\n"))[0];
+    splitter.push(Buffer.from("a prompt "));
+    splitter.push(Buffer.from("$ "));
+    const prompt = splitter.flushPartial();
+    for (const line of [partial, prompt]) {
+      assert.ok(line);
+      assert.equal(line.bytes.buffer.byteLength, line.bytes.length);
+    }
+  });
 });
