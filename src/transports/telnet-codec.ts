@@ -33,8 +33,6 @@ export type TelnetEvent =
   | { readonly type: "negotiation"; readonly verb: Negotiation; readonly option: number }
   | { readonly type: "subnegotiation"; readonly option: number; readonly payload: Buffer };
 
-const IAC_DATA = Buffer.from([IAC]);
-
 /** QEMU's opening is four negotiations; after it everything is data. */
 const QEMU_OPENING_NEGOTIATIONS = 4;
 
@@ -95,16 +93,14 @@ export class TelnetDecoder {
     // Fast path: plain data with no IAC in it and no sequence pending.
     if (this.state === "data" && chunk.indexOf(IAC) === -1) return [{ type: "data", bytes: chunk }];
     const events: TelnetEvent[] = [];
-    // Data runs between escapes are gathered into one data event per stretch without commands: a
-    // stream full of IAC IAC (binary data) must not become hundreds of tiny events per read.
-    let parts: Buffer[] = [];
+    // The data between escapes is copied into one buffer, one data event per stretch without commands:
+    // binary data full of IAC IAC must not become hundreds of events (or of views and a concat) per read.
+    const out = Buffer.allocUnsafeSlow(chunk.length);
+    let written = 0;
+    let emitted = 0;
     const emitData = (): void => {
-      if (parts.length > 0)
-        events.push({
-          type: "data",
-          bytes: parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts),
-        });
-      parts = [];
+      if (written > emitted) events.push({ type: "data", bytes: out.subarray(emitted, written) });
+      emitted = written;
     };
     const push = (event: TelnetEvent): void => {
       emitData();
@@ -112,7 +108,7 @@ export class TelnetDecoder {
     };
     let dataStart = 0;
     const flushData = (end: number): void => {
-      if (end > dataStart) parts.push(chunk.subarray(dataStart, end));
+      if (end > dataStart) written += chunk.copy(out, written, dataStart, end);
     };
     for (let i = 0; i < chunk.length; i += 1) {
       const byte = chunk[i] as number;
@@ -132,7 +128,7 @@ export class TelnetDecoder {
         case "iac":
           dataStart = i + 1;
           if (byte === IAC) {
-            parts.push(IAC_DATA);
+            out[written++] = IAC;
             this.state = "data";
           } else if (byte >= WILL && byte <= DONT) {
             this.verb = byte as Negotiation;
