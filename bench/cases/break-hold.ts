@@ -4,12 +4,11 @@
  * time between its TIOCSBRK and TIOCCBRK on the device, against the breakMs asked for. strace slows
  * ser2net's syscalls, so a few tenths of a ms of the figure are the tracer's.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { hasCommand } from "../../test/helpers/tools.js";
+import { spawnTraced } from "../../test/helpers/traced.js";
 import { startPtyPair } from "../../test/helpers/socat.js";
 import { freeTcpPort } from "../../test/target/guest.js";
 import { KeepAliveClient } from "../http-client.js";
@@ -58,11 +57,7 @@ export async function breakHoldCase(ctx: BenchContext): Promise<void> {
       "",
     ].join("\n"),
   );
-  const ser2net = spawn(
-    "strace",
-    ["-f", "-tt", "-e", "trace=ioctl", "-o", tracePath, "ser2net", "-n", "-d", "-c", config],
-    { stdio: "ignore" },
-  );
+  const ser2net = spawnTraced(tracePath, "ser2net", ["-n", "-d", "-c", config]);
   const daemon = await startDaemonProcess({
     ports: [{ id: "ts0", transport: { kind: "rfc2217", host: "127.0.0.1", port } }],
   });
@@ -99,26 +94,7 @@ export async function breakHoldCase(ctx: BenchContext): Promise<void> {
   } finally {
     client.close();
     await daemon.stop();
-    await stopTraced(ser2net);
+    await ser2net.stop();
     await pair.stop();
   }
-}
-
-/**
- * Stops ser2net and the strace that started it: SIGKILL to strace alone would leave ser2net running,
- * detached. Killing ser2net lets strace reap it and exit by itself.
- */
-async function stopTraced(strace: ChildProcess): Promise<void> {
-  const pid = strace.pid;
-  if (pid === undefined || strace.exitCode !== null) return;
-  const exited = new Promise((resolve) => strace.once("exit", resolve));
-  let children: string[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean);
-  } catch {
-    // strace has exited already
-  }
-  for (const child of children) process.kill(Number(child), "SIGKILL");
-  if (children.length === 0) strace.kill("SIGKILL");
-  await Promise.race([exited, pause(2000).then(() => strace.kill("SIGKILL"))]);
 }

@@ -6,7 +6,13 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { MAKE_BLOCK, RECORD_BYTES, expectedStream, streamCommand } from "../../test/helpers/guest-stream.js";
+import {
+  MAKE_BLOCK,
+  QUIET_CONSOLE,
+  RECORD_BYTES,
+  expectedStream,
+  streamCommand,
+} from "../../test/helpers/guest-stream.js";
 import { client, type LogBody } from "../../test/helpers/http.js";
 import { READY_MARKER, startGuest } from "../../test/target/guest.js";
 import { startDaemonProcess } from "../daemon-process.js";
@@ -21,7 +27,7 @@ function streamPart(data: Buffer): Buffer | null {
 
 export async function guestFloodCase(ctx: BenchContext): Promise<void> {
   const records = ctx.smoke ? 20 : 128; // ~330 KB / ~2.1 MB
-  const guest = await startGuest({});
+  const guest = await startGuest({ append: QUIET_CONSOLE });
   const daemon = await startDaemonProcess({
     ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: guest.telnetPort } }],
   });

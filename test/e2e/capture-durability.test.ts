@@ -26,7 +26,14 @@ import { fileURLToPath } from "node:url";
 import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
-import { MAKE_BLOCK, RECORD_BYTES, expectedStream, streamCommand } from "../helpers/guest-stream.js";
+import {
+  MAKE_BLOCK,
+  QUIET_CONSOLE,
+  RECORD_BYTES,
+  describeDivergence,
+  expectedStream,
+  streamCommand,
+} from "../helpers/guest-stream.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
@@ -154,7 +161,7 @@ describe("capture durability against QEMU's logfile", { skip, timeout: 240_000 }
     let guest: Guest | undefined;
     const processes: DaemonProcess[] = [];
     try {
-      guest = await startGuest({ telnetPort });
+      guest = await startGuest({ telnetPort, append: QUIET_CONSOLE });
       const api = client(daemonA.url);
       await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
       await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=${encodeURIComponent("^/ # ")}`);
@@ -196,7 +203,10 @@ describe("capture durability against QEMU's logfile", { skip, timeout: 240_000 }
       assert.equal(start, 0, "nothing rotated out (maxTotalBytes holds it all)");
       const stream = expectedStream(RECORDS);
       assert.ok(stream.length >= STREAM_BYTES_MIN);
-      assert.ok(log.indexOf(stream, streamFrom) !== -1, "QEMU recorded the whole stream, untranslated");
+      assert.ok(
+        log.indexOf(stream, streamFrom) !== -1,
+        `QEMU recorded the whole stream, untranslated: ${describeDivergence(log, streamFrom, stream)}`,
+      );
 
       const gaps = (await gapOffsets(captureDir)).filter((off) => off < captured.length);
       assert.equal(gaps.length, 2, `one gap mark per restart, got ${JSON.stringify(gaps)}`);

@@ -32,3 +32,21 @@ export function streamCommand(records: number): string {
     'i=$((i+1)); done; stty sane; echo; echo STREAM-""DONE\r'
   );
 }
+
+/**
+ * Kernel messages at warning level and above go to the console too, and a TCG guest on an overloaded
+ * host prints some (clocksource and RCU stall warnings) into the middle of the stream: boot stream
+ * guests with only emergencies on the console.
+ */
+export const QUIET_CONSOLE = ["loglevel=1"];
+
+/** Where `data` (from `from`) stops matching `stream`, with the bytes found there, for a failure message. */
+export function describeDivergence(data: Buffer, from: number, stream: Buffer): string {
+  const head = stream.subarray(0, 11);
+  const start = data.indexOf(head, from);
+  if (start === -1) return `the stream's first record header never appears after offset ${from}`;
+  let i = 0;
+  while (i < stream.length && start + i < data.length && data[start + i] === stream[i]) i += 1;
+  const found = data.subarray(start + i, start + i + 160).toString("latin1");
+  return `the stream matches for ${i} of ${stream.length} bytes from offset ${start}; then: ${JSON.stringify(found)}`;
+}
