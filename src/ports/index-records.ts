@@ -8,8 +8,6 @@
  *   text('{"gap":true,...}\n') ───────┴─> bytes, in call order ─> take() ─> one write
  */
 const OPEN_SEQ = ascii('{"seq":');
-const TS = ascii(',"ts":"');
-const OFF = ascii('","off":');
 const LEN = ascii(',"len":');
 const PARTIAL = ascii(',"partial":true');
 const CLOSE = ascii("}\n");
@@ -26,7 +24,8 @@ export class IndexRecords {
   private start = 0;
   private end = 0;
   private tsText = "";
-  private tsBytes = new Uint8Array(0);
+  /** `,"ts":"<tsText>","off":`, the part between seq and off, the same for all lines of a read. */
+  private tsPart = new Uint8Array(0);
 
   get empty(): boolean {
     return this.end === this.start;
@@ -37,13 +36,11 @@ export class IndexRecords {
     const buf = this.reserve(MAX_LINE_RECORD + ts.length);
     if (ts !== this.tsText) {
       this.tsText = ts;
-      this.tsBytes = Buffer.from(ts, "latin1");
+      this.tsPart = ascii(`,"ts":"${ts}","off":`);
     }
     let at = put(buf, this.end, OPEN_SEQ);
     at = writeUint(buf, at, seq);
-    at = put(buf, at, TS);
-    at = put(buf, at, this.tsBytes);
-    at = put(buf, at, OFF);
+    at = put(buf, at, this.tsPart);
     at = writeUint(buf, at, off);
     at = put(buf, at, LEN);
     at = writeUint(buf, at, len);
@@ -90,12 +87,26 @@ function ascii(text: string): Uint8Array {
 
 /** Writes a non-negative integer (below 2^53) in decimal at `at`; returns the offset after it. */
 function writeUint(buf: Buffer, at: number, n: number): number {
+  if (n <= 0x7fffffff) return writeSmallUint(buf, at, n);
   let digits = 1;
   for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
   let value = n;
   for (let i = at + digits - 1; i >= at; i -= 1) {
     buf[i] = 48 + (value % 10);
     value = Math.floor(value / 10);
+  }
+  return at + digits;
+}
+
+/** writeUint below 2^31, in integer arithmetic (most seqs, offsets and every length). */
+function writeSmallUint(buf: Buffer, at: number, n: number): number {
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits += 1;
+  let value = n;
+  for (let i = at + digits - 1; i >= at; i -= 1) {
+    const next = (value / 10) | 0;
+    buf[i] = 48 + value - next * 10;
+    value = next;
   }
   return at + digits;
 }
