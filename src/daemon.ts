@@ -10,7 +10,7 @@ import { systemClock } from "./clock.js";
 import type { BridgeConfig } from "./config/types.js";
 import { startExports, type ExportListeners } from "./export/listeners.js";
 import { PortRegistry } from "./ports/registry.js";
-import { createTransport, type TransportFactory } from "./transports/create.js";
+import { loadTransportFactory, type TransportFactory } from "./transports/create.js";
 
 export interface Daemon {
   readonly app: BridgeApp;
@@ -35,7 +35,8 @@ export interface DaemonOptions {
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
   const ports = await PortRegistry.create(config, {
-    createTransport: options.createTransport ?? createTransport,
+    createTransport:
+      options.createTransport ?? (await loadTransportFactory(config.ports.map((port) => port.transport))),
     clock: systemClock,
     log: logger,
   });

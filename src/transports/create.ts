@@ -1,9 +1,12 @@
-/** The one place that maps a transport config to its wire implementation. */
+/**
+ * The one place that maps a transport config to its wire implementation. The tty transport, and with
+ * it serialport's native binding, is loaded only when a configured port uses a tty: a daemon of
+ * telnet ports starts without it.
+ */
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
 import { TelnetTransport } from "./telnet.js";
 import type { Transport } from "./transport.js";
-import { TtyTransport } from "./tty.js";
 
 /** What a transport may need from outside the wire, supplied by the port that owns it. */
 export interface TransportContext {
@@ -33,16 +36,21 @@ export function transportLog(log: Logger): TransportLog {
 
 export type TransportFactory = (config: TransportConfig, context?: TransportContext) => Transport;
 
-export const createTransport: TransportFactory = (config, context) => {
-  switch (config.kind) {
-    case "tty":
-      return new TtyTransport(config, context);
-    case "telnet":
-      return new TelnetTransport(config);
-    case "rfc2217":
-      return new TelnetTransport(
-        { kind: "telnet", endpoint: config.endpoint, mode: "standard" },
-        { line: config.line },
-      );
-  }
-};
+/** The factory for these ports' transports (the configs of every port the daemon will open). */
+export async function loadTransportFactory(configs: readonly TransportConfig[]): Promise<TransportFactory> {
+  const tty = configs.some((config) => config.kind === "tty") ? await import("./tty.js") : null;
+  return (config, context) => {
+    switch (config.kind) {
+      case "tty":
+        if (!tty) throw new Error("tty transport asked for, but no tty port was configured");
+        return new tty.TtyTransport(config, context);
+      case "telnet":
+        return new TelnetTransport(config);
+      case "rfc2217":
+        return new TelnetTransport(
+          { kind: "telnet", endpoint: config.endpoint, mode: "standard" },
+          { line: config.line },
+        );
+    }
+  };
+}
