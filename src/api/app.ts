@@ -17,6 +17,7 @@ import { installAudit } from "./audit/plugin.js";
 import { installAuth } from "./auth/plugin.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { answerClientError, installErrorHandler } from "./error-handler.js";
+import { LazySchemas } from "./lazy-schemas.js";
 import { BridgeMetrics } from "./metrics/metrics.js";
 import { registerOpenApi } from "./openapi.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -67,19 +68,21 @@ export type BridgeApp = FastifyInstance<
 export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   // Typed as fastify's base logger so plugins written against the default instance type fit.
   const loggerInstance: FastifyBaseLogger = options.logger.child({ component: "http" });
+  const schemas = new LazySchemas();
   const common = {
     loggerInstance,
     bodyLimit: 16 * 1024,
     genReqId: () => randomUUID(),
     clientErrorHandler: answerClientError,
     logController: new AccessLog(),
+    schemaController: { compilersFactory: schemas.compilersFactory(createValidatorCompiler()) },
   };
   // Routes never touch the raw server, so an HTTPS instance is typed as the HTTP one.
   const app = (options.tls
     ? Fastify({ ...common, https: options.tls })
     : Fastify(common)
   ).withTypeProvider<TypeBoxTypeProvider>() as unknown as BridgeApp;
-  app.setValidatorCompiler(createValidatorCompiler());
+  app.addHook("onListen", async () => schemas.compileRemaining());
   app.decorate("ports", options.ports);
   app.decorate("audit", options.audit);
   app.decorate("tokens", new TokenVerifier(options.tokens));
