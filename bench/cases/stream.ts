@@ -10,7 +10,7 @@
  * raw reader's while it is connected, then the daemon's.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { open, stat } from "node:fs/promises";
+import { open, rm, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -158,6 +158,7 @@ export async function streamCase(ctx: BenchContext): Promise<void> {
       await daemon.stop();
     }
     extra = Math.max(0, (await stat(rawFile)).size - runs * bytes);
+    await rm(daemon.dir, { recursive: true, force: true }); // 4 x 64 MB of capture per bench run
   } finally {
     peer.child.kill("SIGKILL");
   }
