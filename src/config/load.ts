@@ -5,12 +5,12 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { Ajv, type ErrorObject } from "ajv";
+import type { ErrorObject } from "ajv";
 import { parseDocument } from "yaml";
 import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { resolveExport } from "./export.js";
-import { ConfigSchema, type ConfigInput, type PortInput } from "./schema.js";
+import type { ConfigInput, PortInput } from "./schema.js";
 import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
 import {
   DEFAULT_BREAK_MS,
@@ -22,18 +22,7 @@ import {
   type QmpEndpointConfig,
   type TransportConfig,
 } from "./types.js";
-
-const ajv = new Ajv({
-  allErrors: false,
-  discriminator: true,
-  strict: true,
-  strictTypes: false,
-  strictRequired: false,
-  // The schema is ours, built by TypeBox: checking it against the JSON Schema meta-schema at every
-  // start-up took a third of the compile (test/unit/schema-meta.test.ts checks it instead).
-  validateSchema: false,
-});
-const validate = ajv.compile<ConfigInput>(ConfigSchema);
+import { validateConfig } from "./validator.js";
 
 export function configError(message: string): BridgeError {
   return new BridgeError("CONFIG_INVALID", message);
@@ -62,8 +51,8 @@ export function describeSchemaError(error: ErrorObject): string {
 
 /** Validates an already-parsed document. `baseDir` anchors relative paths. */
 export function resolveConfig(document: unknown, baseDir: string): BridgeConfig {
-  if (!validate(document)) {
-    const first = validate.errors?.[0];
+  if (!validateConfig(document)) {
+    const first = validateConfig.errors?.[0];
     throw configError(first ? describeSchemaError(first) : "invalid configuration");
   }
   const input = document;
