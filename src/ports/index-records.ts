@@ -25,7 +25,7 @@ export class IndexRecords {
   private end = 0;
   private tsText = "";
   /** `,"ts":"<tsText>","off":`, the part between seq and off, the same for all lines of a read. */
-  private tsPart = new Uint8Array(0);
+  private tsPart: Uint8Array = new Uint8Array(0);
 
   get empty(): boolean {
     return this.end === this.start;
