@@ -252,8 +252,54 @@ export async function loadConfigFile(file: string): Promise<BridgeConfig> {
   } catch (err) {
     throw configError(`cannot read config file ${file}: ${(err as Error).message}`);
   }
+  const baseDir = path.dirname(path.resolve(file));
+  const json = parseJsonDocument(text);
+  if (json !== undefined) return resolveConfig(json, baseDir);
   const doc = parseDocument(text, { uniqueKeys: true });
   const firstError = doc.errors[0];
   if (firstError) throw configError(`${file}: YAML error: ${firstError.message}`);
-  return resolveConfig(doc.toJS(), path.dirname(path.resolve(file)));
+  return resolveConfig(doc.toJS(), baseDir);
+}
+
+/**
+ * A config that is JSON (YAML is a superset of JSON; tools that generate configs often write it),
+ * read by JSON.parse: the YAML parser took ~200 ms of start-up for 256 ports, JSON.parse ~1 ms. The
+ * document is the same, except that JSON.parse keeps the last of duplicate keys where the YAML parser
+ * refuses them: when the text holds more keys than the document, this answers undefined and the
+ * YAML parser reports the duplicate. Anything that is not JSON is undefined too.
+ */
+export function parseJsonDocument(text: string): unknown {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return keysInText(text) === keysInDocument(document) ? document : undefined;
+}
+
+/** The keys of a valid JSON text: its strings followed by a colon. */
+function keysInText(text: string): number {
+  let keys = 0;
+  let open = text.indexOf('"');
+  while (open !== -1) {
+    let close = text.indexOf('"', open + 1);
+    for (;;) {
+      let backslashes = 0;
+      while (text[close - 1 - backslashes] === "\\") backslashes += 1;
+      if (backslashes % 2 === 0) break;
+      close = text.indexOf('"', close + 1);
+    }
+    let next = close + 1;
+    while (text[next] === " " || text[next] === "\t" || text[next] === "\n" || text[next] === "\r") next += 1;
+    if (text[next] === ":") keys += 1;
+    open = text.indexOf('"', next);
+  }
+  return keys;
+}
+
+function keysInDocument(value: unknown): number {
+  if (Array.isArray(value)) return value.reduce((n: number, item) => n + keysInDocument(item), 0);
+  if (value === null || typeof value !== "object") return 0;
+  return Object.values(value).reduce((n: number, item) => n + 1 + keysInDocument(item), 0);
 }

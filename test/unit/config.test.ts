@@ -3,7 +3,8 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { loadConfigFile, resolveConfig } from "../../src/config/load.js";
+import { parseDocument } from "yaml";
+import { loadConfigFile, parseJsonDocument, resolveConfig } from "../../src/config/load.js";
 
 const base = { ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }] };
 
@@ -110,6 +111,40 @@ describe("config", () => {
     await assert.rejects(
       loadConfigFile(file),
       (err: Error) => err.message.includes(file) && /YAML/.test(err.message),
+    );
+  });
+
+  it("reads a JSON config as the YAML parser would, and leaves duplicate keys to it", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-config-"));
+    const doc = {
+      ...base,
+      listen: { host: "127.0.0.1", port: 8420 },
+      log: { level: "warn" },
+      ports: [
+        { id: "a", transport: { kind: "telnet", host: 'h\\":"x":', port: 1 } },
+        { id: "b", transport: { kind: "tty", path: './dev/\u00e9 "q"' }, sysrqMask: 0 },
+      ],
+    };
+    for (const text of [JSON.stringify(doc), JSON.stringify(doc, null, "\t"), JSON.stringify(doc, null, 2)]) {
+      assert.deepEqual(parseJsonDocument(text), parseDocument(text, { uniqueKeys: true }).toJS());
+      const file = path.join(dir, "c.json");
+      await writeFile(file, text);
+      assert.deepEqual(await loadConfigFile(file), resolveConfig(doc, dir));
+    }
+    for (const text of [
+      '{"a": 1, "a" : 2}',
+      '{"a": {"b": 1, "b": 1}}',
+      "ports: []",
+      "{a: 1}",
+      '\ufeff{"a": 1}',
+    ]) {
+      assert.equal(parseJsonDocument(text), undefined, text);
+    }
+    const file = path.join(dir, "dup.json");
+    await writeFile(file, JSON.stringify(doc).replace('"log":', '"ports":[],"log":'));
+    await assert.rejects(
+      loadConfigFile(file),
+      (err: Error) => err.message.includes(file) && /YAML error: Map keys must be unique/.test(err.message),
     );
   });
 
