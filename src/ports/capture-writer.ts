@@ -71,11 +71,15 @@ interface Batch {
 
 type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 
+/** How long an index record written with writeIndexSoon may wait for bytes to travel with. */
+const SOON_MS = 50;
+
 export class CaptureWriter {
   readonly files: CaptureFiles;
   private readonly ops: Op[] = [];
   private readonly records = new IndexRecords();
   private draining = false;
+  private soonTimer: NodeJS.Timeout | null = null;
   /** Bytes of the active segment, counting those still queued. */
   private activeBytes: number;
   /** Where the next appended byte goes; the active segment starts at appended - activeBytes. */
@@ -162,6 +166,20 @@ export class CaptureWriter {
     this.records.text(text);
   }
 
+  /**
+   * Appends an index line that need not be written at once: it joins the next bytes' write (within
+   * SOON_MS at most). A BREAK mark is one: written on its own it was a disk write (two thread wake-ups)
+   * between the key and the kernel's answer, which arrives a few ms later anyway.
+   */
+  writeIndexSoon(text: string): void {
+    this.records.text(text);
+    if (this.ops.at(-1)?.kind === "batch" || this.soonTimer) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      if (!this.records.empty) this.batch();
+    }, SOON_MS);
+  }
+
   /** Appends a line's index record: where the line starts in the stream and how long it is. */
   indexLine(seq: number, ts: string, off: number, len: number, partial: boolean): void {
     this.batch();
@@ -186,6 +204,8 @@ export class CaptureWriter {
 
   /** Writes everything queued, then closes both files. */
   async close(): Promise<void> {
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
     await this.task(async () => {
       await Promise.all([this.raw.close(), this.index.close()]);
     });
@@ -286,6 +306,10 @@ export class CaptureWriter {
 
   private enqueue(op: Op): void {
     this.closeBatch();
+    // Records held by writeIndexSoon go before a task (a rotation, a close), in a batch of their own.
+    if (op.kind === "task" && !this.records.empty) {
+      this.ops.push({ kind: "batch", chunks: [], index: this.records.take() });
+    }
     this.ops.push(op);
     if (this.draining) return;
     this.draining = true;

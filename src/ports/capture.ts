@@ -190,7 +190,7 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
-    this.writer.writeIndex(
+    this.writer.writeIndexSoon(
       `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
     );
   }
