@@ -21,7 +21,7 @@
 import { Ajv } from "ajv";
 import standalone from "ajv/dist/standalone/index.js";
 import { build, type Plugin } from "esbuild";
-import { readFile, rm } from "node:fs/promises";
+import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -70,9 +70,7 @@ const configValidator: Plugin = {
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = process.argv[2] ?? "dist";
 
-// Chunk names carry a content hash: clear out the previous build's.
-await rm(path.resolve(root, outdir), { recursive: true, force: true });
-await build({
+const result = await build({
   absWorkingDir: root,
   entryPoints: ["src/main.ts"],
   outdir,
@@ -90,4 +88,22 @@ await build({
     js: 'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);',
   },
   logLevel: "warning",
+  metafile: true,
 });
+
+// Chunk names carry a content hash: remove what earlier builds left, once this one is in place (not
+// before: a daemon or test started meanwhile would find no dist/main.js).
+const built = new Set(Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file)));
+for (const entry of await readdir(path.resolve(root, outdir), { recursive: true, withFileTypes: true })) {
+  const file = path.join(entry.parentPath, entry.name);
+  if (entry.isFile() && !built.has(file)) await rm(file);
+}
+for (const entry of await readdir(path.resolve(root, outdir), { withFileTypes: true })) {
+  const dir = path.join(entry.parentPath, entry.name);
+  if (
+    entry.isDirectory() &&
+    (await readdir(dir, { recursive: true })).every((name) => !built.has(path.join(dir, name)))
+  ) {
+    await rm(dir, { recursive: true });
+  }
+}
