@@ -9,8 +9,12 @@
  * Offsets are absolute positions in the port's byte stream since its capture began: rotation and
  * retention never change what an offset means. The suffix after "<id>.raw." is digits only, so no
  * other port's files (ids may contain dots) can be mistaken for a segment.
+ *
+ * Finding a capture again happens once per port at start-up, before the daemon serves anything, and
+ * reads synchronously: each asynchronous call is a hop through libuv's thread pool, and with 256
+ * ports the dozen small reads per port cost more in hops than in reading (about 300 ms of start-up).
  */
-import { open, readdir, stat } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 export interface CaptureFiles {
@@ -42,37 +46,52 @@ export function closedSegmentFiles(dir: string, portId: string, first: number): 
 }
 
 /** The closed raw segments of a port on disk, oldest first. */
-export async function findClosedSegments(dir: string, portId: string): Promise<Segment[]> {
+export function findClosedSegments(dir: string, portId: string): Segment[] {
   const prefix = `${portId}.raw.`;
-  const names = await readdir(dir).catch(() => [] as string[]);
   const found: Segment[] = [];
-  for (const name of names) {
+  for (const name of readNames(dir)) {
     if (!name.startsWith(prefix)) continue;
     const digits = name.slice(prefix.length);
     if (!/^\d+$/.test(digits)) continue;
     const file = path.join(dir, name);
-    const size = await stat(file).then(
-      (s) => s.size,
-      () => null,
-    );
-    if (size !== null) found.push({ file, first: Number(digits), size });
+    const size = statSync(file, { throwIfNoEntry: false })?.size;
+    if (size !== undefined) found.push({ file, first: Number(digits), size });
   }
   return found.sort((a, b) => a.first - b.first);
 }
 
-/** The first line of a file (up to 4 KiB), or "" when there is none. */
-async function firstLine(file: string): Promise<string> {
-  const handle = await open(file, "r").catch(() => null);
-  if (!handle) return "";
+function readNames(dir: string): string[] {
   try {
-    const head = Buffer.alloc(4096);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    const text = head.subarray(0, bytesRead).toString("utf8");
-    const lf = text.indexOf("\n");
-    return lf === -1 ? text : text.slice(0, lf);
-  } finally {
-    await handle.close();
+    return readdirSync(dir);
+  } catch {
+    return [];
   }
+}
+
+/** Up to `length` bytes of a file from `position` (negative: from the end), or null when it is missing. */
+function readPart(file: string, length: number, position: number): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return null;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const from = position < 0 ? Math.max(0, size + position) : position;
+    const buffer = Buffer.alloc(Math.min(length, Math.max(0, size - from)));
+    const bytesRead = readSync(fd, buffer, 0, buffer.length, from);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The first line of a file (up to 4 KiB), or "" when there is none. */
+function firstLine(file: string): string {
+  const text = readPart(file, 4096, 0)?.toString("utf8") ?? "";
+  const lf = text.indexOf("\n");
+  return lf === -1 ? text : text.slice(0, lf);
 }
 
 /**
@@ -80,33 +99,25 @@ async function firstLine(file: string): Promise<string> {
  * renames of a rotation can leave a stale header, so the end of the newest closed segment wins when
  * it is further on. A capture from before rotation existed has neither and starts at 0.
  */
-export async function activeSegmentStart(files: CaptureFiles, closed: readonly Segment[]): Promise<number> {
-  const header = /^\{"segment":true,[^\n]*?"off":(\d+)/.exec(await firstLine(files.index));
+export function activeSegmentStart(files: CaptureFiles, closed: readonly Segment[]): number {
+  const header = /^\{"segment":true,[^\n]*?"off":(\d+)/.exec(firstLine(files.index));
   const fromHeader = header ? Number(header[1]) : 0;
   const last = closed.at(-1);
   return Math.max(fromHeader, last ? last.first + last.size : 0);
 }
 
-/** The next line seq recorded at the end of an index file, or null when it records none. */
-export async function nextSeqInIndex(file: string): Promise<number | null> {
-  const handle = await open(file, "r").catch(() => null);
-  if (!handle) return null;
-  try {
-    const { size } = await handle.stat();
-    const length = Math.min(size, 64 * 1024);
-    const tail = Buffer.alloc(length);
-    await handle.read(tail, 0, length, size - length);
-    for (const line of tail.toString("utf8").split("\n").reverse()) {
-      const seq = /^\{"seq":(\d+),/.exec(line);
-      if (seq) return Number(seq[1]) + 1;
-      // BREAK marks and segment headers carry the seq the next line will get.
-      const next = /"nextSeq":(\d+)/.exec(line);
-      if (next) return Number(next[1]);
-    }
-    return null;
-  } finally {
-    await handle.close();
+/** The next line seq recorded at the end of an index file (its last 64 KiB), or null when it records none. */
+export function nextSeqInIndex(file: string): number | null {
+  const tail = readPart(file, 64 * 1024, -64 * 1024);
+  if (!tail) return null;
+  for (const line of tail.toString("utf8").split("\n").reverse()) {
+    const seq = /^\{"seq":(\d+),/.exec(line);
+    if (seq) return Number(seq[1]) + 1;
+    // BREAK marks and segment headers carry the seq the next line will get.
+    const next = /"nextSeq":(\d+)/.exec(line);
+    if (next) return Number(next[1]);
   }
+  return null;
 }
 
 /** The pieces of `segments` that hold [offset, offset + length), in order. */

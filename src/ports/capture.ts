@@ -10,7 +10,7 @@
  * (disconnects, restarts) are marked in the index, never in the raw bytes. A partial line (a prompt)
  * is indexed after PARTIAL_IDLE_MS without further bytes.
  */
-import { mkdir, stat } from "node:fs/promises";
+import { mkdirSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   activeSegmentStart,
@@ -58,16 +58,13 @@ async function openWriter(
   onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
 ): Promise<{ writer: CaptureWriter; seq: number }> {
   const files = captureFiles(dir, portId);
-  const closed = await findClosedSegments(dir, portId);
-  const activeFirst = await activeSegmentStart(files, closed);
-  const activeSize = await stat(files.raw).then(
-    (s) => s.size,
-    () => 0,
-  );
+  const closed = findClosedSegments(dir, portId);
+  const activeFirst = activeSegmentStart(files, closed);
+  const activeSize = statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0;
   const newest = closed.at(-1);
   const seq =
-    (await nextSeqInIndex(files.index)) ??
-    (newest ? await nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
+    nextSeqInIndex(files.index) ??
+    (newest ? nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
     0;
   const writer = await CaptureWriter.open(
     dir,
@@ -99,7 +96,7 @@ export class Capture {
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     let capture: Capture | null = null;
     const onDeleted = (segments: number, bytes: number, firstRetained: number): void => {
       if (capture) {
