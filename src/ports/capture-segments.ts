@@ -45,11 +45,15 @@ export function closedSegmentFiles(dir: string, portId: string, first: number): 
   return { raw: `${active.raw}.${suffix}`, index: `${active.index}.${suffix}` };
 }
 
-/** The closed raw segments of a port on disk, oldest first. */
-export function findClosedSegments(dir: string, portId: string): Segment[] {
+/** The closed raw segments of a port on disk, oldest first; `names` is the directory's listing if read already. */
+export function findClosedSegments(
+  dir: string,
+  portId: string,
+  names: readonly string[] = listCaptureDir(dir),
+): Segment[] {
   const prefix = `${portId}.raw.`;
   const found: Segment[] = [];
-  for (const name of readNames(dir)) {
+  for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const digits = name.slice(prefix.length);
     if (!/^\d+$/.test(digits)) continue;
@@ -60,7 +64,8 @@ export function findClosedSegments(dir: string, portId: string): Segment[] {
   return found.sort((a, b) => a.first - b.first);
 }
 
-function readNames(dir: string): string[] {
+/** The file names in a capture directory (none if it does not exist yet). */
+export function listCaptureDir(dir: string): string[] {
   try {
     return readdirSync(dir);
   } catch {

@@ -41,6 +41,8 @@ export interface CaptureOptions {
   readonly rotation: RotationPolicy;
   /** The port's logger: rotation deletions are warned about here. */
   readonly log: Logger;
+  /** The capture directory's file names, when the caller opening many captures has read them once. */
+  readonly dirNames?: readonly string[];
 }
 
 export interface CaptureStats {
@@ -58,7 +60,7 @@ async function openWriter(
   onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
 ): Promise<{ writer: CaptureWriter; seq: number }> {
   const files = captureFiles(dir, portId);
-  const closed = findClosedSegments(dir, portId);
+  const closed = findClosedSegments(dir, portId, options.dirNames);
   const activeFirst = activeSegmentStart(files, closed);
   const activeSize = statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0;
   const newest = closed.at(-1);

@@ -7,6 +7,7 @@ import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
 import { Capture } from "./capture.js";
+import { listCaptureDir } from "./capture-segments.js";
 import { Port } from "./port.js";
 
 export interface RegistryDeps {
@@ -19,7 +20,9 @@ export class PortRegistry {
   private constructor(private readonly ports: ReadonlyMap<string, Port>) {}
 
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
-    // Captures open concurrently: with hundreds of ports, one at a time dominated start-up.
+    // Captures open concurrently: with hundreds of ports, one at a time dominated start-up. The
+    // directory is listed once for all of them (once per port grew with the square of the ports).
+    const dirNames = listCaptureDir(config.captureDir);
     const entries = await Promise.all(
       config.ports.map(async (portConfig) => {
         const log = deps.log.child({ port: portConfig.id });
@@ -27,6 +30,7 @@ export class PortRegistry {
           retainLines: config.retainLines,
           rotation: config.capture,
           log,
+          dirNames,
         });
         const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
         const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
