@@ -5,15 +5,17 @@
 set -euo pipefail
 
 packages=(
-  qemu-system-x86 # qemu-system-x86_64: boots the test guest's kernel under TCG
-  busybox-static  # the guest's userland
-  cpio            # packs the guest's initramfs
-  socat           # real pty pairs for the tty transport tests
-  ser2net         # a real telnet / RFC 2217 server for the terminal-server tests
-  strace          # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
-  openssl         # a self-signed certificate for the local Redfish (BMC) endpoint
-  python3-serial  # pyserial: a real RFC 2217 client for the re-export tests
-  chromium        # a real browser for the web console tests (driven by playwright-core)
+  qemu-system-x86  # qemu-system-x86_64: boots the test guest's kernel under TCG
+  busybox-static   # the guest's userland
+  cpio             # packs the guest's initramfs
+  socat            # real pty pairs for the tty transport tests
+  ser2net          # a real telnet / RFC 2217 server for the terminal-server tests
+  strace           # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
+  openssl          # a self-signed certificate for the local Redfish (BMC) endpoint
+  python3-serial   # pyserial: a real RFC 2217 client for the re-export tests
+  conserver-server # conserver: the console server the README points at a telnet re-export
+  conserver-client # console: conserver's client, attached through a pty from util-linux script
+  chromium         # a real browser for the web console tests (driven by playwright-core)
 )
 
 missing=()
