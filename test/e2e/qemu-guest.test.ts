@@ -160,6 +160,12 @@ describe("real kernel, kernel.sysrq=1", { skip, timeout: 240_000 }, () => {
       "port shows the disconnect",
     );
 
+    // The capture writes asynchronously: wait for the disconnect's gap record to reach the index.
+    await waitUntil(
+      async () => (await readFile(capture.files.index, "utf8")).slice(indexBefore).includes('"gap":true'),
+      3000,
+      "the disconnect marked as a gap in the index",
+    );
     // The index records each BREAK in stream order: the BREAK for u comes after s's completion line,
     // the BREAK for b after u's.
     const index = (await readFile(capture.files.index, "utf8")).slice(indexBefore).trim().split("\n");
