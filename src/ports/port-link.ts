@@ -174,7 +174,7 @@ export class PortLink {
     started: () => void,
   ): Promise<HeldBreak> {
     const setBreak = transport.setBreak?.bind(transport);
-    if (this.config.breakVia || !setBreak) {
+    if (this.config.breakVia || !setBreak || transport.breakCapability().held === false) {
       this.requireBreakable();
       await this.wire(transport, owner).sendBreak(this.config.breakMs);
       started();

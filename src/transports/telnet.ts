@@ -120,6 +120,16 @@ export class TelnetTransport implements Transport {
     await this.send(BREAK_BYTES);
   }
 
+  /** RFC 2217 only, once the server accepted COM-PORT-OPTION: SET-CONTROL 5 (on) or 6 (off). */
+  setBreak(on: boolean): Promise<void> {
+    if (!this.comPortAccepted) {
+      return Promise.reject(
+        new Error(`${this.target} takes no RFC 2217 SET-CONTROL: a BREAK cannot be held`),
+      );
+    }
+    return this.send(breakMessage(on));
+  }
+
   sendBreakThen(holdMs: number, data: Uint8Array): Promise<void> {
     if (this.comPortAccepted) return this.sendBreak(holdMs).then(() => this.write(data));
     return this.send(Buffer.concat([BREAK_BYTES, escapeData(data)]));
@@ -140,16 +150,19 @@ export class TelnetTransport implements Transport {
             available: true,
             method: "rfc2217-set-control",
             reason: "RFC 2217 SET-CONTROL break on/off, held breakMs",
+            held: true,
           }
         : {
             available: true,
             method: "telnet-brk",
             reason: "the server did not accept COM-PORT-OPTION (RFC 2217); falling back to IAC BRK",
+            held: false,
           };
     }
     return {
       available: true,
       method: "telnet-brk",
+      held: false,
       reason:
         this.config.mode === "qemu"
           ? "IAC BRK: QEMU's telnet chardev raises a break on the guest UART (its length is QEMU's, not breakMs)"

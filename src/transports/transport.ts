@@ -28,6 +28,11 @@ export interface BreakCapability {
   readonly method?: BreakMethod;
   /** Why a BREAK cannot be sent, or what it means on this wire. */
   readonly reason?: string;
+  /**
+   * False where the transport has setBreak() but cannot hold a BREAK now: an RFC 2217 server that
+   * refused COM-PORT-OPTION takes only IAC BRK, a BREAK without a duration.
+   */
+  readonly held?: boolean;
 }
 
 /** A serial line as it is now: the configured settings, changed by what was applied since open. */
@@ -74,9 +79,10 @@ export interface Transport {
    */
   sendBreakThen?(holdMs: number, data: Uint8Array): Promise<void>;
   /**
-   * Where the wire can hold a BREAK until told otherwise (a tty: TIOCSBRK ... TIOCCBRK): puts the
-   * line into BREAK (`true`) or out of it. Absent where a BREAK has no duration the sender controls
-   * (telnet IAC BRK): callers send one sendBreak() there instead.
+   * Where the wire can hold a BREAK until told otherwise (a tty: TIOCSBRK ... TIOCCBRK; an RFC 2217
+   * server: SET-CONTROL 5 ... 6): puts the line into BREAK (`true`) or out of it. Absent, or
+   * breakCapability().held false, where a BREAK has no duration the sender controls (telnet IAC
+   * BRK): callers send one sendBreak() there instead.
    */
   setBreak?(on: boolean): Promise<void>;
   /** A serial line's settings, and the changes the wire can make while open (a tty). */

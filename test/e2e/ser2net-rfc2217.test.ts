@@ -11,10 +11,18 @@ import type { Daemon } from "../../src/daemon.js";
 import { freeTcpPort } from "../target/guest.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
+import { requirePyserial, runPyserial } from "../helpers/export-clients.js";
 import { requireTools } from "../helpers/tools.js";
 import { spawnTraced, type Traced } from "../helpers/traced.js";
 
 const skip = requireTools("socat", "ser2net", "strace");
+const skipPyserial = skip || requirePyserial();
+
+/** Seconds since midnight of an `strace -tt` line. */
+function seconds(line: string): number {
+  const [h, m, sec] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
+  return (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
+}
 
 describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
   let pair: PtyPair;
@@ -41,7 +49,13 @@ describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
     ser2net = spawnTraced(trace, "ser2net", ["-n", "-d", "-c", config]);
     target = new TargetSide(pair.targetSide);
     daemon = await startTestDaemon({
-      ports: [{ id: "ts0", transport: { kind: "rfc2217", host: "127.0.0.1", port, breakMs: 120 } }],
+      ports: [
+        {
+          id: "ts0",
+          transport: { kind: "rfc2217", host: "127.0.0.1", port, breakMs: 120 },
+          export: { rfc2217: { host: "127.0.0.1", port: 0 } },
+        },
+      ],
     });
     await waitUntil(
       () => daemon.ports.get("ts0").info().capabilities.break.method === "rfc2217-set-control",
@@ -74,14 +88,45 @@ describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
     const on = ioctls.findIndex((l) => l.includes("TIOCSBRK"));
     const off = ioctls.findIndex((l, i) => i > on && l.includes("TIOCCBRK"));
     assert.ok(on !== -1 && off !== -1, `break set, then cleared: ${ioctls.join(" | ")}`);
-    const seconds = (line: string): number => {
-      const [h, m, sec] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
-      return (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
-    };
     const heldMs = (seconds(ioctls[off] ?? "") - seconds(ioctls[on] ?? "")) * 1000;
     assert.ok(
       heldMs >= 100 && heldMs < 1000,
       `BREAK held ${heldMs.toFixed(1)} ms for breakMs 120: ${ioctls.join(" | ")}`,
     );
   });
+  it(
+    "passes a BREAK held by an RFC 2217 re-export client on to ser2net's device, as long as it is held",
+    { skip: skipPyserial },
+    async () => {
+      const before = (await readFile(trace, "utf8")).split("\n").length - 1; // whole lines so far
+      const exported = daemon.exports.address("ts0", "rfc2217") as number;
+      const result = await runPyserial(`rfc2217://127.0.0.1:${exported}`, [
+        "break_on",
+        "sleep:0.4",
+        "break_off",
+      ]);
+      assert.ok(
+        result.steps.every((step) => step.ok),
+        JSON.stringify(result.steps),
+      );
+      await waitUntil(
+        async () => /TIOCCBRK/.test((await readFile(trace, "utf8")).split("\n").slice(before).join("\n")),
+        3000,
+        "BREAK released at the device",
+      );
+      const ioctls = (await readFile(trace, "utf8"))
+        .split("\n")
+        .slice(before)
+        .filter((l) => /TIOC[SC]BRK/.test(l));
+      const on = ioctls.findIndex((l) => l.includes("TIOCSBRK"));
+      const off = ioctls.findIndex((l, i) => i > on && l.includes("TIOCCBRK"));
+      assert.ok(on !== -1 && off !== -1, `break set, then cleared: ${ioctls.join(" | ")}`);
+      const heldMs = (seconds(ioctls[off] ?? "") - seconds(ioctls[on] ?? "")) * 1000;
+      // One SET-CONTROL 5 ... 6 pair, not a breakMs (120 ms) pulse: the client decided how long.
+      assert.ok(
+        heldMs >= 300 && heldMs < 1500,
+        `BREAK held ${heldMs.toFixed(1)} ms for 400: ${ioctls.join(" | ")}`,
+      );
+    },
+  );
 });
