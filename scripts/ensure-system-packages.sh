@@ -15,6 +15,7 @@ packages=(
   python3-serial   # pyserial: a real RFC 2217 client for the re-export tests
   conserver-server # conserver: the console server the README points at a telnet re-export
   conserver-client # console: conserver's client, attached through a pty from util-linux script
+  picocom          # the terminal program the README reaches a telnet re-export with, through socat
   chromium         # a real browser for the web console tests (driven by playwright-core)
 )
 
