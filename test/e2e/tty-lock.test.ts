@@ -106,3 +106,48 @@ describe("UUCP lock files on a real pty", { skip }, () => {
     }
   });
 });
+
+/** picocom's output (it wants a terminal: util-linux `script` gives it one) until it exits by itself. */
+function picocomOutput(device: string): Promise<string> {
+  return new Promise((resolve) => {
+    // --exit-after: picocom leaves after 500 ms without input, so a run that opens the tty ends too.
+    const child = spawn("script", ["-qfec", `picocom --exit-after 500 -b 115200 ${device}`, "/dev/null"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("latin1")));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve(output);
+    });
+  });
+}
+
+describe(
+  "Debian's picocom on a tty the daemon holds",
+  { skip: requireTools("socat", "picocom", "script") },
+  () => {
+    it("refuses it: picocom is built with flock(), which serialport's lock also takes", async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-lock-picocom-"));
+      const pair = await startPtyPair(path.join(dir, "ttyA"), path.join(dir, "ttyB"));
+      let daemon: Daemon | null = null;
+      try {
+        daemon = await startTestDaemon({
+          ports: [{ id: "pty0", transport: { kind: "tty", path: pair.daemonSide } }],
+          config: { lockDir: dir },
+        });
+        await waitUntil(() => daemon?.ports.get("pty0").info().state === "open", 5000, "port open");
+        assert.match(await picocomOutput(pair.daemonSide), /FATAL: cannot lock/);
+        await daemon.close();
+        daemon = null;
+        const free = await picocomOutput(pair.daemonSide);
+        assert.doesNotMatch(free, /cannot lock/);
+        assert.match(free, /Terminal ready/, "once the daemon let go, picocom opens the tty");
+      } finally {
+        await daemon?.close();
+        await pair.stop();
+      }
+    });
+  },
+);
