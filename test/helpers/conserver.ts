@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { freeTcpPort } from "../target/guest.js";
 import { waitUntil } from "./daemon.js";
+import { TerminalProgram } from "./terminal-program.js";
 
 // Passed with -c: `nobody` may not be allowed to read the checkout.
 const SUBREAPER = readFileSync(fileURLToPath(new URL("./subreaper.py", import.meta.url)), "utf8");
@@ -192,53 +193,13 @@ function clientEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /** `console <name>` attached read-write, on a pty (it puts its terminal in raw mode). */
-export class ConsoleClient {
-  private output = "";
-  readonly child: ChildProcess;
-  private readonly exited: Promise<void>;
-
+export class ConsoleClient extends TerminalProgram {
   constructor(conserver: Conserver, dir: string, name: string) {
-    const command = ["console", ...clientArgs(conserver.port), name].join(" ");
-    this.child = spawn("script", ["-qfec", command, "/dev/null"], {
-      env: clientEnv(dir),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    this.child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString("latin1")));
-    this.child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("latin1")));
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
-  }
-
-  get text(): string {
-    return this.output;
-  }
-
-  type(text: string): void {
-    this.child.stdin?.write(text);
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<void> {
-    await waitUntil(
-      () => pattern.test(this.output.slice(from)),
-      timeoutMs,
-      `console to show ${pattern}`,
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; it showed ${JSON.stringify(this.output.slice(from))}`, {
-        cause: err,
-      });
-    });
+    super(["console", ...clientArgs(conserver.port), name].join(" "), "console", clientEnv(dir));
   }
 
   /** `^Ec.` (disconnect), then waits for the client to exit; SIGKILL after 3 s. */
-  async detach(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.type(`${ESCAPE}.`);
-    const done = await Promise.race([
-      this.exited.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 3000)),
-    ]);
-    if (!done) {
-      this.child.kill("SIGKILL");
-      await this.exited;
-    }
+  detach(): Promise<void> {
+    return this.leave(`${ESCAPE}.`);
   }
 }

@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { waitUntil } from "./daemon.js";
+import { TerminalProgram } from "./terminal-program.js";
 
 /** picocom's default escape, `C-a` (picocom(1), COMMANDS). */
 export const ESCAPE = "\x01";
@@ -38,51 +39,13 @@ export async function exited(child: ChildProcess, graceMs = 3000): Promise<void>
 }
 
 /** `picocom <path>` on a pty (it puts its terminal in raw mode and reads the escape keys from it). */
-export class Picocom {
-  private output = "";
-  readonly child: ChildProcess;
-
+export class Picocom extends TerminalProgram {
   constructor(device: string) {
-    this.child = spawn("script", ["-qfec", `picocom ${device}`, "/dev/null"], {
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    this.child.stdout?.on("data", (chunk: Buffer) => (this.output += chunk.toString("latin1")));
-    this.child.stderr?.on("data", (chunk: Buffer) => (this.output += chunk.toString("latin1")));
+    super(`picocom ${device}`, "picocom");
   }
 
-  /** What picocom's terminal showed so far, one char per byte. */
-  get text(): string {
-    return this.output;
-  }
-
-  type(text: string): void {
-    this.child.stdin?.write(text);
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs: number, from = 0): Promise<void> {
-    await waitUntil(
-      () => pattern.test(this.output.slice(from)),
-      timeoutMs,
-      `picocom to show ${pattern}`,
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; it showed ${JSON.stringify(this.output.slice(from))}`, {
-        cause: err,
-      });
-    });
-  }
-
-  /** `C-a C-x` (exit), then waits for it to end; SIGTERM (picocom removes its lock file), then SIGKILL. */
-  async exit(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.type(`${ESCAPE}\x18`);
-    const gone = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
-    const done = await Promise.race([
-      gone.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), 3000)),
-    ]);
-    if (!done) {
-      this.child.kill("SIGTERM"); // script passes it on to picocom
-      await exited(this.child);
-    }
+  /** `C-a C-x` (exit); SIGTERM if it does not (picocom removes its lock file), then SIGKILL. */
+  exit(): Promise<void> {
+    return this.leave(`${ESCAPE}\x18`, "SIGTERM");
   }
 }
