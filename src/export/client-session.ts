@@ -8,8 +8,8 @@
  *
  *   target ─> port.onOutput ─> escapeData ─> socket
  *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleInputQueue
- *                                   ─> port.consoleInput/consoleBreakWithin/consoleHeldBreak
- *             breakOff() ─> releases the held BREAK;  lineControl() ─> port.applyLine (or not) ─> audit
+ *                                   ─> port.console.input/breakWithin/heldBreak
+ *             breakOff() ─> releases the held BREAK;  lineControl() ─> port.console.applyLine (or not) ─> audit
  */
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
@@ -19,7 +19,8 @@ import { ConsoleInputQueue, type ConsoleOp } from "../api/console/input-queue.js
 import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
 import type { ExportListenerConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
-import type { ConsoleCaller, LineChangeOutcome, Port } from "../ports/port.js";
+import type { ConsoleCaller, LineChangeOutcome } from "../ports/console-access.js";
+import type { Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
 import type { LineChange } from "../transports/transport.js";
 
@@ -174,7 +175,7 @@ export class ExportSession {
     const outcome: LineChangeOutcome =
       port.config.allowLineControl && !this.writer
         ? { applied: false, reason: "this client does not hold the writer lease" }
-        : await port.applyLine(change, BREAK_START_TIMEOUT_MS);
+        : await port.console.applyLine(change, BREAK_START_TIMEOUT_MS);
     await this.audit("line-control", { setting: change.setting, value, ...outcome });
   }
 
@@ -203,12 +204,12 @@ export class ExportSession {
       }
       return;
     }
-    if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
+    if (!port.lease.holds(this.leaseId) && !port.console.armedBy(this.id)) {
       this.refusedInput += op.bytes.length;
       return;
     }
     try {
-      await port.consoleInput(op.bytes, this.caller);
+      await port.console.input(op.bytes, this.caller);
     } catch (err) {
       this.failed(err, `${op.bytes.length} bytes of console input were not sent`);
     }
@@ -217,7 +218,7 @@ export class ExportSession {
   /** One BREAK, if the port's queue frees within 2 s; a refused BREAK is never sent later. */
   private async runBreak(): Promise<boolean> {
     try {
-      if (!(await this.deps.port.consoleBreakWithin(this.caller, BREAK_START_TIMEOUT_MS))) {
+      if (!(await this.deps.port.console.breakWithin(this.caller, BREAK_START_TIMEOUT_MS))) {
         await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
         return false;
       }
@@ -238,7 +239,7 @@ export class ExportSession {
       started(ok);
     };
     try {
-      const result = await this.deps.port.consoleHeldBreak(this.caller, {
+      const result = await this.deps.port.console.heldBreak(this.caller, {
         release: held.release.signal,
         startMs: BREAK_START_TIMEOUT_MS,
         started: () => answer(true),

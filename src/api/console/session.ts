@@ -164,12 +164,12 @@ export class ConsoleSession {
     const caller = { id: this.id, name: principal.name, checkKey: (key: string) => this.checkKey(key) };
     try {
       if (op.kind === "break") {
-        await port.consoleBreak(caller, op.breakMs);
+        await port.console.break(caller, op.breakMs);
         await this.audit("console-break", {});
-      } else if (!port.lease.holds(this.leaseId) && !port.consoleArmedBy(this.id)) {
+      } else if (!port.lease.holds(this.leaseId) && !port.console.armedBy(this.id)) {
         this.error("LEASE_REQUIRED", `take the writer lease to type (${op.bytes.length} bytes dropped)`);
       } else {
-        await port.consoleInput(op.bytes, caller);
+        await port.console.input(op.bytes, caller);
       }
     } catch (err) {
       this.failed(
