@@ -1,9 +1,11 @@
 /**
- * Cases 1 and 2 against two twin QEMU guests (QEMU serves one client per chardev).
+ * Cases 1 and 2 against three twin QEMU guests (QEMU serves one client per chardev).
  *
  *   1. SysRq latency: POST /sysrq {keys:"h", settleMs:0} through the daemon (audit and capture on,
- *      keep-alive client) versus a raw socket writing IAC BRK h and waiting for the whole sysrq line.
- *      The two alternate request by request, and halfway they swap guests, so neither the machine's
+ *      keep-alive client) versus a raw socket writing IAC BRK h and waiting for the whole sysrq line,
+ *      and versus the floor: the same POST through bench/peers/minimal-relay.ts (bare node:http and
+ *      one socket, no daemon), which is what one HTTP hop in front of the guest costs on this machine.
+ *      The three alternate request by request and rotate over the guests, so neither the machine's
  *      load nor a slower twin lands on one side only. The daemon's Server-Timing splits its figure.
  *   2. Sequence: "reisu" with verdicts awaited versus the same keys with 1 s sleeps between them.
  */
@@ -11,6 +13,7 @@ import net from "node:net";
 import { KeepAliveClient } from "../http-client.js";
 import { figures, load, pause, type BenchContext } from "../stats.js";
 import { startDaemonProcess, type DaemonProcess } from "../daemon-process.js";
+import { startMinimalRelay } from "../relay-process.js";
 import { READY_MARKER, startGuest, waitForFile, type Guest } from "../../test/target/guest.js";
 
 interface SysrqBody {
@@ -65,18 +68,23 @@ async function daemonOn(guest: Guest): Promise<{ daemon: DaemonProcess; client: 
 }
 
 export async function guestCases(ctx: BenchContext): Promise<void> {
-  const guests = await Promise.all([bootGuest(), bootGuest()]);
+  const guests = await Promise.all([bootGuest(), bootGuest(), bootGuest()]);
   const viaDaemon: number[] = [];
+  const viaRelay: number[] = [];
   const raw: number[] = [];
   const phases: Record<string, number[]> = {};
   const loadAtStart = load();
   try {
-    for (const [mine, twin] of [guests, [...guests].reverse()] as const) {
-      if (!mine || !twin) continue;
+    // Three rotations, so each client meets each guest once.
+    for (let rotation = 0; rotation < guests.length; rotation += 1) {
+      const [mine, relayed, twin] = [0, 1, 2].map((i) => guests[(rotation + i) % guests.length]);
+      if (!mine || !relayed || !twin) continue;
       const { daemon, client } = await daemonOn(mine);
+      const relay = await startMinimalRelay([relayed.telnetPort]);
+      const relayClient = new KeepAliveClient(relay.url);
       const rawSide = await rawClient(twin.telnetPort);
       try {
-        const runs = Math.ceil(ctx.runs / 2);
+        const runs = Math.ceil(ctx.runs / guests.length);
         for (let i = 0; i < runs + 2; i += 1) {
           const start = performance.now();
           const answer = await client.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 });
@@ -84,18 +92,25 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
           if (answer.body.results[0]?.verdict !== "acknowledged")
             throw new Error(`case 1: unexpected answer ${JSON.stringify(answer.body)}`);
           await pause(GAP_MS);
+          const relayStart = performance.now();
+          await relayClient.post<SysrqBody>("/ports/p0/sysrq", { keys: "h", settleMs: 0 });
+          const relayMs = performance.now() - relayStart;
+          await pause(GAP_MS);
           const rawMs = await rawSide.sysrq("h", /sysrq: HELP[^\n]*\n/);
           await pause(GAP_MS);
           if (i < 2) continue; // warm-up
           viaDaemon.push(elapsed);
+          viaRelay.push(relayMs);
           raw.push(rawMs);
           for (const [name, ms] of Object.entries(answer.timing)) (phases[name] ??= []).push(ms);
           (phases["client"] ??= []).push(elapsed - (answer.timing["total"] ?? elapsed));
         }
-        if (mine === guests[1]) await sequenceCase(ctx, client, rawSide);
+        if (rotation === guests.length - 1) await sequenceCase(ctx, client, rawSide);
       } finally {
         client.close();
+        relayClient.close();
         rawSide.close();
+        await relay.close();
         await daemon.stop();
       }
     }
@@ -104,6 +119,7 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
   }
   const d = figures(viaDaemon);
   const r = figures(raw);
+  const floor = figures(viaRelay);
   const breakdown = Object.fromEntries(
     [...PHASES, "client" as const].map((name) => [name, figures(phases[name] ?? [])]),
   );
@@ -119,13 +135,26 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
       addedP90Ms: d.p90 - r.p90,
       goal: "added <= 1.5 ms median, <= 3 ms p90",
       breakdownMs: breakdown,
+      floor: { ...floor, addedMedianMs: floor.median - r.median, addedP90Ms: floor.p90 - r.p90 },
       load: [loadAtStart, load()],
+    },
+  });
+  ctx.rows.push({
+    case: "1",
+    name: "floor: minimal relay, same guests",
+    unit: "ms",
+    bottleneck: "kernel",
+    figures: floor,
+    baseline: { name: "raw IAC BRK h, same guests", figures: r },
+    extra: {
+      note: "bare node:http + one socket (bench/peers/minimal-relay.ts): what any HTTP hop costs here",
     },
   });
   const line = (name: string): string => `${name} ${breakdown[name]?.median.toFixed(2) ?? "-"}`;
   console.log(
     `    daemon's own split (median ms): ${[...PHASES, "client"].map(line).join(", ")}; ` +
-      `added ${(d.median - r.median).toFixed(2)} median, ${(d.p90 - r.p90).toFixed(2)} p90`,
+      `added ${(d.median - r.median).toFixed(2)} median, ${(d.p90 - r.p90).toFixed(2)} p90; ` +
+      `floor (minimal relay) added ${(floor.median - r.median).toFixed(2)} median, ${(floor.p90 - r.p90).toFixed(2)} p90`,
   );
 }
 
