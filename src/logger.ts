@@ -1,5 +1,6 @@
 /** The root pino logger; pretty output only when stdout is a terminal, via a worker-thread transport. */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
+import { TurnBatchedDestination } from "./log-destination.js";
 
 /**
  * Never logged: credentials in request headers, and any field named like a secret. Fastify's request
@@ -27,10 +28,11 @@ export function rootLoggerOptions(level: string): LoggerOptions {
 }
 
 /**
- * JSON lines are written synchronously to stdout: pino's default asynchronous destination hands each
- * line to libuv's thread pool, and on a small VM that hop (futex and eventfd wake-ups on two threads)
- * cost more than the write itself, on the path of every SysRq answer. A log reader that stops reading
- * stalls the daemon, as it would stall ser2net or conserver.
+ * JSON lines go to stdout in one synchronous write per event-loop turn (TurnBatchedDestination).
+ * pino's default asynchronous destination hands each line to libuv's thread pool, and on a small VM
+ * that hop (futex and eventfd wake-ups on two threads) cost more than the write itself, on the path of
+ * every SysRq answer. A log reader that stops reading stalls the daemon, as it would stall ser2net or
+ * conserver. The process's "exit" event writes what the last turn left.
  */
 export function createRootLogger(level: string, pretty = process.stdout.isTTY): Logger {
   if (pretty) {
@@ -39,7 +41,9 @@ export function createRootLogger(level: string, pretty = process.stdout.isTTY): 
       transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } },
     });
   }
-  return pino(rootLoggerOptions(level), pino.destination({ fd: 1, sync: true }));
+  const destination = new TurnBatchedDestination(1);
+  process.once("exit", destination.flushSync);
+  return pino(rootLoggerOptions(level), destination);
 }
 
 /** The same logger writing to a stream (tests check what would reach the log). */
