@@ -7,9 +7,10 @@
  * sent, so a daemon crash loses nothing; `fsync: interval` (default) flushes to disk once a second,
  * so a power loss can lose the last second; `fsync: always` flushes before every response.
  *
- * The record is appended with a synchronous write: a few hundred bytes into the page cache take
+ * Records are appended with a synchronous write: a few hundred bytes into the page cache take
  * microseconds, while an async write costs a thread-pool round trip on every response (on a busy
- * 2-core box, a context switch or two: most of what the daemon added to a SysRq answer).
+ * 2-core box, a context switch or two: most of what the daemon added to a SysRq answer). Records of
+ * one event-loop turn share that write (see append).
  */
 import { createReadStream, writeSync } from "node:fs";
 import { mkdir, open, type FileHandle } from "node:fs/promises";
@@ -45,6 +46,9 @@ const TAIL_BYTES = 64 * 1024;
 
 export class AuditLog {
   private writing: Promise<unknown> = Promise.resolve();
+  /** Records of this turn, waiting for their shared write. */
+  private pending: string[] = [];
+  private turn: Promise<void> | null = null;
   private dirty = false;
   private readonly syncTimer: NodeJS.Timeout | null;
 
@@ -72,25 +76,29 @@ export class AuditLog {
     return this.config.file;
   }
 
-  /** Resolves once the record is in the file (and on disk, with fsync: always). */
+  /**
+   * Resolves once the record is in the file (and on disk, with fsync: always). Records appended
+   * during one turn of the event loop share one write (and one fdatasync), made just after the turn's
+   * I/O callbacks (setImmediate): when 256 ports answer at once, that is one write instead of 256.
+   */
   append(input: AuditInput): Promise<AuditRecord> {
     const record: AuditRecord = { seq: this.nextSeq++, ts: new Date().toISOString(), ...input };
-    const line = `${this.needsNewline ? "\n" : ""}${JSON.stringify(record)}\n`;
-    let failure: Error | null = null;
-    try {
-      writeSync(this.handle.fd, line);
-      this.needsNewline = false;
-    } catch (err) {
-      failure = err as Error;
-    }
-    const written = this.writing.then(async () => {
-      if (failure !== null) throw failure;
-      if (this.config.fsync === "always") await this.handle.datasync();
-      else this.dirty = true;
-      return record;
-    });
+    this.pending.push(JSON.stringify(record));
+    this.turn ??= this.writeAfterThisTurn();
+    const written = this.turn.then(() => record);
     this.writing = written.catch(() => undefined);
     return written;
+  }
+
+  private async writeAfterThisTurn(): Promise<void> {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.turn = null;
+    const lines = this.pending;
+    this.pending = [];
+    writeSync(this.handle.fd, `${this.needsNewline ? "\n" : ""}${lines.join("\n")}\n`);
+    this.needsNewline = false;
+    if (this.config.fsync === "always") await this.handle.datasync();
+    else this.dirty = true;
   }
 
   async query(query: AuditQuery): Promise<{ records: AuditRecord[]; next: number }> {
