@@ -1,23 +1,24 @@
 /**
- * Where the daemon's JSON log lines go: gathered while the event loop runs one turn's I/O callbacks and
- * written to the file descriptor (stdout) with one synchronous write just after them (setImmediate),
- * before the loop waits for more I/O.
+ * Where the daemon's JSON log lines go: gathered for FLUSH_DELAY_MS and written to the file descriptor
+ * (stdout) with one synchronous write.
  *
- * Why: every write to a pipe wakes its reader, and on a small VM that wake-up costs 0.1-0.2 ms of the
- * daemon's CPU. A SysRq request logs two lines (the port's "sysrq" line and the access log), and 256
- * requests answered in one turn logged 512 lines with 512 writes; now they are one write. A line
- * waits for microseconds, never for a timer, and nothing waits for a thread-pool hop.
+ * Why: every write to a pipe wakes its reader, and on a small VM that costs the daemon 0.1-0.2 ms. A
+ * SysRq request logs two lines (the port's "sysrq" line and the access log); 256 requests answered at
+ * once logged 512 lines with 512 writes, now a handful. The delay also keeps the write off the path of
+ * the answer: the port's line is logged before the response goes out, and its write now comes after.
+ * No thread-pool hop is involved (pino's asynchronous destination hands each write to libuv's pool).
  *
- * What can be lost: only the lines of the turn running when the process is killed with SIGKILL. A
+ * What can be lost: only the last FLUSH_DELAY_MS of lines when the process is killed with SIGKILL. A
  * normal exit, a signal handled by close-with-grace and an uncaught exception all pass through the
  * process's "exit" event, which flushes. A full pipe (a log reader that stops reading) blocks the
  * daemon until it drains, as sonic-boom's sync mode does; a closed one (EPIPE) drops the lines.
  */
 import { writeSync } from "node:fs";
 
+const FLUSH_DELAY_MS = 1;
 const EAGAIN_WAIT_MS = 1;
 
-export class TurnBatchedDestination {
+export class BatchedLogDestination {
   private pending: string[] = [];
   private scheduled = false;
   private broken = false;
@@ -30,7 +31,7 @@ export class TurnBatchedDestination {
     this.pending.push(line);
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(this.flushSync);
+    setTimeout(this.flushSync, FLUSH_DELAY_MS);
   }
 
   /** Writes what is pending now (pino's logger.flush() and the process's "exit" call this). */

@@ -1,6 +1,6 @@
 /** The root pino logger; pretty output only when stdout is a terminal, via a worker-thread transport. */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from "pino";
-import { TurnBatchedDestination } from "./log-destination.js";
+import { BatchedLogDestination } from "./log-destination.js";
 
 /**
  * Never logged: credentials in request headers, and any field named like a secret. Fastify's request
@@ -28,7 +28,7 @@ export function rootLoggerOptions(level: string): LoggerOptions {
 }
 
 /**
- * JSON lines go to stdout in one synchronous write per event-loop turn (TurnBatchedDestination).
+ * JSON lines go to stdout in synchronous writes, a millisecond's worth at a time (BatchedLogDestination).
  * pino's default asynchronous destination hands each line to libuv's thread pool, and on a small VM
  * that hop (futex and eventfd wake-ups on two threads) cost more than the write itself, on the path of
  * every SysRq answer. A log reader that stops reading stalls the daemon, as it would stall ser2net or
@@ -41,7 +41,7 @@ export function createRootLogger(level: string, pretty = process.stdout.isTTY): 
       transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } },
     });
   }
-  const destination = new TurnBatchedDestination(1);
+  const destination = new BatchedLogDestination(1);
   process.once("exit", destination.flushSync);
   return pino(rootLoggerOptions(level), destination);
 }

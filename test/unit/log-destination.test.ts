@@ -5,26 +5,29 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { TurnBatchedDestination } from "../../src/log-destination.js";
+import { BatchedLogDestination } from "../../src/log-destination.js";
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const later = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const LOGGER = fileURLToPath(new URL("../../src/logger.ts", import.meta.url));
 
-describe("TurnBatchedDestination", () => {
-  it("writes a turn's lines together, in order, once the turn's callbacks are done", async () => {
+describe("BatchedLogDestination", () => {
+  it("writes lines together, in order, after the turn that logged them", async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), "log-dest-")), "log");
     const fd = openSync(file, "w");
     try {
-      const destination = new TurnBatchedDestination(fd);
+      const destination = new BatchedLogDestination(fd);
       destination.write('{"n":1}\n');
       destination.write('{"n":2}\n');
       assert.equal(readFileSync(file, "utf8"), "", "nothing written inside the turn");
       await turn();
+      assert.equal(readFileSync(file, "utf8"), "", "nor before the turn's answers (setImmediate) went out");
+      await later(20);
       assert.equal(readFileSync(file, "utf8"), '{"n":1}\n{"n":2}\n');
       destination.write('{"n":3}\n');
       destination.flushSync();
       assert.equal(readFileSync(file, "utf8"), '{"n":1}\n{"n":2}\n{"n":3}\n', "flushSync writes at once");
-      await turn();
+      await later(20);
       assert.equal(readFileSync(file, "utf8").split("\n").length, 4, "nothing written twice");
     } finally {
       closeSync(fd);
