@@ -10,6 +10,9 @@
  *
  * Toward either peer, data is escaped (0xFF doubled) and BREAK is IAC BRK. The decoder is a pure state
  * machine over chunks: a sequence split across reads decodes the same as in one read.
+ *
+ * decode() takes the chunk over, as a socket's 'data' handler can give it (each read is a buffer of its
+ * own): the data it returns are views of the chunk, un-escaped in place rather than copied out.
  */
 export const IAC = 0xff;
 export const DONT = 0xfe;
@@ -93,42 +96,31 @@ export class TelnetDecoder {
     // Fast path: plain data with no IAC in it and no sequence pending.
     if (this.state === "data" && chunk.indexOf(IAC) === -1) return [{ type: "data", bytes: chunk }];
     const events: TelnetEvent[] = [];
-    // The data between escapes is copied into one buffer, one data event per stretch without commands:
-    // binary data full of IAC IAC must not become hundreds of events (or of views and a concat) per read.
-    const out = Buffer.allocUnsafeSlow(chunk.length);
+    // The data between escapes is moved down in place (the decoded stream is never longer than the
+    // wire's), one data event per stretch without commands: binary data full of IAC IAC must not become
+    // hundreds of events, nor a buffer and a copy per read.
     let written = 0;
     let emitted = 0;
-    const emitData = (): void => {
-      if (written > emitted) events.push({ type: "data", bytes: out.subarray(emitted, written) });
-      emitted = written;
-    };
-    const push = (event: TelnetEvent): void => {
-      emitData();
-      events.push(event);
-    };
     let dataStart = 0;
-    const flushData = (end: number): void => {
-      if (end > dataStart) written += chunk.copy(out, written, dataStart, end);
-    };
     for (let i = 0; i < chunk.length; i += 1) {
-      const byte = chunk[i] as number;
       switch (this.state) {
         case "data": {
           // Skip to the next IAC in one native search rather than byte by byte.
-          const next = byte === IAC ? i : chunk.indexOf(IAC, i);
+          const next = chunk.indexOf(IAC, i);
           if (next === -1) {
             i = chunk.length;
             break;
           }
           i = next;
-          flushData(i);
+          written = moveDown(chunk, written, dataStart, i);
           this.state = "iac";
           break;
         }
-        case "iac":
+        case "iac": {
+          const byte = chunk[i] as number;
           dataStart = i + 1;
           if (byte === IAC) {
-            out[written++] = IAC;
+            chunk[written++] = IAC;
             this.state = "data";
           } else if (byte >= WILL && byte <= DONT) {
             this.verb = byte as Negotiation;
@@ -136,31 +128,38 @@ export class TelnetDecoder {
           } else if (byte === SB) {
             this.state = "sb-option";
           } else {
-            push({ type: "command", command: byte });
+            emitted = emitData(events, chunk, emitted, written);
+            events.push({ type: "command", command: byte });
             this.state = "data";
           }
           break;
+        }
         case "negotiate":
-          push({ type: "negotiation", verb: this.verb, option: byte });
+          emitted = emitData(events, chunk, emitted, written);
+          events.push({ type: "negotiation", verb: this.verb, option: chunk[i] as number });
           this.state = "data";
           dataStart = i + 1;
           break;
         case "sb-option":
-          this.sbOption = byte;
+          this.sbOption = chunk[i] as number;
           this.sbPayload = [];
           this.state = "sb-data";
           break;
-        case "sb-data":
+        case "sb-data": {
+          const byte = chunk[i] as number;
           if (byte === IAC) this.state = "sb-iac";
           else this.sbPayload.push(byte);
           break;
-        case "sb-iac":
+        }
+        case "sb-iac": {
+          const byte = chunk[i] as number;
           if (byte === IAC) {
             this.sbPayload.push(IAC);
             this.state = "sb-data";
           } else {
             // IAC SE ends it; any other command also ends a malformed subnegotiation.
-            push({
+            emitted = emitData(events, chunk, emitted, written);
+            events.push({
               type: "subnegotiation",
               option: this.sbOption,
               payload: Buffer.from(this.sbPayload),
@@ -168,15 +167,29 @@ export class TelnetDecoder {
             this.sbPayload = [];
             this.state = "data";
             dataStart = i + 1;
-            if (byte !== SE) push({ type: "command", command: byte });
+            if (byte !== SE) events.push({ type: "command", command: byte });
           }
           break;
+        }
       }
     }
-    if (this.state === "data") flushData(chunk.length);
-    emitData();
+    if (this.state === "data") written = moveDown(chunk, written, dataStart, chunk.length);
+    emitData(events, chunk, emitted, written);
     return events;
   }
+}
+
+/** Moves chunk[from, to) down to `at` (at <= from; the ranges may overlap); returns the end it reached. */
+function moveDown(chunk: Buffer, at: number, from: number, to: number): number {
+  if (to <= from) return at;
+  if (at !== from) chunk.copyWithin(at, from, to);
+  return at + (to - from);
+}
+
+/** Pushes the decoded bytes [emitted, written) as a data event, if any; returns the new `emitted`. */
+function emitData(events: TelnetEvent[], chunk: Buffer, emitted: number, written: number): number {
+  if (written > emitted) events.push({ type: "data", bytes: chunk.subarray(emitted, written) });
+  return written;
 }
 
 /** Doubles every 0xFF so the peer reads it as data. Returns the input itself when there is none. */

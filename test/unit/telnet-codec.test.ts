@@ -73,6 +73,35 @@ describe("telnet decoder, standard mode (RFC 854)", () => {
   });
 });
 
+describe("telnet decoder, standard mode, binary streams", () => {
+  it("un-escapes a read full of IAC IAC in place, as one data event viewing the read's buffer", () => {
+    const data = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? 0xff : i & 0xff)));
+    const chunk = escapeData(data);
+    const events = new TelnetDecoder("standard").decode(chunk);
+    assert.equal(events.length, 1);
+    const [event] = events;
+    assert.ok(event?.type === "data");
+    assert.deepEqual(event.bytes, data);
+    assert.equal(event.bytes.buffer, chunk.buffer, "no copy: the decoded bytes are the read's own");
+    assert.equal(event.bytes.byteOffset, chunk.byteOffset);
+  });
+
+  it("keeps data, commands and negotiations in order when decoding in place", () => {
+    const chunk = Buffer.from([0x41, 0xff, 0xff, 0x42, 0xff, 0xf3, 0x43, 0xff, 0xff, 0xff, 0xfb, 0x01, 0x44]);
+    const events = new TelnetDecoder("standard").decode(chunk);
+    assert.deepEqual(
+      events.map((e) => (e.type === "data" ? [...e.bytes] : e)),
+      [
+        [0x41, 0xff, 0x42],
+        { type: "command", command: 0xf3 },
+        [0x43, 0xff],
+        { type: "negotiation", verb: WILL, option: 1 },
+        [0x44],
+      ],
+    );
+  });
+});
+
 describe("telnet encoder", () => {
   it("doubles 0xFF in data and leaves other bytes alone", () => {
     assert.deepEqual(
