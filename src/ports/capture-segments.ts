@@ -116,8 +116,9 @@ export function nextSeqInIndex(file: string): number | null {
   const tail = readPart(file, 64 * 1024, -64 * 1024);
   if (!tail) return null;
   for (const line of tail.toString("utf8").split("\n").reverse()) {
+    // A line record covers "lines" lines from seq (one when it says nothing, as in older captures).
     const seq = /^\{"seq":(\d+),/.exec(line);
-    if (seq) return Number(seq[1]) + 1;
+    if (seq) return Number(seq[1]) + Number(/"lines":(\d+)/.exec(line)?.[1] ?? 1);
     // BREAK marks and segment headers carry the seq the next line will get.
     const next = /"nextSeq":(\d+)/.exec(line);
     if (next) return Number(next[1]);

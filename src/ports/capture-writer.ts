@@ -180,10 +180,13 @@ export class CaptureWriter {
     }, SOON_MS);
   }
 
-  /** Appends a line's index record: where the line starts in the stream and how long it is. */
-  indexLine(seq: number, ts: string, off: number, len: number, partial: boolean): void {
+  /**
+   * Appends the index record of `count` lines received together (see index-records.ts): the first's
+   * seq, where the first starts in the stream and how long they are together.
+   */
+  indexLines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean): void {
     this.batch();
-    this.records.line(seq, ts, off, len, partial);
+    this.records.lines(seq, ts, off, len, count, partial);
   }
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */

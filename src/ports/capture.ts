@@ -2,13 +2,18 @@
  * A port's console capture: every received byte, in order, whether or not a request is running.
  *
  *   chunk ──> CaptureWriter ──> <id>.raw (+ closed segments <id>.raw.<offset>)  byte for byte
- *         └─> LineSplitter ──> <id>.index.jsonl   {seq, ts, off, len} per line; gaps {gap, ts, reason};
- *                          │                       BREAKs sent {break, ts, off, nextSeq}
+ *         └─> LineSplitter ──> <id>.index.jsonl   {seq, ts, off, len, lines} per read's lines; gaps
+ *                          │                       {gap, ts, reason}; BREAKs sent {break, ts, off, nextSeq}
  *                          └─> LineLog (GET /log)  and line listeners (the SysRq verdict watcher)
  *
  * Offsets are absolute in the port's stream and survive rotation (see capture-segments.ts). Gaps
  * (disconnects, restarts) are marked in the index, never in the raw bytes. A partial line (a prompt)
  * is indexed after PARTIAL_IDLE_MS without further bytes.
+ *
+ * The lines one read completes arrived at the same instant: they share one timestamp and one index
+ * record (index-records.ts has the format), which a reader splits at LF. While a listener follows the
+ * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
+ * the listener then marks (a BREAK) follows the line in the index.
  */
 import { mkdirSync, statSync } from "node:fs";
 import type { Logger } from "pino";
@@ -22,7 +27,7 @@ import {
 } from "./capture-segments.js";
 import { CaptureWriter, type CaptureSlice, type RotationPolicy } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
-import { LineSplitter, type SplitLine } from "./line-splitter.js";
+import { LineSplitter, type LineSink } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
 export type { CaptureSlice, RotationPolicy } from "./capture-writer.js";
@@ -91,6 +96,15 @@ export class Capture {
   private deletedSegments = 0;
   private deletedBytes = 0;
 
+  /** When the lines being split arrived: ISO text (made on the first line of a read) and monotonic. */
+  private receivedTs: string | null = null;
+  private receivedAt = 0;
+  /** The lines received so far in this read and not yet indexed: the first's seq and offset, how many. */
+  private run = { seq: 0, ts: "", off: 0, len: 0, lines: 0 };
+  private readonly sink: LineSink = {
+    line: (source, start, end, offset, partial) => this.received(source, start, end, offset, partial),
+  };
+
   private constructor(
     private readonly writer: CaptureWriter,
     private readonly splitter: LineSplitter,
@@ -152,11 +166,10 @@ export class Capture {
   append(chunk: Buffer, at: number): void {
     this.lastActivity = at;
     this.writer.append(chunk, () => this.log.next);
-    const lines = this.splitter.push(chunk);
-    if (lines.length > 0) {
-      const ts = new Date().toISOString();
-      for (const line of lines) this.emit(line, ts, at);
-    }
+    this.receivedTs = null;
+    this.receivedAt = at;
+    this.splitter.push(chunk, this.sink);
+    this.indexRun();
     if (this.splitter.hasPartial()) this.armPartialTimer();
   }
 
@@ -171,17 +184,38 @@ export class Capture {
   }
 
   private flushPartial(): void {
-    const line = this.splitter.flushPartial();
-    if (line) this.emit(line, new Date().toISOString(), performance.now());
+    if (!this.splitter.hasPartial()) return;
+    this.receivedTs = null;
+    this.receivedAt = performance.now();
+    this.splitter.flushPartial(this.sink);
   }
 
-  private emit(line: SplitLine, ts: string, at: number): void {
-    const seq = this.log.append(ts, line.bytes);
-    this.writer.indexLine(seq, ts, line.offset, line.bytes.length, line.partial);
+  private received(source: Buffer, start: number, end: number, offset: number, partial: boolean): void {
+    const ts = (this.receivedTs ??= new Date().toISOString());
+    const seq = this.log.append(ts, source, start, end);
+    const run = this.run;
+    if (partial) {
+      this.indexRun();
+      this.writer.indexLines(seq, ts, offset, end - start, 1, true);
+    } else if (run.lines === 0) {
+      [run.seq, run.ts, run.off, run.len, run.lines] = [seq, ts, offset, end - start, 1];
+    } else {
+      run.len += end - start;
+      run.lines += 1;
+    }
     if (this.listeners.size === 0) return;
+    this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
-    const captured = { seq, text: this.log.text(seq), at };
+    const captured = { seq, text: this.log.text(seq), at: this.receivedAt };
     for (const listener of this.listeners) listener(captured);
+  }
+
+  /** Writes the index record of the lines received so far and not yet indexed. */
+  private indexRun(): void {
+    const run = this.run;
+    if (run.lines === 0) return;
+    this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false);
+    run.lines = 0;
   }
 
   /**

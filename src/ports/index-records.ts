@@ -4,16 +4,24 @@
  * thousands of lines per MB and a string per line (plus the join before the write) cost more than the
  * rest of the capture path together. Other records (BREAKs, gaps) are rare and arrive as JSON text.
  *
- *   line(seq, ts, off, len, partial) ─┐
- *   text('{"gap":true,...}\n') ───────┴─> bytes, in call order ─> take() ─> one write
+ *   lines(seq, ts, off, len, count, partial) ─┐
+ *   text('{"gap":true,...}\n') ───────────────┴─> bytes, in call order ─> take() ─> one write
+ *
+ * A line record covers the `count` lines received together (one read from the wire, one timestamp):
+ * `{"seq":S,"ts":T,"off":O,"len":L,"lines":N}` is lines S to S+N-1, which split the stream's bytes
+ * [O, O+L) after each LF (each ends with its LF, none holds another). With N = 1, "lines" is left out,
+ * and the record is the one line record older captures hold throughout: `{"seq","ts","off","len"}`,
+ * plus `"partial":true` for a line cut without its LF (an idle prompt, a line over MAX_LINE_BYTES),
+ * which always has a record of its own.
  */
 const OPEN_SEQ = ascii('{"seq":');
 const LEN = ascii(',"len":');
+const LINES = ascii(',"lines":');
 const PARTIAL = ascii(',"partial":true');
 const CLOSE = ascii("}\n");
 
-/** The longest line record: the fixed parts, a 24-character ISO time and three 16-digit numbers. */
-const MAX_LINE_RECORD = 128;
+/** The longest line record: the fixed parts, a 24-character ISO time and four 16-digit numbers. */
+const MAX_LINE_RECORD = 160;
 
 /** The smallest buffer records go into: an idle port's index needs no more. */
 const MIN_BUFFER = 4096;
@@ -31,8 +39,8 @@ export class IndexRecords {
     return this.end === this.start;
   }
 
-  /** `{"seq":N,"ts":"T","off":N,"len":N[,"partial":true]}\n`, as JSON.stringify would write it. */
-  line(seq: number, ts: string, off: number, len: number, partial: boolean): void {
+  /** `{"seq":N,"ts":"T","off":N,"len":N[,"lines":N][,"partial":true]}\n`, as JSON.stringify would write it. */
+  lines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean): void {
     const buf = this.reserve(MAX_LINE_RECORD + ts.length);
     if (ts !== this.tsText) {
       this.tsText = ts;
@@ -44,6 +52,10 @@ export class IndexRecords {
     at = writeUint(buf, at, off);
     at = put(buf, at, LEN);
     at = writeUint(buf, at, len);
+    if (count !== 1) {
+      at = put(buf, at, LINES);
+      at = writeUint(buf, at, count);
+    }
     if (partial) at = put(buf, at, PARTIAL);
     this.end = put(buf, at, CLOSE);
   }
@@ -64,10 +76,16 @@ export class IndexRecords {
     return out;
   }
 
+  /**
+   * A buffer with room for `bytes` more at `end`. A new one keeps the pending records and at least the
+   * old one's size: the buffer fills up again between every two writes, and shrinking it would copy
+   * the same records over and over while it grew back.
+   */
   private reserve(bytes: number): Buffer {
     if (this.buf && this.end + bytes <= this.buf.length) return this.buf;
     const pending = this.end - this.start;
-    const bigger = Buffer.allocUnsafeSlow(Math.max(MIN_BUFFER, 2 * (pending + bytes)));
+    const size = Math.max(MIN_BUFFER, this.buf?.length ?? 0, 2 * (pending + bytes));
+    const bigger = Buffer.allocUnsafeSlow(size);
     this.buf?.copy(bigger, 0, this.start, this.end);
     this.buf = bigger;
     this.start = 0;

@@ -52,13 +52,16 @@ export class LineLog {
     return this.nextSeq;
   }
 
-  /** Appends a line (its bytes as received, with its LF if any, or its text); returns its seq. */
-  append(ts: string, line: Buffer | string): number {
+  /**
+   * Appends a line, its text or its bytes as received (with its LF if any): line[start, end), by
+   * default all of it. Returns its seq.
+   */
+  append(ts: string, line: Buffer | string, start = 0, end = line.length): number {
     const seq = this.nextSeq;
     this.nextSeq += 1;
-    const source = typeof line === "string" ? line : line.buffer;
-    const offset = typeof line === "string" ? 0 : line.byteOffset;
-    const length = line.length;
+    const source = typeof line === "string" ? line.slice(start, end) : line.buffer;
+    const offset = typeof line === "string" ? 0 : line.byteOffset + start;
+    const length = end - start;
     if (this.sources.length < this.capacity) {
       this.sources.push(source);
       this.offsets.push(offset);

@@ -2,13 +2,18 @@
  * Splits a byte stream into lines at LF, remembering where each line starts in the capture file.
  * Bytes only: decoding happens once per line, never per chunk (a UTF-8 character may straddle reads).
  * A line without its LF yet (a shell prompt) is handed out by flushPartial() after a short idle.
+ *
+ * Lines go to a sink as a range of a buffer, not as an object or a view each: at stream rates there
+ * are thousands of lines per MB, and most are never read. A line that arrived in one read is a range
+ * of that read's buffer; one that arrived in pieces is joined into a buffer of its own.
  */
-export interface SplitLine {
-  readonly bytes: Buffer;
-  /** Byte offset of the line's first byte in the capture stream. */
-  readonly offset: number;
-  /** True when the line was cut at an idle pause rather than at LF. */
-  readonly partial: boolean;
+export interface LineSink {
+  /**
+   * A line: source[start, end), which begins at `offset` in the capture stream. `partial`: cut at an
+   * idle pause or at MAX_LINE_BYTES rather than ended by its LF. Lines arrive in stream order, each
+   * starting where the previous one ended.
+   */
+  line(source: Buffer, start: number, end: number, offset: number, partial: boolean): void;
 }
 
 const LF = 0x0a;
@@ -28,49 +33,55 @@ export class LineSplitter {
     this.pendingOffset = offset;
   }
 
-  push(chunk: Buffer): SplitLine[] {
-    const lines: SplitLine[] = [];
+  /** Hands every line `chunk` completes to `sink`: those ended by LF first, then any cut at MAX_LINE_BYTES. */
+  push(chunk: Buffer, sink: LineSink): void {
     let start = 0;
-    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, start)) {
-      const piece = chunk.subarray(start, lf + 1);
-      const bytes = this.pendingLength === 0 ? piece : joined([...this.pending, piece]);
-      lines.push({ bytes, offset: this.pendingOffset, partial: false });
-      this.pendingOffset += bytes.length;
+    let lf = chunk.indexOf(LF);
+    if (lf !== -1 && this.pendingLength > 0) {
+      this.pending.push(chunk.subarray(0, lf + 1));
+      const line = joined(this.pending);
       this.pending = [];
       this.pendingLength = 0;
+      this.emit(sink, line, 0, line.length, false);
+      start = lf + 1;
+      lf = chunk.indexOf(LF, start);
+    }
+    for (; lf !== -1; lf = chunk.indexOf(LF, start)) {
+      this.emit(sink, chunk, start, lf + 1, false);
       start = lf + 1;
     }
     if (start < chunk.length) {
-      this.pending.push(chunk.subarray(start));
+      this.pending.push(start === 0 ? chunk : chunk.subarray(start));
       this.pendingLength += chunk.length - start;
     }
-    while (this.pendingLength >= MAX_LINE_BYTES) lines.push(this.cutLongLine());
-    return lines;
-  }
-
-  private cutLongLine(): SplitLine {
-    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
-    const bytes = all.subarray(0, MAX_LINE_BYTES);
-    const rest = all.subarray(MAX_LINE_BYTES);
-    const line = { bytes, offset: this.pendingOffset, partial: true };
-    this.pendingOffset += bytes.length;
-    this.pending = rest.length > 0 ? [rest] : [];
-    this.pendingLength = rest.length;
-    return line;
+    while (this.pendingLength >= MAX_LINE_BYTES) this.cutLongLine(sink);
   }
 
   hasPartial(): boolean {
     return this.pendingLength > 0;
   }
 
-  flushPartial(): SplitLine | null {
-    if (this.pendingLength === 0) return null;
-    const bytes = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
-    const line = { bytes, offset: this.pendingOffset, partial: true };
-    this.pendingOffset += bytes.length;
+  /** Hands out the line begun but not ended (a prompt), if any, as partial. */
+  flushPartial(sink: LineSink): void {
+    if (this.pendingLength === 0) return;
+    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
     this.pending = [];
     this.pendingLength = 0;
-    return line;
+    this.emit(sink, all, 0, all.length, true);
+  }
+
+  private cutLongLine(sink: LineSink): void {
+    const all = this.pending.length === 1 ? (this.pending[0] as Buffer) : joined(this.pending);
+    const rest = all.subarray(MAX_LINE_BYTES);
+    this.pending = rest.length > 0 ? [rest] : [];
+    this.pendingLength = rest.length;
+    this.emit(sink, all, 0, MAX_LINE_BYTES, true);
+  }
+
+  private emit(sink: LineSink, source: Buffer, start: number, end: number, partial: boolean): void {
+    const offset = this.pendingOffset;
+    this.pendingOffset += end - start;
+    sink.line(source, start, end, offset, partial);
   }
 }
 

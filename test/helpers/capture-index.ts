@@ -1,6 +1,7 @@
 /**
  * Reading a port's capture back the way an operator would: the raw file and its line index
- * (<captureDir>/<id>.index.jsonl, records as written by src/ports/capture.ts).
+ * (<captureDir>/<id>.index.jsonl, records as written by src/ports/capture.ts; the format is described
+ * in src/ports/index-records.ts).
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -13,17 +14,43 @@ export type IndexRecord =
   | { kind: "gap"; ts: string; off: number; reason: string }
   | { kind: "segment"; off: number };
 
-/** Every record of the active segment's index, in file order. */
+/**
+ * Every record of the active segment's index, in file order, one per line: a record of several lines
+ * received together (`"lines": N`) is split at each LF of its bytes into N line records.
+ */
 export async function readIndex(capture: Capture): Promise<IndexRecord[]> {
-  const text = await readFile(capture.files.index, "utf8");
-  return text
-    .split("\n")
-    .filter((l) => l.length > 0)
-    .map((l) => {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      const kind = r["gap"] ? "gap" : r["break"] ? "break" : r["segment"] ? "segment" : "line";
-      return { kind, ...r } as IndexRecord;
-    });
+  return parseIndex(await readFile(capture.files.index, "utf8"), (off, len) =>
+    capture.read(off, len).then((slice) => slice.data),
+  );
+}
+
+/** The records of an index file's text, one per line; `read` gives the capture's bytes [off, off+len). */
+export async function parseIndex(
+  text: string,
+  read: (off: number, len: number) => Promise<Buffer>,
+): Promise<IndexRecord[]> {
+  const records: IndexRecord[] = [];
+  for (const l of text.split("\n").filter((line) => line.length > 0)) {
+    const r = JSON.parse(l) as Record<string, unknown>;
+    const kind = r["gap"] ? "gap" : r["break"] ? "break" : r["segment"] ? "segment" : "line";
+    const { lines, ...rest } = r;
+    if (kind !== "line" || typeof lines !== "number") {
+      records.push({ kind, ...rest } as IndexRecord);
+      continue;
+    }
+    const run = rest as { seq: number; ts: string; off: number; len: number };
+    const data = await read(run.off, run.len);
+    assert.equal(data.length, run.len, `the bytes of lines ${run.seq} on are on disk`);
+    let at = 0;
+    for (let i = 0; i < lines; i += 1) {
+      const lf = data.indexOf(0x0a, at);
+      assert.ok(lf !== -1, `line ${run.seq + i} of ${l} ends with LF`);
+      records.push({ kind: "line", seq: run.seq + i, ts: run.ts, off: run.off + at, len: lf + 1 - at });
+      at = lf + 1;
+    }
+    assert.equal(at, run.len, `${l} holds exactly its ${lines} lines`);
+  }
+  return records;
 }
 
 /** Waits until every captured byte has reached the raw file, and returns the file. */

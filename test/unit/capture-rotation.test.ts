@@ -13,6 +13,7 @@ import { pino } from "pino";
 import { Capture, type RotationPolicy } from "../../src/ports/capture.js";
 import { freeTcpPort } from "../target/guest.js";
 import { startTestDaemon } from "../helpers/daemon.js";
+import { parseIndex, type IndexRecord } from "../helpers/capture-index.js";
 
 /** A deterministic byte stream with every byte value, LF only every 100 bytes. */
 function streamBytes(length: number, from = 0): Buffer {
@@ -66,6 +67,11 @@ async function indexRecords(file: string): Promise<Record<string, unknown>[]> {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
+/** An index file's records, one per line (records of several lines split at LF), read through `capture`. */
+async function lineRecords(capture: Capture, file: string): Promise<IndexRecord[]> {
+  return parseIndex(await readFile(file, "utf8"), (off, len) => capture.read(off, len).then((s) => s.data));
+}
+
 describe("capture rotation", () => {
   it("closes segments at exactly rotateBytes, named by their first absolute offset", async () => {
     const { dir, open } = await harness();
@@ -90,12 +96,15 @@ describe("capture rotation", () => {
       assert.deepEqual(await readFile(file), bytes.subarray(first, first + 1000), `segment at ${first}`);
     }
     assert.deepEqual(await readFile(path.join(dir, "vm0.raw")), bytes.subarray(3000));
-    const [header, firstLine] = await indexRecords(path.join(dir, "vm0.index.jsonl"));
+    const [header] = await indexRecords(path.join(dir, "vm0.index.jsonl"));
     assert.equal(header?.["segment"], true);
     assert.equal(header?.["off"], 3000);
     // The line ending at offset 2999 was split after the rotation: it opens the new index.
     assert.equal(header?.["nextSeq"], 29);
-    assert.deepEqual(firstLine, { ...firstLine, seq: 29, off: 2900, len: 100 });
+    const reader = await open({ rotateBytes: 1000, maxTotalBytes: 100_000 });
+    const [, firstLine] = await lineRecords(reader, path.join(dir, "vm0.index.jsonl"));
+    assert.deepEqual(firstLine, { ...firstLine, kind: "line", seq: 29, off: 2900, len: 100 });
+    await reader.close();
   });
 
   it("keeps index offsets absolute: every line record points at its bytes across segments", async () => {
@@ -106,14 +115,16 @@ describe("capture rotation", () => {
     await capture.close();
     const reader = await open({ rotateBytes: 1000, maxTotalBytes: 100_000 });
     const files = (await readdir(dir)).filter((name) => name.startsWith("vm0.index.jsonl"));
-    const lines = (await Promise.all(files.map((f) => indexRecords(path.join(dir, f))))).flat();
-    const records = lines.filter((r) => typeof r["seq"] === "number" && r["partial"] !== true);
+    const lines = (await Promise.all(files.map((f) => lineRecords(reader, path.join(dir, f))))).flat();
+    const records = lines.flatMap((r) => (r.kind === "line" && r.partial !== true ? [r] : []));
     assert.equal(records.length, 43);
-    for (const record of records) {
-      const off = record["off"] as number;
-      const len = record["len"] as number;
+    assert.deepEqual(
+      records.map((r) => r.seq).sort((a, b) => a - b),
+      Array.from({ length: 43 }, (_, i) => i),
+    );
+    for (const { seq, off, len } of records) {
       const slice = await reader.read(off, len);
-      assert.deepEqual(slice.data, bytes.subarray(off, off + len), `line ${String(record["seq"])}`);
+      assert.deepEqual(slice.data, bytes.subarray(off, off + len), `line ${seq}`);
     }
     await reader.close();
   });

@@ -10,9 +10,18 @@ describe("capture index records", () => {
     const numbers = [0, 7, 9, 10, 99, 100, 65535, 1_000_000, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
     for (const [i, n] of numbers.entries()) {
       const partial = i % 2 === 1;
-      records.line(i, ts, n, n % 8192, partial);
+      // One line, as older captures record every line; several received together, "lines" says how many.
+      const count = partial ? 1 : ([1, 2, 10, 4097, 2 ** 31 + 5][(i / 2) % 5] ?? 1);
+      records.lines(i, ts, n, n % 8192, count, partial);
       expected.push(
-        `${JSON.stringify({ seq: i, ts, off: n, len: n % 8192, ...(partial ? { partial: true } : {}) })}\n`,
+        `${JSON.stringify({
+          seq: i,
+          ts,
+          off: n,
+          len: n % 8192,
+          ...(count !== 1 ? { lines: count } : {}),
+          ...(partial ? { partial: true } : {}),
+        })}\n`,
       );
       if (i === 4) {
         const gap = `${JSON.stringify({ gap: true, ts, off: n, reason: "disconnected: ECONNRESET – ü" })}\n`;
@@ -32,7 +41,7 @@ describe("capture index records", () => {
     for (let batch = 0; batch < 50; batch += 1) {
       // Batches of growing size force the buffer to grow several times.
       for (let n = 0; n < batch * 7; n += 1)
-        records.line(seq++, "2026-01-02T03:04:05.678Z", seq * 256, 256, false);
+        records.lines(seq++, "2026-01-02T03:04:05.678Z", seq * 256, 256, 1, false);
       const bytes = records.take();
       taken.push({ bytes, text: bytes.toString() });
     }

@@ -2,9 +2,40 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { LineSplitter, MAX_LINE_BYTES, lineText } from "../../src/ports/line-splitter.js";
 
+interface Line {
+  readonly bytes: Buffer;
+  readonly offset: number;
+  readonly partial: boolean;
+}
+
+/** The splitter with its lines collected, as views of the ranges it hands out. */
+function collecting(offset: number) {
+  const inner = new LineSplitter(offset);
+  let lines: Line[] = [];
+  const sink = {
+    line: (source: Buffer, start: number, end: number, at: number, partial: boolean) =>
+      lines.push({ bytes: source.subarray(start, end), offset: at, partial }),
+  };
+  const taken = (): Line[] => {
+    const out = lines;
+    lines = [];
+    return out;
+  };
+  return {
+    push: (chunk: Buffer): Line[] => {
+      inner.push(chunk, sink);
+      return taken();
+    },
+    flushPartial: (): Line | null => {
+      inner.flushPartial(sink);
+      return taken()[0] ?? null;
+    },
+  };
+}
+
 describe("line splitter", () => {
   it("splits at LF across chunks and keeps byte offsets into the capture", () => {
-    const splitter = new LineSplitter(100);
+    const splitter = collecting(100);
     assert.deepEqual(splitter.push(Buffer.from("ab")), []);
     const lines = splitter.push(Buffer.from("c\r\nde\nf"));
     assert.deepEqual(
@@ -21,7 +52,7 @@ describe("line splitter", () => {
   });
 
   it("decodes a UTF-8 character split across chunks once the line is whole, invalid bytes replaced", () => {
-    const splitter = new LineSplitter(0);
+    const splitter = collecting(0);
     const euro = Buffer.from("€");
     splitter.push(euro.subarray(0, 1));
     const [line] = splitter.push(Buffer.concat([euro.subarray(1), Buffer.from([0xff, 0x0d, 0x0a])]));
@@ -29,7 +60,7 @@ describe("line splitter", () => {
   });
 
   it("hands a flood without newlines out in bounded pieces, offsets contiguous", () => {
-    const splitter = new LineSplitter(0);
+    const splitter = collecting(0);
     const lines = [
       ...splitter.push(Buffer.alloc(MAX_LINE_BYTES * 2 + 10, "x")),
       ...splitter.push(Buffer.from("y\n")),
@@ -44,9 +75,29 @@ describe("line splitter", () => {
     );
   });
 
+  it("hands out the lines of one read as ranges of its buffer, those ended by LF before cut ones", () => {
+    const inner = new LineSplitter(0);
+    const chunk = Buffer.concat([Buffer.from("one\ntwo\n"), Buffer.alloc(MAX_LINE_BYTES + 1, "x")]);
+    const seen: { source: Buffer; bytes: string; offset: number; partial: boolean }[] = [];
+    inner.push(chunk, {
+      line: (source, start, end, offset, partial) =>
+        seen.push({ source, bytes: source.toString("latin1", start, end), offset, partial }),
+    });
+    assert.deepEqual(
+      seen.map(({ bytes, offset, partial }) => [bytes, offset, partial]),
+      [
+        ["one\n", 0, false],
+        ["two\n", 4, false],
+        ["x".repeat(MAX_LINE_BYTES), 8, true],
+      ],
+    );
+    for (const { source } of seen)
+      assert.equal(source.buffer, chunk.buffer, "a range of the read, not a copy");
+  });
+
   it("joins a line read in pieces into a buffer of its own, not a slice of Node's shared pool", () => {
     // The line log keeps a line's buffer: a pool slice would pin the whole slab for as long.
-    const splitter = new LineSplitter(0);
+    const splitter = collecting(0);
     splitter.push(Buffer.from("a short line "));
     const partial = splitter.push(Buffer.from("read in two pieces\n"))[0];
     splitter.push(Buffer.from("a prompt "));

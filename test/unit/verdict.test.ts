@@ -79,9 +79,13 @@ describe("verdict parser", () => {
 async function fixtureLines(name: string): Promise<string[]> {
   const bytes = await readFile(new URL(`../fixtures/console/${name}.bin`, import.meta.url));
   const splitter = new LineSplitter(0);
-  const lines = splitter.push(bytes);
-  const rest = splitter.flushPartial();
-  return [...lines, ...(rest ? [rest] : [])].map((l) => lineText(l.bytes));
+  const lines: string[] = [];
+  const sink = {
+    line: (source: Buffer, start: number, end: number) => lines.push(lineText(source.subarray(start, end))),
+  };
+  splitter.push(bytes, sink);
+  splitter.flushPartial(sink);
+  return lines;
 }
 
 function firstJudgement(key: string, lines: string[]) {

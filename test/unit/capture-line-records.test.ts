@@ -1,0 +1,94 @@
+/**
+ * The capture index records the lines one read completes together (one timestamp, one record, split
+ * at LF by a reader); partial lines keep a record each, the line seq continues across a restart, and
+ * while a listener follows the lines each line is indexed before the listener hears of it.
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { describe, it } from "node:test";
+import { pino } from "pino";
+import { Capture, PARTIAL_IDLE_MS } from "../../src/ports/capture.js";
+import { readIndex } from "../helpers/capture-index.js";
+
+async function openCapture(dir: string): Promise<Capture> {
+  return Capture.open(dir, "vm0", {
+    retainLines: 100,
+    rotation: { rotateBytes: 1_000_000, maxTotalBytes: 10_000_000 },
+    log: pino({ level: "silent" }),
+  });
+}
+
+async function rawRecords(capture: Capture): Promise<Record<string, unknown>[]> {
+  await capture.read(0, 0); // after every write queued so far
+  const text = await readFile(capture.files.index, "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+describe("capture line records", () => {
+  it("indexes the lines of one read as one record, which splits at LF into each line", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    capture.append(Buffer.from("boot: one\r\nboot: two\r\nthree\n"), performance.now());
+    capture.append(Buffer.from("four\nfi"), performance.now());
+    capture.append(Buffer.from("ve\nprompt$ "), performance.now());
+    await new Promise((resolve) => setTimeout(resolve, PARTIAL_IDLE_MS + 50));
+
+    const records = await rawRecords(capture);
+    assert.deepEqual(
+      records.map(({ seq, off, len, lines, partial }) => ({ seq, off, len, lines, partial })),
+      [
+        { seq: 0, off: 0, len: 28, lines: 3, partial: undefined },
+        { seq: 3, off: 28, len: 5, lines: undefined, partial: undefined },
+        { seq: 4, off: 33, len: 5, lines: undefined, partial: undefined },
+        { seq: 5, off: 38, len: 8, lines: undefined, partial: true },
+      ],
+    );
+    assert.equal(records[0]?.["ts"], capture.log.query(0, 1).lines[0]?.ts, "the read's one timestamp");
+
+    const lines = (await readIndex(capture)).flatMap((r) => (r.kind === "line" ? [r] : []));
+    assert.deepEqual(
+      lines.map(({ seq, off, len }) => [seq, off, len]),
+      [
+        [0, 0, 11],
+        [1, 11, 11],
+        [2, 22, 6],
+        [3, 28, 5],
+        [4, 33, 5],
+        [5, 38, 8],
+      ],
+    );
+    assert.deepEqual(
+      capture.log.query(0, 10).lines.map((l) => l.text),
+      ["boot: one", "boot: two", "three", "four", "five", "prompt$ "],
+    );
+    await capture.close();
+
+    // The next seq after a restart counts every line of the last record.
+    const again = await openCapture(dir);
+    assert.equal(again.log.next, 6);
+    again.append(Buffer.from("a\nb\n"), performance.now());
+    await again.close();
+    const reopened = await openCapture(dir);
+    assert.equal(reopened.log.next, 8);
+    await reopened.close();
+  });
+
+  it("indexes each line before a listener hears of it, so what it marks follows the line", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    const stop = capture.onLine((line) => {
+      if (line.text === "sysrq: Show Memory") capture.markBreak();
+    });
+    capture.append(Buffer.from("before\nsysrq: Show Memory\nafter\n"), performance.now());
+    stop();
+    await capture.close();
+    const records = await readIndex(capture);
+    const order = records.map((r) => (r.kind === "break" ? "BREAK" : r.kind === "line" ? r.seq : r.kind));
+    assert.deepEqual(order, [0, 1, "BREAK", 2]);
+  });
+});
