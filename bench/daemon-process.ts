@@ -38,10 +38,7 @@ export async function startDaemonProcess(config: Record<string, unknown>): Promi
     url: `http://127.0.0.1:${port}`,
     pid,
     dir,
-    cpuMs: () => {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-      return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
-    },
+    cpuMs: () => processCpuMs(pid),
     rssKiB: () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN),
     stop: async () => {
       if (proc.child.exitCode !== null) return;
@@ -49,6 +46,12 @@ export async function startDaemonProcess(config: Record<string, unknown>): Promi
       await proc.exited;
     },
   };
+}
+
+/** User + system CPU time process `pid` has used, in ms (10 ms resolution), from /proc. */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS; // utime, stime
 }
 
 /** GET a JSON path of the daemon (ports listing, capture reads). */

@@ -91,12 +91,13 @@ async function allAtOnce(
 async function floorRun(
   peerPorts: number[],
   rounds: number,
-): Promise<{ latencies: number[]; wallMs: number }> {
+): Promise<{ latencies: number[]; wallMs: number; cpuMsPerRequest: number }> {
   const relay = await startMinimalRelay(peerPorts);
   const client = new KeepAliveClient(relay.url, PORTS);
   try {
-    const { latencies, wallMs } = await allAtOnce(client, rounds);
-    return { latencies, wallMs };
+    let cpuBefore = relay.cpuMs();
+    const { latencies, wallMs } = await allAtOnce(client, rounds, () => (cpuBefore = relay.cpuMs()));
+    return { latencies, wallMs, cpuMsPerRequest: (relay.cpuMs() - cpuBefore) / latencies.length };
   } finally {
     client.close();
     await relay.close();
@@ -169,6 +170,8 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
         daemonOwnMs: { ...figures(own), p99: percentile(own, 0.99) },
         peerAnswerMs: { ...figures(peerAnswer), p99: percentile(peerAnswer, 0.99) },
         daemonCpuShareOfWall: cpuShare,
+        // CPU per request is what load on this shared machine disturbs least.
+        cpuMsPerRequest: { daemon: (cpuAfter - cpuBefore) / latencies.length, floor: floor.cpuMsPerRequest },
         requestsPerSecond: (PORTS * rounds) / (wallMs / 1000),
         rssKiBPerIdlePort: (rssIdle - rssEmpty) / (PORTS - 1),
         rssKiB: { noPorts: rssEmpty, idle256: rssIdle, afterLoad: rssAfterLoad },
@@ -186,6 +189,7 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
         `${((PORTS * rounds) / (wallMs / 1000)).toFixed(0)} requests/s, ` +
         `RSS ${((rssIdle - rssEmpty) / (PORTS - 1)).toFixed(1)} KiB per idle port; ` +
         `floor p99 ${percentile(floor.latencies, 0.99).toFixed(1)} ms, ` +
+        `CPU per request ${((cpuAfter - cpuBefore) / latencies.length).toFixed(2)} ms (floor ${floor.cpuMsPerRequest.toFixed(2)}), ` +
         `${((PORTS * rounds) / (floor.wallMs / 1000)).toFixed(0)} requests/s`,
     );
     ctx.rows.push({
