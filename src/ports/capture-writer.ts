@@ -1,7 +1,8 @@
 /**
  * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
- * write as soon as the previous one returns (what arrived meanwhile goes in a single writev), so at
- * most one write's worth of bytes is ever held only in memory. An idle writer starts its first write
+ * write as soon as the previous one returns (what arrived meanwhile goes in a single writev; small
+ * writes are synchronous, see SYNC_WRITE_MAX_BYTES), so at most one write's worth of bytes is ever
+ * held only in memory. An idle writer starts its first write
  * once the loop's current I/O callbacks are done (setImmediate): the disk write never runs between a
  * received line and the request waiting for it, and a burst of chunks goes out in one writev.
  *
@@ -15,6 +16,7 @@
  * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
  * the files they need, so a rename or deletion cannot pull a file out from under them.
  */
+import { writeSync, writevSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
 import {
   captureFiles,
@@ -73,6 +75,14 @@ type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 
 /** How long an index record written with writeIndexSoon may wait for bytes to travel with. */
 const SOON_MS = 50;
+
+/**
+ * Writes up to this size are made synchronously: copying a few KiB into the page cache takes
+ * microseconds, while handing a write to libuv's thread pool costs two thread wake-ups (~0.2 ms of
+ * CPU each on a small VM), which for a SysRq answer were two of the daemon's costliest steps. Bigger
+ * batches (a flood) still go to the pool, so a slow disk never stalls the loop for long.
+ */
+const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
 export class CaptureWriter {
   readonly files: CaptureFiles;
@@ -340,7 +350,8 @@ export class CaptureWriter {
   private async writeRaw(chunks: Buffer[]): Promise<void> {
     const length = chunks.reduce((sum, c) => sum + c.length, 0);
     try {
-      await this.raw.writev(chunks);
+      if (length <= SYNC_WRITE_MAX_BYTES) writevSync(this.raw.fd, chunks);
+      else await this.raw.writev(chunks);
     } catch (err) {
       this.events.onError(err, "writing the capture bytes");
     }
@@ -356,7 +367,8 @@ export class CaptureWriter {
 
   private async writeIndexBytes(bytes: Buffer): Promise<void> {
     try {
-      await this.index.write(bytes);
+      if (bytes.length <= SYNC_WRITE_MAX_BYTES) writeSync(this.index.fd, bytes);
+      else await this.index.write(bytes);
     } catch (err) {
       this.events.onError(err, "writing the capture index");
     }
