@@ -100,7 +100,7 @@ export class Capture {
   private receivedTs: string | null = null;
   private receivedAt = 0;
   /** The lines received so far in this read and not yet indexed: the first's seq and offset, how many. */
-  private run = { seq: 0, ts: "", off: 0, len: 0, lines: 0 };
+  private readonly run = { seq: 0, ts: "", off: 0, len: 0, lines: 0 };
   private readonly sink: LineSink = {
     line: (source, start, end, offset, partial) => this.received(source, start, end, offset, partial),
   };
@@ -198,7 +198,11 @@ export class Capture {
       this.indexRun();
       this.writer.indexLines(seq, ts, offset, end - start, 1, true);
     } else if (run.lines === 0) {
-      [run.seq, run.ts, run.off, run.len, run.lines] = [seq, ts, offset, end - start, 1];
+      run.seq = seq;
+      run.ts = ts;
+      run.off = offset;
+      run.len = end - start;
+      run.lines = 1;
     } else {
       run.len += end - start;
       run.lines += 1;
