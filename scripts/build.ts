@@ -5,10 +5,11 @@
  * Why a bundle: start-up was spent loading modules. typebox alone is ~370 small ES modules, and Node
  * resolves, reads and compiles each one (one file of the tree-shaken bundle loads ~10x faster).
  *
- *   dist/main.js                 the bin; imports one side or the other on demand
- *   dist/chunks/serve-*.js       the daemon (fastify, typebox, ajv, yaml ...)
+ *   dist/main.js                 the bin (ES module); loads one side or the other on demand
+ *   dist/chunks/serve-*.cjs      the daemon (fastify, typebox, ajv, yaml ...), minified, CommonJS:
+ *                                main.js runs it through a V8 code cache (see daemonSide)
  *   dist/chunks/commands-*.js    the client commands (ws only)
- *   dist/chunks/chunk-*.js       what both share
+ *   dist/chunks/chunk-*.js       what main.js and the commands share
  *
  * The chunks sit two levels below the package root, as the sources do in src/<dir>/, so code that
  * finds package.json or web/ relative to import.meta.url works from both.
@@ -67,33 +68,95 @@ const configValidator: Plugin = {
   },
 };
 
+/**
+ * The daemon side is a bundle of its own, CommonJS so that main.js can compile it with vm.Script and
+ * a V8 code cache (src/cli/code-cache.ts; Node 20 has no compile cache for ES modules): a start from
+ * the cache skips parsing and compiling what an earlier start compiled. In place of
+ * src/cli/daemon-side.ts, main.js gets this loader, naming the bundle's file. Minified: a third of
+ * the text to read and hash at each start (whitespace and syntax only: names stay for stack traces).
+ */
+function daemonSide(bundle: string): Plugin {
+  return {
+    name: "daemon-side",
+    setup(build) {
+      build.onLoad({ filter: /\/src\/cli\/daemon-side\.ts$/ }, () => ({
+        contents: [
+          'import { fileURLToPath } from "node:url";',
+          'import { defaultCacheDir, runCachedBundle } from "./code-cache.js";',
+          "export async function loadDaemonSide() {",
+          `  const file = fileURLToPath(new URL(${JSON.stringify(`./${bundle}`)}, import.meta.url));`,
+          "  const side = runCachedBundle(file, defaultCacheDir());",
+          "  // Once listening: written off the path to the first request's answer.",
+          "  return { serve: side.exports.serve, started: () => setTimeout(side.save, 1000).unref() };",
+          "}",
+        ].join("\n"),
+        loader: "js",
+        resolveDir: path.join(root, "src/cli"),
+      }));
+    },
+  };
+}
+
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = process.argv[2] ?? "dist";
 
-const result = await build({
+const common = {
   absWorkingDir: root,
-  entryPoints: ["src/main.ts"],
   outdir,
-  chunkNames: "chunks/[name]-[hash]",
   bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
+  platform: "node" as const,
   target: "node20",
   sourcemap: true,
   external: ["serialport", "pino"],
+  logLevel: "warning" as const,
+  metafile: true as const,
+};
+
+const daemon = await build({
+  ...common,
+  entryPoints: ["src/cli/serve.ts"],
+  entryNames: "chunks/[name]-[hash]",
+  outExtension: { ".js": ".cjs" },
+  format: "cjs",
+  define: { "import.meta.url": "__bundle_import_meta_url" },
+  minifyWhitespace: true,
+  minifySyntax: true,
+  // Licence comments go to a file of their own, leaving the bundle ASCII: Node reads an ASCII file
+  // into a one-byte string, a file with one other character into a two-byte one (slower throughout).
+  legalComments: "linked",
   plugins: [packageDirname, configValidator],
+  // packageDirname's require.resolve runs at run time on purpose.
+  logOverride: { "require-resolve-not-external": "silent" },
+});
+const bundle = Object.keys(daemon.metafile.outputs).find((file) => file.endsWith(".cjs"));
+if (!bundle) throw new Error("no daemon bundle in the build's output");
+
+const result = await build({
+  ...common,
+  entryPoints: ["src/main.ts"],
+  chunkNames: "chunks/[name]-[hash]",
+  splitting: true,
+  format: "esm",
+  plugins: [daemonSide(path.relative(path.resolve(root, outdir), path.resolve(root, bundle)))],
   // Bundled CommonJS packages call require() for node built-ins and the externals above.
   banner: {
     js: 'import { createRequire as __bundleCreateRequire } from "node:module"; const require = __bundleCreateRequire(import.meta.url);',
   },
-  logLevel: "warning",
-  metafile: true,
 });
+const main = Object.entries(result.metafile.outputs).find(
+  ([file]) => path.resolve(root, file) === path.resolve(root, outdir, "main.js"),
+);
+if (!main?.[1].inputs["src/cli/daemon-side.ts"]) {
+  throw new Error("the daemon side's loader must be in main.js: it finds the bundle relative to it");
+}
 
 // Chunk names carry a content hash: remove what earlier builds left, once this one is in place (not
 // before: a daemon or test started meanwhile would find no dist/main.js).
-const built = new Set(Object.keys(result.metafile.outputs).map((file) => path.resolve(root, file)));
+const built = new Set(
+  [...Object.keys(daemon.metafile.outputs), ...Object.keys(result.metafile.outputs)].map((file) =>
+    path.resolve(root, file),
+  ),
+);
 for (const entry of await readdir(path.resolve(root, outdir), { recursive: true, withFileTypes: true })) {
   const file = path.join(entry.parentPath, entry.name);
   if (entry.isFile() && !built.has(file)) await rm(file);

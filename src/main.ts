@@ -5,14 +5,17 @@
  * for, so the client starts without fastify or serialport.
  */
 import { isClientCommand } from "./cli/args.js";
+import { loadDaemonSide } from "./cli/daemon-side.js";
 
 async function main(argv: readonly string[]): Promise<number> {
   if (isClientCommand(argv[0])) {
     const { runClientCommand } = await import("./cli/commands.js");
     return runClientCommand(argv);
   }
-  const { serve } = await import("./cli/serve.js");
-  return serve(argv);
+  const daemon = await loadDaemonSide();
+  const code = await daemon.serve(argv);
+  if (code === -1) daemon.started();
+  return code;
 }
 
 main(process.argv.slice(2)).then(

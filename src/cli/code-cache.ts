@@ -1,0 +1,113 @@
+/**
+ * Runs a CommonJS bundle (the daemon side of dist/, see scripts/build.ts) through vm.Script with a V8
+ * code cache, so that a start skips parsing and compiling what an earlier start compiled. Node 20 has
+ * no module.enableCompileCache (Node 22), and an ES module takes no cachedData without
+ * --experimental-vm-modules.
+ *
+ *   <cacheDir>/<bundle file name>-<V8 version>-<arch>.v8cache
+ *     32 bytes  SHA-256 of the bundle's text (the cache belongs to that text only)
+ *     32 bytes  SHA-256 of the V8 data (a damaged file is never handed to V8)
+ *     rest      V8 code cache
+ *
+ * A cache that is missing, unreadable, for another text, damaged or refused by V8 (another V8 build
+ * or flags) leaves the bundle compiled from its text, as without a cache; `save()` then writes a new
+ * one. The caller calls it once start-up is done, so the functions V8 compiled lazily on the way are
+ * in it. A directory that cannot be written is left alone: the next start is as slow as this one.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import vm from "node:vm";
+
+/** What became of the cache on this run. */
+export type CodeCacheState = "used" | "missing" | "other-text" | "damaged" | "rejected";
+
+export interface CachedBundle<T> {
+  readonly exports: T;
+  readonly cache: CodeCacheState;
+  /** Writes the cache unless this run used it; answers whether it wrote one. Never throws. */
+  save(): boolean;
+}
+
+/** $XDG_CACHE_HOME/sysrq-bridge, else ~/.cache/sysrq-bridge. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env["XDG_CACHE_HOME"] || path.join(os.homedir(), ".cache");
+  return path.join(base, "sysrq-bridge");
+}
+
+export function cacheFileFor(bundle: string, cacheDir: string): string {
+  return path.join(cacheDir, `${path.basename(bundle)}-${process.versions.v8}-${process.arch}.v8cache`);
+}
+
+const HASH = 32;
+
+function sha256(data: string | Uint8Array): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+function readCache(file: string, textHash: Buffer): { data?: Buffer; state: CodeCacheState } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return { state: "missing" };
+  }
+  if (bytes.length <= 2 * HASH) return { state: "damaged" };
+  if (!bytes.subarray(0, HASH).equals(textHash)) return { state: "other-text" };
+  const data = bytes.subarray(2 * HASH);
+  if (!bytes.subarray(HASH, 2 * HASH).equals(sha256(data))) return { state: "damaged" };
+  return { data, state: "used" };
+}
+
+/**
+ * Loads `bundle` as CommonJS (module, exports, require, __filename, __dirname) plus
+ * `__bundle_import_meta_url`, which the build puts where the sources say import.meta.url.
+ */
+export function runCachedBundle<T>(bundle: string, cacheDir: string): CachedBundle<T> {
+  const bytes = readFileSync(bundle);
+  const textHash = sha256(bytes);
+  const cacheFile = cacheFileFor(bundle, cacheDir);
+  const found = readCache(cacheFile, textHash);
+  // The wrapper sits on the bundle's first line: line numbers in stack traces stay the file's own.
+  const script = new vm.Script(
+    `(function (exports, require, module, __filename, __dirname, __bundle_import_meta_url) {${bytes.toString("utf8")}\n})`,
+    { filename: bundle, ...(found.data ? { cachedData: found.data } : {}) },
+  );
+  const cache: CodeCacheState = found.data && script.cachedDataRejected === true ? "rejected" : found.state;
+  const module = { exports: {} as T };
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void;
+  wrapper(
+    module.exports,
+    createRequire(bundle),
+    module,
+    bundle,
+    path.dirname(bundle),
+    pathToFileURL(bundle).href,
+  );
+  return {
+    exports: module.exports,
+    cache,
+    save: () => cache !== "used" && writeCache(cacheFile, textHash, script.createCachedData()),
+  };
+}
+
+/** Written whole under a temporary name, then renamed: a reader sees the old file or the new one. */
+function writeCache(file: string, textHash: Buffer, data: Buffer): boolean {
+  const temporary = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(temporary, Buffer.concat([textHash, sha256(data), data]));
+    renameSync(temporary, file);
+    return true;
+  } catch {
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // The directory itself is not there or not a directory.
+    }
+    return false;
+  }
+}

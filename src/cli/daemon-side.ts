@@ -1,0 +1,17 @@
+/**
+ * The daemon side of the command (src/cli/serve.ts), loaded when the daemon is asked for. From the
+ * sources it is a plain import. The build replaces this module (scripts/build.ts, daemonSide): dist/
+ * runs the daemon side from a bundle of its own through a V8 code cache (./code-cache.ts).
+ */
+import type { serve } from "./serve.js";
+
+export interface DaemonSide {
+  readonly serve: typeof serve;
+  /** Called once the daemon listens. */
+  started(): void;
+}
+
+export async function loadDaemonSide(): Promise<DaemonSide> {
+  const { serve } = await import("./serve.js");
+  return { serve, started: () => undefined };
+}
