@@ -6,7 +6,7 @@
  * resolves, reads and compiles each one (one file of the tree-shaken bundle loads ~10x faster).
  *
  *   dist/main.js                 the bin (ES module); loads one side or the other on demand
- *   dist/chunks/serve-*.cjs      the daemon (fastify, typebox, ajv, yaml ...), minified, CommonJS:
+ *   dist/chunks/serve-*.cjs      the daemon (fastify, typebox, ajv, js-yaml ...), minified, CommonJS:
  *                                main.js runs it through a V8 code cache (see daemonSide)
  *   dist/chunks/commands-*.js    the client commands (ws only)
  *   dist/chunks/chunk-*.js       what main.js and the commands share
