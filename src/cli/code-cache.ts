@@ -13,9 +13,11 @@
  * or flags) leaves the bundle compiled from its text, as without a cache; `save()` then writes a new
  * one. The caller calls it once start-up is done, so the functions V8 compiled lazily on the way are
  * in it. A directory that cannot be written is left alone: the next start is as slow as this one.
+ * Each build's bundle has a name of its own (a content hash): writing a cache removes all but the
+ * KEEP most recently written, so ~2 MB per build or upgrade do not pile up.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -43,6 +45,8 @@ export function cacheFileFor(bundle: string, cacheDir: string): string {
 }
 
 const HASH = 32;
+/** Caches kept in the directory: a few builds or installed versions used side by side. */
+export const KEEP = 4;
 
 function sha256(data: string | Uint8Array): Buffer {
   return createHash("sha256").update(data).digest();
@@ -101,6 +105,7 @@ function writeCache(file: string, textHash: Buffer, data: Buffer): boolean {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(temporary, Buffer.concat([textHash, sha256(data), data]));
     renameSync(temporary, file);
+    removeOldest(path.dirname(file));
     return true;
   } catch {
     try {
@@ -109,5 +114,17 @@ function writeCache(file: string, textHash: Buffer, data: Buffer): boolean {
       // The directory itself is not there or not a directory.
     }
     return false;
+  }
+}
+
+function removeOldest(dir: string): void {
+  try {
+    const caches = readdirSync(dir)
+      .filter((name) => name.endsWith(".v8cache"))
+      .map((name) => ({ file: path.join(dir, name), mtimeMs: statSync(path.join(dir, name)).mtimeMs }))
+      .sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const { file } of caches.slice(KEEP)) rmSync(file, { force: true });
+  } catch {
+    // Another process removed one first: it keeps the directory in check as well.
   }
 }

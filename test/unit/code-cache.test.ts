@@ -1,13 +1,13 @@
 /** The V8 code cache dist/main.js runs the daemon's bundle through: what it does when the cache is not right. */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
 import { describe, it } from "node:test";
-import { cacheFileFor, defaultCacheDir, runCachedBundle } from "../../src/cli/code-cache.js";
+import { KEEP, cacheFileFor, defaultCacheDir, runCachedBundle } from "../../src/cli/code-cache.js";
 
 interface Exports {
   answer: number;
@@ -117,6 +117,27 @@ describe("code cache", () => {
     assert.equal(side.cache, "missing");
     assert.equal(side.save(), false);
     assert.equal(run(file, cacheDir).cache, "missing");
+  });
+
+  it("keeps the KEEP most recently written caches, its own included, and nothing else is touched", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-code-cache-"));
+    const text = bundleText("kept");
+    const file = await bundleIn(dir, text);
+    const cacheDir = path.join(dir, "cache");
+    await mkdir(cacheDir);
+    // Earlier builds' caches, written one day apart, and a file that is not a cache.
+    const earlier = Array.from({ length: KEEP + 1 }, (_, i) => `serve-OLD${i}.cjs-x.v8cache`);
+    for (const [i, name] of earlier.entries()) {
+      await writeFile(path.join(cacheDir, name), "old");
+      const when = new Date(Date.now() - (i + 1) * 86_400_000);
+      await utimes(path.join(cacheDir, name), when, when);
+    }
+    await writeFile(path.join(cacheDir, "notes.txt"), "");
+    assert.equal(run(file, cacheDir).save(), true);
+    assert.deepEqual(
+      (await readdir(cacheDir)).sort(),
+      [path.basename(cacheFileFor(file, cacheDir)), "notes.txt", ...earlier.slice(0, KEEP - 1)].sort(),
+    );
   });
 
   it("lives under $XDG_CACHE_HOME, else ~/.cache", () => {
