@@ -77,8 +77,10 @@ export async function startupCase(ctx: BenchContext): Promise<void> {
   const env = { ...process.env, XDG_CACHE_HOME: cacheHome };
   const loadAtStart = load();
   const cached = async () => (await readdir(path.join(cacheHome, "sysrq-bridge")).catch(() => [])).length > 0;
+  // The daemon writes its cache a second after listening; a daemon that never does is not waited for.
   const first = await timeStart([bin, "--config", yamlConfig], healthz, env, async () => {
-    while (!(await cached())) await pause(50);
+    const until = Date.now() + 10_000;
+    while (!(await cached()) && Date.now() < until) await pause(50);
   });
   const yaml: Start[] = [];
   const json: Start[] = [];
@@ -102,7 +104,7 @@ export async function startupCase(ctx: BenchContext): Promise<void> {
       extra: {
         goal: "< 500 ms",
         mainThreadCpuMs: figures(starts.map((s) => s.mainThreadCpuMs)),
-        ...(format === "YAML" ? { firstStartWithoutCodeCache: first } : {}),
+        ...(format === "YAML" ? { firstStartWithoutCodeCache: first, codeCacheWritten: await cached() } : {}),
         load: [loadAtStart, load()],
       },
     });
