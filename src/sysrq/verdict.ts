@@ -15,7 +15,8 @@ const FOLLOW_UPS = [/^Loglevel set to \d+/, /^CPU\d+:/];
 export type ConsoleLine =
   | { readonly kind: "header"; readonly action: string; readonly text: string }
   | { readonly kind: "disabled"; readonly text: string }
-  | { readonly kind: "help"; readonly supported: string; readonly text: string }
+  /** body: what follows "HELP"; keysFromHelp reads the offered keys out of it when they are needed. */
+  | { readonly kind: "help"; readonly body: string; readonly text: string }
   | { readonly kind: "follow-up" }
   | { readonly kind: "other" };
 
@@ -41,7 +42,7 @@ export function classifyLine(line: string): ConsoleLine {
   if (!found) return { kind: "other" };
   const { text, body } = found;
   if (body.startsWith(DISABLED)) return { kind: "disabled", text };
-  if (/^HELP ?:/.test(body)) return { kind: "help", supported: keysFromHelp(body), text };
+  if (/^HELP ?:/.test(body)) return { kind: "help", body, text };
   if (FOLLOW_UPS.some((re) => re.test(body))) return { kind: "follow-up" };
   return { kind: "header", action: body, text };
 }
@@ -82,7 +83,7 @@ export function judgeLine(key: string, line: string): Judgement | null {
     case "help":
       return key === "h"
         ? { verdict: "acknowledged", action: "HELP", line: parsed.text }
-        : { verdict: "unsupported", line: parsed.text, supported: parsed.supported };
+        : { verdict: "unsupported", line: parsed.text, supported: keysFromHelp(parsed.body) };
     case "header":
       if (parsed.action === info.action)
         return { verdict: "acknowledged", action: parsed.action, line: parsed.text };
