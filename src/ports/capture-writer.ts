@@ -18,13 +18,8 @@
  */
 import { writeSync, writevSync } from "node:fs";
 import { open, rename, unlink, type FileHandle } from "node:fs/promises";
-import {
-  captureFiles,
-  closedSegmentFiles,
-  piecesOf,
-  type CaptureFiles,
-  type Segment,
-} from "./capture-segments.js";
+import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
+import { captureFiles, closedSegmentFiles, type CaptureFiles, type Segment } from "./capture-segments.js";
 import { IndexRecords } from "./index-records.js";
 
 export interface RotationPolicy {
@@ -44,17 +39,6 @@ export interface SegmentsDeleted {
 export interface WriterEvents {
   readonly onDeleted: (deleted: SegmentsDeleted) => void;
   readonly onError: (err: unknown, doing: string) => void;
-}
-
-/** Bytes read back from the capture, with where the retained stream starts and ends. */
-export interface CaptureSlice {
-  /** Oldest retained offset. */
-  readonly start: number;
-  /** Offset just past the newest byte on disk. */
-  readonly end: number;
-  /** Offset of data[0]; null when the requested offset lies outside [start, end]. */
-  readonly offset: number | null;
-  readonly data: Buffer;
 }
 
 /**
@@ -201,18 +185,8 @@ export class CaptureWriter {
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
   async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
-    const opened = await this.task(() => this.openRange(offset, maxLength));
-    try {
-      const data = Buffer.alloc(opened.pieces.reduce((sum, p) => sum + p.length, 0));
-      let at = 0;
-      for (const piece of opened.pieces) {
-        const { bytesRead } = await piece.handle.read(data, at, piece.length, piece.position);
-        at += bytesRead;
-      }
-      return { start: opened.start, end: opened.end, offset: opened.offset, data: data.subarray(0, at) };
-    } finally {
-      await Promise.all(opened.pieces.map((p) => p.handle.close()));
-    }
+    const opened = await this.task(() => openRange(this.segmentsOnDisk(), offset, maxLength));
+    return readOpened(opened);
   }
 
   /** Writes everything queued, then closes both files. */
@@ -294,20 +268,10 @@ export class CaptureWriter {
     if (deleted.segments > 0) this.events.onDeleted(deleted);
   }
 
-  private async openRange(offset: number | undefined, maxLength: number) {
-    const start = this.closed[0]?.first ?? this.diskActiveFirst;
-    const end = this.written;
-    const from = offset ?? start;
-    if (from < start || from > end) return { start, end, offset: null, pieces: [] };
-    const segments = [
-      ...this.closed,
-      { file: this.files.raw, first: this.diskActiveFirst, size: end - this.diskActiveFirst },
-    ];
-    const pieces = [];
-    for (const piece of piecesOf(segments, from, Math.min(maxLength, end - from))) {
-      pieces.push({ ...piece, handle: await open(piece.file, "r") });
-    }
-    return { start, end, offset: from, pieces };
+  /** The retained segments, oldest first, the active one last with the bytes handed to the kernel. */
+  private segmentsOnDisk(): Segment[] {
+    const active = this.diskActiveFirst;
+    return [...this.closed, { file: this.files.raw, first: active, size: this.written - active }];
   }
 
   /** Runs `run` as an op, after everything queued before it. */

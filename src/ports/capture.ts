@@ -25,12 +25,14 @@ import {
   nextSeqInIndex,
   type CaptureFiles,
 } from "./capture-segments.js";
-import { CaptureWriter, type CaptureSlice, type RotationPolicy } from "./capture-writer.js";
+import type { CaptureSlice } from "./capture-reads.js";
+import { CaptureWriter, type RotationPolicy } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
 import { LineSplitter, type LineSink } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
-export type { CaptureSlice, RotationPolicy } from "./capture-writer.js";
+export type { CaptureSlice } from "./capture-reads.js";
+export type { RotationPolicy } from "./capture-writer.js";
 
 export const PARTIAL_IDLE_MS = 100;
 
