@@ -1,8 +1,10 @@
 /**
  * The real daemon (dist/main.js) as a child process for the bench: its own event loop, its own CPU and
- * memory figures (from /proc), logging at info as in production (to a pipe nobody reads slowly).
+ * memory figures (from /proc), logging at info as in production, to a file (<dir>/daemon.log): read
+ * through a pipe, every log write woke the bench's own process, which runs the HTTP clients being
+ * timed.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -31,7 +33,9 @@ export async function startDaemonProcess(config: Record<string, unknown>): Promi
   await writeFile(file, JSON.stringify(full)); // JSON is YAML
   // BENCH_DAEMON_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every daemon the bench starts.
   const nodeArgs = process.env["BENCH_DAEMON_NODE_ARGS"]?.split(" ").filter(Boolean) ?? [];
-  const proc: BinProcess = run(["--config", file], nodeArgs);
+  const log = openSync(path.join(dir, "daemon.log"), "a");
+  const proc: BinProcess = run(["--config", file], nodeArgs, { stdoutFd: log });
+  closeSync(log); // the daemon has its own copy
   await listening(proc, port, 20_000);
   const pid = proc.child.pid ?? 0;
   return {

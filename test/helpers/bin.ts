@@ -1,24 +1,31 @@
 /** The real `sysrq-bridge` binary (dist/main.js, so `npm run build` first), run as a child process. */
-import { spawn, type ChildProcessByStdio } from "node:child_process";
-import type { Readable } from "node:stream";
+import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const bin = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
 
 export interface BinProcess {
-  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly child: ChildProcess;
   /** The exit status (null when killed by a signal). */
   readonly exited: Promise<number | null>;
+  /** What it printed (stdout stays empty when it went to `stdoutFd`). */
   output(): { stdout: string; stderr: string };
 }
 
+export interface RunOptions {
+  /** Where the daemon's stdout (its JSON log) goes instead of a pipe read by this process. */
+  readonly stdoutFd?: number;
+}
+
 /** `nodeArgs` go to node itself, before the script (`--cpu-prof` for a profile of the daemon). */
-export function run(args: string[], nodeArgs: readonly string[] = []): BinProcess {
-  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export function run(args: string[], nodeArgs: readonly string[] = [], options: RunOptions = {}): BinProcess {
+  const child = spawn(process.execPath, [...nodeArgs, bin, ...args], {
+    stdio: ["ignore", options.stdoutFd ?? "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return { child, exited, output: () => ({ stdout, stderr }) };
 }
