@@ -20,6 +20,7 @@ interface BenchRow {
   unit: string;
   bottleneck: string;
   figures: { median: number; p90: number; max: number; n: number };
+  baseline?: { name: string };
 }
 
 describe("bench smoke", { skip, timeout: 240_000 }, () => {
@@ -47,6 +48,12 @@ describe("bench smoke", { skip, timeout: 240_000 }, () => {
       [...new Set(result.rows.map((row) => row.case))].sort(),
       ["1", "2", "3a", "3b", "4", "5", "6"],
       "one or more rows per case",
+    );
+    const floors = result.rows.filter((row) => /floor/.test(`${row.name} ${row.baseline?.name ?? ""}`));
+    assert.deepEqual(
+      [...new Set(floors.map((row) => row.case))].sort(),
+      ["1", "4"],
+      "cases 1 and 4 are measured against the minimal relay's floor",
     );
     for (const row of result.rows) {
       assert.ok(row.name && row.unit && row.bottleneck, `row ${JSON.stringify(row)} is labelled`);
