@@ -13,10 +13,12 @@
  *
  * The chunks sit two levels below the package root, as the sources do in src/<dir>/, so code that
  * finds package.json or web/ relative to import.meta.url works from both.
- * Left as packages in node_modules (loaded at run time, not bundled):
+ * Left as a package in node_modules (loaded at run time, not bundled):
  *   serialport           native binding, found relative to its own package
- *   pino                 its transports run in worker threads loaded by file path
- * @fastify/swagger-ui is bundled, but finds its static files through __dirname: see packageDirname.
+ * @fastify/swagger-ui is bundled, but finds its static files through __dirname, and pino's transport
+ * (pretty output on a terminal) starts worker threads from files named relative to __dirname: see
+ * packageDirname. pino was once left out for that; bundled, the code cache covers it and a start no
+ * longer resolves and compiles its ~20 files from node_modules.
  * The config's validator is generated here rather than compiled at each start: see configValidator.
  */
 import { Ajv } from "ajv";
@@ -30,7 +32,7 @@ import { fileURLToPath } from "node:url";
  * Bundled CommonJS files of these packages that use __dirname get it back, pointing where the file
  * is installed (found at run time, so dist/ works wherever node_modules is).
  */
-const KEEPS_DIRNAME = ["@fastify/swagger-ui"];
+const KEEPS_DIRNAME = ["@fastify/swagger-ui", "pino", "thread-stream"];
 
 const packageDirname: Plugin = {
   name: "package-dirname",
@@ -107,7 +109,7 @@ const common = {
   platform: "node" as const,
   target: "node20",
   sourcemap: true,
-  external: ["serialport", "pino"],
+  external: ["serialport"],
   logLevel: "warning" as const,
   metafile: true as const,
 };
