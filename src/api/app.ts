@@ -47,6 +47,9 @@ declare module "fastify" {
   }
 }
 
+/** How long after listening the schemas no request has needed yet start compiling (lazy-schemas.ts). */
+const COMPILE_REMAINING_AFTER_MS = 250;
+
 export interface AppOptions {
   readonly ports: PortRegistry;
   readonly logger: Logger;
@@ -82,7 +85,11 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     ? Fastify({ ...common, https: options.tls })
     : Fastify(common)
   ).withTypeProvider<TypeBoxTypeProvider>() as unknown as BridgeApp;
-  app.addHook("onListen", async () => schemas.compileRemaining());
+  // Not at once: the first moments after listening belong to the ports' first connects and the first
+  // requests (a health check waiting for the daemon); a schema compiled meanwhile would delay them.
+  app.addHook("onListen", async () => {
+    setTimeout(() => schemas.compileRemaining(), COMPILE_REMAINING_AFTER_MS).unref();
+  });
   app.decorate("ports", options.ports);
   app.decorate("audit", options.audit);
   app.decorate("tokens", new TokenVerifier(options.tokens));

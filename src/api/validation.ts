@@ -17,8 +17,16 @@ const common: Options = {
   validateSchema: false,
 };
 
+/**
+ * Each instance is created by the first schema it compiles (validators compile lazily, see
+ * lazy-schemas.ts): an Ajv instance adds its meta-schemas when created, a few milliseconds of
+ * start-up otherwise spent before the server listens.
+ */
 export function createValidatorCompiler(): FastifySchemaCompiler<unknown> {
-  const strictAjv = new Ajv({ ...common, coerceTypes: false });
-  const coercingAjv = new Ajv({ ...common, coerceTypes: true });
-  return ({ schema, httpPart }) => (httpPart === "body" ? strictAjv : coercingAjv).compile(schema as object);
+  let strictAjv: Ajv | undefined;
+  let coercingAjv: Ajv | undefined;
+  return ({ schema, httpPart }) =>
+    httpPart === "body"
+      ? (strictAjv ??= new Ajv({ ...common, coerceTypes: false })).compile(schema as object)
+      : (coercingAjv ??= new Ajv({ ...common, coerceTypes: true })).compile(schema as object);
 }
