@@ -6,8 +6,9 @@
  * resolves, reads and compiles each one (one file of the tree-shaken bundle loads ~10x faster).
  *
  *   dist/main.js                 the bin (ES module); loads one side or the other on demand
- *   dist/chunks/serve-*.cjs      the daemon (fastify, typebox, ajv, js-yaml ...), minified, CommonJS:
- *                                main.js runs it through a V8 code cache (see daemonSide)
+ *   dist/chunks/serve-*.cjs      the daemon (fastify, typebox, ajv, js-yaml, pino ...), minified,
+ *                                CommonJS inside a function expression: main.js runs it through a V8
+ *                                code cache (see daemonSide)
  *   dist/chunks/commands-*.js    the client commands (ws only)
  *   dist/chunks/chunk-*.js       what main.js and the commands share
  *
@@ -27,6 +28,7 @@ import { build, type Plugin } from "esbuild";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { BUNDLE_HEAD, BUNDLE_TAIL } from "../src/cli/code-cache.js";
 
 /**
  * Bundled CommonJS files of these packages that use __dirname get it back, pointing where the file
@@ -126,6 +128,10 @@ const daemon = await build({
   // Licence comments go to a file of their own, leaving the bundle ASCII: Node reads an ASCII file
   // into a one-byte string, a file with one other character into a two-byte one (slower throughout).
   legalComments: "linked",
+  // The text is the vm.Script's source as it is (see code-cache.ts); the head has a line of its own,
+  // so line numbers in stack traces and the source map stay the file's.
+  banner: { js: BUNDLE_HEAD },
+  footer: { js: BUNDLE_TAIL },
   plugins: [packageDirname, configValidator],
   // packageDirname's require.resolve runs at run time on purpose.
   logOverride: { "require-resolve-not-external": "silent" },

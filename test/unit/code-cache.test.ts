@@ -7,7 +7,14 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import vm from "node:vm";
 import { describe, it } from "node:test";
-import { KEEP, cacheFileFor, defaultCacheDir, runCachedBundle } from "../../src/cli/code-cache.js";
+import {
+  BUNDLE_HEAD,
+  BUNDLE_TAIL,
+  KEEP,
+  cacheFileFor,
+  defaultCacheDir,
+  runCachedBundle,
+} from "../../src/cli/code-cache.js";
 
 interface Exports {
   answer: number;
@@ -20,11 +27,13 @@ interface Exports {
  * own text: V8 keeps what this process compiled, and a text it compiled before never gets as far as
  * the cache.
  */
-const bundleText = (test: string) => `"use strict"; // ${test}
+const bundleText = (test: string) => `${BUNDLE_HEAD}
+"use strict"; // ${test}
 function lazy(n) { return n * 6; }
 exports.answer = lazy(7);
 exports.url = __bundle_import_meta_url;
 exports.join = require("node:path").join("a", "b");
+${BUNDLE_TAIL}
 `;
 
 async function bundleIn(dir: string, text: string): Promise<string> {
@@ -137,6 +146,15 @@ describe("code cache", () => {
     assert.deepEqual(
       (await readdir(cacheDir)).sort(),
       [path.basename(cacheFileFor(file, cacheDir)), "notes.txt", ...earlier.slice(0, KEEP - 1)].sort(),
+    );
+  });
+
+  it("refuses a bundle the build did not wrap", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-code-cache-"));
+    const file = await bundleIn(dir, `"use strict";\nexports.answer = 42;\n`);
+    assert.throws(
+      () => runCachedBundle(file, path.join(dir, "cache")),
+      /does not start with the bundle's wrapper/,
     );
   });
 
