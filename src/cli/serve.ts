@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import closeWithGrace from "close-with-grace";
+import type { Logger } from "pino";
 import { loadConfigFile } from "../config/load.js";
 import { startDaemon } from "../daemon.js";
 import { BridgeError } from "../errors.js";
@@ -73,6 +74,20 @@ export async function serve(argv: readonly string[]): Promise<number> {
     if (err) logger.error({ err }, "fatal error, shutting down");
     else logger.info({ signal }, "shutting down");
     await daemon.close(10_000);
+    if (signal === "SIGHUP") endByHangup(logger);
   });
   return -1;
+}
+
+/**
+ * After a hang-up (the terminal the daemon was started from is gone), ends the process the way an
+ * unhandled SIGHUP would, not through exit(): at exit Node 20 restores the terminal's modes and
+ * aborts when that terminal no longer exists (nodejs/node#51519, fixed in later releases), and here
+ * the abort then spun in a SIGSEGV loop at 100% of a core instead of ending. Everything is closed
+ * and flushed by now; the parent sees "killed by SIGHUP", as for any program whose terminal went.
+ */
+function endByHangup(logger: Logger): void {
+  logger.flush();
+  process.removeAllListeners("SIGHUP"); // the default action (terminate) applies again
+  process.kill(process.pid, "SIGHUP");
 }
