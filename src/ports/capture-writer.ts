@@ -16,8 +16,9 @@
  * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
  * the files they need, so a rename or deletion cannot pull a file out from under them.
  */
-import { close, openSync, write, writeSync, writev, writevSync } from "node:fs";
+import { openSync, writeSync, writevSync } from "node:fs";
 import { rename, unlink } from "node:fs/promises";
+import { closeFd, writeAsync, writevAsync } from "./fd-io.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
 import { captureFiles, closedSegmentFiles, type CaptureFiles, type Segment } from "./capture-segments.js";
 import { IndexRecords } from "./index-records.js";
@@ -348,17 +349,4 @@ export class CaptureWriter {
       this.events.onError(err, "writing the capture index");
     }
   }
-}
-
-/** fs's callback calls as promises (fs/promises has no writev or close for a plain descriptor). */
-function writeAsync(fd: number, bytes: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => write(fd, bytes, (err) => (err ? reject(err) : resolve())));
-}
-
-function writevAsync(fd: number, chunks: Buffer[]): Promise<void> {
-  return new Promise((resolve, reject) => writev(fd, chunks, (err) => (err ? reject(err) : resolve())));
-}
-
-function closeFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => close(fd, (err) => (err ? reject(err) : resolve())));
 }
