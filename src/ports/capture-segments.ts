@@ -73,8 +73,63 @@ export function listCaptureDir(dir: string): string[] {
   }
 }
 
-/** Up to `length` bytes of a file from `position` (negative: from the end), or null when it is missing. */
-function readPart(file: string, length: number, position: number): Buffer | null {
+/** Up to `length` bytes of an open file of `size` bytes from `position` (negative: from the end). */
+function readPart(fd: number, size: number, length: number, position: number): Buffer {
+  const from = position < 0 ? Math.max(0, size + position) : position;
+  const buffer = Buffer.alloc(Math.min(length, Math.max(0, size - from)));
+  if (buffer.length === 0) return buffer;
+  return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, from));
+}
+
+/**
+ * An index file opened once for what start-up needs from it: its first line and its last seq. The
+ * active segment's descriptor is the one the writer then appends to, so finding a capture again
+ * costs an open and an fstat per file, and reads only when there is something to read.
+ */
+export class IndexFile {
+  private constructor(
+    readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  /** Opens (creating) the active index for appending and reading. */
+  static openActive(file: string): IndexFile {
+    const fd = openSync(file, "a+");
+    return new IndexFile(fd, fstatSync(fd).size);
+  }
+
+  /** The first line (up to 4 KiB), or "" when there is none. */
+  firstLine(): string {
+    const text = readPart(this.fd, this.size, 4096, 0).toString("utf8");
+    const lf = text.indexOf("\n");
+    return lf === -1 ? text : text.slice(0, lf);
+  }
+
+  /**
+   * The next line seq recorded at the end (its last 64 KiB), or null when it records none. The last
+   * 4 KiB are read first: they hold a line record unless restarts left a run of gap records.
+   */
+  nextSeq(): number | null {
+    if (this.size === 0) return null;
+    const near = nextSeqIn(readPart(this.fd, this.size, 4096, -4096));
+    return near ?? (this.size > 4096 ? nextSeqIn(readPart(this.fd, this.size, 64 * 1024, -64 * 1024)) : null);
+  }
+}
+
+/**
+ * Absolute offset of the active segment's first byte: its index header says so; a crash between the
+ * renames of a rotation can leave a stale header, so the end of the newest closed segment wins when
+ * it is further on. A capture from before rotation existed has neither and starts at 0.
+ */
+export function activeSegmentStart(index: IndexFile, closed: readonly Segment[]): number {
+  const header = /^\{"segment":true,[^\n]*?"off":(\d+)/.exec(index.firstLine());
+  const fromHeader = header ? Number(header[1]) : 0;
+  const last = closed.at(-1);
+  return Math.max(fromHeader, last ? last.first + last.size : 0);
+}
+
+/** The next line seq recorded at the end of a closed index file (its last 64 KiB), or null when it records none. */
+export function nextSeqInIndex(file: string): number | null {
   let fd: number;
   try {
     fd = openSync(file, "r");
@@ -83,38 +138,14 @@ function readPart(file: string, length: number, position: number): Buffer | null
   }
   try {
     const size = fstatSync(fd).size;
-    const from = position < 0 ? Math.max(0, size + position) : position;
-    const buffer = Buffer.alloc(Math.min(length, Math.max(0, size - from)));
-    const bytesRead = readSync(fd, buffer, 0, buffer.length, from);
-    return buffer.subarray(0, bytesRead);
+    return nextSeqIn(readPart(fd, size, 64 * 1024, -64 * 1024));
   } finally {
     closeSync(fd);
   }
 }
 
-/** The first line of a file (up to 4 KiB), or "" when there is none. */
-function firstLine(file: string): string {
-  const text = readPart(file, 4096, 0)?.toString("utf8") ?? "";
-  const lf = text.indexOf("\n");
-  return lf === -1 ? text : text.slice(0, lf);
-}
-
-/**
- * Absolute offset of the active segment's first byte: its index header says so; a crash between the
- * renames of a rotation can leave a stale header, so the end of the newest closed segment wins when
- * it is further on. A capture from before rotation existed has neither and starts at 0.
- */
-export function activeSegmentStart(files: CaptureFiles, closed: readonly Segment[]): number {
-  const header = /^\{"segment":true,[^\n]*?"off":(\d+)/.exec(firstLine(files.index));
-  const fromHeader = header ? Number(header[1]) : 0;
-  const last = closed.at(-1);
-  return Math.max(fromHeader, last ? last.first + last.size : 0);
-}
-
-/** The next line seq recorded at the end of an index file (its last 64 KiB), or null when it records none. */
-export function nextSeqInIndex(file: string): number | null {
-  const tail = readPart(file, 64 * 1024, -64 * 1024);
-  if (!tail) return null;
+/** The next line seq the last seq-bearing record of `tail` gives (its first line may be cut). */
+function nextSeqIn(tail: Buffer): number | null {
   for (const line of tail.toString("utf8").split("\n").reverse()) {
     // A line record covers "lines" lines from seq (one when it says nothing, as in older captures).
     const seq = /^\{"seq":(\d+),/.exec(line);

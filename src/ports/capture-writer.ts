@@ -20,7 +20,7 @@ import { openSync, writeSync, writevSync } from "node:fs";
 import { rename, unlink } from "node:fs/promises";
 import { closeFd, writeAsync, writevAsync } from "./fd-io.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
-import { captureFiles, closedSegmentFiles, type CaptureFiles, type Segment } from "./capture-segments.js";
+import { closedSegmentFiles, type CaptureFiles, type Segment } from "./capture-segments.js";
 import { IndexRecords } from "./index-records.js";
 
 export interface RotationPolicy {
@@ -69,8 +69,21 @@ const SOON_MS = 50;
  */
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
-export class CaptureWriter {
+/**
+ * The active segment as start-up found it, its files open: descriptors opened synchronously, since
+ * 256 ports' two opens each were 512 thread-pool hops (~55 ms of start-up).
+ */
+export interface ActiveSegment {
   readonly files: CaptureFiles;
+  /** Descriptors open for appending to the raw bytes and to the index. */
+  readonly raw: number;
+  readonly index: number;
+  /** Absolute offset of the segment's first byte, and its size. */
+  readonly first: number;
+  readonly size: number;
+}
+
+export class CaptureWriter {
   private readonly ops: Op[] = [];
   private readonly records = new IndexRecords();
   private draining = false;
@@ -85,49 +98,38 @@ export class CaptureWriter {
   /** First offset of the file currently named <id>.raw (changes when a rotate op runs). */
   private diskActiveFirst: number;
 
-  constructor(
+  readonly files: CaptureFiles;
+  /** File descriptors of the active segment (opened synchronously: see ActiveSegment). */
+  private raw: number;
+  private index: number;
+
+  private constructor(
     private readonly dir: string,
     private readonly portId: string,
     private readonly policy: RotationPolicy,
     private readonly events: WriterEvents,
     private readonly closed: Segment[],
-    /** File descriptors (opened synchronously: see open). */
-    private raw: number,
-    private index: number,
-    activeFirst: number,
-    activeSize: number,
+    active: ActiveSegment,
   ) {
-    this.files = captureFiles(dir, portId);
-    this.diskActiveFirst = activeFirst;
-    this.activeBytes = activeSize;
-    this.appended = activeFirst + activeSize;
+    this.files = active.files;
+    this.raw = active.raw;
+    this.index = active.index;
+    this.diskActiveFirst = active.first;
+    this.activeBytes = active.size;
+    this.appended = active.first + active.size;
     this.written = this.appended;
   }
 
-  static async open(
+  /** A writer appending to the active segment its caller found and opened (openWriter in capture.ts). */
+  static open(
     dir: string,
     portId: string,
     policy: RotationPolicy,
     events: WriterEvents,
     closed: Segment[],
-    activeFirst: number,
-    activeSize: number,
-  ): Promise<CaptureWriter> {
-    const files = captureFiles(dir, portId);
-    // Synchronous: 256 ports' two opens each were 512 thread-pool hops (~55 ms of start-up).
-    const raw = openSync(files.raw, "a");
-    const index = openSync(files.index, "a");
-    const writer = new CaptureWriter(
-      dir,
-      portId,
-      policy,
-      events,
-      closed,
-      raw,
-      index,
-      activeFirst,
-      activeSize,
-    );
+    active: ActiveSegment,
+  ): CaptureWriter {
+    const writer = new CaptureWriter(dir, portId, policy, events, closed, active);
     // A smaller limit than last time applies at once.
     writer.enqueue({ kind: "task", run: () => writer.enforceTotal().then((d) => writer.report(d)) });
     return writer;

@@ -15,13 +15,14 @@
  * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
  * the listener then marks (a BREAK) follows the line in the index.
  */
-import { mkdirSync, statSync } from "node:fs";
+import { fstatSync, mkdirSync, openSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   activeSegmentStart,
   captureFiles,
   closedSegmentFiles,
   findClosedSegments,
+  IndexFile,
   nextSeqInIndex,
   type CaptureFiles,
 } from "./capture-segments.js";
@@ -48,7 +49,10 @@ export interface CaptureOptions {
   readonly rotation: RotationPolicy;
   /** The port's logger: rotation deletions are warned about here. */
   readonly log: Logger;
-  /** The capture directory's file names, when the caller opening many captures has read them once. */
+  /**
+   * The capture directory's file names, when the caller opening many captures has made sure the
+   * directory exists and listed it once.
+   */
   readonly dirNames?: readonly string[];
 }
 
@@ -60,22 +64,25 @@ export interface CaptureStats {
 }
 
 /** Opens the port's files where a previous run left them: segments, offset and next line seq. */
-async function openWriter(
+function openWriter(
   dir: string,
   portId: string,
   options: CaptureOptions,
   onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
-): Promise<{ writer: CaptureWriter; seq: number }> {
+): { writer: CaptureWriter; seq: number } {
   const files = captureFiles(dir, portId);
   const closed = findClosedSegments(dir, portId, options.dirNames);
-  const activeFirst = activeSegmentStart(files, closed);
-  const activeSize = statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0;
+  // Opened once each, for good: what start-up reads comes from the descriptors the writer appends to.
+  const raw = openSync(files.raw, "a");
+  const index = IndexFile.openActive(files.index);
+  const activeFirst = activeSegmentStart(index, closed);
+  const activeSize = fstatSync(raw).size;
   const newest = closed.at(-1);
   const seq =
-    nextSeqInIndex(files.index) ??
+    index.nextSeq() ??
     (newest ? nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
     0;
-  const writer = await CaptureWriter.open(
+  const writer = CaptureWriter.open(
     dir,
     portId,
     options.rotation,
@@ -84,8 +91,7 @@ async function openWriter(
       onError: (err, doing) => options.log.error({ err }, `capture: failed ${doing}`),
     },
     closed,
-    activeFirst,
-    activeSize,
+    { files, raw, index: index.fd, first: activeFirst, size: activeSize },
   );
   return { writer, seq };
 }
@@ -114,7 +120,7 @@ export class Capture {
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
-    mkdirSync(dir, { recursive: true });
+    if (!options.dirNames) mkdirSync(dir, { recursive: true });
     let capture: Capture | null = null;
     const onDeleted = (segments: number, bytes: number, firstRetained: number): void => {
       if (capture) {
@@ -126,7 +132,7 @@ export class Capture {
         "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
       );
     };
-    const { writer, seq } = await openWriter(dir, portId, options, onDeleted);
+    const { writer, seq } = openWriter(dir, portId, options, onDeleted);
     capture = new Capture(writer, new LineSplitter(writer.end), new LineLog(options.retainLines, seq));
     if (writer.end > 0 || seq > 0) capture.markGap("capture reopened (daemon restart)");
     return capture;

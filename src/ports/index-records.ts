@@ -19,6 +19,7 @@ const LEN = ascii(',"len":');
 const LINES = ascii(',"lines":');
 const PARTIAL = ascii(',"partial":true');
 const CLOSE = ascii("}\n");
+const NO_BYTES = new Uint8Array(0);
 
 /** The longest line record: the fixed parts, a 24-character ISO time and four 16-digit numbers. */
 const MAX_LINE_RECORD = 160;
@@ -33,7 +34,7 @@ export class IndexRecords {
   private end = 0;
   private tsText = "";
   /** `,"ts":"<tsText>","off":`, the part between seq and off, the same for all lines of a read. */
-  private tsPart: Uint8Array = new Uint8Array(0);
+  private tsPart: Uint8Array = NO_BYTES;
 
   get empty(): boolean {
     return this.end === this.start;

@@ -1,4 +1,5 @@
 /** All configured ports by id, built from config; the only way the API reaches a port. */
+import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import type { BridgeConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
@@ -21,7 +22,8 @@ export class PortRegistry {
 
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
     // Captures open concurrently: with hundreds of ports, one at a time dominated start-up. The
-    // directory is listed once for all of them (once per port grew with the square of the ports).
+    // directory is made and listed once for all of them (once per port grew with the square of the ports).
+    mkdirSync(config.captureDir, { recursive: true });
     const dirNames = listCaptureDir(config.captureDir);
     const entries = await Promise.all(
       config.ports.map(async (portConfig) => {

@@ -78,6 +78,23 @@ describe("capture line records", () => {
     await reopened.close();
   });
 
+  it("finds the line seq again behind more than 4 KiB of restarts' gap records", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    capture.append(Buffer.from("one\ntwo\nthree\n"), performance.now());
+    await capture.close();
+    // Each start marks a gap and nothing more when the target stays silent.
+    for (let restart = 0; restart < 60; restart++) await (await openCapture(dir)).close();
+    const opened = await openCapture(dir);
+    const records = await rawRecords(opened);
+    await opened.close();
+    const afterLines = records.slice(records.findLastIndex((r) => "seq" in r) + 1);
+    assert.ok(JSON.stringify(afterLines).length > 4096, "the gap records outgrow the first tail read");
+    const again = await openCapture(dir);
+    assert.equal(again.log.next, 3);
+    await again.close();
+  });
+
   it("indexes each line before a listener hears of it, so what it marks follows the line", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
     const capture = await openCapture(dir);
