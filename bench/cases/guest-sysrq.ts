@@ -7,6 +7,7 @@
  *      one socket, no daemon), which is what one HTTP hop in front of the guest costs on this machine.
  *      The three alternate request by request and rotate over the guests, so neither the machine's
  *      load nor a slower twin lands on one side only. The daemon's Server-Timing splits its figure.
+ *      Each daemon (and relay) is measured cold, right after start-up, and warm (see WARM_UP).
  *   2. Sequence: "reisu" with verdicts awaited versus the same keys with 1 s sleeps between them.
  */
 import net from "node:net";
@@ -62,17 +63,77 @@ export async function rawClient(port: number) {
 async function daemonOn(guest: Guest): Promise<{ daemon: DaemonProcess; client: KeepAliveClient }> {
   const daemon = await startDaemonProcess({
     ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: guest.telnetPort } }],
+    // The warm-up sends hundreds of requests a second.
+    rateLimit: { max: 1_000_000, timeWindowMs: 1000 },
   });
   await pause(500);
   return { daemon, client: new KeepAliveClient(daemon.url) };
 }
 
+type RawClient = Awaited<ReturnType<typeof rawClient>>;
+
+/** One phase's measurements: end to end via the daemon, the floor and raw; the daemon's Server-Timing. */
+interface Samples {
+  readonly viaDaemon: number[];
+  readonly viaRelay: number[];
+  readonly raw: number[];
+  readonly phases: Record<string, number[]>;
+}
+
+const noSamples = (): Samples => ({ viaDaemon: [], viaRelay: [], raw: [], phases: {} });
+
+interface Sides {
+  readonly daemon: KeepAliveClient;
+  readonly relay: KeepAliveClient;
+  readonly raw: RawClient;
+}
+
+/** `count` rounds of one request per side, alternating, each after a pause; into `samples` when given. */
+async function alternate(sides: Sides, count: number, samples: Samples | null): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    const start = performance.now();
+    const answer = await sides.daemon.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 });
+    const elapsed = performance.now() - start;
+    if (answer.body.results?.[0]?.verdict !== "acknowledged")
+      throw new Error(`case 1: unexpected answer ${JSON.stringify(answer.body)}`);
+    await pause(GAP_MS);
+    const relayStart = performance.now();
+    await sides.relay.post<SysrqBody>("/ports/p0/sysrq", { keys: "h", settleMs: 0 });
+    const relayMs = performance.now() - relayStart;
+    await pause(GAP_MS);
+    const rawMs = await sides.raw.sysrq("h", /sysrq: HELP[^\n]*\n/);
+    await pause(GAP_MS);
+    if (!samples) continue;
+    samples.viaDaemon.push(elapsed);
+    samples.viaRelay.push(relayMs);
+    samples.raw.push(rawMs);
+    for (const [name, ms] of Object.entries(answer.timing)) (samples.phases[name] ??= []).push(ms);
+    (samples.phases["client"] ??= []).push(elapsed - (answer.timing["total"] ?? elapsed));
+  }
+}
+
+/** Requests in a row, unmeasured, to the daemon and to the relay: V8 optimises their request paths. */
+async function warmUp(sides: Sides, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    const answer = await sides.daemon.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 });
+    if (answer.body.results?.[0]?.verdict !== "acknowledged")
+      throw new Error(`case 1 warm-up: unexpected answer ${JSON.stringify(answer.body)}`);
+    await sides.relay.post<SysrqBody>("/ports/p0/sysrq", { keys: "h", settleMs: 0 });
+  }
+}
+
+/**
+ * Each daemon is measured twice: "cold", its first requests after start-up (two left out), when V8
+ * still runs most of the request path unoptimised, as in a daemon that has answered little since it
+ * started; then "warm", after WARM_UP requests to it (and as many to the relay), as in one serving a
+ * test rig all day (see src/cli/jit-tiering.ts).
+ */
+const WARM_UP = 800;
+
 export async function guestCases(ctx: BenchContext): Promise<void> {
   const guests = await Promise.all([bootGuest(), bootGuest(), bootGuest()]);
-  const viaDaemon: number[] = [];
-  const viaRelay: number[] = [];
-  const raw: number[] = [];
-  const phases: Record<string, number[]> = {};
+  const cold = noSamples();
+  const warm = noSamples();
   const loadAtStart = load();
   try {
     // Three rotations, so each client meets each guest once.
@@ -81,35 +142,22 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
       if (!mine || !relayed || !twin) continue;
       const { daemon, client } = await daemonOn(mine);
       const relay = await startMinimalRelay([relayed.telnetPort]);
-      const relayClient = new KeepAliveClient(relay.url);
-      const rawSide = await rawClient(twin.telnetPort);
+      const sides: Sides = {
+        daemon: client,
+        relay: new KeepAliveClient(relay.url),
+        raw: await rawClient(twin.telnetPort),
+      };
       try {
         const runs = Math.ceil(ctx.runs / guests.length);
-        for (let i = 0; i < runs + 2; i += 1) {
-          const start = performance.now();
-          const answer = await client.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", settleMs: 0 });
-          const elapsed = performance.now() - start;
-          if (answer.body.results[0]?.verdict !== "acknowledged")
-            throw new Error(`case 1: unexpected answer ${JSON.stringify(answer.body)}`);
-          await pause(GAP_MS);
-          const relayStart = performance.now();
-          await relayClient.post<SysrqBody>("/ports/p0/sysrq", { keys: "h", settleMs: 0 });
-          const relayMs = performance.now() - relayStart;
-          await pause(GAP_MS);
-          const rawMs = await rawSide.sysrq("h", /sysrq: HELP[^\n]*\n/);
-          await pause(GAP_MS);
-          if (i < 2) continue; // warm-up
-          viaDaemon.push(elapsed);
-          viaRelay.push(relayMs);
-          raw.push(rawMs);
-          for (const [name, ms] of Object.entries(answer.timing)) (phases[name] ??= []).push(ms);
-          (phases["client"] ??= []).push(elapsed - (answer.timing["total"] ?? elapsed));
-        }
-        if (rotation === guests.length - 1) await sequenceCase(ctx, client, rawSide);
+        await alternate(sides, 2, null);
+        await alternate(sides, runs, cold);
+        await warmUp(sides, ctx.smoke ? 20 : WARM_UP);
+        await alternate(sides, runs, warm);
+        if (rotation === guests.length - 1) await sequenceCase(ctx, client, sides.raw);
       } finally {
         client.close();
-        relayClient.close();
-        rawSide.close();
+        sides.relay.close();
+        sides.raw.close();
         await relay.close();
         await daemon.stop();
       }
@@ -117,15 +165,20 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
   } finally {
     await Promise.all(guests.map((guest) => guest.stop()));
   }
-  const d = figures(viaDaemon);
-  const r = figures(raw);
-  const floor = figures(viaRelay);
+  pushRows(ctx, "cold", cold, loadAtStart);
+  pushRows(ctx, "warm", warm, loadAtStart);
+}
+
+function pushRows(ctx: BenchContext, phase: "cold" | "warm", samples: Samples, loadAtStart: number): void {
+  const d = figures(samples.viaDaemon);
+  const r = figures(samples.raw);
+  const floor = figures(samples.viaRelay);
   const breakdown = Object.fromEntries(
-    [...PHASES, "client" as const].map((name) => [name, figures(phases[name] ?? [])]),
+    [...PHASES, "client" as const].map((name) => [name, figures(samples.phases[name] ?? [])]),
   );
   ctx.rows.push({
     case: "1",
-    name: 'SysRq "h" via daemon, settleMs 0',
+    name: `SysRq "h" via daemon, settleMs 0, ${phase}`,
     unit: "ms",
     bottleneck: "kernel",
     figures: d,
@@ -136,12 +189,13 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
       goal: "added <= 1.5 ms median, <= 3 ms p90",
       breakdownMs: breakdown,
       floor: { ...floor, addedMedianMs: floor.median - r.median, addedP90Ms: floor.p90 - r.p90 },
+      ...(phase === "warm" ? { warmUpRequests: ctx.smoke ? 20 : WARM_UP } : {}),
       load: [loadAtStart, load()],
     },
   });
   ctx.rows.push({
     case: "1",
-    name: "floor: minimal relay, same guests",
+    name: `floor: minimal relay, same guests, ${phase}`,
     unit: "ms",
     bottleneck: "kernel",
     figures: floor,
@@ -152,17 +206,13 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
   });
   const line = (name: string): string => `${name} ${breakdown[name]?.median.toFixed(2) ?? "-"}`;
   console.log(
-    `    daemon's own split (median ms): ${[...PHASES, "client"].map(line).join(", ")}; ` +
+    `    ${phase}: daemon's own split (median ms): ${[...PHASES, "client"].map(line).join(", ")}; ` +
       `added ${(d.median - r.median).toFixed(2)} median, ${(d.p90 - r.p90).toFixed(2)} p90; ` +
       `floor (minimal relay) added ${(floor.median - r.median).toFixed(2)} median, ${(floor.p90 - r.p90).toFixed(2)} p90`,
   );
 }
 
-async function sequenceCase(
-  ctx: BenchContext,
-  client: KeepAliveClient,
-  rawSide: Awaited<ReturnType<typeof rawClient>>,
-): Promise<void> {
+async function sequenceCase(ctx: BenchContext, client: KeepAliveClient, rawSide: RawClient): Promise<void> {
   const keys = ctx.smoke ? "s" : "reisu";
   const start = performance.now();
   const answer = await client.post<SysrqBody>("/ports/vm0/sysrq", { keys, timeoutMs: 5000, settleMs: 0 });

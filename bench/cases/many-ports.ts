@@ -62,42 +62,61 @@ async function sysrqH(
   return { ms: performance.now() - start, timing: answer.timing };
 }
 
-/** `rounds` rounds of one request to every port at once, after one warm-up round. */
-async function allAtOnce(
-  client: KeepAliveClient,
-  rounds: number,
-  onWarm: () => void = () => undefined,
-): Promise<{ latencies: number[]; timings: Record<string, number>[]; wallMs: number }> {
+interface Rounds {
+  readonly latencies: number[];
+  readonly timings: Record<string, number>[];
+  readonly wallMs: number;
+  /** The server's CPU per request in each round. */
+  readonly cpuMsPerRequest: number[];
+}
+
+/** `count` rounds of one request to every port at once; `cpuMs` is the server's CPU time so far. */
+async function rounds(client: KeepAliveClient, count: number, cpuMs: () => number): Promise<Rounds> {
   const latencies: number[] = [];
   const timings: Record<string, number>[] = [];
+  const cpuMsPerRequest: number[] = [];
   let wallMs = 0;
-  for (let round = -1; round < rounds; round += 1) {
+  for (let round = 0; round < count; round += 1) {
+    const cpuBefore = cpuMs();
     const start = performance.now();
     const answered = await Promise.all(Array.from({ length: PORTS }, (_, i) => sysrqH(client, `p${i}`)));
-    if (round < 0) {
-      onWarm(); // connections opened, code paths compiled
-      continue;
-    }
+    wallMs += performance.now() - start;
+    cpuMsPerRequest.push((cpuMs() - cpuBefore) / PORTS);
     for (const { ms, timing } of answered) {
       latencies.push(ms);
       timings.push(timing);
     }
-    wallMs += performance.now() - start;
   }
-  return { latencies, timings, wallMs };
+  return { latencies, timings, wallMs, cpuMsPerRequest };
 }
 
+/**
+ * The schedule both servers get: one round opening the connections, then the measured rounds right
+ * after start-up ("cold": V8 still runs most of the request path unoptimised), then as many rounds
+ * again unmeasured while it optimises, then the measured rounds once more ("warm"). A daemon that
+ * serves a test rig all day runs warm; one that answered a few requests since it started runs cold.
+ */
+async function coldAndWarm(
+  client: KeepAliveClient,
+  count: number,
+  cpuMs: () => number,
+): Promise<{ cold: Rounds; warm: Rounds; cpuMsPerRequestByRound: number[] }> {
+  const opening = await rounds(client, 1, cpuMs);
+  const cold = await rounds(client, count, cpuMs);
+  const warming = await rounds(client, count, cpuMs);
+  const warm = await rounds(client, count, cpuMs);
+  const cpuMsPerRequestByRound = [opening, cold, warming, warm].flatMap((r) => r.cpuMsPerRequest);
+  return { cold, warm, cpuMsPerRequestByRound };
+}
+
+const mean = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+
 /** The same rounds against the minimal relay (the floor), with its own keep-alive connections. */
-async function floorRun(
-  peerPorts: number[],
-  rounds: number,
-): Promise<{ latencies: number[]; wallMs: number; cpuMsPerRequest: number }> {
+async function floorRun(peerPorts: number[], count: number): ReturnType<typeof coldAndWarm> {
   const relay = await startMinimalRelay(peerPorts);
   const client = new KeepAliveClient(relay.url, PORTS);
   try {
-    let cpuBefore = relay.cpuMs();
-    const { latencies, wallMs } = await allAtOnce(client, rounds, () => (cpuBefore = relay.cpuMs()));
-    return { latencies, wallMs, cpuMsPerRequest: (relay.cpuMs() - cpuBefore) / latencies.length };
+    return await coldAndWarm(client, count, () => relay.cpuMs());
   } finally {
     client.close();
     await relay.close();
@@ -114,7 +133,7 @@ async function waitAllOpen(url: string, count: number): Promise<void> {
 }
 
 export async function manyPortsCase(ctx: BenchContext): Promise<void> {
-  const rounds = ctx.smoke ? 1 : 5;
+  const count = ctx.smoke ? 1 : 5;
   const loadAtStart = load();
   // The config needs one port: an unreachable one stands for "no ports".
   const empty = await startDaemonProcess({
@@ -140,58 +159,75 @@ export async function manyPortsCase(ctx: BenchContext): Promise<void> {
     const rssIdle = daemon.rssKiB();
     const single: number[] = [];
     for (let i = 0; i < (ctx.smoke ? 5 : 50); i += 1) single.push((await sysrqH(client, "p0")).ms);
-    let cpuBefore = daemon.cpuMs();
-    const { latencies, timings, wallMs } = await allAtOnce(
-      client,
-      rounds,
-      () => (cpuBefore = daemon.cpuMs()),
-    );
-    const cpuAfter = daemon.cpuMs();
+    const measured = await coldAndWarm(client, count, () => daemon.cpuMs());
     const rssAfterLoad = daemon.rssKiB();
-    const own = timings.map(({ total = NaN, kernel = NaN }) => total - kernel);
-    const peerAnswer = timings.map(({ kernel = NaN }) => kernel);
     client.close();
     await daemon.stop();
-    const floor = await floorRun(peers.ports, rounds);
-    const lat = figures(latencies);
-    // Above one core's worth of CPU (its thread pool and GC count too), the daemon is what limits.
-    const cpuShare = (cpuAfter - cpuBefore) / wallMs;
-    ctx.rows.push({
-      case: "4",
-      name: `${PORTS} ports, SysRq on all at once`,
-      unit: "ms",
-      bottleneck: cpuShare >= 0.9 ? "daemon" : "kernel",
-      figures: lat,
-      baseline: { name: "floor: minimal relay, same peers", figures: figures(floor.latencies) },
-      extra: {
-        p99Ms: percentile(latencies, 0.99),
-        // Server-Timing: the daemon's handling (total minus the wait for the peer's answer), and that wait,
-        // which also holds the time the answer sat unread while the daemon's loop served other ports.
-        daemonOwnMs: { ...figures(own), p99: percentile(own, 0.99) },
-        peerAnswerMs: { ...figures(peerAnswer), p99: percentile(peerAnswer, 0.99) },
-        daemonCpuShareOfWall: cpuShare,
-        // CPU per request is what load on this shared machine disturbs least.
-        cpuMsPerRequest: { daemon: (cpuAfter - cpuBefore) / latencies.length, floor: floor.cpuMsPerRequest },
-        requestsPerSecond: (PORTS * rounds) / (wallMs / 1000),
-        rssKiBPerIdlePort: (rssIdle - rssEmpty) / (PORTS - 1),
-        rssKiB: { noPorts: rssEmpty, idle256: rssIdle, afterLoad: rssAfterLoad },
-        floor: {
-          p99Ms: percentile(floor.latencies, 0.99),
-          requestsPerSecond: (PORTS * rounds) / (floor.wallMs / 1000),
+    const floor = await floorRun(peers.ports, count);
+    for (const phase of ["cold", "warm"] as const) {
+      const { latencies, timings, wallMs, cpuMsPerRequest } = measured[phase];
+      const floorPhase = floor[phase];
+      const own = timings.map(({ total = NaN, kernel = NaN }) => total - kernel);
+      const peerAnswer = timings.map(({ kernel = NaN }) => kernel);
+      const lat = figures(latencies);
+      const cpu = { daemon: mean(cpuMsPerRequest), floor: mean(floorPhase.cpuMsPerRequest) };
+      // Above one core's worth of CPU (its thread pool and GC count too), the daemon is what limits.
+      const cpuShare = (cpu.daemon * latencies.length) / wallMs;
+      const requestsPerSecond = latencies.length / (wallMs / 1000);
+      const floorRequestsPerSecond = floorPhase.latencies.length / (floorPhase.wallMs / 1000);
+      ctx.rows.push({
+        case: "4",
+        name: `${PORTS} ports, SysRq on all at once, ${phase}`,
+        unit: "ms",
+        bottleneck: cpuShare >= 0.9 ? "daemon" : "kernel",
+        figures: lat,
+        baseline: {
+          name: `floor: minimal relay, same peers, ${phase}`,
+          figures: figures(floorPhase.latencies),
         },
-        goal: "p99 < 50 ms, < 200 KiB RSS per idle port",
-        load: [loadAtStart, load()],
-      },
-    });
-    console.log(
-      `    p99 ${percentile(latencies, 0.99).toFixed(1)} ms end to end; Server-Timing minus the peer's answer p99 ` +
-        `${percentile(own, 0.99).toFixed(2)} ms; daemon CPU ${(cpuShare * 100).toFixed(0)}% of wall; ` +
-        `${((PORTS * rounds) / (wallMs / 1000)).toFixed(0)} requests/s, ` +
-        `RSS ${((rssIdle - rssEmpty) / (PORTS - 1)).toFixed(1)} KiB per idle port; ` +
-        `floor p99 ${percentile(floor.latencies, 0.99).toFixed(1)} ms, ` +
-        `CPU per request ${((cpuAfter - cpuBefore) / latencies.length).toFixed(2)} ms (floor ${floor.cpuMsPerRequest.toFixed(2)}), ` +
-        `${((PORTS * rounds) / (floor.wallMs / 1000)).toFixed(0)} requests/s`,
-    );
+        extra: {
+          rounds:
+            phase === "cold" ? `2-${count + 1} after start` : `${2 * count + 2}-${3 * count + 1} after start`,
+          p99Ms: percentile(latencies, 0.99),
+          // Server-Timing: the daemon's handling (total minus the wait for the peer's answer), and that
+          // wait, which also holds the time the answer sat unread while the loop served other ports.
+          daemonOwnMs: { ...figures(own), p99: percentile(own, 0.99) },
+          peerAnswerMs: { ...figures(peerAnswer), p99: percentile(peerAnswer, 0.99) },
+          daemonCpuShareOfWall: cpuShare,
+          // CPU per request is what load on this shared machine disturbs least.
+          cpuMsPerRequest: cpu,
+          requestsPerSecond,
+          floor: { p99Ms: percentile(floorPhase.latencies, 0.99), requestsPerSecond: floorRequestsPerSecond },
+          ...(phase === "cold"
+            ? {
+                rssKiBPerIdlePort: (rssIdle - rssEmpty) / (PORTS - 1),
+                rssKiB: { noPorts: rssEmpty, idle256: rssIdle, afterLoad: rssAfterLoad },
+              }
+            : {
+                // Round by round from start-up: how V8 optimising the request path lowers its cost.
+                cpuMsPerRequestByRound: {
+                  daemon: measured.cpuMsPerRequestByRound,
+                  floor: floor.cpuMsPerRequestByRound,
+                },
+              }),
+          goal: "p99 < 50 ms, < 200 KiB RSS per idle port",
+          load: [loadAtStart, load()],
+        },
+      });
+      console.log(
+        `    ${phase}: p99 ${percentile(latencies, 0.99).toFixed(1)} ms end to end (floor ` +
+          `${percentile(floorPhase.latencies, 0.99).toFixed(1)}); Server-Timing minus the peer's answer p99 ` +
+          `${percentile(own, 0.99).toFixed(2)} ms; CPU per request ${cpu.daemon.toFixed(2)} ms (floor ` +
+          `${cpu.floor.toFixed(2)}), ${(cpuShare * 100).toFixed(0)}% of wall; ${requestsPerSecond.toFixed(0)} ` +
+          `requests/s (floor ${floorRequestsPerSecond.toFixed(0)})` +
+          (phase === "cold"
+            ? `; RSS ${((rssIdle - rssEmpty) / (PORTS - 1)).toFixed(1)} KiB per idle port`
+            : ""),
+      );
+    }
+    const byRound = (values: number[]): string => values.map((v) => v.toFixed(2)).join(" ");
+    console.log(`    CPU per request by round, daemon: ${byRound(measured.cpuMsPerRequestByRound)}`);
+    console.log(`    CPU per request by round, floor:  ${byRound(floor.cpuMsPerRequestByRound)}`);
     ctx.rows.push({
       case: "4",
       name: "one port, one request at a time",
