@@ -55,6 +55,16 @@ describe("bench smoke", { skip, timeout: 240_000 }, () => {
       ["1", "4"],
       "cases 1 and 4 are measured against the minimal relay's floor",
     );
+    for (const measured of ["1", "4"]) {
+      const phases = result.rows
+        .filter((row) => row.case === measured && row.baseline)
+        .map((row) => /, (cold|warm)$/.exec(row.name)?.[1]);
+      assert.deepEqual(
+        [...new Set(phases)].sort(),
+        ["cold", "warm"],
+        `case ${measured} is measured cold (right after start-up) and warm`,
+      );
+    }
     for (const row of result.rows) {
       assert.ok(row.name && row.unit && row.bottleneck, `row ${JSON.stringify(row)} is labelled`);
       for (const key of ["median", "p90", "max"] as const)
