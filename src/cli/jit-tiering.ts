@@ -2,8 +2,8 @@
  * When V8 optimises the request path. V8 compiles a function with TurboFan once the function has run
  * its interrupt budget (66 KB of bytecode by default) a few times. A SysRq request runs most functions
  * of its path once, so with the default budget the path reached optimised code only after 2000-3000
- * requests, and until then a request cost 1.5-3 ms of CPU instead of ~0.5 ms (.scratch-style block
- * measurements in the README's performance section: CPU per request by block of requests).
+ * requests, and until then a request cost 1.5-3 ms of CPU instead of ~0.5 ms (sequential requests on
+ * the bench's VM; `npm run bench` case 4 prints the CPU per request round by round from start-up).
  *
  * Once the daemon is up, the budget is lowered, so that the request path is optimised after a few
  * hundred requests. Not before: during start-up a lower budget optimised code that runs only once
