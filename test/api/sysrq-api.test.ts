@@ -255,6 +255,27 @@ describe("HTTP API over a fake kernel", () => {
     }
   });
 
+  it("answers 504 WIRE_TIMEOUT when a BREAK never completes, and resets the link, which reconnects", async () => {
+    kernel.stalled = true;
+    const opened = kernel.transports.length;
+    try {
+      const res = await sysrq({ keys: "h", settleMs: 0 });
+      assert.equal(res.statusCode, 504);
+      const body = res.json<ErrorBody>();
+      assert.equal(body.code, "WIRE_TIMEOUT");
+      assert.match(body.message, /BREAK on port vm0 did not complete within \d+ ms; the link was reset/);
+    } finally {
+      kernel.stalled = false;
+    }
+    await waitUntil(
+      () => kernel.transports.length > opened && daemon.ports.get("vm0").info().state === "open",
+      5000,
+      "the link reconnected",
+    );
+    const again = await sysrq({ keys: "h", settleMs: 0 });
+    assert.equal(again.json<{ results: Result[] }>().results[0]?.verdict, "acknowledged");
+  });
+
   it("serves console lines by seq, and long-polls for a match", async () => {
     const port = kernel.transports.at(-1);
     const future = (await daemon.app.inject({ method: "GET", url: "/ports/vm0/log?since=999999" })).json<{

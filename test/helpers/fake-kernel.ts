@@ -20,6 +20,8 @@ export class FakeKernel {
   reachable = true;
   /** When set, BREAKs after this many fail as a broken link would (EPIPE). */
   breaksBeforeFailure: number | null = null;
+  /** When true, BREAKs never complete, as on a tty whose writes are held up by flow control. */
+  stalled = false;
 
   constructor(public sysrqMask = 1) {}
 
@@ -62,6 +64,7 @@ export class FakeKernelTransport implements Transport {
   }
 
   sendBreak(): Promise<void> {
+    if (this.kernel.stalled) return new Promise(() => undefined);
     if (this.kernel.breaksBeforeFailure !== null) {
       if (this.kernel.breaksBeforeFailure === 0) return Promise.reject(new Error("write EPIPE"));
       this.kernel.breaksBeforeFailure -= 1;
