@@ -95,19 +95,21 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.decorate("tokens", new TokenVerifier(options.tokens));
   app.decorate("consoles", new ConsoleHub());
   app.decorate("metrics", new BridgeMetrics(options.ports, app.consoles));
-  app.addHook("onResponse", async (request, reply) => {
+  // The hooks every request runs take a callback rather than returning a promise: one microtask and
+  // promise fewer each, on the path of every answer.
+  app.addHook("onResponse", (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
+    done();
   });
   const closing = new AbortController();
   app.decorate("closing", closing.signal);
   app.addHook("preClose", () => closing.abort());
-  // A response finished during shutdown closes its connection, so a keep-alive socket does not hold
-  // the server open for its idle timeout.
-  app.addHook("onSend", async (_request, reply) => {
-    if (closing.signal.aborted) void reply.header("connection", "close");
-  });
-  app.addHook("onSend", async (request, reply) => {
+  app.addHook("onSend", (request, reply, payload, done) => {
     void reply.header("x-request-id", request.id);
+    // A response finished during shutdown closes its connection, so a keep-alive socket does not hold
+    // the server open for its idle timeout.
+    if (closing.signal.aborted) void reply.header("connection", "close");
+    done(null, payload);
   });
   installErrorHandler(app);
   installAuth(app, app.tokens);

@@ -302,55 +302,67 @@ export class PortLink {
     await this.withDeadline(transport.write(bytes), Math.ceil(bytes.length / 10), what);
   }
 
+  /** The console's lines as a sequence reads them (one object for the link's life). */
   feed(): ConsoleFeed {
-    return {
-      subscribe: (listener) => {
-        // The capture's lines are followed (and decoded to text) only while a sequence waits for them.
-        this.stopLines ??= this.deps.capture.onLine((line) =>
-          this.publish({ type: "line", text: line.text, at: line.at }),
-        );
-        this.consoleListeners.add(listener);
-        return () => {
-          this.consoleListeners.delete(listener);
-          if (this.consoleListeners.size > 0) return;
-          this.stopLines?.();
-          this.stopLines = null;
-        };
-      },
-      lastActivityAt: () => this.deps.capture.lastActivityAt(),
-    };
+    return this.consoleFeed;
   }
+
+  private readonly consoleFeed: ConsoleFeed = {
+    subscribe: (listener) => {
+      // The capture's lines are followed (and decoded to text) only while a sequence waits for them.
+      this.stopLines ??= this.deps.capture.onLine((line) =>
+        this.publish({ type: "line", text: line.text, at: line.at }),
+      );
+      this.consoleListeners.add(listener);
+      return () => {
+        this.consoleListeners.delete(listener);
+        if (this.consoleListeners.size > 0) return;
+        this.stopLines?.();
+        this.stopLines = null;
+      };
+    },
+    lastActivityAt: () => this.deps.capture.lastActivityAt(),
+  };
 
   private publish(event: ConsoleEvent): void {
     for (const listener of this.consoleListeners) listener(event);
   }
 
-  private async withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
+  /**
+   * The operation's outcome, unless WIRE_DEADLINE_MS + extraMs pass first: then the link is reset and
+   * WIRE_TIMEOUT is the outcome. A failure becomes PORT_UNAVAILABLE, naming what failed.
+   */
+  private withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
+    const limitMs = WIRE_DEADLINE_MS + extraMs;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const err = new BridgeError(
+          "WIRE_TIMEOUT",
+          `${what} on port ${this.config.id} did not complete within ${limitMs} ms; the link was reset`,
+        );
+        const fail = (): void => reject(err);
+        this.connection.reset(err.message).then(fail, fail);
+      }, limitMs);
+      operation.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
           reject(
-            new BridgeError(
-              "WIRE_TIMEOUT",
-              `${what} on port ${this.config.id} did not complete within ${WIRE_DEADLINE_MS + extraMs} ms; the link was reset`,
-            ),
-          ),
-        WIRE_DEADLINE_MS + extraMs,
+            err instanceof BridgeError
+              ? err
+              : new BridgeError(
+                  "PORT_UNAVAILABLE",
+                  `${what} on port ${this.config.id} failed: ${(err as Error).message}`,
+                  {
+                    cause: err,
+                  },
+                ),
+          );
+        },
       );
     });
-    try {
-      return await Promise.race([operation, deadline]);
-    } catch (err) {
-      if (err instanceof BridgeError && err.code === "WIRE_TIMEOUT") await this.connection.reset(err.message);
-      if (err instanceof BridgeError) throw err;
-      throw new BridgeError(
-        "PORT_UNAVAILABLE",
-        `${what} on port ${this.config.id} failed: ${(err as Error).message}`,
-        { cause: err },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
   }
 }

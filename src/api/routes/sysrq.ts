@@ -26,7 +26,7 @@ const timings = new WeakMap<FastifyRequest, Timing>();
  * Server-Timing (ms) for a JSON SysRq answer, set after the audit record is written (route hooks run
  * after the app's): http, queue, wire, kernel, settle, respond and their total.
  */
-async function addServerTiming(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+function addServerTiming(request: FastifyRequest, reply: FastifyReply): void {
   const timing = timings.get(request);
   if (!timing) return;
   const total = reply.elapsedTime;
@@ -41,7 +41,10 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: "operate", audit: "sysrq" },
       schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } },
-      onSend: async (request, reply) => addServerTiming(request, reply),
+      onSend: (request, reply, payload, done) => {
+        addServerTiming(request, reply);
+        done(null, payload);
+      },
     },
     async (request, reply) => {
       const { keys, timeoutMs = 3000, settleMs = 100, breakMs } = request.body;
