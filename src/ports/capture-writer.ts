@@ -20,7 +20,12 @@ import { openSync, writeSync, writevSync } from "node:fs";
 import { rename, unlink } from "node:fs/promises";
 import { closeFd, writeAsync, writevAsync } from "./fd-io.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
-import { closedSegmentFiles, type CaptureFiles, type Segment } from "./capture-segments.js";
+import {
+  closedSegmentFiles,
+  type ActiveSegment,
+  type CaptureFiles,
+  type Segment,
+} from "./capture-segments.js";
 import { IndexRecords } from "./index-records.js";
 
 export interface RotationPolicy {
@@ -68,20 +73,6 @@ const SOON_MS = 50;
  * batches (a flood) still go to the pool, so a slow disk never stalls the loop for long.
  */
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-
-/**
- * The active segment as start-up found it, its files open: descriptors opened synchronously, since
- * 256 ports' two opens each were 512 thread-pool hops (~55 ms of start-up).
- */
-export interface ActiveSegment {
-  readonly files: CaptureFiles;
-  /** Descriptors open for appending to the raw bytes and to the index. */
-  readonly raw: number;
-  readonly index: number;
-  /** Absolute offset of the segment's first byte, and its size. */
-  readonly first: number;
-  readonly size: number;
-}
 
 export class CaptureWriter {
   private readonly ops: Op[] = [];

@@ -18,9 +18,7 @@ import { Connection, type PortState } from "./connection.js";
 import { LineState } from "./line-state.js";
 import { qmpSerialBreak } from "./qmp-wire.js";
 import { SerialQueue } from "./queue.js";
-
-/** A wire call that takes longer than this (plus any BREAK hold) counts as stuck. */
-export const WIRE_DEADLINE_MS = 2000;
+import { withDeadline } from "./wire-deadline.js";
 
 /** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
 export const MAX_BREAK_HOLD_MS = 5000;
@@ -328,41 +326,13 @@ export class PortLink {
     for (const listener of this.consoleListeners) listener(event);
   }
 
-  /**
-   * The operation's outcome, unless WIRE_DEADLINE_MS + extraMs pass first: then the link is reset and
-   * WIRE_TIMEOUT is the outcome. A failure becomes PORT_UNAVAILABLE, naming what failed.
-   */
+  /** `operation` bounded by the wire deadline (wire-deadline.ts); a stuck call resets this link. */
   private withDeadline<T>(operation: Promise<T>, extraMs: number, what: string): Promise<T> {
-    const limitMs = WIRE_DEADLINE_MS + extraMs;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const err = new BridgeError(
-          "WIRE_TIMEOUT",
-          `${what} on port ${this.config.id} did not complete within ${limitMs} ms; the link was reset`,
-        );
-        const fail = (): void => reject(err);
-        this.connection.reset(err.message).then(fail, fail);
-      }, limitMs);
-      operation.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(
-            err instanceof BridgeError
-              ? err
-              : new BridgeError(
-                  "PORT_UNAVAILABLE",
-                  `${what} on port ${this.config.id} failed: ${(err as Error).message}`,
-                  {
-                    cause: err,
-                  },
-                ),
-          );
-        },
-      );
+    return withDeadline(operation, {
+      what,
+      portId: this.config.id,
+      extraMs,
+      reset: (reason) => this.connection.reset(reason),
     });
   }
 }
