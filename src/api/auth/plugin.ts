@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { Role } from "../../config/types.js";
 import { BridgeError } from "../../errors.js";
+import { refuseOrigin } from "./origin.js";
 import { OPEN_ACCESS, mayUsePort, type Principal } from "./principal.js";
 import { roleAtLeast, roleForKeys } from "./roles.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -34,6 +35,12 @@ function forbidden(principal: Principal, needed: Role, what: string): BridgeErro
 
 export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void {
   app.decorateRequest("principal", null);
+  if (!verifier.enabled) {
+    // Open mode makes every caller admin: only loopback Host names (no DNS rebinding), on every route.
+    app.addHook("onRequest", (request, _reply, done) => {
+      done(refuseOrigin(request.headers.origin, request.headers.host, false) ?? undefined);
+    });
+  }
   app.addHook("onRequest", async (request, reply) => {
     const access = request.routeOptions.config.access ?? "admin";
     if (access === "public") return;
