@@ -48,7 +48,9 @@ export const consoleRoutes: FastifyPluginAsyncTypebox = async (app) => {
           client: request.ip,
           authenticate: (token) =>
             app.tokens.enabled
-              ? app.tokens.verify(token === undefined ? undefined : `Bearer ${token}`)
+              ? app.authFailures.verify(request.ip, () =>
+                  app.tokens.verify(token === undefined ? undefined : `Bearer ${token}`),
+                )
               : OPEN_ACCESS,
           authEnabled: app.tokens.enabled,
           backlogBytes: request.query.backlog ?? 0,
