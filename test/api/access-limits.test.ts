@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import { Writable } from "node:stream";
+import WebSocket from "ws";
 import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
@@ -165,5 +166,23 @@ describe("with tokens: metrics scope, failed authentications, query-string token
       200,
       "public routes stay open",
     );
+  });
+
+  it("counts the console WebSocket's token checks too, and refuses a blocked address there", async () => {
+    const from = "127.0.0.9";
+    const attempt = (token: string) =>
+      new Promise<number>((resolve) => {
+        const socket = new WebSocket(`${daemon.url.replace("http", "ws")}/ports/vm0/console`, {
+          headers: { authorization: `Bearer ${token}` },
+          localAddress: from,
+        });
+        socket.on("error", () => resolve(-1));
+        socket.on("close", (code) => resolve(code));
+        socket.on("open", () => setTimeout(() => socket.close(1000), 300));
+      });
+    for (let i = 0; i < 10; i += 1) assert.equal(await attempt(`ws-wrong-${i}-0123456789abcdef`), 4401);
+    assert.equal(await attempt(ADMIN), 4401, "blocked: even a valid token is refused");
+    assert.equal((await get(`${daemon.url}/ports`, ADMIN, from)).status, 429, "and over HTTP");
+    assert.equal((await get(`${daemon.url}/ports`, ADMIN, "127.0.0.10")).status, 200, "others are not");
   });
 });
