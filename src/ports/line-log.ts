@@ -37,6 +37,8 @@ export interface ReadOptions {
   /** Long-poll: first wait up to this long for a (matching) line at or after since (or the end). */
   readonly waitMs?: number;
   readonly signal?: AbortSignal;
+  /** Matching time this read may spend; SCAN_BUDGET_MS unless a test says otherwise. */
+  readonly budgetMs?: number;
 }
 
 /**
@@ -135,8 +137,8 @@ export class LineLog {
    * current end) exists, then answers as `query` would, keeping only lines that match.
    */
   async read(options: ReadOptions): Promise<LogPage> {
-    const { since, limit, match = null, waitMs = 0, signal } = options;
-    const clock = new ScanClock(SCAN_BUDGET_MS);
+    const { since, limit, match = null, waitMs = 0, signal, budgetMs = SCAN_BUDGET_MS } = options;
+    const clock = new ScanClock(budgetMs);
     let from = since;
     if (waitMs > 0) {
       const found = await this.waitFor(since ?? this.nextSeq, match, waitMs, signal, clock);
@@ -162,9 +164,11 @@ export class LineLog {
     let seq = Math.max(since, this.oldestSeq());
     clock.start();
     try {
-      while (seq < this.nextSeq && lines.length < limit && !clock.exhausted) {
+      // At least one line per call, so a read whose wait spent the budget still answers its match.
+      while (seq < this.nextSeq && lines.length < limit) {
         if (match.test(this.text(seq))) lines.push(this.line(seq));
         seq += 1;
+        if (clock.exhausted) break;
         if (clock.due()) {
           await clock.pause();
           if (signal?.aborted) break;

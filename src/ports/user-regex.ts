@@ -5,7 +5,8 @@
  * no backreferences or lookaround; such a pattern is a 400 VALIDATION naming the field.
  *
  * Linear is not free: the automaton's cost per character grows with the pattern's program, so a
- * program is capped (MAX_PROGRAM) and long scans go through scanLines, which yields between slices.
+ * program is capped (MAX_PROGRAM), and long scans (line-log.ts) yield every SLICE_MS and stop at a
+ * budget, timed by ScanClock.
  */
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { BridgeError } from "../errors.js";

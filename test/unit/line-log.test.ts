@@ -110,4 +110,24 @@ describe("user patterns (RE2)", () => {
     }
     assert.ok(ticks > 3, `the event loop ran ${ticks} timer ticks during the scan`);
   });
+
+  it("stops a scan at its budget with the lines found so far and a next to go on from", async () => {
+    const log = new LineLog(400, 0);
+    const line = "abcdefghijklmnopqrstuvwxyz0123456789 ZQ!ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+      .repeat(121)
+      .slice(0, 8000);
+    for (let i = 0; i < 400; i += 1) log.append("t", i % 100 === 0 ? `${line} Y!` : line);
+    const regex = await compileUserRegex(".{0,145}.{0,145}Y!", "match");
+    const first = await log.read({ limit: 1000, match: regex, budgetMs: 20 });
+    assert.ok(first.next > 0 && first.next < 400, `stopped at ${first.next}`);
+    const seqs = first.lines.map((l) => l.seq);
+    let next = first.next;
+    while (next < 400) {
+      const page = await log.read({ since: next, limit: 1000, match: regex, budgetMs: 20 });
+      assert.ok(page.next > next, "every read makes progress");
+      seqs.push(...page.lines.map((l) => l.seq));
+      next = page.next;
+    }
+    assert.deepEqual(seqs, [0, 100, 200, 300]);
+  });
 });
