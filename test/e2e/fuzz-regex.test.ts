@@ -255,4 +255,24 @@ describe("user regexes against the real daemon", { skip }, () => {
     );
     assert.ok(woke.ms < 10_000, `woke after ${woke.ms.toFixed(0)} ms`);
   });
+
+  // Last: it stops the daemon.
+  it("stops on SIGTERM in the middle of costly scans", async () => {
+    const pattern = encodeURIComponent(".{0,145}.{0,145}Y!");
+    const scans = Array.from({ length: 4 }, () =>
+      fetch(`http://127.0.0.1:${httpPort}/ports/pty0/log?limit=10000&match=${pattern}`).then(
+        (r) => r.status,
+        () => -1,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = performance.now();
+    daemon.child.kill("SIGTERM");
+    const code = await Promise.race([
+      daemon.exited,
+      new Promise<string>((resolve) => setTimeout(() => resolve("still running"), 10_000)),
+    ]);
+    assert.equal(code, 0, `exit after SIGTERM (${(performance.now() - started).toFixed(0)} ms)`);
+    await Promise.all(scans);
+  });
 });
