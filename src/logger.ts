@@ -4,7 +4,8 @@ import { BatchedLogDestination } from "./log-destination.js";
 
 /**
  * Never logged: the value of any key named authorization, cookie, password or secret, at any depth
- * (credentials in request headers, a secret in a config object logged by mistake). Fastify's request
+ * (credentials in request headers, a secret in a config object logged by mistake), nor of a query
+ * parameter named like a credential (token, key, auth, ...). Fastify's request
  * serializer leaves headers out already; this catches one logged by mistake.
  *
  * It works on the finished JSON line (pino's streamWrite hook): a line without such a key, which is
@@ -15,8 +16,23 @@ import { BatchedLogDestination } from "./log-destination.js";
 const SECRET_KEY = /"(?:authorization|cookie|password|secret)"\s*:/i;
 const SECRET_KEYS = new Set(["authorization", "cookie", "password", "secret"]);
 export const CENSORED = "[redacted]";
+/**
+ * A credential in a URL's query (`?token=...`, `&api_key=...`): no route takes one, but a client may
+ * send it, and the URL is logged (access log, route-not-found messages). Its value is censored
+ * wherever the line has it; `\x` pairs are JSON escapes inside the value.
+ */
+const QUERY_PARAM = /([?&])([\w.-]{1,64})=((?:[^&#"\s\\]|\\.)*)/g;
+const SECRET_NAME = /token|key|secret|passw|auth/i;
+/** Either kind of secret, in one scan of the line: the common case (none) costs one test. Bounded
+ * repeats only: a URL of 16 KiB of letters must not make this scan quadratic. */
+const ANY_SECRET =
+  /"(?:authorization|cookie|password|secret)"\s*:|[?&][\w.-]{0,64}(?:token|key|secret|passw|auth)/i;
 
-export function redactSecrets(line: string): string {
+export function redactSecrets(input: string): string {
+  if (!ANY_SECRET.test(input)) return input;
+  const line = input.replace(QUERY_PARAM, (param: string, sep: string, name: string) =>
+    SECRET_NAME.test(name) ? `${sep}${name}=${CENSORED}` : param,
+  );
   if (!SECRET_KEY.test(line)) return line;
   const end = line.endsWith("\n") ? "\n" : "";
   try {

@@ -94,7 +94,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.decorate("audit", options.audit);
   app.decorate("tokens", new TokenVerifier(options.tokens));
   app.decorate("consoles", new ConsoleHub());
-  app.decorate("metrics", new BridgeMetrics(options.ports, app.consoles));
+  app.decorate("metrics", new BridgeMetrics(options.ports));
   // The hooks every request runs take a callback rather than returning a promise: one microtask and
   // promise fewer each, on the path of every answer.
   app.addHook("onResponse", (request, reply, done) => {
@@ -112,7 +112,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     done(null, payload);
   });
   installErrorHandler(app);
-  installAuth(app, app.tokens);
+  installAuth(app, app.tokens, options.rateLimit);
   installAudit(app, options.audit);
   // Per token (per client address when auth is off); registered after the auth hook so it knows who.
   await app.register(rateLimit, {

@@ -80,7 +80,9 @@ export const PortInfoSchema = Type.Object({
     ),
   ),
   lease: LeaseInfoSchema,
-  viewers: Type.Integer({ description: "console WebSocket sessions attached" }),
+  viewers: Type.Integer({
+    description: "console clients attached: WebSocket viewers and telnet / RFC 2217 connections",
+  }),
   capabilities: Type.Object({
     break: BreakCapabilitySchema,
     sysrq: Type.Object({

@@ -6,7 +6,10 @@
  * text is the script's source as read: wrapped here instead, the source was a concatenation of
  * 2.4 MB that V8 flattened (copied) before using the cache, ~12 ms of every start on this project's VM.
  *
- *   <cacheDir>/<bundle file name>-<V8 version>-<arch>.v8cache
+ *   <cacheDir>/<bundle file name>-<checkout>-<V8 version>-<arch>.v8cache
+ *     <checkout>: 12 hex digits of the SHA-256 of the bundle's directory (absolute): V8 keeps the
+ *     script's file name in its cache, so two checkouts of one build sharing ~/.cache would print
+ *     stack traces naming each other's bundle
  *     32 bytes  SHA-256 of the bundle's text (the cache belongs to that text only)
  *     32 bytes  SHA-256 of the V8 data (a damaged file is never handed to V8)
  *     rest      V8 code cache
@@ -16,10 +19,21 @@
  * one. The caller calls it once start-up is done, so the functions V8 compiled lazily on the way are
  * in it. A directory that cannot be written is left alone: the next start is as slow as this one.
  * Each build's bundle has a name of its own (a content hash): writing a cache removes all but the
- * KEEP most recently written, so ~2 MB per build or upgrade do not pile up.
+ * KEEP most recently written of its checkout, so ~2 MB per build or upgrade do not pile up. Another
+ * checkout's caches are left alone unless not written or used for STALE_MS (a removed checkout);
+ * using a cache marks it, at most once a day.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -50,13 +64,24 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, "sysrq-bridge");
 }
 
+/** Names the caches of bundles in the directory of `bundle`, and no other directory's. */
+export function checkoutTag(bundle: string): string {
+  return sha256(path.dirname(path.resolve(bundle)))
+    .toString("hex")
+    .slice(0, 12);
+}
+
 export function cacheFileFor(bundle: string, cacheDir: string): string {
-  return path.join(cacheDir, `${path.basename(bundle)}-${process.versions.v8}-${process.arch}.v8cache`);
+  const name = `${path.basename(bundle)}-${checkoutTag(bundle)}-${process.versions.v8}-${process.arch}`;
+  return path.join(cacheDir, `${name}.v8cache`);
 }
 
 const HASH = 32;
-/** Caches kept in the directory: a few builds or installed versions used side by side. */
+/** Caches kept per checkout: a few builds or installed versions used side by side. */
 export const KEEP = 4;
+/** Another checkout's cache neither written nor used for this long is removed (its checkout is gone). */
+export const STALE_MS = 30 * 86_400_000;
+const MARK_USED_AFTER_MS = 86_400_000;
 
 function sha256(data: string | Uint8Array): Buffer {
   return createHash("sha256").update(data).digest();
@@ -85,6 +110,7 @@ export function runCachedBundle<T>(bundle: string, cacheDir: string): CachedBund
   const textHash = sha256(bytes);
   const cacheFile = cacheFileFor(bundle, cacheDir);
   const found = readCache(cacheFile, textHash);
+  if (found.state === "used") markUsed(cacheFile);
   const text = bytes.toString("utf8");
   if (!text.startsWith(BUNDLE_HEAD)) throw new Error(`${bundle} does not start with the bundle's wrapper`);
   const script = new vm.Script(text, { filename: bundle, ...(found.data ? { cachedData: found.data } : {}) });
@@ -102,18 +128,19 @@ export function runCachedBundle<T>(bundle: string, cacheDir: string): CachedBund
   return {
     exports: module.exports,
     cache,
-    save: () => cache !== "used" && writeCache(cacheFile, textHash, script.createCachedData()),
+    save: () =>
+      cache !== "used" && writeCache(cacheFile, checkoutTag(bundle), textHash, script.createCachedData()),
   };
 }
 
 /** Written whole under a temporary name, then renamed: a reader sees the old file or the new one. */
-function writeCache(file: string, textHash: Buffer, data: Buffer): boolean {
+function writeCache(file: string, tag: string, textHash: Buffer, data: Buffer): boolean {
   const temporary = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(temporary, Buffer.concat([textHash, sha256(data), data]));
     renameSync(temporary, file);
-    removeOldest(path.dirname(file));
+    removeOldest(path.dirname(file), tag);
     return true;
   } catch {
     try {
@@ -125,13 +152,32 @@ function writeCache(file: string, textHash: Buffer, data: Buffer): boolean {
   }
 }
 
-function removeOldest(dir: string): void {
+/** Keeps a cache in use from looking stale to another checkout's removeOldest. */
+function markUsed(file: string): void {
+  try {
+    const now = Date.now();
+    if (now - statSync(file).mtimeMs > MARK_USED_AFTER_MS) utimesSync(file, now / 1000, now / 1000);
+  } catch {
+    // Read-only or removed meanwhile: at worst another checkout removes it and it is written again.
+  }
+}
+
+/** Of checkout `tag`'s caches, keeps the KEEP newest; of others, removes only the stale. */
+function removeOldest(dir: string, tag: string): void {
   try {
     const caches = readdirSync(dir)
       .filter((name) => name.endsWith(".v8cache"))
-      .map((name) => ({ file: path.join(dir, name), mtimeMs: statSync(path.join(dir, name)).mtimeMs }))
+      .map((name) => ({
+        file: path.join(dir, name),
+        ours: name.includes(`-${tag}-`),
+        mtimeMs: statSync(path.join(dir, name)).mtimeMs,
+      }))
       .sort((a, b) => b.mtimeMs - a.mtimeMs);
-    for (const { file } of caches.slice(KEEP)) rmSync(file, { force: true });
+    const now = Date.now();
+    for (const { file } of caches.filter((c) => c.ours).slice(KEEP)) rmSync(file, { force: true });
+    for (const { file } of caches.filter((c) => !c.ours && now - c.mtimeMs > STALE_MS)) {
+      rmSync(file, { force: true });
+    }
   } catch {
     // Another process removed one first: it keeps the directory in check as well.
   }

@@ -209,6 +209,13 @@ export const RateLimitSchema = Type.Object(
   {
     max: Type.Integer({ minimum: 1, maximum: 1_000_000, description: "requests per token per window" }),
     timeWindowMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000 })),
+    authFailures: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000,
+        description: "failed authentications per client address per window before it is refused (429)",
+      }),
+    ),
   },
   strict,
 );

@@ -9,6 +9,8 @@ import { isIP } from "node:net";
 import path from "node:path";
 import { BridgeError } from "../errors.js";
 import type { ConfigInput } from "./schema.js";
+/** Failed authentications per address per rate-limit window, by default. */
+const AUTH_FAILURE_LIMIT = 10;
 import type { AuditConfig, AuthConfig, ListenConfig, RateLimitConfig, TokenConfig } from "./types.js";
 
 function configError(message: string): BridgeError {
@@ -122,5 +124,9 @@ export function resolveAudit(input: ConfigInput["audit"], captureDir: string, ba
 }
 
 export function resolveRateLimit(input: ConfigInput["rateLimit"]): RateLimitConfig {
-  return { max: input?.max ?? 600, timeWindowMs: input?.timeWindowMs ?? 60_000 };
+  return {
+    max: input?.max ?? 600,
+    timeWindowMs: input?.timeWindowMs ?? 60_000,
+    authFailures: input?.authFailures ?? AUTH_FAILURE_LIMIT,
+  };
 }

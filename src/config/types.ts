@@ -107,6 +107,8 @@ export interface AuditConfig {
 export interface RateLimitConfig {
   readonly max: number;
   readonly timeWindowMs: number;
+  /** Failed authentications per client address per window before it gets 429 (auth/failures.ts). */
+  readonly authFailures: number;
 }
 
 export interface ListenConfig {

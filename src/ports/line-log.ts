@@ -10,8 +10,12 @@
  * the lines partition, so the ring holds about as much memory as its text would.
  *
  *   slot:   source (ArrayBuffer of the chunk, or the text once decoded) | byteOffset | length | ts
+ *
+ * A `match` pattern never runs in `append` (the capture's path): a long-poll is woken by any new line
+ * and scans for itself, in slices that yield to the event loop (user-regex.ts), as a query does.
  */
 import { lineText } from "./line-splitter.js";
+import { ScanClock, type UserRegex } from "./user-regex.js";
 
 export interface LogLine {
   readonly seq: number;
@@ -25,11 +29,23 @@ export interface LogPage {
   readonly next: number;
 }
 
-interface Waiter {
-  readonly since: number;
-  readonly match: RegExp | null;
-  readonly resolve: () => void;
+export interface ReadOptions {
+  /** The first seq wanted; absent: the oldest retained. */
+  readonly since?: number;
+  readonly limit: number;
+  readonly match?: UserRegex | null;
+  /** Long-poll: first wait up to this long for a (matching) line at or after since (or the end). */
+  readonly waitMs?: number;
+  readonly signal?: AbortSignal;
+  /** Matching time this read may spend; SCAN_BUDGET_MS unless a test says otherwise. */
+  readonly budgetMs?: number;
 }
+
+/**
+ * Matching time one read may spend in all (its slices, not its waits). A read that runs out answers
+ * with the lines found so far and a `next` where the scan stopped, as a full page does.
+ */
+export const SCAN_BUDGET_MS = 2000;
 
 export class LineLog {
   // One column per field, `size` slots used; slot (head + k) % size holds the k-th oldest line.
@@ -39,7 +55,8 @@ export class LineLog {
   private readonly times: string[] = [];
   private head = 0;
   private nextSeq: number;
-  private readonly waiters = new Set<Waiter>();
+  /** Long-polls waiting for the next line; each is called once, then dropped. */
+  private readonly waiters = new Set<() => void>();
 
   constructor(
     private readonly capacity: number,
@@ -76,9 +93,9 @@ export class LineLog {
       this.head = (slot + 1) % this.capacity;
     }
     if (this.waiters.size > 0) {
-      for (const waiter of this.waiters) {
-        if (seq >= waiter.since && (!waiter.match || waiter.match.test(this.text(seq)))) waiter.resolve();
-      }
+      const woken = [...this.waiters];
+      this.waiters.clear();
+      for (const wake of woken) wake();
     }
     return seq;
   }
@@ -103,31 +120,113 @@ export class LineLog {
   }
 
   /** Lines with seq >= since (the oldest retained if since is absent or older), at most limit. */
-  query(since: number | undefined, limit: number, match: RegExp | null = null): LogPage {
+  query(since: number | undefined, limit: number): LogPage {
     const from = Math.max(since ?? 0, this.oldestSeq());
     const lines: LogLine[] = [];
     let seq = from;
-    for (; seq < this.nextSeq && lines.length < limit; seq += 1) {
-      const text = this.text(seq);
-      if (!match || match.test(text)) lines.push({ seq, ts: this.times[this.slot(seq)] as string, text });
+    for (; seq < this.nextSeq && lines.length < limit; seq += 1) lines.push(this.line(seq));
+    return { lines, next: seq };
+  }
+
+  private line(seq: number): LogLine {
+    return { seq, ts: this.times[this.slot(seq)] as string, text: this.text(seq) };
+  }
+
+  /**
+   * GET /ports/:id/log: with waitMs, first waits until a (matching) line at or after `since` (or the
+   * current end) exists, then answers as `query` would, keeping only lines that match.
+   */
+  async read(options: ReadOptions): Promise<LogPage> {
+    const { since, limit, match = null, waitMs = 0, signal, budgetMs = SCAN_BUDGET_MS } = options;
+    const clock = new ScanClock(budgetMs);
+    let from = since;
+    if (waitMs > 0) {
+      const found = await this.waitFor(since ?? this.nextSeq, match, waitMs, signal, clock);
+      if (since !== undefined) {
+        // Nothing matched in [since, found.next - 1): the answer starts at the first match, if any.
+        if (!found.found) return { lines: [], next: found.next };
+        if (match !== null) from = found.next - 1;
+      }
+    }
+    if (match === null) return this.query(from, limit);
+    return this.search(from ?? 0, limit, match, clock, signal);
+  }
+
+  /** query's lines that match, scanned in slices; stops early when the clock's budget is spent. */
+  private async search(
+    since: number,
+    limit: number,
+    match: UserRegex,
+    clock: ScanClock,
+    signal?: AbortSignal,
+  ): Promise<LogPage> {
+    const lines: LogLine[] = [];
+    let seq = Math.max(since, this.oldestSeq());
+    clock.start();
+    try {
+      // At least one line per call, so a read whose wait spent the budget still answers its match.
+      while (seq < this.nextSeq && lines.length < limit) {
+        if (match.test(this.text(seq))) lines.push(this.line(seq));
+        seq += 1;
+        if (clock.exhausted) break;
+        if (clock.due()) {
+          await clock.pause();
+          if (signal?.aborted) break;
+          // Lines pushed out of the ring meanwhile are gone, as for a since older than the oldest.
+          seq = Math.max(seq, this.oldestSeq());
+        }
+      }
+    } finally {
+      clock.stop();
     }
     return { lines, next: seq };
   }
 
-  /** Resolves true when a line with seq >= since (matching `match`) exists, false after waitMs or abort. */
-  waitFor(since: number, match: RegExp | null, waitMs: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.query(since, 1, match).lines.length > 0) return Promise.resolve(true);
+  /**
+   * Resolves `found` when a line with seq >= since (matching `match`) exists; otherwise, after waitMs,
+   * an abort or the end of the clock's budget, `next` is the first seq not yet scanned.
+   */
+  async waitFor(
+    since: number,
+    match: UserRegex | null,
+    waitMs: number,
+    signal?: AbortSignal,
+    clock = new ScanClock(SCAN_BUDGET_MS),
+  ): Promise<{ found: boolean; next: number }> {
+    const deadline = performance.now() + waitMs;
+    let from = since;
+    for (;;) {
+      if (match === null) {
+        if (Math.max(from, this.oldestSeq()) < this.nextSeq) return { found: true, next: from };
+        from = Math.max(from, this.nextSeq);
+      } else {
+        const page = await this.search(from, 1, match, clock, signal);
+        if (page.lines.length > 0) return { found: true, next: page.next };
+        from = page.next;
+        if (clock.exhausted || signal?.aborted) return { found: false, next: from };
+        // Lines arrived while the last slices ran.
+        if (from < this.nextSeq && performance.now() < deadline) continue;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0 || signal?.aborted || !(await this.appended(left, signal))) {
+        return { found: false, next: from };
+      }
+    }
+  }
+
+  /** Resolves true at the next append, false after waitMs or an abort. */
+  private appended(waitMs: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise((resolve) => {
-      const finish = (found: boolean): void => {
+      const finish = (appended: boolean): void => {
         clearTimeout(timer);
-        this.waiters.delete(waiter);
+        this.waiters.delete(wake);
         signal?.removeEventListener("abort", onAbort);
-        resolve(found);
+        resolve(appended);
       };
       const onAbort = (): void => finish(false);
-      const waiter: Waiter = { since, match, resolve: () => finish(true) };
+      const wake = (): void => finish(true);
       const timer = setTimeout(() => finish(false), waitMs);
-      this.waiters.add(waiter);
+      this.waiters.add(wake);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -57,6 +57,8 @@ export class Port {
   readonly lease: WriterLease;
   /** What console clients (WebSocket, telnet, RFC 2217) do on the wire: input, BREAKs, line settings. */
   readonly console: ConsoleAccess;
+  /** Subscribers of onOutput: every console client, whichever door it came through. */
+  private watching = 0;
   private readonly link: PortLink;
 
   constructor(
@@ -222,7 +224,20 @@ export class Port {
 
   /** Every byte the target prints, live, with its capture offset (viewers, re-exports). */
   onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
-    return this.link.onOutput(listener);
+    const detach = this.link.onOutput(listener);
+    this.watching += 1;
+    let attached = true;
+    return () => {
+      if (!attached) return;
+      attached = false;
+      this.watching -= 1;
+      detach();
+    };
+  }
+
+  /** Console clients watching the output: WebSocket viewers and telnet / RFC 2217 connections alike. */
+  get viewers(): number {
+    return this.watching;
   }
 
   private nmiCapability(): NmiCapability {

@@ -1,20 +1,25 @@
 /** The V8 code cache dist/main.js runs the daemon's bundle through: what it does when the cache is not right. */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import vm from "node:vm";
 import { describe, it } from "node:test";
 import {
   BUNDLE_HEAD,
   BUNDLE_TAIL,
   KEEP,
+  STALE_MS,
   cacheFileFor,
   defaultCacheDir,
   runCachedBundle,
 } from "../../src/cli/code-cache.js";
+
+const execFileAsync = promisify(execFile);
 
 interface Exports {
   answer: number;
@@ -128,25 +133,77 @@ describe("code cache", () => {
     assert.equal(run(file, cacheDir).cache, "missing");
   });
 
-  it("keeps the KEEP most recently written caches, its own included, and nothing else is touched", async () => {
+  it("keeps its checkout's KEEP most recently written caches; another checkout's only go when stale", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-code-cache-"));
     const text = bundleText("kept");
     const file = await bundleIn(dir, text);
     const cacheDir = path.join(dir, "cache");
     await mkdir(cacheDir);
-    // Earlier builds' caches, written one day apart, and a file that is not a cache.
-    const earlier = Array.from({ length: KEEP + 1 }, (_, i) => `serve-OLD${i}.cjs-x.v8cache`);
-    for (const [i, name] of earlier.entries()) {
-      await writeFile(path.join(cacheDir, name), "old");
-      const when = new Date(Date.now() - (i + 1) * 86_400_000);
+    const ages = async (name: string, days: number) => {
+      const when = new Date(Date.now() - days * 86_400_000);
       await utimes(path.join(cacheDir, name), when, when);
+    };
+    // This checkout's earlier builds, written one day apart; another checkout's, older still, one of
+    // them unused for longer than STALE_MS; and a file that is not a cache.
+    const earlier = Array.from({ length: KEEP + 1 }, (_, i) =>
+      path.basename(cacheFileFor(path.join(dir, `serve-OLD${i}.cjs`), cacheDir)),
+    );
+    const other = path.join(dir, "other-checkout", "dist", "chunks");
+    const others = Array.from({ length: KEEP + 1 }, (_, i) =>
+      path.basename(cacheFileFor(path.join(other, `serve-OTHER${i}.cjs`), cacheDir)),
+    );
+    for (const [i, name] of [...earlier.entries(), ...others.entries()]) {
+      await writeFile(path.join(cacheDir, name), "old");
+      await ages(name, i + 1 + (others.includes(name) ? 10 : 0));
     }
+    const stale = path.basename(cacheFileFor(path.join(other, "serve-GONE.cjs"), cacheDir));
+    await writeFile(path.join(cacheDir, stale), "old");
+    await ages(stale, STALE_MS / 86_400_000 + 1);
     await writeFile(path.join(cacheDir, "notes.txt"), "");
     assert.equal(run(file, cacheDir).save(), true);
     assert.deepEqual(
       (await readdir(cacheDir)).sort(),
-      [path.basename(cacheFileFor(file, cacheDir)), "notes.txt", ...earlier.slice(0, KEEP - 1)].sort(),
+      [
+        path.basename(cacheFileFor(file, cacheDir)),
+        "notes.txt",
+        ...earlier.slice(0, KEEP - 1),
+        ...others,
+      ].sort(),
     );
+  });
+
+  it("gives each checkout of one build its own cache: a stack trace names its own bundle", async () => {
+    // Two processes, as two checkouts' daemons would be (V8 reuses in-process what it compiled).
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-code-cache-"));
+    const text = `${BUNDLE_HEAD}
+"use strict";
+function boom() { throw new Error("boom"); }
+exports.stack = () => { try { boom(); } catch (e) { return e.stack; } };
+${BUNDLE_TAIL}
+`;
+    const files = [];
+    for (const checkout of ["one", "two"]) {
+      await mkdir(path.join(dir, checkout, "dist", "chunks"), { recursive: true });
+      files.push(await bundleIn(path.join(dir, checkout, "dist", "chunks"), text));
+    }
+    const cacheDir = path.join(dir, "cache");
+    const codeCache = pathToFileURL(path.resolve("src/cli/code-cache.ts")).href;
+    const runIn = (file: string) =>
+      execFileAsync(process.execPath, [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `const { runCachedBundle } = await import(${JSON.stringify(codeCache)});
+         const side = runCachedBundle(${JSON.stringify(file)}, ${JSON.stringify(cacheDir)});
+         side.save();
+         console.log(JSON.stringify({ cache: side.cache, stack: side.exports.stack() }));`,
+      ]).then(({ stdout }) => JSON.parse(stdout) as { cache: string; stack: string });
+    for (const [i, file] of [...files, ...files].entries()) {
+      const { cache, stack } = await runIn(file);
+      assert.equal(cache, i < 2 ? "missing" : "used");
+      assert.match(stack, new RegExp(`at boom \\(${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:3:`), stack);
+    }
   });
 
   it("refuses a bundle the build did not wrap", async () => {

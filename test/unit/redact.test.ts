@@ -33,4 +33,22 @@ describe("redactSecrets (the log's streamWrite hook)", () => {
     assert.ok(!out.includes("p1"));
     assert.match(out, /withheld/);
   });
+
+  it("censors a credential-named query parameter's value wherever a URL is logged, and only that", () => {
+    const line = `${JSON.stringify({
+      req: { url: "/ports/vm0/log?limit=5&token=t1&match=key" },
+      msg: 'Route GET:/x?access_token=t2\\"t3&API_KEY=t4#f not found',
+    })}\n`;
+    const out = redactSecrets(line);
+    for (const secret of ["t1", "t2", "t3", "t4"]) assert.ok(!out.includes(secret), `${secret} in ${out}`);
+    assert.match(out, /limit=5&token=\[redacted\]&match=key/);
+    assert.match(out, /API_KEY=\[redacted\]#f/);
+  });
+
+  it("stays linear on a long URL of letters (no quadratic scan on the log's path)", () => {
+    const line = `${JSON.stringify({ url: `/?${"a".repeat(16_000)}&${"tok".repeat(5000)}` })}\n`;
+    const started = performance.now();
+    redactSecrets(line);
+    assert.ok(performance.now() - started < 50);
+  });
 });

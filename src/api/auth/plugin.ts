@@ -5,8 +5,10 @@
  * SysRq keys need admin) happen in the route, once the body is validated: see authorizeKeys.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Role } from "../../config/types.js";
+import type { RateLimitConfig, Role } from "../../config/types.js";
 import { BridgeError } from "../../errors.js";
+import { AuthFailures } from "./failures.js";
+import { refuseOrigin } from "./origin.js";
 import { OPEN_ACCESS, mayUsePort, type Principal } from "./principal.js";
 import { roleAtLeast, roleForKeys } from "./roles.js";
 import type { TokenVerifier } from "./tokens.js";
@@ -22,6 +24,10 @@ declare module "fastify" {
     /** Set for every non-public route once the caller is known. */
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Failed authentications per client address (the console WebSocket's too). */
+    authFailures: AuthFailures;
+  }
 }
 
 function forbidden(principal: Principal, needed: Role, what: string): BridgeError {
@@ -32,15 +38,33 @@ function forbidden(principal: Principal, needed: Role, what: string): BridgeErro
   );
 }
 
-export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void {
+export function installAuth(app: FastifyInstance, verifier: TokenVerifier, limits: RateLimitConfig): void {
   app.decorateRequest("principal", null);
+  const failures = new AuthFailures(app.log, limits.authFailures, limits.timeWindowMs);
+  app.decorate("authFailures", failures);
+
+  if (!verifier.enabled) {
+    // Open mode makes every caller admin: only loopback Host names (no DNS rebinding), on every route.
+    app.addHook("onRequest", (request, _reply, done) => {
+      done(refuseOrigin(request.headers.origin, request.headers.host, false) ?? undefined);
+    });
+  }
   app.addHook("onRequest", async (request, reply) => {
     const access = request.routeOptions.config.access ?? "admin";
     if (access === "public") return;
+    const blockedMs = verifier.enabled ? failures.blockedForMs(request.ip) : 0;
+    if (blockedMs > 0) {
+      const seconds = Math.max(1, Math.ceil(blockedMs / 1000));
+      void reply.header("retry-after", String(seconds));
+      throw new BridgeError(
+        "RATE_LIMITED",
+        `too many failed authentications from this address; retry in ${seconds} s`,
+      );
+    }
     const principal = verifier.enabled ? verifier.verify(request.headers.authorization) : OPEN_ACCESS;
     if (principal === null) {
+      failures.failed(request.ip);
       void reply.header("www-authenticate", 'Bearer realm="sysrq-bridge"');
-      request.log.warn({ client: request.ip }, "request without a valid token refused");
       throw new BridgeError(
         "UNAUTHORIZED",
         "a valid token is required: send the header Authorization: Bearer <token>",

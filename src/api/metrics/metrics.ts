@@ -7,7 +7,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { NmiResult } from "../../nmi/run.js";
 import type { PortRegistry } from "../../ports/registry.js";
 import type { KeyResult } from "../../sysrq/result.js";
-import type { ConsoleHub } from "../console/hub.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
 /** The kernel answers in 2-4 ms on a fast console: buckets start at half a millisecond. */
@@ -22,7 +21,7 @@ export class BridgeMetrics {
   private readonly nmiVerdicts: Counter<"port" | "verdict">;
   private readonly sysrqLatency: Histogram<"port">;
 
-  constructor(ports: PortRegistry, consoles: ConsoleHub) {
+  constructor(ports: PortRegistry) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "sysrq_bridge_" });
     const stats = () => ports.list().map((port) => ({ id: port.id, ...port.stats() }));
@@ -69,11 +68,11 @@ export class BridgeMetrics {
     });
     new Gauge({
       name: "sysrq_bridge_console_viewers",
-      help: "console WebSocket sessions attached to each port",
+      help: "console clients attached to each port: WebSocket viewers and telnet / RFC 2217 connections",
       labelNames: ["port"],
       registers,
       collect() {
-        for (const port of ports.list()) this.set({ port: port.id }, consoles.viewers(port.id));
+        for (const port of ports.list()) this.set({ port: port.id }, port.viewers);
       },
     });
     new Gauge({

@@ -6,9 +6,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
 import Type from "typebox";
-import { BridgeError } from "../../errors.js";
 import { OPEN_ACCESS } from "../auth/principal.js";
-import { refuseOrigin } from "../console/origin.js";
+import { refuseOrigin } from "../auth/origin.js";
 import { ConsoleSession } from "../console/session.js";
 import { PortParams } from "../schemas.js";
 
@@ -34,7 +33,7 @@ export const consoleRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: { params: PortParams, querystring: ConsoleQuery, hide: true },
       preValidation: async (request) => {
         const refused = refuseOrigin(request.headers.origin, request.headers.host, app.tokens.enabled);
-        if (refused !== null) throw new BridgeError("FORBIDDEN", refused);
+        if (refused !== null) throw refused;
         app.ports.get(request.params.id); // 404 before the upgrade
       },
     },
@@ -49,7 +48,9 @@ export const consoleRoutes: FastifyPluginAsyncTypebox = async (app) => {
           client: request.ip,
           authenticate: (token) =>
             app.tokens.enabled
-              ? app.tokens.verify(token === undefined ? undefined : `Bearer ${token}`)
+              ? app.authFailures.verify(request.ip, () =>
+                  app.tokens.verify(token === undefined ? undefined : `Bearer ${token}`),
+                )
               : OPEN_ACCESS,
           authEnabled: app.tokens.enabled,
           backlogBytes: request.query.backlog ?? 0,

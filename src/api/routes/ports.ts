@@ -11,7 +11,7 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const describe = (port: Port) => ({
     ...port.info(),
     lease: leaseView(port.lease.current),
-    viewers: app.consoles.viewers(port.id),
+    viewers: port.viewers,
   });
 
   app.get(
