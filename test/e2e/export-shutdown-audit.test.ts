@@ -1,6 +1,8 @@
 /**
  * A re-export client still connected when the real binary gets SIGTERM gets its export-disconnect
- * record before the daemon exits (issue 13 item 10): the target is one end of a socat pty pair.
+ * record before the daemon exits (issue 13 item 10), and so does the SysRq key it sent just before,
+ * whose verdict was still pending. The target is socat echoing on a TCP port (a telnet port that
+ * carries IAC BRK but has no kernel to answer).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -9,7 +11,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { listening, run } from "../helpers/bin.js";
 import { RawClient } from "../helpers/export-clients.js";
-import { startPtyPair, type PtyPair } from "../helpers/socat.js";
+import { spawn, type ChildProcess } from "node:child_process";
 import { requireTools } from "../helpers/tools.js";
 import { freeTcpPort } from "../target/guest.js";
 
@@ -20,14 +22,18 @@ describe(
   { skip: requireTools("socat"), timeout: 60_000 },
   () => {
     let dir: string;
-    let pair: PtyPair;
+    let echo: ChildProcess;
+    let targetPort: number;
 
     before(async () => {
       dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-export-shutdown-"));
-      pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
+      targetPort = await freeTcpPort();
+      echo = spawn("socat", [`TCP-LISTEN:${targetPort},bind=127.0.0.1,reuseaddr`, "EXEC:cat"], {
+        stdio: "ignore",
+      });
     });
     after(async () => {
-      await pair?.stop();
+      echo?.kill("SIGKILL");
       await rm(dir, { recursive: true, force: true });
     });
 
@@ -39,7 +45,7 @@ describe(
       await writeFile(
         config,
         `listen: { host: 127.0.0.1, port: ${httpPort} }\ncaptureDir: ./cap\nlog: { level: warn }\n` +
-          `ports:\n  - id: pty0\n    transport: { kind: tty, path: ${pair.daemonSide} }\n` +
+          `ports:\n  - id: pty0\n    transport: { kind: telnet, host: 127.0.0.1, port: ${targetPort} }\n` +
           `    export: { telnet: { host: 127.0.0.1, port: ${exportPort} } }\n`,
       );
       const proc = run(["--config", config]);
@@ -47,7 +53,8 @@ describe(
       const telnet = await RawClient.connect(exportPort);
       await telnet.waitFor(/you hold the writer lease/, 5000);
       telnet.socket.write("abc\r");
-      await sleep(200);
+      telnet.socket.write(Buffer.from([0xff, 0xf3, 0x68])); // IAC BRK h: no kernel will answer
+      await sleep(300);
       proc.child.kill("SIGTERM");
       assert.equal(await proc.exited, 0, proc.output().stderr);
       telnet.socket.destroy(); // the daemon has closed it
@@ -57,9 +64,11 @@ describe(
         .map((line) => JSON.parse(line) as Record<string, unknown>);
       assert.deepEqual(
         audit.map((r) => r["action"]),
-        ["lease-take", "export-connect", "export-disconnect"],
+        ["lease-take", "export-connect", "console-break", "console-sysrq", "export-disconnect"],
       );
-      assert.equal(audit.at(-1)?.["bytes"], 4);
+      const key = audit.find((r) => r["action"] === "console-sysrq");
+      assert.deepEqual([key?.["key"], key?.["verdict"]], ["h", "no-response"]);
+      assert.equal(audit.at(-1)?.["bytes"], 5);
     });
   },
 );
