@@ -239,7 +239,7 @@ export class ExportSession {
     try {
       this.keys.track(await port.console.input(op.bytes, this.caller));
     } catch (err) {
-      if (await this.keys.refused(err)) return;
+      if (await this.keys.refused(err)) return this.notice?.(`SysRq key refused: ${(err as Error).message}`);
       this.inputRefused(err, op.bytes.length);
     }
   }
