@@ -82,7 +82,8 @@ function renderActions(state = consoleView.state) {
   ui.take.disabled = !operate || (lease !== null && !roleAtLeast(role, "admin"));
   ui.take.textContent = lease !== null && !state.yours ? "Take over writer lease" : "Take writer lease";
   ui.sysrq.disabled = !operate || port?.capabilities.sysrq.available === false;
-  ui.sendBreak.disabled = !operate || port?.capabilities.break.available === false;
+  // A console BREAK needs the writer lease, as typing does (the daemon refuses it otherwise).
+  ui.sendBreak.disabled = !operate || !state.yours || port?.capabilities.break.available === false;
   ui.nmi.disabled =
     !state.connected || !roleAtLeast(role, "admin") || port?.capabilities.nmi.available !== true;
   ui.nmi.title = port?.capabilities.nmi.reason ?? "";

@@ -2,7 +2,9 @@
  * One telnet or RFC 2217 client of a re-exported port, acting as the listener's token. An `rw` client
  * with the operate role takes the writer lease at connect when it is free, else it only reads. Output
  * goes out as the target printed it (0xFF doubled); input and BREAKs run in arrival order through the
- * port's queue, and the byte after the client's own BREAK is a SysRq key checked against its role.
+ * port's queue under the door rules of ports/console-break-guard.ts: a BREAK needs the lease, the
+ * byte after it is a SysRq key checked against the role (audited with the kernel's verdict), nothing
+ * after the key goes out without the lease, and nothing at all while the audit cannot be written.
  * An RFC 2217 BREAK-ON ... BREAK-OFF is held on a tty for as long as the client says (at most
  * MAX_BREAK_HOLD_MS, and never past its disconnect); input sent meanwhile waits for the BREAK to end.
  *
@@ -20,6 +22,8 @@ import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
 import type { ExportListenerConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { ConsoleCaller, LineChangeOutcome } from "../ports/console-access.js";
+import { inputRefusal } from "../ports/console-break-guard.js";
+import { ConsoleKeyVerdicts } from "../ports/console-key-verdicts.js";
 import type { Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
 import type { LineChange } from "../transports/transport.js";
@@ -32,6 +36,8 @@ const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
 export const BREAK_START_TIMEOUT_MS = 2000;
+/** Refused BREAKs past this many per connection are counted (in export-disconnect), not audited each. */
+const MAX_AUDITED_REFUSALS = 10;
 
 /** A BREAK waiting in the client's queue; `release` set for one the client ends itself (BREAK-OFF). */
 interface PendingBreak {
@@ -69,6 +75,11 @@ export class ExportSession {
   private held: HeldState | null = null;
   private readonly caller: ConsoleCaller;
   private readonly inputQueue: ConsoleInputQueue;
+  private readonly keys: ConsoleKeyVerdicts;
+  private refusedBreaks = 0;
+  /** Set by a server whose clients read text (telnet): says why a BREAK or input was refused. */
+  notice: ((text: string) => void) | null = null;
+  private noticedAudit = false;
 
   constructor(
     private readonly socket: Socket,
@@ -76,7 +87,14 @@ export class ExportSession {
     private readonly client: string,
   ) {
     const actsAs = deps.listener.actsAs;
-    this.caller = { id: this.id, name: actsAs.name, checkKey: (key) => this.checkKey(key) };
+    this.caller = {
+      id: this.id,
+      name: actsAs.name,
+      checkKey: (key) => this.checkKey(key),
+      holdsLease: () => this.writer,
+      auditUnavailable: () => deps.audit.unavailable(),
+    };
+    this.keys = new ConsoleKeyVerdicts((detail) => this.audit("console-sysrq", detail));
     this.inputQueue = new ConsoleInputQueue(
       (op) => this.runOp(op),
       (paused) => (paused ? socket.pause() : socket.resume()),
@@ -96,7 +114,8 @@ export class ExportSession {
   /** Takes the lease if it is free and this client may write, then relays the target's output. */
   async start(): Promise<void> {
     const { port, via } = this.deps;
-    if (this.mayWrite && port.lease.current === null) {
+    // An unauditable lease-take is not made: the client only reads (its input would be refused anyway).
+    if (this.mayWrite && port.lease.current === null && this.deps.audit.unavailable() === null) {
       this.leaseId = port.lease.take({ holder: this.deps.listener.actsAs.name, via }).lease.leaseId;
       await this.audit("lease-take", {});
     }
@@ -127,6 +146,9 @@ export class ExportSession {
       this.refusedInput += bytes.length;
       return;
     }
+    // Checked again when its turn comes; refused here, it never takes a place in the port's queue.
+    const refused = inputRefusal(this.caller, this.deps.port.console.armedBy(this.id), bytes.length);
+    if (refused && this.queued === 0) return this.inputRefused(refused, bytes.length);
     this.bytesIn += bytes.length;
     this.queued += 1;
     this.inputQueue.push({ kind: "input", bytes });
@@ -134,8 +156,18 @@ export class ExportSession {
 
   /** A BREAK from the client (IAC BRK), after its earlier input; resolves true once it is on the wire. */
   sendBreak(): Promise<boolean> {
-    if (!this.mayWrite) return Promise.resolve(false);
+    if (!this.mayWrite) return this.refuseBreak();
     return new Promise((resolve) => this.queueBreak({ done: resolve }));
+  }
+
+  /** A BREAK from a read-only client: never queued, audited (up to a count), said to a telnet client. */
+  private async refuseBreak(): Promise<boolean> {
+    const reason =
+      this.deps.listener.mode === "ro"
+        ? "this listener is mode: ro"
+        : `token ${this.deps.listener.actsAs.name} has the ${this.deps.listener.actsAs.role} role`;
+    await this.breakFailed(new BridgeError("FORBIDDEN", `a BREAK needs write access: ${reason}`));
+    return false;
   }
 
   /**
@@ -143,7 +175,7 @@ export class ExportSession {
    * (held until breakOff() on a tty; sent once elsewhere), false when it could not start.
    */
   breakOn(): Promise<boolean> {
-    if (!this.mayWrite) return Promise.resolve(false);
+    if (!this.mayWrite) return this.refuseBreak();
     if (this.held) return Promise.resolve(true); // already on: BREAK-ON twice is one BREAK
     let end: () => void = () => undefined;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -204,15 +236,26 @@ export class ExportSession {
       }
       return;
     }
-    if (!port.lease.holds(this.leaseId) && !port.console.armedBy(this.id)) {
-      this.refusedInput += op.bytes.length;
+    try {
+      this.keys.track(await port.console.input(op.bytes, this.caller));
+    } catch (err) {
+      if (await this.keys.refused(err)) return this.notice?.(`SysRq key refused: ${(err as Error).message}`);
+      this.inputRefused(err, op.bytes.length);
+    }
+  }
+
+  /** Counts refused input; a lapsed lease or an unwritable audit is said to a telnet client. */
+  private inputRefused(err: unknown, bytes: number): void {
+    const code = err instanceof BridgeError ? err.code : null;
+    if (code === "LEASE_REQUIRED" || code === "AUDIT_UNAVAILABLE") {
+      this.refusedInput += bytes;
+      if (code === "AUDIT_UNAVAILABLE" && !this.noticedAudit) {
+        this.noticedAudit = true; // once per connection: the client keeps reading the console
+        this.notice?.(`input is not forwarded: ${(err as BridgeError).message}`);
+      }
       return;
     }
-    try {
-      await port.console.input(op.bytes, this.caller);
-    } catch (err) {
-      this.failed(err, `${op.bytes.length} bytes of console input were not sent`);
-    }
+    this.failed(err, `${bytes} bytes of console input were not sent`);
   }
 
   /** One BREAK, if the port's queue frees within 2 s; a refused BREAK is never sent later. */
@@ -260,6 +303,11 @@ export class ExportSession {
   private async breakFailed(err: unknown): Promise<void> {
     this.failed(err, "BREAK failed");
     const code = err instanceof BridgeError ? err.code : "INTERNAL";
+    if (code === "LEASE_REQUIRED" || code === "AUDIT_UNAVAILABLE" || code === "FORBIDDEN") {
+      this.notice?.(`BREAK refused: ${(err as BridgeError).message}`);
+      this.refusedBreaks += 1;
+      if (this.refusedBreaks > MAX_AUDITED_REFUSALS) return; // a flood is counted in export-disconnect
+    }
     await this.audit("console-break", { status: err instanceof BridgeError ? err.statusCode : 500, code });
   }
 
@@ -304,6 +352,11 @@ export class ExportSession {
     if (this.queued > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     if (this.leaseId !== undefined) this.deps.port.lease.release(this.leaseId);
     this.leaseId = undefined;
-    await this.audit("export-disconnect", { bytes: this.bytesIn, refusedBytes: this.refusedInput });
+    await this.keys.settled();
+    await this.audit("export-disconnect", {
+      bytes: this.bytesIn,
+      refusedBytes: this.refusedInput,
+      ...(this.refusedBreaks > 0 ? { refusedBreaks: this.refusedBreaks } : {}),
+    });
   }
 }

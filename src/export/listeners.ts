@@ -58,12 +58,19 @@ export async function startExports(deps: ExportDeps): Promise<ExportListeners> {
           const session: ExportSession = serve(socket, sessionDeps, client);
           sockets.add(socket);
           socket.on("error", () => socket.destroy());
-          socket.once("close", () => {
-            sockets.delete(socket);
-            const done = session.closed();
-            sessionsClosed.add(done);
-            void done.then(() => sessionsClosed.delete(done));
-          });
+          // Tracked from the connection on: the server's own close fires before its sockets' close
+          // events, so a set filled at socket close was still empty when shutdown waited on it.
+          const done = new Promise<void>((resolve) =>
+            socket.once("close", () => {
+              sockets.delete(socket);
+              void session
+                .closed()
+                .catch((err: unknown) => log.error({ err }, "export session close failed"))
+                .then(resolve);
+            }),
+          );
+          sessionsClosed.add(done);
+          void done.then(() => sessionsClosed.delete(done));
         });
         await listen(server, listener, `port ${port.id} export.${via}`);
         running.push({ portId: port.id, via, server });

@@ -2,7 +2,8 @@
  * A plain telnet (RFC 854) client of a re-exported port: picocom through socat, busybox telnet,
  * conserver. The server offers WILL ECHO and WILL SGA (the target echoes; clients go to character
  * mode), doubles 0xFF toward the client, turns the client's CR LF / CR NUL into the CR a serial console
- * expects, and sends IAC BRK from the client on as a BREAK through the port.
+ * expects, and sends IAC BRK from the client on as a BREAK through the port (the writer lease
+ * needed: a refused BREAK is said to the client in a line like the greeting).
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> NewlineFilter ─> session.input
  *                            ├─ IAC BRK ─> session.sendBreak
@@ -22,6 +23,10 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
   );
   const decoder = new TelnetDecoder("standard");
   const newline = new NewlineFilter();
+  // A refused BREAK or input is said on the console stream, as the greeting is.
+  session.notice = (text) => {
+    if (!socket.destroyed) socket.write(`\r\n[sysrq-bridge] ${deps.port.id}: ${text}\r\n`);
+  };
   socket.pause(); // nothing is read until the session knows whether it holds the lease
   socket.write(negotiation.opening());
   socket.on("data", (chunk: Buffer) => {

@@ -2,23 +2,34 @@
  * What console clients (WebSocket viewers, telnet and RFC 2217 connections) do on a port's wire:
  * input, BREAKs they own (and may hold), serial line settings. All of it goes through the port's
  * link, so it queues behind SysRq sequences and obeys the same arm: after a client's own BREAK its
- * next byte is a SysRq key, checked against its role and the port's sysrqMask.
+ * next byte is a SysRq key, whose verdict is read from the console as for HTTP SysRq. Who may do what
+ * (lease, roles, audit health) is console-break-guard.ts, checked when the op's turn comes.
  */
 import type { Logger } from "pino";
+import { BridgeError } from "../errors.js";
 import type { PortConfig } from "../config/types.js";
-import type { Clock } from "../sysrq/console.js";
-import { checkKeysSendable } from "../sysrq/guard.js";
+import { ConsoleInbox, type Clock } from "../sysrq/console.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
-import type { LineChange } from "../transports/transport.js";
+import type { KeyResult } from "../sysrq/result.js";
+import { DEFAULT_SYSRQ_TIMEOUT_MS, readVerdict } from "../sysrq/run.js";
+import type { LineChange, Transport } from "../transports/transport.js";
+import {
+  afterKey,
+  breakRefusal,
+  checkArmedKey,
+  inputRefusal,
+  type ConsoleCaller,
+} from "./console-break-guard.js";
 import type { HeldBreak, PortLink } from "./port-link.js";
 
-/** A console client (WebSocket viewer, telnet or RFC 2217 connection) as the port sees it. */
-export interface ConsoleCaller {
-  /** Unique per connection: who owns an arm. */
-  readonly id: string;
-  readonly name: string;
-  /** Throws when the caller may not send this SysRq key (its role). */
-  readonly checkKey: (key: string) => void;
+export type { ConsoleCaller } from "./console-break-guard.js";
+
+/** What came of a client's input: what it did not send, and the SysRq key it sent, if any. */
+export interface ConsoleInput {
+  /** Bytes after the SysRq key not sent: the caller does not hold the writer lease. */
+  readonly dropped: number;
+  /** The key after the caller's own BREAK; `result` settles once the kernel answered (or timed out). */
+  readonly sysrq: { readonly key: string; readonly result: Promise<KeyResult> } | null;
 }
 
 /** What came of a client's line setting: applied to the device, or echoed only, and why. */
@@ -54,6 +65,8 @@ export class ConsoleAccess {
 
   private async runBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
     const transport = this.link.requireBreakable();
+    const refused = breakRefusal(caller);
+    if (refused) throw refused;
     await this.link.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
     this.deps.log.info({ caller: caller.name }, "console break");
   }
@@ -71,6 +84,8 @@ export class ConsoleAccess {
     this.link.requireOpen();
     const outcome = await this.link.runWithin(options.startMs, async () => {
       const transport = this.link.requireOpen();
+      const refused = breakRefusal(caller);
+      if (refused) throw refused;
       const result = await this.link.holdBreak(transport, caller.id, options.release, options.started);
       const details = { caller: caller.name, held: result.held, heldMs: Math.round(result.heldMs) };
       if (result.capped) this.deps.log.warn(details, "console break held too long: released");
@@ -106,26 +121,34 @@ export class ConsoleAccess {
   /**
    * Console input, in order through the port's queue. After the caller's own BREAK, its first byte
    * is a SysRq key: checked against the caller's role and the port's sysrqMask, and if refused the arm
-   * is cancelled with a second BREAK so the byte can never run. Input while someone else's BREAK has
-   * the line armed waits until that arm has lapsed (at most 5 s).
+   * is cancelled with a second BREAK so the byte can never run (the error's details name the key).
+   * Input while someone else's BREAK has the line armed waits until that arm has lapsed (at most 5 s).
    */
-  async input(data: Buffer, caller: ConsoleCaller): Promise<void> {
+  async input(data: Buffer, caller: ConsoleCaller): Promise<ConsoleInput> {
     this.link.requireOpen();
-    await this.link.run(async () => {
+    return this.link.run(async () => {
       let transport = this.link.requireOpen();
+      const armed = this.link.line.armedBy(caller.id);
+      const refused = inputRefusal(caller, armed, data.length);
+      if (refused) throw refused;
       let bytes = data;
-      if (this.link.line.armedBy(caller.id)) {
+      let sysrq: ConsoleInput["sysrq"] = null;
+      let dropped = 0;
+      if (armed) {
         const key = String.fromCharCode(bytes[0] ?? 0);
         try {
-          caller.checkKey(key);
-          checkKeysSendable(key, this.config.sysrqMask);
+          checkArmedKey(caller, key, this.config.sysrqMask);
         } catch (err) {
           await this.link.wire(transport).sendBreak(this.config.breakMs); // a second BREAK cancels the arm
           this.link.line.reset();
-          throw err;
+          throw err instanceof BridgeError
+            ? new BridgeError(err.code, err.message, { cause: err, details: { ...err.details, key } })
+            : err;
         }
-        await this.link.wire(transport).sendKey(key);
-        bytes = bytes.subarray(1);
+        sysrq = { key, ...(await this.sendKey(transport, key)) };
+        const rest = afterKey(caller, bytes.subarray(1));
+        dropped = bytes.length - 1 - rest.length;
+        bytes = rest;
       } else {
         const armedFor = this.link.line.armedFor();
         if (armedFor !== null) {
@@ -133,8 +156,33 @@ export class ConsoleAccess {
           transport = this.link.requireOpen();
         }
       }
-      if (bytes.length === 0) return;
-      await this.link.writeBytes(transport, bytes, "console write");
+      if (bytes.length > 0) await this.link.writeBytes(transport, bytes, "console write");
+      return { dropped, sysrq };
     });
+  }
+
+  /**
+   * Writes the key and starts reading its verdict (subscribed before the key goes out), which
+   * settles outside the queue: the client's next input need not wait for the kernel.
+   */
+  private async sendKey(transport: Transport, key: string): Promise<{ result: Promise<KeyResult> }> {
+    const { clock } = this.deps;
+    const inbox = new ConsoleInbox(this.link.feed(), clock);
+    try {
+      const start = clock.now();
+      await this.link.wire(transport).sendKey(key);
+      const wait = {
+        start,
+        keyWrittenAt: clock.now(),
+        timeoutMs: DEFAULT_SYSRQ_TIMEOUT_MS,
+        settleMs: 0,
+        note: {},
+      };
+      const result = readVerdict(key, inbox, wait, { feed: this.link.feed(), clock });
+      return { result: result.finally(() => inbox.close()) };
+    } catch (err) {
+      inbox.close();
+      throw err;
+    }
   }
 }

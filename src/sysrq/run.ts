@@ -12,6 +12,9 @@ import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyRe
 import type { PhaseTimes } from "./timing.js";
 import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
 
+/** How long HTTP SysRq waits for the kernel by default; a console door's BREAK + key waits as long. */
+export const DEFAULT_SYSRQ_TIMEOUT_MS = 3000;
+
 export interface SequenceOptions {
   readonly timeoutMs: number;
   readonly settleMs: number;
@@ -52,7 +55,6 @@ export async function runSequence(
 async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps): Promise<KeyResult> {
   const { wire, clock, times } = deps;
   const inbox = new ConsoleInbox(deps.feed, clock);
-  const output: string[] = [];
   try {
     const plan = planKey(wire.armState(), clock.now(), wire.delivery);
     const note = plan.note ? { note: plan.note } : {};
@@ -76,43 +78,87 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
       }
     const keyWrittenAt = clock.now();
     times?.add("wire", keyWrittenAt - start);
-    const deadline = keyWrittenAt + options.timeoutMs;
-
-    let judgement: Judgement | null = null;
-    let latencyMs = 0;
-    let verdictAt = 0;
-    while (!judgement) {
-      const event = await inbox.next(deadline);
-      if (event === null || event.type === "disconnected") {
-        times?.add("kernel", clock.now() - keyWrittenAt);
-        const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
-        return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
-      }
-      judgement = judgeLine(key, event.text);
-      if (judgement) {
-        latencyMs = round(event.at - start);
-        times?.add("kernel", event.at - keyWrittenAt);
-        verdictAt = event.at;
-      } else output.push(event.text);
-    }
-    // The kernel answered the key, so the target has read every byte sent so far.
-    wire.keyAnswered?.();
-
-    const completion = await awaitCompletion(key, judgement, inbox, deadline, start, output);
-    const after = await settle(key, judgement, inbox, deps, options, deadline, output);
-    times?.add("settle", clock.now() - verdictAt);
-    return {
+    return await readVerdict(
       key,
-      ...judgement,
-      latencyMs,
-      output,
-      ...(completion ? { completion } : {}),
-      ...(after ? { after } : {}),
-      ...note,
-    };
+      inbox,
+      { start, keyWrittenAt, ...options, note },
+      {
+        feed: deps.feed,
+        clock,
+        ...(times ? { times } : {}),
+        // The kernel answered the key, so the target has read every byte sent so far.
+        ...(wire.keyAnswered ? { answered: () => wire.keyAnswered?.() } : {}),
+      },
+    );
   } finally {
     inbox.close();
   }
+}
+
+/** When a key went out, and how long its verdict may take; `note` goes into the result as is. */
+export interface VerdictWait {
+  /** When the key's wire steps began (latencies count from here). */
+  readonly start: number;
+  readonly keyWrittenAt: number;
+  readonly timeoutMs: number;
+  readonly settleMs: number;
+  readonly note: { readonly note?: string };
+}
+
+export interface VerdictDeps {
+  readonly feed: ConsoleFeed;
+  readonly clock: Clock;
+  readonly times?: PhaseTimes;
+  /** Called once the kernel has answered the key. */
+  readonly answered?: () => void;
+}
+
+/**
+ * Reads the kernel's verdict on `key` (already on the wire) from `inbox`, which was subscribed before
+ * the key went out: the answer line, a deferred completion, and what followed a life-ending key.
+ * HTTP SysRq and the console doors' BREAK + key both come here, so they judge alike.
+ */
+export async function readVerdict(
+  key: string,
+  inbox: ConsoleInbox,
+  wait: VerdictWait,
+  deps: VerdictDeps,
+): Promise<KeyResult> {
+  const { clock, times } = deps;
+  const { start, keyWrittenAt, note } = wait;
+  const output: string[] = [];
+  const deadline = keyWrittenAt + wait.timeoutMs;
+  let judgement: Judgement | null = null;
+  let latencyMs = 0;
+  let verdictAt = 0;
+  while (!judgement) {
+    const event = await inbox.next(deadline);
+    if (event === null || event.type === "disconnected") {
+      times?.add("kernel", clock.now() - keyWrittenAt);
+      const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
+      return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
+    }
+    judgement = judgeLine(key, event.text);
+    if (judgement) {
+      latencyMs = round(event.at - start);
+      times?.add("kernel", event.at - keyWrittenAt);
+      verdictAt = event.at;
+    } else output.push(event.text);
+  }
+  deps.answered?.();
+
+  const completion = await awaitCompletion(key, judgement, inbox, deadline, start, output);
+  const after = await settle(key, judgement, inbox, deps, wait, deadline, output);
+  times?.add("settle", clock.now() - verdictAt);
+  return {
+    key,
+    ...judgement,
+    latencyMs,
+    output,
+    ...(completion ? { completion } : {}),
+    ...(after ? { after } : {}),
+    ...note,
+  };
 }
 
 /** s and u print a completion line later; the next key waits for it (bounded by the deadline). */
@@ -143,8 +189,8 @@ async function settle(
   key: string,
   judgement: Judgement,
   inbox: ConsoleInbox,
-  deps: SequenceDeps,
-  options: SequenceOptions,
+  deps: VerdictDeps,
+  options: { readonly settleMs: number },
   deadline: number,
   output: string[],
 ): Promise<AfterReport | undefined> {

@@ -175,9 +175,28 @@ describe("console WebSocket and writer lease", () => {
     assert.equal(writes(), "a\r");
   });
 
-  it("sends a console BREAK's next byte as a SysRq key through the key guard", async () => {
+  it("refuses a BREAK without the writer lease: a lease-less viewer's BREAK + 'hecho X' sends nothing", async () => {
+    // Before issue 13 a viewer without the lease sent {"type":"break"} then "hecho X\r": the kernel
+    // ran SysRq h and the shell got "echo X". A BREAK now needs the lease, as typing does.
     const rig = connect("/ports/vm0/console", bearer("rig"));
     await rig.next("hello");
+    rig.control({ type: "break" });
+    rig.input("hecho X\r");
+    const refused = await rig.next("error");
+    assert.equal(refused["code"], "LEASE_REQUIRED");
+    assert.match(refused["message"] as string, /BREAK needs the writer lease/);
+    assert.equal((await rig.next("error"))["code"], "LEASE_REQUIRED", "the text after it is dropped too");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(kernel.wire, [], "nothing reached the wire");
+    rig.socket.close();
+    await rig.closed;
+  });
+
+  it("with the lease, a BREAK's next byte is a SysRq key through the key guard, audited with its verdict", async () => {
+    const rig = connect("/ports/vm0/console", bearer("rig"));
+    await rig.next("hello");
+    rig.control({ type: "lease", action: "take" });
+    await rig.next("lease", (m) => m["yours"] === true);
     rig.control({ type: "break" });
     await waitUntil(() => kernel.wire.some((op) => op.op === "break"), 2000, "BREAK on the wire");
     rig.input("b"); // reboot: admin only
@@ -189,15 +208,16 @@ describe("console WebSocket and writer lease", () => {
     );
     rig.control({ type: "break" });
     await waitUntil(() => kernel.wire.length === 3, 2000, "third BREAK");
-    rig.input("h");
+    rig.input("hecho hi\r");
     await rig.waitForOutput("sysrq: HELP");
-    assert.equal(writes(), "h");
+    await rig.waitForOutput("echo hi\r");
+    assert.equal(writes(), "hecho hi\r", "the key, then the holder's text");
     rig.socket.close();
     await rig.closed;
     const audit = (await (
       await fetch(`${daemon.url}/audit?port=vm0`, { headers: bearer("admin") })
     ).json()) as {
-      entries: { token: string; action: string; displaced?: string; bytes?: number }[];
+      entries: { token: string; action: string; displaced?: string; bytes?: number; [k: string]: unknown }[];
     };
     const actions = audit.entries.map((e) => `${e.token}:${e.action}`);
     for (const expected of ["rig:lease-take", "admin:lease-take", "rig:console-break", "rig:console-input"]) {
@@ -207,6 +227,46 @@ describe("console WebSocket and writer lease", () => {
       audit.entries.find((e) => e.action === "lease-take" && e.token === "admin")?.displaced,
       "rig2",
     );
+    const keys = audit.entries.filter((e) => e.action === "console-sysrq");
+    assert.deepEqual(
+      keys.slice(-2).map((e) => [e["key"], e["verdict"], e["code"] ?? e["sysrqAction"]]),
+      [
+        ["b", "refused", "FORBIDDEN"],
+        ["h", "acknowledged", "HELP"],
+      ],
+    );
+    const refusedBreaks = audit.entries.filter(
+      (e) => e.action === "console-break" && e["code"] === "LEASE_REQUIRED",
+    );
+    assert.ok(refusedBreaks.length >= 1, "the lease-less BREAK is audited as refused");
+  });
+
+  it("forwards nothing after the key once the lease is gone (an admin took it over after the BREAK)", async () => {
+    const rig = connect("/ports/vm0/console", bearer("rig"));
+    await rig.next("hello");
+    rig.control({ type: "lease", action: "take" });
+    await rig.next("lease", (m) => m["yours"] === true);
+    rig.control({ type: "break" });
+    await waitUntil(() => kernel.wire.some((op) => op.op === "break"), 2000, "BREAK on the wire");
+    const takeover = await fetch(`${daemon.url}/ports/vm0/lease`, {
+      method: "POST",
+      headers: { ...bearer("admin"), "content-type": "application/json" },
+      body: JSON.stringify({ takeover: true }),
+    });
+    assert.equal(takeover.status, 200);
+    const { leaseId } = (await takeover.json()) as { leaseId: string };
+    await rig.next("lease", (m) => m["yours"] === false);
+    rig.input("hecho Y\r");
+    await rig.waitForOutput("sysrq: HELP");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(writes(), "h", "the key went (its BREAK had the lease); the text after it did not");
+    await fetch(`${daemon.url}/ports/vm0/lease`, {
+      method: "DELETE",
+      headers: { ...bearer("admin"), "content-type": "application/json" },
+      body: JSON.stringify({ leaseId }),
+    });
+    rig.socket.close();
+    await rig.closed;
   });
 
   it("joins a backlog from the capture to the live stream, and drops a viewer that stops reading", async () => {

@@ -89,6 +89,58 @@ describe("re-export of a QEMU guest's console", { skip, timeout: 120_000 }, () =
       await reader.close();
     }
     await leaseFree();
+    // The door reads the kernel's verdict as HTTP SysRq does, and audits the key with it.
+    await waitUntil(
+      async () => (await readAudit()).some((r) => r["action"] === "console-sysrq" && r["via"] === "telnet"),
+      5000,
+      "the console-sysrq record",
+    );
+    const key = (await readAudit()).filter((r) => r["action"] === "console-sysrq").at(-1);
+    assert.deepEqual([key?.["key"], key?.["sysrqAction"], key?.["verdict"]], ["h", "HELP", "acknowledged"]);
+  });
+
+  it("a client without the lease: its IAC BRK + b does not reset the guest, BRK h + text in one write sends nothing, pyserial's BREAK is refused", async () => {
+    // Issue 13 item 9: a client told "read only: the writer lease is held by ..." sent IAC BRK + b and
+    // the kernel printed "sysrq: Resetting"; BRK + "h" + "echo X" in one write all reached the guest.
+    const writer = await RawClient.connect(telnetPort);
+    const reader = await RawClient.connect(telnetPort);
+    try {
+      await writer.waitFor(/you hold the writer lease/, 5000);
+      await reader.waitFor(/read only: the writer lease is held by anonymous \(telnet\)/, 5000);
+      const before = (await capture()).length;
+      const from = reader.bytes.length;
+      reader.socket.write(Buffer.concat([IAC_BRK, Buffer.from("b")]));
+      await reader.waitFor(/BREAK refused: a BREAK needs the writer lease/, 5000, from);
+      reader.socket.write(Buffer.concat([IAC_BRK, Buffer.from("hecho X$((20+1))\r\n")]));
+      const pyserial = await runPyserial(`rfc2217://127.0.0.1:${rfc2217Port}`, [
+        "send_break",
+        "write:h",
+        "sleep:1",
+      ]);
+      const [brk] = pyserial.steps;
+      assert.match(brk?.error ?? "", /rejected value for option 'control'/, JSON.stringify(brk));
+      // The guest shows nothing of it: no sysrq line, no reset, the command never ran.
+      writer.socket.write("echo alive$((6*7))\r");
+      await writer.waitFor(/alive42/, 10_000);
+      const after = (await capture()).slice(before);
+      assert.doesNotMatch(after, /sysrq:/, after);
+      assert.doesNotMatch(after, /X21/, after);
+      const refused = (await readAudit()).filter(
+        (r) => r["action"] === "console-break" && r["code"] === "LEASE_REQUIRED",
+      );
+      assert.deepEqual(
+        refused.slice(-3).map((r) => [r["via"], r["status"]]),
+        [
+          ["telnet", 409],
+          ["telnet", 409],
+          ["rfc2217", 409],
+        ],
+      );
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+    await leaseFree();
   });
 
   it("pyserial's rfc2217:// opens in under 1 s; send_break() and break_condition each arm SysRq for h", async (t) => {
@@ -116,7 +168,9 @@ describe("re-export of a QEMU guest's console", { skip, timeout: 120_000 }, () =
     assert.ok(lineControl.some((r) => r["setting"] === "dtr" && r["applied"] === false));
     assert.ok(lineControl.every((r) => r["reason"] === "allowLineControl is off for port vm0"));
     // On a QEMU telnet port each BREAK-ON is one IAC BRK (no duration there), not a held BREAK.
-    const breaks = audit.filter((r) => r["action"] === "console-break" && r["via"] === "rfc2217");
+    const breaks = audit.filter(
+      (r) => r["action"] === "console-break" && r["via"] === "rfc2217" && r["status"] === 200,
+    );
     assert.deepEqual(
       breaks.map((r) => r["held"]),
       [false, false],

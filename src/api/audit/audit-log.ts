@@ -11,8 +11,12 @@
  * microseconds, while an async write costs a thread-pool round trip on every response (on a busy
  * 2-core box, a context switch or two: most of what the daemon added to a SysRq answer). Records of
  * one event-loop turn share that write (see append).
+ *
+ * Fail-closed: an action the daemon cannot audit is not sent. `unavailable()` says why the file cannot
+ * take a record now: a write or fdatasync failed (kept until a probe record is written again: on the
+ * next action attempt, or every second), the filesystem has no free block, or it refuses writes.
  */
-import { createReadStream, writeSync } from "node:fs";
+import { accessSync, constants, createReadStream, statfsSync, writeSync } from "node:fs";
 import { mkdir, open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -43,8 +47,25 @@ export interface AuditQuery {
 
 const SYNC_INTERVAL_MS = 1000;
 const TAIL_BYTES = 64 * 1024;
+/** Less free space than this on the audit file's filesystem: the next record might not fit. */
+const MIN_FREE_BYTES = 4096;
+/** While a write has failed, a probe record is tried this often (and on each action attempt). */
+const PROBE_INTERVAL_MS = 1000;
 
-export class AuditLog {
+/** What the console doors and the action routes ask before they send anything. */
+export interface AuditHealth {
+  /** Null when a record can be written now; else why not (the 503 AUDIT_UNAVAILABLE message). */
+  unavailable(): string | null;
+}
+
+interface WriteFailure {
+  readonly reason: string;
+  readonly since: string;
+}
+
+export class AuditLog implements AuditHealth {
+  private failure: WriteFailure | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
   private writing: Promise<unknown> = Promise.resolve();
   /** Records of this turn, waiting for their shared write. */
   private pending: string[] = [];
@@ -95,10 +116,89 @@ export class AuditLog {
     this.turn = null;
     const lines = this.pending;
     this.pending = [];
-    writeSync(this.handle.fd, `${this.needsNewline ? "\n" : ""}${lines.join("\n")}\n`);
-    this.needsNewline = false;
-    if (this.config.fsync === "always") await this.handle.datasync();
-    else this.dirty = true;
+    if (lines.length === 0) return;
+    if (this.failure) throw new Error(this.failure.reason);
+    this.writeLines(lines);
+    if (this.config.fsync === "always") {
+      try {
+        await this.handle.datasync();
+      } catch (err) {
+        this.failed(err);
+        throw err;
+      }
+    } else this.dirty = true;
+  }
+
+  /** Writes whole lines or marks the log failed (a torn tail is ended by the next write's newline). */
+  private writeLines(lines: readonly string[]): void {
+    const text = Buffer.from(`${this.needsNewline ? "\n" : ""}${lines.join("\n")}\n`);
+    let written = 0;
+    try {
+      // A short write (the disk filled mid-record) is continued; the next call reports the error.
+      while (written < text.length) written += writeSync(this.handle.fd, text, written);
+      this.needsNewline = false;
+    } catch (err) {
+      if (written > 0) this.needsNewline = true;
+      this.failed(err);
+      throw err;
+    }
+  }
+
+  private failed(err: unknown): void {
+    if (this.failure) return;
+    const reason = `the audit file ${this.config.file} cannot be written: ${(err as Error).message}`;
+    this.failure = { reason, since: new Date().toISOString() };
+    this.log.error({ err }, "audit write failed: actions and console input are refused until it recovers");
+    this.probeTimer ??= setInterval(() => this.probe(), PROBE_INTERVAL_MS).unref();
+  }
+
+  /**
+   * Null when a record can be written now, else why not. After a failed write it first tries to
+   * write an `audit-resumed` record (which says since when records were lost).
+   */
+  unavailable(): string | null {
+    if (this.failure) this.probe();
+    if (this.failure) return this.failure.reason;
+    try {
+      accessSync(this.config.file, constants.W_OK); // a read-only remount, an immutable file
+      const fs = statfsSync(path.dirname(this.config.file));
+      const free = fs.bavail * fs.bsize;
+      if (free < MIN_FREE_BYTES) {
+        return `the audit file ${this.config.file} cannot be written: its filesystem has ${free} bytes free`;
+      }
+    } catch (err) {
+      return `the audit file ${this.config.file} cannot be written: ${(err as Error).message}`;
+    }
+    return null;
+  }
+
+  /** Tries the resumption record, only between turns (so records stay in seq order). */
+  private probe(): void {
+    const failure = this.failure;
+    if (!failure || this.turn !== null || this.pending.length > 0) return;
+    const record: AuditRecord = {
+      seq: this.nextSeq,
+      ts: new Date().toISOString(),
+      requestId: "audit",
+      token: "daemon",
+      client: "daemon",
+      action: "audit-resumed",
+      status: 200,
+      unavailableSince: failure.since,
+      reason: failure.reason,
+    };
+    this.failure = null;
+    try {
+      this.writeLines([JSON.stringify(record)]);
+    } catch {
+      this.failure = failure; // still failing: writeLines kept the first reason
+      return;
+    }
+    this.nextSeq += 1;
+    this.dirty = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = null;
+    this.log.warn({ since: failure.since }, "audit writable again");
   }
 
   async query(query: AuditQuery): Promise<{ records: AuditRecord[]; next: number }> {
@@ -121,6 +221,7 @@ export class AuditLog {
 
   async close(): Promise<void> {
     if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     await this.writing;
     await this.syncIfDirty();
     await this.handle.close();
@@ -132,7 +233,7 @@ export class AuditLog {
     try {
       await this.handle.datasync();
     } catch (err) {
-      this.log.error({ err }, "audit fdatasync failed");
+      this.failed(err); // what the page cache held may be lost: refuse until a probe succeeds
     }
   }
 }

@@ -1,10 +1,15 @@
 /**
  * Records every action a known caller attempts (routes with `config.audit`), with its outcome, in the
  * audit file before the response is sent. Requests without a valid token are not recorded there (they
- * could fill the disk); they are logged as warnings instead.
+ * could fill the disk); they are logged as warnings instead. Fail-closed: while the audit file cannot
+ * be written, every audited route but a lease release answers 503 AUDIT_UNAVAILABLE before it acts.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { BridgeError } from "../../errors.js";
 import type { AuditLog } from "./audit-log.js";
+
+/** Giving a lease back sends nothing and only lowers who may type: allowed unaudited. */
+const ALLOWED_UNAUDITED = new Set(["lease-release"]);
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -32,6 +37,12 @@ function errorCode(payload: unknown): string | undefined {
 export function installAudit(app: FastifyInstance, audit: AuditLog): void {
   app.decorateRequest("auditDetail", null);
   app.decorateRequest("auditDeferred", false);
+  // After auth and validation (a 401/400 needs no audit), before the handler sends anything.
+  app.addHook("preHandler", (request, _reply, done) => {
+    const action = request.routeOptions.config.audit;
+    const problem = action === undefined || ALLOWED_UNAUDITED.has(action) ? null : audit.unavailable();
+    done(problem === null ? undefined : new BridgeError("AUDIT_UNAVAILABLE", `${problem}; nothing was sent`));
+  });
   app.addHook("onSend", async (request, reply, payload) => {
     if (request.auditDeferred) return payload;
     const code = reply.statusCode >= 400 ? errorCode(payload) : undefined;

@@ -1,14 +1,19 @@
 /**
  * One console WebSocket: authenticates (Authorization header, or a first `auth` frame from a browser),
  * sends an optional backlog from the capture joined to the live stream (no gap, no duplicate), relays
- * output with a bound on what a slow viewer may leave unread, and relays input only for the writer
- * lease holder (or, after its own BREAK, one SysRq key through the key guard).
+ * output with a bound on what a slow viewer may leave unread, and relays input and BREAKs under the
+ * door rules of ports/console-break-guard.ts: both need the writer lease (after its own BREAK, one
+ * SysRq key needs only the role, and is audited with the kernel's verdict), and nothing goes out while
+ * the audit cannot be written.
  */
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
 import type { Role } from "../../config/types.js";
 import { BridgeError } from "../../errors.js";
+import type { ConsoleCaller } from "../../ports/console-access.js";
+import { inputRefusal } from "../../ports/console-break-guard.js";
+import { ConsoleKeyVerdicts } from "../../ports/console-key-verdicts.js";
 import type { Port } from "../../ports/port.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import { mayUsePort, type Principal } from "../auth/principal.js";
@@ -51,6 +56,14 @@ export class ConsoleSession {
   );
   private bytesIn = 0;
   private detach: (() => void)[] = [];
+  private readonly keys = new ConsoleKeyVerdicts((detail) => this.audit("console-sysrq", detail));
+  private readonly caller: ConsoleCaller = {
+    id: this.id,
+    name: "",
+    checkKey: (key) => this.checkKey(key),
+    holdsLease: () => this.context.port.lease.holds(this.leaseId),
+    auditUnavailable: () => this.context.audit.unavailable(),
+  };
 
   constructor(
     private readonly socket: WebSocket,
@@ -156,27 +169,42 @@ export class ConsoleSession {
     this.inputQueue.push({ kind: "input", bytes });
   }
 
+  /** The caller as the port sees it, named once the socket has authenticated. */
+  private callerFor(principal: Principal): ConsoleCaller {
+    return { ...this.caller, name: principal.name };
+  }
+
   /** Runs when the op's turn comes: the lease and arm are checked then, not when the frame arrived. */
   private async runOp(op: ConsoleOp): Promise<void> {
     const principal = this.principal;
     if (principal === null) return;
     const { port } = this.context;
-    const caller = { id: this.id, name: principal.name, checkKey: (key: string) => this.checkKey(key) };
+    const caller = this.callerFor(principal);
     try {
       if (op.kind === "break") {
         await port.console.break(caller, op.breakMs);
         await this.audit("console-break", {});
-      } else if (!port.lease.holds(this.leaseId) && !port.console.armedBy(this.id)) {
-        this.error("LEASE_REQUIRED", `take the writer lease to type (${op.bytes.length} bytes dropped)`);
-      } else {
-        await port.console.input(op.bytes, caller);
+        return;
       }
+      // Refused here, it never takes a place in the port's queue; checked again when its turn comes.
+      const refused = inputRefusal(caller, port.console.armedBy(this.id), op.bytes.length);
+      if (refused) throw refused;
+      this.keys.track(await port.console.input(op.bytes, caller));
     } catch (err) {
+      if (op.kind === "break") await this.breakRefused(err);
+      else if (await this.keys.refused(err)) return this.failed(err, "SysRq key refused");
       this.failed(
         err,
         op.kind === "break" ? "BREAK failed" : `${op.bytes.length} bytes of input were not sent`,
       );
     }
+  }
+
+  /** A BREAK that did not go out is audited with why (lease, audit health, the wire). */
+  private async breakRefused(err: unknown): Promise<void> {
+    const status = err instanceof BridgeError ? err.statusCode : 500;
+    const code = err instanceof BridgeError ? err.code : "INTERNAL";
+    await this.audit("console-break", { status, code });
   }
 
   private checkKey(key: string): void {
@@ -214,6 +242,9 @@ export class ConsoleSession {
         if (message.takeover === true && !roleAtLeast(principal.role, "admin")) {
           return this.error("FORBIDDEN", "taking over a lease needs the admin role");
         }
+        const unaudited = this.context.audit.unavailable();
+        if (unaudited !== null)
+          return this.error("AUDIT_UNAVAILABLE", `${unaudited}; the lease was not taken`);
         const { lease, displaced } = port.lease.take({
           holder: principal.name,
           via: "websocket",
@@ -250,15 +281,19 @@ export class ConsoleSession {
 
   private async audit(action: string, detail: Record<string, unknown>): Promise<void> {
     if (this.principal === null) return;
-    await this.context.audit.append({
-      requestId: this.id,
-      token: this.principal.name,
-      client: this.context.client,
-      action,
-      port: this.portId,
-      status: 200,
-      ...detail,
-    });
+    try {
+      await this.context.audit.append({
+        requestId: this.id,
+        token: this.principal.name,
+        client: this.context.client,
+        action,
+        port: this.portId,
+        status: 200,
+        ...detail,
+      });
+    } catch (err) {
+      this.context.log.error({ err, action }, "audit append failed");
+    }
   }
 
   private async closed(): Promise<void> {
@@ -266,6 +301,7 @@ export class ConsoleSession {
     this.detach = [];
     const { port } = this.context;
     if (this.leaseId !== undefined) port.lease.release(this.leaseId);
+    await this.keys.settled();
     if (this.principal !== null && this.bytesIn > 0)
       await this.audit("console-input", { bytes: this.bytesIn });
   }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { BridgeError } from "../../errors.js";
 import type { KeyResult } from "../../sysrq/result.js";
+import { DEFAULT_SYSRQ_TIMEOUT_MS } from "../../sysrq/run.js";
 import { PhaseTimes } from "../../sysrq/timing.js";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
 import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
@@ -47,7 +48,7 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { keys, timeoutMs = 3000, settleMs = 100, breakMs } = request.body;
+      const { keys, timeoutMs = DEFAULT_SYSRQ_TIMEOUT_MS, settleMs = 100, breakMs } = request.body;
       request.auditDetail = { keys };
       authorizeKeys(principalOf(request), keys);
       const port = app.ports.get(request.params.id);
