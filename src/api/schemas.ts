@@ -126,6 +126,10 @@ export const KeyResultSchema = Type.Object({
   supported: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
   note: Type.Optional(Type.String()),
+  sentAt: Type.Optional(Type.String({ description: "no-response: when the BREAK and key went out" })),
+  mayStillAct: Type.Optional(
+    Type.Boolean({ description: "no-response: the key was sent and may still run when the target resumes" }),
+  ),
   completion: Type.Optional(
     Type.Object({ line: Nullable(Type.String()), latencyMs: Nullable(Type.Number()) }),
   ),

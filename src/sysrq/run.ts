@@ -1,16 +1,24 @@
 /**
  * Runs a SysRq key sequence over a port: for each key, plan the wire steps, send them, read the
  * kernel's verdict from the console, await deferred completions, let the output settle. A sequence
- * stops at the first no-response: the remaining keys could land as typed input in a root shell.
+ * stops at the first no-response (the remaining keys could land as typed input in a root shell) and
+ * after an acknowledged life-ending key (b, o, c): a BREAK + key sent into the next boot would land
+ * in a boot loader's "press a key" window or the new kernel's first seconds.
  *
  *   key ─> planKey ─> BREAK / pause / key on the wire ─> lines ─> judgeLine ─> completion ─> settle
  */
 import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
-import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
+import {
+  NO_RESPONSE_REASON,
+  NO_RESPONSE_STILL_ACTS,
+  type AfterReport,
+  type CompletionReport,
+  type KeyResult,
+} from "./result.js";
 import type { PhaseTimes } from "./timing.js";
-import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
+import { afterEventOf, isCompletionLine, markerCount, readLine, type Judgement } from "./verdict.js";
 
 export interface SequenceOptions {
   readonly timeoutMs: number;
@@ -45,6 +53,8 @@ export async function runSequence(
     if (stopReason) continue;
     if (result.verdict === "no-response") stopReason = `an earlier key (${key}) got no response`;
     else if (result.after?.disconnected) stopReason = `the port disconnected after key ${key}`;
+    else if (result.verdict === "acknowledged" && keyInfo(key).ends === true)
+      stopReason = `key ${key} (${keyInfo(key).action}) ended the target's life (after: ${result.after?.event ?? "none"}); later keys are not sent into what follows`;
   }
   return results;
 }
@@ -55,7 +65,6 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
   const output: string[] = [];
   try {
     const plan = planKey(wire.armState(), clock.now(), wire.delivery);
-    const note = plan.note ? { note: plan.note } : {};
     const start = clock.now();
     const [first, second] = plan.steps;
     const plain = plan.steps.length === 2 && first?.type === "break" && second?.type === "key";
@@ -75,26 +84,94 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
         }
       }
     const keyWrittenAt = clock.now();
+    const sentAt = new Date().toISOString();
     times?.add("wire", keyWrittenAt - start);
     const deadline = keyWrittenAt + options.timeoutMs;
 
+    const notes = new Set<string>(plan.note ? [plan.note] : []);
+    // A disabled/HELP line held until settleMs has passed without the key's own header.
+    let tentative: { judgement: Judgement; at: number; glued: boolean; index: number } | null = null;
     let judgement: Judgement | null = null;
+    let glued = false;
     let latencyMs = 0;
     let verdictAt = 0;
     while (!judgement) {
-      const event = await inbox.next(deadline);
+      const event = await inbox.next(tentative ? tentative.at + options.settleMs : deadline);
+      if (tentative && (event === null || event.type === "disconnected")) {
+        ({ judgement, glued } = tentative);
+        output.splice(tentative.index, 1);
+        notes.add(
+          `decided by a line userspace could also have printed ("${judgement.line}"); the key's own header "${keyInfo(key).action}" did not follow within settleMs`,
+        );
+        latencyMs = round(tentative.at - start);
+        verdictAt = tentative.at;
+        times?.add("kernel", tentative.at - keyWrittenAt);
+        if (event) inbox.putBack(event); // settle sees the disconnect
+        break;
+      }
       if (event === null || event.type === "disconnected") {
         times?.add("kernel", clock.now() - keyWrittenAt);
-        const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
-        return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
+        const reason = event
+          ? "the port disconnected before the kernel answered"
+          : `${NO_RESPONSE_REASON}. ${NO_RESPONSE_STILL_ACTS}`;
+        const note = notes.size > 0 ? { note: [...notes].join("; ") } : {};
+        return {
+          key,
+          verdict: "no-response",
+          line: null,
+          latencyMs: null,
+          reason,
+          sentAt,
+          mayStillAct: true,
+          output,
+          ...note,
+        };
       }
-      judgement = judgeLine(key, event.text);
-      if (judgement) {
-        latencyMs = round(event.at - start);
-        times?.add("kernel", event.at - keyWrittenAt);
-        verdictAt = event.at;
-      } else output.push(event.text);
+      const reading = readLine(key, event.text);
+      switch (reading.kind) {
+        case "final":
+          judgement = reading.judgement;
+          glued = markerCount(event.text) > 1;
+          latencyMs = round(event.at - start);
+          times?.add("kernel", event.at - keyWrittenAt);
+          verdictAt = event.at;
+          if (tentative)
+            notes.add(
+              `a "${tentative.judgement.line}" line came first; the key's own header followed and wins`,
+            );
+          break;
+        case "tentative":
+          if (options.settleMs === 0) {
+            judgement = reading.judgement;
+            glued = markerCount(event.text) > 1;
+            latencyMs = round(event.at - start);
+            times?.add("kernel", event.at - keyWrittenAt);
+            verdictAt = event.at;
+            notes.add(
+              `decided by a line userspace could also have printed ("${judgement.line}"); settleMs is 0, so the key's own header was not awaited`,
+            );
+          } else {
+            // The window runs from the key's write: a line read while the BREAK went out cannot be its answer.
+            tentative ??= {
+              judgement: reading.judgement,
+              at: Math.max(event.at, keyWrittenAt),
+              glued: markerCount(event.text) > 1,
+              index: output.length,
+            };
+            output.push(event.text);
+          }
+          break;
+        case "foreign":
+          notes.add(`ignored a "${reading.action}" header: not this key's action`);
+          output.push(event.text);
+          break;
+        case "none":
+          output.push(event.text);
+          break;
+      }
     }
+    if (glued)
+      notes.add("the deciding line held several sysrq markers (lines glued together); the last was read");
     // The kernel answered the key, so the target has read every byte sent so far.
     wire.keyAnswered?.();
 
@@ -108,7 +185,7 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
       output,
       ...(completion ? { completion } : {}),
       ...(after ? { after } : {}),
-      ...note,
+      ...(notes.size > 0 ? { note: [...notes].join("; ") } : {}),
     };
   } finally {
     inbox.close();
