@@ -183,15 +183,30 @@ const LeaseIdField = Type.Optional(
   Type.String({ minLength: 1, maxLength: 64, description: "the caller's writer lease, if it holds one" }),
 );
 
+/** A write waits for the paced line at most this long before 429 QUEUE_FULL. */
+const WriteTimeoutField = Type.Optional(
+  Type.Integer({
+    minimum: 1,
+    maximum: 60_000,
+    description:
+      "how long the write may wait to start (writes are paced at the line rate); then 429 QUEUE_FULL (default 5000)",
+  }),
+);
+
 export const WriteBody = Type.Union([
   Type.Object(
-    { data: Type.String({ minLength: 1, maxLength: 65_536 }), leaseId: LeaseIdField },
+    {
+      data: Type.String({ minLength: 1, maxLength: 65_536 }),
+      leaseId: LeaseIdField,
+      timeoutMs: WriteTimeoutField,
+    },
     { additionalProperties: false },
   ),
   Type.Object(
     {
       base64: Type.String({ minLength: 1, maxLength: 87_384, pattern: "^[A-Za-z0-9+/]*={0,2}$" }),
       leaseId: LeaseIdField,
+      timeoutMs: WriteTimeoutField,
     },
     { additionalProperties: false },
   ),

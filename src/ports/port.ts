@@ -201,10 +201,11 @@ export class Port {
   /**
    * Console input (a harness typing a command). Within 5 s of a BREAK the kernel would take the first
    * byte as a SysRq key, so input is refused then rather than run as an arbitrary SysRq command.
+   * Paced at the line rate; 429 QUEUE_FULL when it could not start within `startMs`.
    */
-  async write(data: Buffer): Promise<{ bytes: number }> {
+  async write(data: Buffer, startMs: number): Promise<{ bytes: number }> {
     this.link.requireOpen();
-    return this.link.run(async () => {
+    return this.link.runWrite(data.length, startMs, async (reservation) => {
       const transport = this.link.requireOpen();
       const armedFor = this.link.line.armedFor();
       if (armedFor !== null) {
@@ -214,7 +215,7 @@ export class Port {
             `Send the key with POST /ports/${this.id}/sysrq, or write again in ${Math.ceil((SYSRQ_ARM_WINDOW_MS - armedFor) / 1000)} s`,
         );
       }
-      await this.link.writeBytes(transport, data, "write");
+      await this.link.writeBytes(transport, data, "write", reservation);
       this.deps.log.info({ bytes: data.length }, "console write");
       return { bytes: data.length };
     });

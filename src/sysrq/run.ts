@@ -89,6 +89,10 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
     const deadline = keyWrittenAt + options.timeoutMs;
 
     const notes = new Set<string>(plan.note ? [plan.note] : []);
+    // A tentative line decides once the console has been quiet settleMs after it (a busy console can
+    // hold the kernel's own header back), or at the deadline; never sooner than settleMs after it.
+    const tentativeUntil = (at: number): number =>
+      Math.max(at + options.settleMs, Math.min(deps.feed.lastActivityAt() + options.settleMs, deadline));
     // A disabled/HELP line held until settleMs has passed without the key's own header.
     let tentative: { judgement: Judgement; at: number; glued: boolean; index: number } | null = null;
     let judgement: Judgement | null = null;
@@ -96,12 +100,13 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
     let latencyMs = 0;
     let verdictAt = 0;
     while (!judgement) {
-      const event = await inbox.next(tentative ? tentative.at + options.settleMs : deadline);
+      const event = await inbox.next(tentative ? tentativeUntil(tentative.at) : deadline);
+      if (tentative && event === null && clock.now() < tentativeUntil(tentative.at)) continue;
       if (tentative && (event === null || event.type === "disconnected")) {
         ({ judgement, glued } = tentative);
         output.splice(tentative.index, 1);
         notes.add(
-          `decided by a line userspace could also have printed ("${judgement.line}"); the key's own header "${keyInfo(key).action}" did not follow within settleMs`,
+          `decided by a line userspace could also have printed ("${judgement.line}"); the key's own header "${keyInfo(key).action}" did not follow before the console was quiet for settleMs`,
         );
         latencyMs = round(tentative.at - start);
         verdictAt = tentative.at;
