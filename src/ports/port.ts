@@ -21,6 +21,7 @@ import type { Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
+import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
 import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
@@ -58,6 +59,8 @@ export class Port {
   /** What console clients (WebSocket, telnet, RFC 2217) do on the wire: input, BREAKs, line settings. */
   readonly console: ConsoleAccess;
   private readonly link: PortLink;
+  /** What QEMU says of NMI on this machine, for a port whose NMI goes through QMP. */
+  private readonly nmiSupport: QmpNmiSupport | null;
 
   constructor(
     readonly config: PortConfig,
@@ -67,6 +70,7 @@ export class Port {
     this.lease = new WriterLease(config.id);
     this.link = new PortLink(config, deps);
     this.console = new ConsoleAccess(config, this.link, deps);
+    this.nmiSupport = config.nmi?.kind === "qmp" && deps.qmp ? new QmpNmiSupport(deps.qmp, deps) : null;
   }
 
   get capture(): Capture {
@@ -75,6 +79,7 @@ export class Port {
 
   start(): void {
     this.link.start();
+    this.nmiSupport?.refresh();
   }
 
   info(): PortInfo {
@@ -228,9 +233,12 @@ export class Port {
 
   private nmiCapability(): NmiCapability {
     const method = nmiMethodFor(this.config, this.deps.qmp, this.deps.redfish);
-    return method
-      ? { available: true, method: method.method, reason: method.where }
-      : { available: false, reason: "no nmi configured for this port" };
+    if (!method) return { available: false, reason: "no nmi configured for this port" };
+    const support = this.nmiSupport;
+    if (!support) return { available: true, method: method.method, reason: method.where };
+    support.refresh();
+    const { kind, reason } = support.state;
+    return { available: kind !== "unsupported", method: method.method, reason: `${method.where}: ${reason}` };
   }
 
   /** Injects an NMI and reads the kernel's verdict from this port's console. */
@@ -243,6 +251,10 @@ export class Port {
           "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } for a BMC",
       );
     }
+    const support = this.nmiSupport;
+    await support?.probe();
+    if (support?.state.kind === "unsupported")
+      throw new BridgeError("NMI_UNSUPPORTED", `port ${this.id}: ${support.state.reason}`);
     this.link.requireOpen();
     return this.link.run(async () => {
       this.link.requireOpen();
@@ -250,6 +262,15 @@ export class Port {
         try {
           await method.inject();
         } catch (err) {
+          if (support && isNmiRefusal(err)) {
+            throw new BridgeError(
+              "NMI_UNSUPPORTED",
+              `port ${this.id}: ${support.refused(err.message).reason}`,
+              {
+                cause: err,
+              },
+            );
+          }
           if (err instanceof RedfishError && err.kind === "unsupported") {
             throw new BridgeError("NMI_UNSUPPORTED", err.message, { cause: err });
           }
