@@ -117,11 +117,12 @@ describe("real kernel: verdicts and life-ending keys", { skip, timeout: 180_000 
   it("skips the keys after an acknowledged b: nothing goes into the new boot", async () => {
     const { api } = target!;
     const since = target!.daemon.ports.get("vm0").capture.log.next;
-    const res = await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "bh", timeoutMs: 15_000 });
+    const res = await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "bh", timeoutMs: 30_000 });
     assert.equal(res.status, 200);
     const [b, h] = res.body.results;
     assert.equal(b?.verdict, "acknowledged", JSON.stringify(b));
-    assert.equal(b?.after?.event, "boot-banner");
+    // Under TCG on a loaded machine the new kernel's first line can take a while.
+    assert.equal(b?.after?.event, "boot-banner", JSON.stringify(b?.output?.slice(-5)));
     assert.equal(h?.verdict, "skipped");
     assert.match(h?.reason ?? "", /key b \(Resetting\)/);
     // The guest reboots on the same socket; its new life shows no HELP (h was never sent).
