@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   qemu-system-x86  # qemu-system-x86_64: boots the test guest's kernel under TCG
+  qemu-system-arm  # qemu-system-aarch64: an arm64 virt machine, which refuses inject-nmi (NMI capability test)
   busybox-static   # the guest's userland
   cpio             # packs the guest's initramfs
   socat            # real pty pairs for the tty transport tests

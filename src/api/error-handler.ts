@@ -33,7 +33,11 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof BridgeError) {
       if (err.statusCode >= 500) request.log.warn({ err }, "request failed");
       // The port reconnects by itself (telnet every 200 ms, ttys with backoff): worth a retry soon.
-      if (err.code === "PORT_UNAVAILABLE" || err.code === "QUEUE_FULL") void reply.header("retry-after", "1");
+      if (err.code === "PORT_UNAVAILABLE" || err.code === "QUEUE_FULL") {
+        // A busy line says when its backlog will have drained; otherwise a retry soon.
+        const retryAfterS = err.details?.["retryAfterS"];
+        void reply.header("retry-after", typeof retryAfterS === "number" ? String(retryAfterS) : "1");
+      }
       return reply
         .status(err.statusCode)
         .send(body(err.statusCode, err.code, err.message, { ...err.details }));

@@ -128,6 +128,10 @@ export const KeyResultSchema = Type.Object({
   supported: Type.Optional(Type.String()),
   reason: Type.Optional(Type.String()),
   note: Type.Optional(Type.String()),
+  sentAt: Type.Optional(Type.String({ description: "no-response: when the BREAK and key went out" })),
+  mayStillAct: Type.Optional(
+    Type.Boolean({ description: "no-response: the key was sent and may still run when the target resumes" }),
+  ),
   completion: Type.Optional(
     Type.Object({ line: Nullable(Type.String()), latencyMs: Nullable(Type.Number()) }),
   ),
@@ -181,15 +185,30 @@ const LeaseIdField = Type.Optional(
   Type.String({ minLength: 1, maxLength: 64, description: "the caller's writer lease, if it holds one" }),
 );
 
+/** A write waits for the paced line at most this long before 429 QUEUE_FULL. */
+const WriteTimeoutField = Type.Optional(
+  Type.Integer({
+    minimum: 1,
+    maximum: 60_000,
+    description:
+      "how long the write may wait to start (writes are paced at the line rate); then 429 QUEUE_FULL (default 5000)",
+  }),
+);
+
 export const WriteBody = Type.Union([
   Type.Object(
-    { data: Type.String({ minLength: 1, maxLength: 65_536 }), leaseId: LeaseIdField },
+    {
+      data: Type.String({ minLength: 1, maxLength: 65_536 }),
+      leaseId: LeaseIdField,
+      timeoutMs: WriteTimeoutField,
+    },
     { additionalProperties: false },
   ),
   Type.Object(
     {
       base64: Type.String({ minLength: 1, maxLength: 87_384, pattern: "^[A-Za-z0-9+/]*={0,2}$" }),
       leaseId: LeaseIdField,
+      timeoutMs: WriteTimeoutField,
     },
     { additionalProperties: false },
   ),

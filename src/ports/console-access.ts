@@ -175,8 +175,8 @@ export class ConsoleAccess {
         start,
         keyWrittenAt: clock.now(),
         timeoutMs: DEFAULT_SYSRQ_TIMEOUT_MS,
-        settleMs: 0,
-        note: {},
+        // As HTTP SysRq's default: a "disabled" line userspace could print waits this long for the header.
+        settleMs: 100,
       };
       const result = readVerdict(key, inbox, wait, { feed: this.link.feed(), clock });
       return { result: result.finally(() => inbox.close()) };

@@ -15,6 +15,7 @@ import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { Capture } from "./capture.js";
 import { Connection, type PortState } from "./connection.js";
+import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
 import { LineState } from "./line-state.js";
 import { qmpSerialBreak } from "./qmp-wire.js";
 import { SerialQueue } from "./queue.js";
@@ -22,6 +23,9 @@ import { withDeadline } from "./wire-deadline.js";
 
 /** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
 export const MAX_BREAK_HOLD_MS = 5000;
+
+/** A telnet port has no line of its own (QEMU, a terminal server): paced as 115200 baud. */
+const TELNET_BAUD = 115_200;
 
 /** How a held BREAK went: `held` false where the wire sent its one BREAK instead (IAC BRK, QMP). */
 export interface HeldBreak {
@@ -43,6 +47,7 @@ export class PortLink {
   readonly line: LineState;
   private readonly connection: Connection;
   private readonly queue: SerialQueue;
+  private readonly pacer: LinePacer;
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
   private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
   private stopLines: (() => void) | null = null;
@@ -57,6 +62,7 @@ export class PortLink {
   ) {
     this.queue = new SerialQueue(config.queueLimit);
     this.line = new LineState(deps.clock);
+    this.pacer = new LinePacer(deps.clock, () => this.baudRate() / 10);
     const qmp = deps.qmp;
     const log = transportLog(deps.log);
     const context = qmp
@@ -130,6 +136,52 @@ export class PortLink {
 
   idle(): Promise<void> {
     return this.queue.idle();
+  }
+
+  /**
+   * Runs a write of `bytes` bytes through the queue if it can start within `startMs`: refused at once
+   * (429 QUEUE_FULL, with retryAfterS) when the line time already accepted ahead of it says it
+   * cannot, or when it has not started by then (other work held the queue). So the queue never
+   * holds more than a writer's timeout worth of bytes, and a SysRq key waits behind at most that.
+   */
+  async runWrite<T>(
+    bytes: number,
+    startMs: number,
+    task: (reservation: Reservation) => Promise<T>,
+  ): Promise<T> {
+    const delay = this.pacer.startDelayMs();
+    if (delay > startMs) throw this.writeQueueFull(delay, startMs);
+    const reservation = this.pacer.reserve(bytes);
+    try {
+      const outcome = await this.runWithin(startMs, () => task(reservation));
+      if (!outcome.started) throw this.writeQueueFull(this.pacer.startDelayMs() + startMs, startMs);
+      return outcome.value;
+    } finally {
+      reservation.release();
+    }
+  }
+
+  private writeQueueFull(delayMs: number, startMs: number): BridgeError {
+    const retryAfterS = Math.max(1, Math.ceil((delayMs - startMs) / 1000));
+    return new BridgeError(
+      "QUEUE_FULL",
+      `port ${this.config.id}'s line is busy: this write could not start within ${startMs} ms ` +
+        `(${Math.round(delayMs)} ms of line time ahead at ${this.baudRate()} baud, ${LINE_BUDGET_MS} ms of it in flight at most); retry in ${retryAfterS} s`,
+      { details: { retryAfterS } },
+    );
+  }
+
+  /** The line's rate for pacing: a tty's as it is now, an RFC 2217 server's as asked, 115200 for telnet. */
+  private baudRate(): number {
+    const t = this.config.transport;
+    switch (t.kind) {
+      case "tty":
+        return this.connection.current?.line?.current().baudRate ?? t.baudRate;
+      case "rfc2217":
+        return t.line.baudRate;
+      case "telnet":
+        return TELNET_BAUD;
+    }
   }
 
   /**
@@ -294,10 +346,24 @@ export class PortLink {
     if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
   }
 
-  /** Console input or a harness's write: any arm is consumed by its first byte. */
-  async writeBytes(transport: Transport, bytes: Buffer, what: string): Promise<void> {
-    this.line.byteSent();
-    await this.withDeadline(transport.write(bytes), Math.ceil(bytes.length / 10), what);
+  /**
+   * Console input or a harness's write, paced at the line rate (line-pacer.ts): any arm is consumed
+   * by its first byte. `reservation` is the place runWrite() kept for these bytes.
+   */
+  async writeBytes(
+    transport: Transport,
+    bytes: Buffer,
+    what: string,
+    reservation?: Reservation,
+  ): Promise<void> {
+    await this.pacer.send(
+      bytes,
+      (chunk) => {
+        this.line.byteSent();
+        return this.withDeadline(transport.write(chunk), Math.ceil(chunk.length / 10), what);
+      },
+      reservation,
+    );
   }
 
   /** The console's lines as a sequence reads them (one object for the link's life). */

@@ -21,6 +21,7 @@ import type { Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
+import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
 import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
@@ -60,6 +61,8 @@ export class Port {
   /** Subscribers of onOutput: every console client, whichever door it came through. */
   private watching = 0;
   private readonly link: PortLink;
+  /** What QEMU says of NMI on this machine, for a port whose NMI goes through QMP. */
+  private readonly nmiSupport: QmpNmiSupport | null;
 
   constructor(
     readonly config: PortConfig,
@@ -69,6 +72,7 @@ export class Port {
     this.lease = new WriterLease(config.id);
     this.link = new PortLink(config, deps);
     this.console = new ConsoleAccess(config, this.link, deps);
+    this.nmiSupport = config.nmi?.kind === "qmp" && deps.qmp ? new QmpNmiSupport(deps.qmp, deps) : null;
   }
 
   get capture(): Capture {
@@ -77,6 +81,7 @@ export class Port {
 
   start(): void {
     this.link.start();
+    this.nmiSupport?.refresh();
   }
 
   info(): PortInfo {
@@ -203,10 +208,11 @@ export class Port {
   /**
    * Console input (a harness typing a command). Within 5 s of a BREAK the kernel would take the first
    * byte as a SysRq key, so input is refused then rather than run as an arbitrary SysRq command.
+   * Paced at the line rate; 429 QUEUE_FULL when it could not start within `startMs`.
    */
-  async write(data: Buffer): Promise<{ bytes: number }> {
+  async write(data: Buffer, startMs: number): Promise<{ bytes: number }> {
     this.link.requireOpen();
-    return this.link.run(async () => {
+    return this.link.runWrite(data.length, startMs, async (reservation) => {
       const transport = this.link.requireOpen();
       const armedFor = this.link.line.armedFor();
       if (armedFor !== null) {
@@ -216,7 +222,7 @@ export class Port {
             `Send the key with POST /ports/${this.id}/sysrq, or write again in ${Math.ceil((SYSRQ_ARM_WINDOW_MS - armedFor) / 1000)} s`,
         );
       }
-      await this.link.writeBytes(transport, data, "write");
+      await this.link.writeBytes(transport, data, "write", reservation);
       this.deps.log.info({ bytes: data.length }, "console write");
       return { bytes: data.length };
     });
@@ -242,9 +248,12 @@ export class Port {
 
   private nmiCapability(): NmiCapability {
     const method = nmiMethodFor(this.config, this.deps.qmp, this.deps.redfish);
-    return method
-      ? { available: true, method: method.method, reason: method.where }
-      : { available: false, reason: "no nmi configured for this port" };
+    if (!method) return { available: false, reason: "no nmi configured for this port" };
+    const support = this.nmiSupport;
+    if (!support) return { available: true, method: method.method, reason: method.where };
+    support.refresh();
+    const { kind, reason } = support.state;
+    return { available: kind !== "unsupported", method: method.method, reason: `${method.where}: ${reason}` };
   }
 
   /** Injects an NMI and reads the kernel's verdict from this port's console. */
@@ -257,6 +266,10 @@ export class Port {
           "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } for a BMC",
       );
     }
+    const support = this.nmiSupport;
+    await support?.probe();
+    if (support?.state.kind === "unsupported")
+      throw new BridgeError("NMI_UNSUPPORTED", `port ${this.id}: ${support.state.reason}`);
     this.link.requireOpen();
     return this.link.run(async () => {
       this.link.requireOpen();
@@ -264,6 +277,15 @@ export class Port {
         try {
           await method.inject();
         } catch (err) {
+          if (support && isNmiRefusal(err)) {
+            throw new BridgeError(
+              "NMI_UNSUPPORTED",
+              `port ${this.id}: ${support.refused(err.message).reason}`,
+              {
+                cause: err,
+              },
+            );
+          }
           if (err instanceof RedfishError && err.kind === "unsupported") {
             throw new BridgeError("NMI_UNSUPPORTED", err.message, { cause: err });
           }

@@ -71,6 +71,11 @@ export class ConsoleInbox {
     }
   }
 
+  /** Returns an event taken by next() to the front, for the next reader. */
+  putBack(event: ConsoleEvent): void {
+    this.events.unshift(event);
+  }
+
   close(): void {
     this.unsubscribe();
   }

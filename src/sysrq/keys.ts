@@ -76,8 +76,6 @@ const table: KeyInfo[] = [
 export const KEY_TABLE: readonly KeyInfo[] = table;
 
 const byKey = new Map(table.map((info) => [info.key, info]));
-/** Every header text the table knows, to tell a late line of an earlier key from a new answer. */
-export const KNOWN_ACTIONS: ReadonlySet<string> = new Set(table.map((info) => info.action));
 
 export const VALID_KEYS = /^[0-9A-Za-z]{1,32}$/;
 

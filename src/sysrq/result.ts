@@ -29,6 +29,13 @@ export interface KeyResult {
   readonly supported?: string;
   readonly reason?: string;
   readonly note?: string;
+  /** no-response: when the key went out (ISO 8601); the key may still run later (mayStillAct). */
+  readonly sentAt?: string;
+  /**
+   * no-response: true. The bytes left the daemon and cannot be recalled; a stopped or backlogged
+   * target can still act on the key when it resumes.
+   */
+  readonly mayStillAct?: boolean;
   readonly completion?: CompletionReport;
   readonly after?: AfterReport;
 }
@@ -37,3 +44,7 @@ export const NO_RESPONSE_REASON =
   "no sysrq line within timeoutMs. Either the BREAK did not reach the kernel's console UART (is this port " +
   "the console= of the target? does the wire carry a BREAK?), or SysRq is fully off (kernel.sysrq=0: the key " +
   "then arrives as typed input, visible in output), or the kernel is not running";
+
+export const NO_RESPONSE_STILL_ACTS =
+  "The BREAK and key were sent (sentAt) and cannot be recalled: if the target is stopped or still " +
+  "reading earlier input, the key may still run when it resumes (mayStillAct)";

@@ -1,16 +1,24 @@
 /**
  * Runs a SysRq key sequence over a port: for each key, plan the wire steps, send them, read the
  * kernel's verdict from the console, await deferred completions, let the output settle. A sequence
- * stops at the first no-response: the remaining keys could land as typed input in a root shell.
+ * stops at the first no-response (the remaining keys could land as typed input in a root shell) and
+ * after an acknowledged life-ending key (b, o, c): a BREAK + key sent into the next boot would land
+ * in a boot loader's "press a key" window or the new kernel's first seconds.
  *
  *   key ─> planKey ─> BREAK / pause / key on the wire ─> lines ─> judgeLine ─> completion ─> settle
  */
 import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
-import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
+import {
+  NO_RESPONSE_REASON,
+  NO_RESPONSE_STILL_ACTS,
+  type AfterReport,
+  type CompletionReport,
+  type KeyResult,
+} from "./result.js";
 import type { PhaseTimes } from "./timing.js";
-import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
+import { afterEventOf, isCompletionLine, markerCount, readLine, type Judgement } from "./verdict.js";
 
 /** How long HTTP SysRq waits for the kernel by default; a console door's BREAK + key waits as long. */
 export const DEFAULT_SYSRQ_TIMEOUT_MS = 3000;
@@ -48,6 +56,8 @@ export async function runSequence(
     if (stopReason) continue;
     if (result.verdict === "no-response") stopReason = `an earlier key (${key}) got no response`;
     else if (result.after?.disconnected) stopReason = `the port disconnected after key ${key}`;
+    else if (result.verdict === "acknowledged" && keyInfo(key).ends === true)
+      stopReason = `key ${key} (${keyInfo(key).action}) ended the target's life (after: ${result.after?.event ?? "none"}); later keys are not sent into what follows`;
   }
   return results;
 }
@@ -57,7 +67,6 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
   const inbox = new ConsoleInbox(deps.feed, clock);
   try {
     const plan = planKey(wire.armState(), clock.now(), wire.delivery);
-    const note = plan.note ? { note: plan.note } : {};
     const start = clock.now();
     const [first, second] = plan.steps;
     const plain = plan.steps.length === 2 && first?.type === "break" && second?.type === "key";
@@ -81,7 +90,7 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
     return await readVerdict(
       key,
       inbox,
-      { start, keyWrittenAt, ...options, note },
+      { start, keyWrittenAt, ...options, ...(plan.note ? { note: plan.note } : {}) },
       {
         feed: deps.feed,
         clock,
@@ -95,14 +104,14 @@ async function runKey(key: string, options: SequenceOptions, deps: SequenceDeps)
   }
 }
 
-/** When a key went out, and how long its verdict may take; `note` goes into the result as is. */
+/** When a key went out, and how long its verdict may take; `note` (the plan's) goes into the result. */
 export interface VerdictWait {
   /** When the key's wire steps began (latencies count from here). */
   readonly start: number;
   readonly keyWrittenAt: number;
   readonly timeoutMs: number;
   readonly settleMs: number;
-  readonly note: { readonly note?: string };
+  readonly note?: string;
 }
 
 export interface VerdictDeps {
@@ -125,26 +134,101 @@ export async function readVerdict(
   deps: VerdictDeps,
 ): Promise<KeyResult> {
   const { clock, times } = deps;
-  const { start, keyWrittenAt, note } = wait;
+  const { start, keyWrittenAt } = wait;
+  const options = wait;
   const output: string[] = [];
-  const deadline = keyWrittenAt + wait.timeoutMs;
+  const sentAt = new Date().toISOString();
+  const deadline = keyWrittenAt + options.timeoutMs;
+
+  const notes = new Set<string>(wait.note ? [wait.note] : []);
+  // A tentative line decides once the console has been quiet settleMs after it (a busy console can
+  // hold the kernel's own header back), or at the deadline; never sooner than settleMs after it.
+  const tentativeUntil = (at: number): number =>
+    Math.max(at + options.settleMs, Math.min(deps.feed.lastActivityAt() + options.settleMs, deadline));
+  // A disabled/HELP line held until settleMs has passed without the key's own header.
+  let tentative: { judgement: Judgement; at: number; glued: boolean; index: number } | null = null;
   let judgement: Judgement | null = null;
+  let glued = false;
   let latencyMs = 0;
   let verdictAt = 0;
   while (!judgement) {
-    const event = await inbox.next(deadline);
+    const event = await inbox.next(tentative ? tentativeUntil(tentative.at) : deadline);
+    if (tentative && event === null && clock.now() < tentativeUntil(tentative.at)) continue;
+    if (tentative && (event === null || event.type === "disconnected")) {
+      ({ judgement, glued } = tentative);
+      output.splice(tentative.index, 1);
+      notes.add(
+        `decided by a line userspace could also have printed ("${judgement.line}"); the key's own header "${keyInfo(key).action}" did not follow before the console was quiet for settleMs`,
+      );
+      latencyMs = round(tentative.at - start);
+      verdictAt = tentative.at;
+      times?.add("kernel", tentative.at - keyWrittenAt);
+      if (event) inbox.putBack(event); // settle sees the disconnect
+      break;
+    }
     if (event === null || event.type === "disconnected") {
       times?.add("kernel", clock.now() - keyWrittenAt);
-      const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
-      return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
+      const reason = event
+        ? "the port disconnected before the kernel answered"
+        : `${NO_RESPONSE_REASON}. ${NO_RESPONSE_STILL_ACTS}`;
+      const note = notes.size > 0 ? { note: [...notes].join("; ") } : {};
+      return {
+        key,
+        verdict: "no-response",
+        line: null,
+        latencyMs: null,
+        reason,
+        sentAt,
+        mayStillAct: true,
+        output,
+        ...note,
+      };
     }
-    judgement = judgeLine(key, event.text);
-    if (judgement) {
-      latencyMs = round(event.at - start);
-      times?.add("kernel", event.at - keyWrittenAt);
-      verdictAt = event.at;
-    } else output.push(event.text);
+    const reading = readLine(key, event.text);
+    switch (reading.kind) {
+      case "final":
+        judgement = reading.judgement;
+        glued = markerCount(event.text) > 1;
+        latencyMs = round(event.at - start);
+        times?.add("kernel", event.at - keyWrittenAt);
+        verdictAt = event.at;
+        if (tentative)
+          notes.add(
+            `a "${tentative.judgement.line}" line came first; the key's own header followed and wins`,
+          );
+        break;
+      case "tentative":
+        if (options.settleMs === 0) {
+          judgement = reading.judgement;
+          glued = markerCount(event.text) > 1;
+          latencyMs = round(event.at - start);
+          times?.add("kernel", event.at - keyWrittenAt);
+          verdictAt = event.at;
+          notes.add(
+            `decided by a line userspace could also have printed ("${judgement.line}"); settleMs is 0, so the key's own header was not awaited`,
+          );
+        } else {
+          // The window runs from the key's write: a line read while the BREAK went out cannot be its answer.
+          tentative ??= {
+            judgement: reading.judgement,
+            at: Math.max(event.at, keyWrittenAt),
+            glued: markerCount(event.text) > 1,
+            index: output.length,
+          };
+          output.push(event.text);
+        }
+        break;
+      case "foreign":
+        notes.add(`ignored a "${reading.action}" header: not this key's action`);
+        output.push(event.text);
+        break;
+      case "none":
+        output.push(event.text);
+        break;
+    }
   }
+  if (glued)
+    notes.add("the deciding line held several sysrq markers (lines glued together); the last was read");
   deps.answered?.();
 
   const completion = await awaitCompletion(key, judgement, inbox, deadline, start, output);
@@ -157,7 +241,7 @@ export async function readVerdict(
     output,
     ...(completion ? { completion } : {}),
     ...(after ? { after } : {}),
-    ...note,
+    ...(notes.size > 0 ? { note: [...notes].join("; ") } : {}),
   };
 }
 

@@ -4,10 +4,15 @@
  * The marker may sit anywhere in a line (a kernel line can arrive glued to a shell prompt:
  * "/ # \x1b[6n[    3.02] sysrq: HELP ..."); current kernels print "sysrq: ", older ones "SysRq : ".
  * Only headers count, never the dump body: with a low console loglevel only the header prints.
+ *
+ * Userspace can print anything on the console, so text alone must not decide more than it has to: on a
+ * glued line the last marker counts (the kernel's printk ends the line; the text before it is whatever
+ * lacked a newline), only the key's own header acknowledges it, and a `disabled` or HELP line is
+ * tentative (the runner holds it settleMs for the key's own header, which wins).
  */
-import { KNOWN_ACTIONS, disabledHint, keyInfo } from "./keys.js";
+import { disabledHint, keyInfo } from "./keys.js";
 
-const MARKER = /(?:sysrq|SysRq) ?: (.*)$/;
+const MARKER = /(?:sysrq|SysRq) ?: /g;
 const DISABLED = "This sysrq operation is disabled.";
 /** sysrq-prefixed lines that follow a header and are never an answer of their own. */
 const FOLLOW_UPS = [/^Loglevel set to \d+/, /^CPU\d+:/];
@@ -20,12 +25,27 @@ export type ConsoleLine =
   | { readonly kind: "follow-up" }
   | { readonly kind: "other" };
 
-/** The sysrq part of a line ("sysrq: Show Memory"), without timestamp, prompt or line end. */
-function sysrqText(line: string): { text: string; body: string } | null {
-  const match = MARKER.exec(line.replace(/[\r\n]+$/, ""));
-  if (!match) return null;
-  const body = (match[1] ?? "").trimEnd();
-  return { text: match[0].replace(/[\r\n]+$/, ""), body };
+/**
+ * The sysrq part of a line ("sysrq: Show Memory"), without timestamp, prompt or line end: from the
+ * last marker on the line, and how many markers it held (more than one: lines glued together).
+ */
+function sysrqText(line: string): { text: string; body: string; markers: number } | null {
+  const bare = line.replace(/[\r\n]+$/, "");
+  let last = -1;
+  let markers = 0;
+  for (const match of bare.matchAll(MARKER)) {
+    last = match.index;
+    markers += 1;
+  }
+  if (last < 0) return null;
+  const text = bare.slice(last);
+  const body = text.slice(text.indexOf(": ") + 2).trimEnd();
+  return { text, body, markers };
+}
+
+/** How many sysrq markers a line holds (more than one: lines from several writers glued together). */
+export function markerCount(line: string): number {
+  return sysrqText(line)?.markers ?? 0;
 }
 
 /** Keys offered by a HELP line, in a stable order: digits, lower case, upper case; h included. */
@@ -59,39 +79,65 @@ export type Judgement =
   | { readonly verdict: "unsupported"; readonly line: string; readonly supported: string };
 
 /**
- * Decides what a console line says about `key`, or null when the line is not its answer (ordinary
- * output, a follow-up, or a late header that belongs to a different key).
+ * What a console line says about `key`:
+ *   final      the key's own header (for h: HELP): the kernel ran it
+ *   tentative  a `disabled` line, or HELP for another key: userspace could have printed it, so it
+ *              decides only if the key's own header does not follow within settleMs
+ *   foreign    a header that is not this key's action (a late line of an earlier key, another
+ *              kernel's wording, or userspace): never an acknowledgement, noted
+ *   none       ordinary output or a follow-up
  */
-export function judgeLine(key: string, line: string): Judgement | null {
+export type Reading =
+  | { readonly kind: "final"; readonly judgement: Judgement }
+  | { readonly kind: "tentative"; readonly judgement: Judgement }
+  | { readonly kind: "foreign"; readonly action: string }
+  | { readonly kind: "none" };
+
+export function readLine(key: string, line: string): Reading {
   const parsed = classifyLine(line);
   const info = keyInfo(key);
   switch (parsed.kind) {
     case "other":
     case "follow-up":
-      return null;
+      return { kind: "none" };
     case "disabled":
       return {
-        verdict: "disabled",
-        action: info.action,
-        line: parsed.text,
-        needsBit: info.bit,
-        hint:
-          info.bit === null
-            ? "kernel.sysrq is 0: SysRq is off; sysctl kernel.sysrq=1 enables all"
-            : disabledHint(info.bit),
+        kind: "tentative",
+        judgement: {
+          verdict: "disabled",
+          action: info.action,
+          line: parsed.text,
+          needsBit: info.bit,
+          hint:
+            info.bit === null
+              ? "kernel.sysrq is 0: SysRq is off; sysctl kernel.sysrq=1 enables all"
+              : disabledHint(info.bit),
+        },
       };
     case "help":
       return key === "h"
-        ? { verdict: "acknowledged", action: "HELP", line: parsed.text }
-        : { verdict: "unsupported", line: parsed.text, supported: keysFromHelp(parsed.body) };
+        ? { kind: "final", judgement: { verdict: "acknowledged", action: "HELP", line: parsed.text } }
+        : {
+            kind: "tentative",
+            judgement: { verdict: "unsupported", line: parsed.text, supported: keysFromHelp(parsed.body) },
+          };
     case "header":
       if (parsed.action === info.action)
-        return { verdict: "acknowledged", action: parsed.action, line: parsed.text };
-      // A header the table knows for another key is a late line of an earlier request, not ours.
-      if (KNOWN_ACTIONS.has(parsed.action)) return null;
-      // A header this table does not know (a newer kernel's wording): the kernel ran something.
-      return { verdict: "acknowledged", action: parsed.action, line: parsed.text };
+        return {
+          kind: "final",
+          judgement: { verdict: "acknowledged", action: parsed.action, line: parsed.text },
+        };
+      return { kind: "foreign", action: parsed.action };
   }
+}
+
+/**
+ * The judgement a line would give `key` (final or tentative), or null when the line is not its
+ * answer (ordinary output, a follow-up, another key's or an unknown header).
+ */
+export function judgeLine(key: string, line: string): Judgement | null {
+  const reading = readLine(key, line);
+  return reading.kind === "final" || reading.kind === "tentative" ? reading.judgement : null;
 }
 
 /** True when the line says the key's deferred work is done ("Emergency Sync complete"). */

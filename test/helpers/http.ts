@@ -35,6 +35,8 @@ export interface KeyResultBody {
   supported?: string;
   reason?: string;
   note?: string;
+  sentAt?: string;
+  mayStillAct?: boolean;
   completion?: { line: string | null; latencyMs: number | null };
   after?: { event: string; line: string | null; disconnected: boolean };
 }

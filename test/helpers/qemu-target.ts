@@ -17,6 +17,8 @@ export interface Target {
 export interface TargetOptions {
   /** More keys of the port's config (sysrqMask, ...); the port is always vm0 on the guest's chardev. */
   readonly port?: Record<string, unknown>;
+  /** Let the guest reboot in place (QEMU without -no-reboot). */
+  readonly reboot?: boolean;
 }
 
 export async function startTarget(
@@ -31,7 +33,7 @@ export async function startTarget(
       { id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort }, ...options.port },
     ],
   });
-  const guest = await startGuest({ telnetPort, append, extraArgs });
+  const guest = await startGuest({ telnetPort, append, extraArgs, reboot: options.reboot === true });
   const api = client(daemon.url);
   const ready = await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
   assert.equal(ready.body.lines.length, 1, "guest printed its ready marker");

@@ -33,6 +33,8 @@ export interface GuestOptions {
    * pty: the serial chardev is `-chardev pty,id=s0` (its /dev/pts path is QEMU's to choose: ask QMP).
    */
   serial?: "telnet" | "pty";
+  /** let the guest reboot in place (no -no-reboot): a SysRq b then boots a new kernel on the same port */
+  reboot?: boolean;
   /** kernel/initrd to boot; default: whatever ensureGuestImage() returns */
   image?: { kernel: string; initrd: string };
 }
@@ -197,7 +199,7 @@ function qemuArgs(
     "none",
     "-monitor",
     "none",
-    "-no-reboot",
+    ...(opts.reboot === true ? [] : ["-no-reboot"]),
     "-nodefaults",
     "-kernel",
     image.kernel,

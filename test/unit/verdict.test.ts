@@ -8,6 +8,8 @@ import {
   isCompletionLine,
   judgeLine,
   keysFromHelp,
+  markerCount,
+  readLine,
 } from "../../src/sysrq/verdict.js";
 
 const HELP_6_1 =
@@ -53,12 +55,43 @@ describe("verdict parser", () => {
     assert.equal(classifyLine("sysrq: CPU0:").kind, "follow-up");
   });
 
-  it("acknowledges a header this table does not know (a newer kernel's wording)", () => {
-    assert.deepEqual(judgeLine("v", "sysrq: Restore framebuffer console"), {
-      verdict: "acknowledged",
+  it("acknowledges only the key's own header: another or unknown header is foreign, never an answer", () => {
+    assert.equal(judgeLine("v", "sysrq: Restore framebuffer console"), null);
+    assert.deepEqual(readLine("v", "sysrq: Restore framebuffer console"), {
+      kind: "foreign",
       action: "Restore framebuffer console",
-      line: "sysrq: Restore framebuffer console",
     });
+    assert.deepEqual(readLine("n", "[   49.761127] sysrq: Show State\r"), {
+      kind: "foreign",
+      action: "Show State",
+    });
+  });
+
+  it("takes the last marker of a glued line (issue 13: the leftmost was taken)", () => {
+    // Byte-exact from the issue: a header with no newline, then a disabled line.
+    const glued = "sysrq: Show State[ 49.761127] sysrq: This sysrq operation is disabled.\r\n";
+    assert.equal(markerCount(glued), 2);
+    const n = readLine("n", glued);
+    assert.equal(n.kind, "tentative");
+    assert.equal(n.kind === "tentative" && n.judgement.verdict, "disabled");
+    assert.equal(n.kind === "tentative" && n.judgement.line, "sysrq: This sysrq operation is disabled.");
+    // The other way round: userspace's fake disabled line, then the kernel's own header.
+    const real =
+      "[ 99.000000] sysrq: This sysrq operation is disabled.[   50.100000] sysrq: Nice All RT Tasks\r\n";
+    assert.deepEqual(readLine("n", real), {
+      kind: "final",
+      judgement: { verdict: "acknowledged", action: "Nice All RT Tasks", line: "sysrq: Nice All RT Tasks" },
+    });
+    assert.equal(markerCount("[ 1.0] sysrq: Show Memory"), 1);
+    assert.equal(markerCount("nothing here"), 0);
+  });
+
+  it("calls disabled and HELP-for-another-key tentative, HELP for h and the own header final", () => {
+    assert.equal(readLine("n", "[ 99.000000] sysrq: This sysrq operation is disabled.").kind, "tentative");
+    assert.equal(readLine("x", HELP_6_1).kind, "tentative");
+    assert.equal(readLine("h", HELP_6_1).kind, "final");
+    assert.equal(readLine("m", "sysrq: Show Memory").kind, "final");
+    assert.equal(readLine("m", "Mem-Info:").kind, "none");
   });
 
   it("recognises completion lines and what follows a life-ending key", () => {

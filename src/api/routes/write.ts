@@ -3,6 +3,8 @@ import { BridgeError } from "../../errors.js";
 import { PortParams, WriteBody, WriteResponse, errorResponses } from "../schemas.js";
 
 const MAX_WRITE_BYTES = 64 * 1024;
+/** How long a write may wait for the line before 429 QUEUE_FULL (the body's timeoutMs). */
+const DEFAULT_WRITE_START_MS = 5000;
 
 export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -26,7 +28,7 @@ export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
       request.auditDetail = { bytes: bytes.length };
       // Free, or held by this caller's lease: the write goes ahead. Held by someone else: 409.
       port.lease.check(body.leaseId);
-      const written = await port.write(bytes);
+      const written = await port.write(bytes, body.timeoutMs ?? DEFAULT_WRITE_START_MS);
       return { port: port.id, ...written };
     },
   );
