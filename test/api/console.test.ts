@@ -214,11 +214,19 @@ describe("console WebSocket and writer lease", () => {
     assert.equal(writes(), "hecho hi\r", "the key, then the holder's text");
     rig.socket.close();
     await rig.closed;
-    const audit = (await (
-      await fetch(`${daemon.url}/audit?port=vm0`, { headers: bearer("admin") })
-    ).json()) as {
+    type Audit = {
       entries: { token: string; action: string; displaced?: string; bytes?: number; [k: string]: unknown }[];
     };
+    const readAudit = async (): Promise<Audit> =>
+      (await (await fetch(`${daemon.url}/audit?port=vm0`, { headers: bearer("admin") })).json()) as Audit;
+    // The h record is written once its verdict settles (settleMs after the console goes quiet).
+    let audit = await readAudit();
+    await waitUntil(
+      async () =>
+        (audit = await readAudit()).entries.some((e) => e.action === "console-sysrq" && e["key"] === "h"),
+      3000,
+      "the h key's audit record",
+    );
     const actions = audit.entries.map((e) => `${e.token}:${e.action}`);
     for (const expected of ["rig:lease-take", "admin:lease-take", "rig:console-break", "rig:console-input"]) {
       assert.ok(actions.includes(expected), `${expected} in ${actions.join(" ")}`);
