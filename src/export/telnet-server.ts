@@ -13,6 +13,7 @@ import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../transports
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ServerNegotiation } from "./negotiation.js";
 import { NewlineFilter } from "./newline.js";
+import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);
@@ -22,6 +23,7 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
   );
   const decoder = new TelnetDecoder("standard");
   const newline = new NewlineFilter();
+  const breaks = new PendingLimit();
   socket.pause(); // nothing is read until the session knows whether it holds the lease
   socket.write(negotiation.opening());
   socket.on("data", (chunk: Buffer) => {
@@ -31,7 +33,10 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
           session.input(newline.filter(event.bytes));
           break;
         case "command":
-          if (event.command === BRK) void session.sendBreak();
+          if (event.command === BRK && !breaks.track(() => session.sendBreak())) {
+            session.cutOff("pending-commands", { max: breaks.max });
+            return;
+          }
           break;
         case "negotiation": {
           const answer = negotiation.answer(event.verb, event.option);
@@ -40,8 +45,12 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
         }
         case "subnegotiation":
           break; // terminal type, window size: a serial console has no use for them
+        case "overflow":
+          session.cutOff("subnegotiation", { max: event.limit });
+          return;
       }
     }
+    overUnread(socket, session.cutOff); // negotiation answers the client does not read
   });
   void session.start().then(() => {
     socket.write(greeting(session, deps));

@@ -1,0 +1,77 @@
+/**
+ * The HTTP server's connections: timeouts so a half-open or idle connection cannot hold a descriptor,
+ * the per-address and total caps (connection-limits.ts), and shutdown's close of every connection
+ * with no request in flight (a half-open one would otherwise hold server.close() until its timeout).
+ *
+ *   headers not complete within HEADERS_TIMEOUT_MS        408 REQUEST_TIMEOUT, closed
+ *   request body not complete within REQUEST_TIMEOUT_MS   408, closed
+ *   keep-alive connection idle for KEEP_ALIVE_TIMEOUT_MS  closed
+ *   over a cap                                            503 TOO_MANY_CONNECTIONS (plain HTTP), closed
+ */
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { ListenerGate, Refusal } from "../connection-limits.js";
+import { rawErrorResponse } from "./error-handler.js";
+
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How often Node looks for connections past their headers/request timeout (its default is 30 s). */
+const TIMEOUT_CHECK_MS = 1_000;
+
+/** Options for http(s).createServer: fastify passes them through (`http`, or merged into `https`). */
+export const HTTP_SERVER_OPTIONS = {
+  headersTimeout: HEADERS_TIMEOUT_MS,
+  requestTimeout: REQUEST_TIMEOUT_MS,
+  connectionsCheckingInterval: TIMEOUT_CHECK_MS,
+} as const;
+
+/** The over-cap answer for a plain HTTP socket; a TLS one is only closed (no handshake yet). */
+export function refuseHttp(tls: boolean): (socket: Socket, why: Refusal) => void {
+  return (socket, why) => {
+    if (tls) {
+      socket.destroy();
+      return;
+    }
+    const message =
+      why === "address" ? "too many connections from this address" : "too many connections to this daemon";
+    socket.end(rawErrorResponse(503, "TOO_MANY_CONNECTIONS", message), () => socket.destroy());
+  };
+}
+
+export class HttpConnections {
+  private readonly sockets = new Set<Socket>();
+  /** Sockets with a request being answered, and those upgraded to a WebSocket (closed by their route). */
+  private readonly busy = new Set<Socket>();
+  private closing = false;
+
+  constructor(server: Server, gate: ListenerGate) {
+    server.on("connection", (socket: Socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      if (!gate.admit(socket)) return;
+      this.sockets.add(socket);
+      socket.once("close", () => {
+        this.sockets.delete(socket);
+        this.busy.delete(socket);
+      });
+    });
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+      const socket = request.socket;
+      this.busy.add(socket);
+      response.once("close", () => {
+        this.busy.delete(socket);
+        if (this.closing) socket.destroySoon();
+      });
+    });
+    server.on("upgrade", (request: IncomingMessage) => this.busy.add(request.socket));
+  }
+
+  /** Shutdown: closes every connection not answering a request now; the others close after theirs. */
+  closeIdle(): void {
+    this.closing = true;
+    for (const socket of this.sockets) if (!this.busy.has(socket)) socket.destroy();
+  }
+}
