@@ -16,6 +16,8 @@ import { rawErrorResponse } from "./error-handler.js";
 export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** At shutdown, how long a connection gets to finish sending its request's headers. */
+const SHUTDOWN_GRACE_MS = 1_000;
 /** How often Node looks for connections past their headers/request timeout (its default is 30 s). */
 const TIMEOUT_CHECK_MS = 1_000;
 
@@ -69,9 +71,15 @@ export class HttpConnections {
     server.on("upgrade", (request: IncomingMessage) => this.busy.add(request.socket));
   }
 
-  /** Shutdown: closes every connection not answering a request now; the others close after theirs. */
+  /**
+   * Shutdown: a connection with no request in flight a moment from now is closed (idle keep-alive
+   * ones fastify closes at once); those answering a request close after their answer.
+   */
   closeIdle(): void {
     this.closing = true;
-    for (const socket of this.sockets) if (!this.busy.has(socket)) socket.destroy();
+    // The moment lets a request whose headers are on their way still be answered.
+    setTimeout(() => {
+      for (const socket of this.sockets) if (!this.busy.has(socket)) socket.destroy();
+    }, SHUTDOWN_GRACE_MS).unref();
   }
 }

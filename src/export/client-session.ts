@@ -132,8 +132,8 @@ export class ExportSession {
       return;
     }
     this.bytesIn += bytes.length;
-    this.queued += 1;
-    this.inputQueue.push({ kind: "input", bytes });
+    // Input joined to input still waiting runs as one op: counted once, or closed() waits forever.
+    if (this.inputQueue.push({ kind: "input", bytes })) this.queued += 1;
   }
 
   /** A BREAK from the client (IAC BRK), after its earlier input; resolves true once it is on the wire. */

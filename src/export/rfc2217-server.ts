@@ -62,6 +62,8 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
   socket.pause();
   socket.write(negotiation.opening([OPT_BINARY]));
   socket.on("data", (chunk: Buffer) => {
+    // One write per read: a write per answer queues an object each for a client that does not read.
+    const answers: Buffer[] = [];
     for (const event of decoder.decode(chunk)) {
       switch (event.type) {
         case "data":
@@ -75,7 +77,7 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
           break;
         case "negotiation": {
           const answer = negotiation.answer(event.verb, event.option);
-          if (answer) socket.write(answer);
+          if (answer) answers.push(answer);
           break;
         }
         case "subnegotiation":
@@ -92,6 +94,7 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
           return;
       }
     }
+    if (answers.length > 0) socket.write(Buffer.concat(answers));
     overUnread(socket, session.cutOff); // answers the client does not read
   });
   void session.start().then(() => socket.resume());

@@ -27,6 +27,8 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
   socket.pause(); // nothing is read until the session knows whether it holds the lease
   socket.write(negotiation.opening());
   socket.on("data", (chunk: Buffer) => {
+    // One write per read: a write per answer queues an object each for a client that does not read.
+    const answers: Buffer[] = [];
     for (const event of decoder.decode(chunk)) {
       switch (event.type) {
         case "data":
@@ -40,7 +42,7 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
           break;
         case "negotiation": {
           const answer = negotiation.answer(event.verb, event.option);
-          if (answer) socket.write(answer);
+          if (answer) answers.push(answer);
           break;
         }
         case "subnegotiation":
@@ -50,6 +52,7 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
           return;
       }
     }
+    if (answers.length > 0) socket.write(Buffer.concat(answers));
     overUnread(socket, session.cutOff); // negotiation answers the client does not read
   });
   void session.start().then(() => {
