@@ -28,7 +28,7 @@ export function fdBudget(ports: number, maxConnections: number, limit = openFile
   if (connections < MIN_CONNECTIONS) {
     throw new BridgeError(
       "CONFIG_INVALID",
-      `the open-files limit (RLIMIT_NOFILE ${limit}) is too low for ${ports} ports: raise it to at ` +
+      `the open-files limit (RLIMIT_NOFILE ${limit}) is too low for ${ports} port(s): raise it to at ` +
         `least ${openFiles() + reserve + MIN_CONNECTIONS} (ulimit -n, LimitNOFILE=)`,
     );
   }
