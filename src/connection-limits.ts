@@ -7,7 +7,7 @@
  *   accept ─> admit(socket) ─┬─ under both caps: counted until it closes
  *                            └─ over one: refuse(socket) (HTTP: a 503 TOO_MANY_CONNECTIONS), destroyed
  */
-import type { Server, Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { Logger } from "pino";
 
 export const MAX_CONNECTIONS = 1024;
@@ -83,11 +83,6 @@ export class ListenerGate {
       else this.byAddress.set(address, left);
     });
     return true;
-  }
-
-  /** Admits every connection `server` accepts, refusing those over a cap. */
-  watch(server: Server): void {
-    server.on("connection", (socket: Socket) => void this.admit(socket));
   }
 
   private logRefusal(address: string, why: Refusal): void {

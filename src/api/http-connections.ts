@@ -23,6 +23,8 @@ const TIMEOUT_CHECK_MS = 1_000;
 
 /** Options for http(s).createServer: fastify passes them through (`http`, or merged into `https`). */
 export const HTTP_SERVER_OPTIONS = {
+  /** TLS only: a handshake not done within it is closed (node's default is 120 s). */
+  handshakeTimeout: HEADERS_TIMEOUT_MS,
   headersTimeout: HEADERS_TIMEOUT_MS,
   requestTimeout: REQUEST_TIMEOUT_MS,
   connectionsCheckingInterval: TIMEOUT_CHECK_MS,
@@ -61,14 +63,14 @@ export class HttpConnections {
       });
     });
     server.on("request", (request: IncomingMessage, response: ServerResponse) => {
-      const socket = request.socket;
+      const socket = tcpOf(request.socket);
       this.busy.add(socket);
       response.once("close", () => {
         this.busy.delete(socket);
         if (this.closing) socket.destroySoon();
       });
     });
-    server.on("upgrade", (request: IncomingMessage) => this.busy.add(request.socket));
+    server.on("upgrade", (request: IncomingMessage) => this.busy.add(tcpOf(request.socket)));
   }
 
   /**
@@ -82,4 +84,9 @@ export class HttpConnections {
       for (const socket of this.sockets) if (!this.busy.has(socket)) socket.destroy();
     }, SHUTDOWN_GRACE_MS).unref();
   }
+}
+
+/** The TCP socket a request came on: under TLS, the one its TLSSocket wraps (node sets `_parent`). */
+function tcpOf(socket: Socket): Socket {
+  return (socket as Socket & { _parent?: Socket | null })._parent ?? socket;
 }
