@@ -11,21 +11,36 @@ export interface JsonAnswer<T> {
   readonly timing: Record<string, number>;
 }
 
+/**
+ * The daemon takes at most 64 connections from one address (src/connection-limits.ts); the bench's
+ * other requests (fetch's own pool) come from 127.0.0.1 too, so this client takes half of that.
+ */
+const PER_ADDRESS = 32;
+
 export class KeepAliveClient {
   private readonly agent: http.Agent;
   private readonly url: URL;
+  /** More connections than one address may hold come from 127.0.0.1, .2, ... (all this host). */
+  private readonly localAddresses: readonly (string | undefined)[];
+  private next = 0;
 
   constructor(baseUrl: string, connections = 1) {
     this.url = new URL(baseUrl);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+    const spread = this.url.hostname === "127.0.0.1" ? Math.ceil(connections / PER_ADDRESS) : 1;
+    this.localAddresses =
+      spread > 1 ? Array.from({ length: spread }, (_, i) => `127.0.0.${i + 1}`) : [undefined];
+    // Sockets are pooled per local address: a share of the connections each.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: Math.ceil(connections / spread) });
   }
 
   post<T>(path: string, payload: unknown): Promise<JsonAnswer<T>> {
     const body = JSON.stringify(payload);
+    const localAddress = this.localAddresses[this.next++ % this.localAddresses.length];
     return new Promise((resolve, reject) => {
       const request = http.request(
         {
           agent: this.agent,
+          ...(localAddress ? { localAddress } : {}),
           host: this.url.hostname,
           port: this.url.port,
           path,

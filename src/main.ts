@@ -20,7 +20,10 @@ async function main(argv: readonly string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
-    if (code >= 0) process.exitCode = code;
+    if (code < 0) return;
+    process.exitCode = code;
+    // Whatever handle a failed start may have left open must not keep the process alive.
+    if (code !== 0) setTimeout(() => process.exit(code), 2000).unref();
   },
   (err: unknown) => {
     process.stderr.write(`sysrq-bridge: ${(err as Error).stack ?? String(err)}\n`);

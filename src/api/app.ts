@@ -32,6 +32,7 @@ import { nmiRoutes } from "./routes/nmi.js";
 import { portRoutes } from "./routes/ports.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
 import { writeRoutes } from "./routes/write.js";
+import { HTTP_SERVER_OPTIONS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "./http-connections.js";
 import { createValidatorCompiler } from "./validation.js";
 import { registerWebConsole } from "./web.js";
 
@@ -79,11 +80,14 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     clientErrorHandler: answerClientError,
     logController: new AccessLog(),
     schemaController: { compilersFactory: schemas.compilersFactory(createValidatorCompiler()) },
+    // Half-open and idle connections are closed (http-connections.ts); fastify's keep-alive is 72 s.
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
   };
   // Routes never touch the raw server, so an HTTPS instance is typed as the HTTP one.
   const app = (options.tls
-    ? Fastify({ ...common, https: options.tls })
-    : Fastify(common)
+    ? Fastify({ ...common, https: { ...options.tls, ...HTTP_SERVER_OPTIONS } })
+    : Fastify({ ...common, http: HTTP_SERVER_OPTIONS })
   ).withTypeProvider<TypeBoxTypeProvider>() as unknown as BridgeApp;
   // Not at once: the first moments after listening belong to the ports' first connects and the first
   // requests (a health check waiting for the daemon); a schema compiled meanwhile would delay them.

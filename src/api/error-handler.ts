@@ -70,20 +70,24 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
     socket.destroy();
     return;
   }
-  const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
-  const statusCode = tooLarge ? 431 : 400;
-  const payload = JSON.stringify(
-    body(
-      statusCode,
-      tooLarge ? "HEADERS_TOO_LARGE" : "MALFORMED_REQUEST",
-      tooLarge ? "request headers are too large" : "malformed HTTP request",
-    ),
-  );
+  // Headers not complete within headersTimeout (http-connections.ts): Node's own answer is a 408 too.
+  const [statusCode, code, message]: [number, ErrorCode, string] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "HEADERS_TOO_LARGE", "request headers are too large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "REQUEST_TIMEOUT", "the request did not arrive in time"]
+        : [400, "MALFORMED_REQUEST", "malformed HTTP request"];
   // A HEAD response carries no body, even when the rest of the request could not be parsed.
   const head = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString("latin1") === "HEAD ";
-  socket.end(
-    `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "Bad Request"}\r\nConnection: close\r\n` +
-      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n` +
-      (head ? "" : payload),
+  socket.end(rawErrorResponse(statusCode, code, message, head));
+}
+
+/** A whole HTTP/1.1 error response with `Connection: close`, for a socket fastify never saw. */
+export function rawErrorResponse(statusCode: number, code: ErrorCode, message: string, head = false): string {
+  const payload = JSON.stringify(body(statusCode, code, message));
+  return (
+    `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? "Error"}\r\nConnection: close\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n\r\n` +
+    (head ? "" : payload)
   );
 }

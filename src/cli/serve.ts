@@ -66,7 +66,15 @@ export async function serve(argv: readonly string[]): Promise<number> {
     throw err;
   }
   const logger = createRootLogger(config.logLevel);
-  const daemon = await startDaemon({ config, logger });
+  let daemon;
+  try {
+    daemon = await startDaemon({ config, logger });
+  } catch (err) {
+    // startDaemon has closed whatever it opened (ports, listeners): one line and a non-zero exit.
+    logger.flush();
+    process.stderr.write(`sysrq-bridge: cannot start: ${startFailure(err)}\n`);
+    return err instanceof BridgeError && err.code === "CONFIG_INVALID" ? 78 : 1;
+  }
   logger.info({ url: daemon.url, ports: config.ports.map((p) => p.id) }, "sysrq-bridge listening");
   // First SIGTERM/SIGINT: finish in-flight sequences (bounded), flush captures, close ports.
   // A second signal exits at once.
@@ -77,6 +85,12 @@ export async function serve(argv: readonly string[]): Promise<number> {
     if (signal === "SIGHUP") endByHangup(logger);
   });
   return -1;
+}
+
+/** One line: a system error's message names the address or file ("listen EADDRINUSE: ... 127.0.0.1:80"). */
+function startFailure(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.message.split("\n")[0] ?? err.name;
 }
 
 /**

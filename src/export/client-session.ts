@@ -27,11 +27,10 @@ import { ConsoleKeyVerdicts } from "../ports/console-key-verdicts.js";
 import type { Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
 import type { LineChange } from "../transports/transport.js";
+import { overUnread, type PeerLimit } from "./peer-bounds.js";
 
 export type ExportVia = "telnet" | "rfc2217";
 
-/** A client that leaves this much output unread is dropped; the capture is unaffected. */
-const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 /** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
 const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
@@ -69,6 +68,7 @@ export class ExportSession {
   private queued = 0;
   private drained: (() => void) | null = null;
   private refusedInput = 0;
+  private cut = false;
   private detachOutput: (() => void) | null = null;
   private readonly breakWaiters: PendingBreak[] = [];
   /** The client's BREAK-ON not yet followed by BREAK-OFF. */
@@ -130,14 +130,18 @@ export class ExportSession {
   }
 
   private output(chunk: Buffer): void {
-    if (this.socket.destroyed) return;
-    if (this.socket.writableLength > MAX_UNREAD_BYTES) {
-      this.deps.log.warn({ client: this.client }, "export client too slow: more than 4 MiB unread; dropped");
-      this.socket.destroy();
-      return;
-    }
+    if (this.socket.destroyed || overUnread(this.socket, this.cutOff)) return;
     this.socket.write(escapeData(chunk));
   }
+
+  /** Drops a client that passed one of its bounds (peer-bounds.ts): logged and audited once. */
+  readonly cutOff = (limit: PeerLimit, detail: Readonly<Record<string, number>>): void => {
+    if (this.cut) return;
+    this.cut = true;
+    this.socket.destroy();
+    this.deps.log.warn({ client: this.client, limit, ...detail }, "export client passed a bound; cut off");
+    void this.audit("export-cut-off", { status: 400, code: "PEER_LIMIT", limit, ...detail });
+  };
 
   /** Bytes typed by the client (already decoded from telnet). */
   input(bytes: Buffer): void {
@@ -150,8 +154,8 @@ export class ExportSession {
     const refused = inputRefusal(this.caller, this.deps.port.console.armedBy(this.id), bytes.length);
     if (refused && this.queued === 0) return this.inputRefused(refused, bytes.length);
     this.bytesIn += bytes.length;
-    this.queued += 1;
-    this.inputQueue.push({ kind: "input", bytes });
+    // Input joined to input still waiting runs as one op: counted once, or closed() waits forever.
+    if (this.inputQueue.push({ kind: "input", bytes })) this.queued += 1;
   }
 
   /** A BREAK from the client (IAC BRK), after its earlier input; resolves true once it is on the wire. */

@@ -1,13 +1,15 @@
 /**
  * Starts and stops every port's re-export listeners (`export: { telnet, rfc2217 }` in the config).
  * A unix socket is created mode 0600 (a stale one from a crash is replaced). A listener that cannot
- * start stops the daemon's start, naming the key.
+ * start stops the daemon's start, naming the key. Connections are capped per client address and in
+ * all (connection-limits.ts); a console watcher is idle by nature, so no idle timeout applies here.
  */
 import { chmod, lstat, unlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
 import type { AuditLog } from "../api/audit/audit-log.js";
 import type { ExportListenerConfig } from "../config/types.js";
+import type { ConnectionLimits } from "../connection-limits.js";
 import { BridgeError } from "../errors.js";
 import type { Port } from "../ports/port.js";
 import type { ExportSession, ExportVia } from "./client-session.js";
@@ -18,6 +20,8 @@ export interface ExportDeps {
   readonly ports: readonly Port[];
   readonly audit: AuditLog;
   readonly log: Logger;
+  /** Caps shared with the HTTP listener: per client address on each listener, and in all. */
+  readonly limits: ConnectionLimits;
 }
 
 export interface ExportListeners {
@@ -51,7 +55,9 @@ export async function startExports(deps: ExportDeps): Promise<ExportListeners> {
         const listener = port.config.export?.[via];
         if (!listener) continue;
         const log = deps.log.child({ port: port.id, export: via });
+        const gate = deps.limits.gate(`${port.id} export.${via}`, log);
         const server = createServer((socket) => {
+          if (!gate.admit(socket)) return;
           const client = `${via}:${socket.remoteAddress ?? "unix"}:${socket.remotePort ?? ""}`;
           const sessionDeps = { port, listener, via, audit: deps.audit, log };
           const serve = via === "telnet" ? serveTelnetClient : serveRfc2217Client;

@@ -18,6 +18,7 @@ import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../transports/telnet-co
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
 import { ServerNegotiation } from "./negotiation.js";
+import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 /** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
 export function lineSettingsOf(port: Port): LineSettings | null {
@@ -34,8 +35,9 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
   const decoder = new TelnetDecoder("standard");
   // Commands are answered in the order they came, a BREAK's answer included.
   let commands: Promise<void> = Promise.resolve();
-  const command = (code: number, value: Buffer): void => {
-    commands = commands.then(async () => {
+  const pending = new PendingLimit();
+  const command = (code: number, value: Buffer): Promise<void> =>
+    (commands = commands.then(async () => {
       const action = state.handle(code, value);
       if (action.kind === "none") return;
       let reply: Buffer;
@@ -56,31 +58,44 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
           break;
       }
       if (!socket.destroyed) socket.write(reply);
-    });
-  };
+    }));
   socket.pause();
   socket.write(negotiation.opening([OPT_BINARY]));
   socket.on("data", (chunk: Buffer) => {
+    // One write per read: a write per answer queues an object each for a client that does not read.
+    const answers: Buffer[] = [];
     for (const event of decoder.decode(chunk)) {
       switch (event.type) {
         case "data":
           session.input(event.bytes);
           break;
         case "command":
-          if (event.command === BRK) void session.sendBreak();
+          if (event.command === BRK && !pending.track(() => session.sendBreak())) {
+            session.cutOff("pending-commands", { max: pending.max });
+            return;
+          }
           break;
         case "negotiation": {
           const answer = negotiation.answer(event.verb, event.option);
-          if (answer) socket.write(answer);
+          if (answer) answers.push(answer);
           break;
         }
         case "subnegotiation":
           if (event.option === COM_PORT_OPTION && event.payload.length > 0) {
-            command(event.payload[0] ?? 0, event.payload.subarray(1));
+            const [code, value] = [event.payload[0] ?? 0, event.payload.subarray(1)];
+            if (!pending.track(() => command(code, value))) {
+              session.cutOff("pending-commands", { max: pending.max });
+              return;
+            }
           }
           break;
+        case "overflow":
+          session.cutOff("subnegotiation", { max: event.limit });
+          return;
       }
     }
+    if (answers.length > 0) socket.write(Buffer.concat(answers));
+    overUnread(socket, session.cutOff); // answers the client does not read
   });
   void session.start().then(() => socket.resume());
   return session;

@@ -14,6 +14,7 @@ import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../transports
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ServerNegotiation } from "./negotiation.js";
 import { NewlineFilter } from "./newline.js";
+import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);
@@ -27,26 +28,37 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
   session.notice = (text) => {
     if (!socket.destroyed) socket.write(`\r\n[sysrq-bridge] ${deps.port.id}: ${text}\r\n`);
   };
+  const breaks = new PendingLimit();
   socket.pause(); // nothing is read until the session knows whether it holds the lease
   socket.write(negotiation.opening());
   socket.on("data", (chunk: Buffer) => {
+    // One write per read: a write per answer queues an object each for a client that does not read.
+    const answers: Buffer[] = [];
     for (const event of decoder.decode(chunk)) {
       switch (event.type) {
         case "data":
           session.input(newline.filter(event.bytes));
           break;
         case "command":
-          if (event.command === BRK) void session.sendBreak();
+          if (event.command === BRK && !breaks.track(() => session.sendBreak())) {
+            session.cutOff("pending-commands", { max: breaks.max });
+            return;
+          }
           break;
         case "negotiation": {
           const answer = negotiation.answer(event.verb, event.option);
-          if (answer) socket.write(answer);
+          if (answer) answers.push(answer);
           break;
         }
         case "subnegotiation":
           break; // terminal type, window size: a serial console has no use for them
+        case "overflow":
+          session.cutOff("subnegotiation", { max: event.limit });
+          return;
       }
     }
+    if (answers.length > 0) socket.write(Buffer.concat(answers));
+    overUnread(socket, session.cutOff); // negotiation answers the client does not read
   });
   void session.start().then(() => {
     socket.write(greeting(session, deps));

@@ -1,5 +1,5 @@
 /** All configured ports by id, built from config; the only way the API reaches a port. */
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import type { BridgeConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
@@ -23,7 +23,7 @@ export class PortRegistry {
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
     // Captures open concurrently: with hundreds of ports, one at a time dominated start-up. The
     // directory is made and listed once for all of them (once per port grew with the square of the ports).
-    mkdirSync(config.captureDir, { recursive: true });
+    writableDir(config.captureDir);
     const dirNames = listCaptureDir(config.captureDir);
     const entries = await Promise.all(
       config.ports.map(async (portConfig) => {
@@ -72,5 +72,18 @@ export class PortRegistry {
     const idle = Promise.all(this.list().map((port) => port.idle()));
     await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await Promise.all(this.list().map((port) => port.stop()));
+  }
+}
+
+/** Makes the capture folder; one that cannot be written (a read-only mount) is a clear start-up error. */
+function writableDir(dir: string): void {
+  let step = "cannot be created";
+  try {
+    mkdirSync(dir, { recursive: true });
+    step = "is not writable";
+    accessSync(dir, constants.W_OK); // root passes mode bits, not a read-only mount (EROFS)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "EIO";
+    throw new BridgeError("CONFIG_INVALID", `captureDir ${dir} ${step} (${code})`, { cause: err });
   }
 }

@@ -13,6 +13,10 @@
  *
  * decode() takes the chunk over, as a socket's 'data' handler can give it (each read is a buffer of its
  * own): the data it returns are views of the chunk, un-escaped in place rather than copied out.
+ *
+ * A subnegotiation longer than MAX_SUBNEGOTIATION_BYTES (an IAC SB never followed by IAC SE) is a
+ * hostile or broken peer: the decoder emits one `overflow` event and decodes nothing more, so its
+ * memory stays bounded whatever the peer sends; the caller drops the connection.
  */
 export const IAC = 0xff;
 export const DONT = 0xfe;
@@ -34,26 +38,36 @@ export type TelnetEvent =
   | { readonly type: "data"; readonly bytes: Buffer }
   | { readonly type: "command"; readonly command: number }
   | { readonly type: "negotiation"; readonly verb: Negotiation; readonly option: number }
-  | { readonly type: "subnegotiation"; readonly option: number; readonly payload: Buffer };
+  | { readonly type: "subnegotiation"; readonly option: number; readonly payload: Buffer }
+  | { readonly type: "overflow"; readonly limit: number };
+
+/** The longest subnegotiation payload kept: NAWS is 4 bytes, a terminal type or RFC 2217 value tens. */
+export const MAX_SUBNEGOTIATION_BYTES = 4096;
 
 /** QEMU's opening is four negotiations; after it everything is data. */
 const QEMU_OPENING_NEGOTIATIONS = 4;
 
-type State = "data" | "iac" | "negotiate" | "sb-option" | "sb-data" | "sb-iac";
+type State = "data" | "iac" | "negotiate" | "sb-option" | "sb-data" | "sb-iac" | "overflowed";
 
 export class TelnetDecoder {
   private state: State = "data";
   private verb: Negotiation = WILL;
   private sbOption = 0;
-  private sbPayload: number[] = [];
+  /** Allocated at the first subnegotiation and reused; `sbLength` bytes of it are the payload so far. */
+  private sbPayload: Buffer | null = null;
+  private sbLength = 0;
   /** qemu mode: how many opening negotiations are still to be parsed before raw pass-through. */
   private qemuOpeningLeft: number;
 
-  constructor(readonly mode: TelnetMode) {
+  constructor(
+    readonly mode: TelnetMode,
+    private readonly maxSubnegotiation = MAX_SUBNEGOTIATION_BYTES,
+  ) {
     this.qemuOpeningLeft = mode === "qemu" ? QEMU_OPENING_NEGOTIATIONS : 0;
   }
 
   decode(chunk: Buffer): TelnetEvent[] {
+    if (this.state === "overflowed") return [];
     if (this.mode === "qemu") return this.decodeQemu(chunk);
     return this.decodeStandard(chunk);
   }
@@ -142,19 +156,23 @@ export class TelnetDecoder {
           break;
         case "sb-option":
           this.sbOption = chunk[i] as number;
-          this.sbPayload = [];
+          this.sbPayload ??= Buffer.allocUnsafe(this.maxSubnegotiation);
+          this.sbLength = 0;
           this.state = "sb-data";
           break;
         case "sb-data": {
-          const byte = chunk[i] as number;
-          if (byte === IAC) this.state = "sb-iac";
-          else this.sbPayload.push(byte);
+          // Copy up to the next IAC in one go, within the bound.
+          const next = chunk.indexOf(IAC, i);
+          const end = next === -1 ? chunk.length : next;
+          if (!this.sbAppend(chunk, i, end)) return this.overflow(events, chunk, emitted, written);
+          i = end;
+          if (next !== -1) this.state = "sb-iac";
           break;
         }
         case "sb-iac": {
           const byte = chunk[i] as number;
           if (byte === IAC) {
-            this.sbPayload.push(IAC);
+            if (!this.sbAppend(chunk, i, i + 1)) return this.overflow(events, chunk, emitted, written);
             this.state = "sb-data";
           } else {
             // IAC SE ends it; any other command also ends a malformed subnegotiation.
@@ -162,19 +180,39 @@ export class TelnetDecoder {
             events.push({
               type: "subnegotiation",
               option: this.sbOption,
-              payload: Buffer.from(this.sbPayload),
+              payload: Buffer.from((this.sbPayload as Buffer).subarray(0, this.sbLength)),
             });
-            this.sbPayload = [];
+            this.sbLength = 0;
             this.state = "data";
             dataStart = i + 1;
             if (byte !== SE) events.push({ type: "command", command: byte });
           }
           break;
         }
+        case "overflowed":
+          return events; // unreachable: set only by overflow(), which returns
       }
     }
     if (this.state === "data") written = moveDown(chunk, written, dataStart, chunk.length);
     emitData(events, chunk, emitted, written);
+    return events;
+  }
+
+  /** Appends chunk[from, to) to the subnegotiation; false when that would pass the bound. */
+  private sbAppend(chunk: Buffer, from: number, to: number): boolean {
+    const payload = this.sbPayload as Buffer;
+    if (this.sbLength + (to - from) > this.maxSubnegotiation) return false;
+    chunk.copy(payload, this.sbLength, from, to);
+    this.sbLength += to - from;
+    return true;
+  }
+
+  /** The data decoded before the overflow, then the overflow; nothing is decoded after it. */
+  private overflow(events: TelnetEvent[], chunk: Buffer, emitted: number, written: number): TelnetEvent[] {
+    emitData(events, chunk, emitted, written);
+    events.push({ type: "overflow", limit: this.maxSubnegotiation });
+    this.state = "overflowed";
+    this.sbPayload = null;
     return events;
   }
 }

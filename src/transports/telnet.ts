@@ -74,7 +74,11 @@ export class TelnetTransport implements Transport {
     socket.on("data", (chunk: Buffer) => {
       for (const event of decoder.decode(chunk)) {
         if (event.type === "data") sink.data(event.bytes);
-        else if (event.type === "negotiation" && policy) {
+        else if (event.type === "overflow") {
+          // A far end that never ends its subnegotiation is broken or hostile: reconnect, bounded.
+          socket.destroy(new Error(`${this.target} sent a telnet subnegotiation over ${event.limit} bytes`));
+          return;
+        } else if (event.type === "negotiation" && policy) {
           if (this.comPort && event.option === COM_PORT_OPTION)
             this.onComPortAnswer(socket, event.verb === DO);
           const answer = policy.answer(event.verb, event.option);

@@ -19,9 +19,11 @@ export class ConsoleInputQueue {
     private readonly limit: number,
   ) {}
 
-  push(op: ConsoleOp): void {
+  /** Queues `op`; false when it was input joined to the input already waiting (no op of its own). */
+  push(op: ConsoleOp): boolean {
     const last = this.ops.at(-1);
-    if (op.kind === "input" && last?.kind === "input") {
+    const joined = op.kind === "input" && last?.kind === "input";
+    if (joined) {
       this.ops[this.ops.length - 1] = { kind: "input", bytes: Buffer.concat([last.bytes, op.bytes]) };
     } else {
       this.ops.push(op);
@@ -29,6 +31,7 @@ export class ConsoleInputQueue {
     if (op.kind === "input") this.waitingBytes += op.bytes.length;
     this.applyPressure();
     if (!this.running) void this.drain();
+    return !joined;
   }
 
   private async drain(): Promise<void> {
