@@ -15,19 +15,22 @@
  * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
  * the listener then marks (a BREAK) follows the line in the index.
  */
-import { fstatSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   activeSegmentStart,
+  CAPTURE_DIR_MODE,
   captureFiles,
   closedSegmentFiles,
   findClosedSegments,
   IndexFile,
   nextSeqInIndex,
+  openForAppend,
   type CaptureFiles,
 } from "./capture-segments.js";
 import type { CaptureSlice } from "./capture-reads.js";
-import { CaptureWriter, type RotationPolicy } from "./capture-writer.js";
+import { unrecordedTail } from "./capture-recovery.js";
+import { CaptureWriter, type RotationPolicy, type WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
 import { LineSplitter, type LineSink } from "./line-splitter.js";
 
@@ -56,6 +59,14 @@ export interface CaptureOptions {
   readonly dirNames?: readonly string[];
 }
 
+/** Whether every byte read is reaching the disk: `degraded` while writes fail (reason: the error code). */
+export interface CaptureHealth {
+  readonly status: "ok" | "degraded";
+  readonly reason?: string;
+  /** Bytes read from the wire but not stored, since the daemon started (their offsets are gaps). */
+  readonly lostBytes: number;
+}
+
 export interface CaptureStats {
   /** Segments and bytes rotation deleted since the daemon started (offsets before the first retained). */
   readonly deletedSegments: number;
@@ -63,37 +74,80 @@ export interface CaptureStats {
   readonly maxUnwrittenBytes: number;
 }
 
+/** What start-up found and opened: the writer, the next line seq, what to record before anything else. */
+interface Opened {
+  readonly writer: CaptureWriter;
+  readonly seq: number;
+  /** The disk refused to open the files for writing (read-only): the capture starts degraded. */
+  readonly refused: unknown;
+  /** The span between the last bytes kept and where the stream had got (a restart while degraded). */
+  readonly hole: { off: number; len: number } | null;
+  /** The raw file's end, and how far its index accounts for it. */
+  readonly covered: number;
+}
+
 /** Opens the port's files where a previous run left them: segments, offset and next line seq. */
-function openWriter(
-  dir: string,
-  portId: string,
-  options: CaptureOptions,
-  onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
-): { writer: CaptureWriter; seq: number } {
+function openWriter(dir: string, portId: string, options: CaptureOptions, events: WriterEvents): Opened {
   const files = captureFiles(dir, portId);
-  const closed = findClosedSegments(dir, portId, options.dirNames);
+  const found = findClosedSegments(dir, portId, options.dirNames);
   // Opened once each, for good: what start-up reads comes from the descriptors the writer appends to.
-  const raw = openSync(files.raw, "a");
-  const index = IndexFile.openActive(files.index);
-  const activeFirst = activeSegmentStart(index, closed);
-  const activeSize = fstatSync(raw).size;
+  let raw = -1;
+  let index: IndexFile;
+  let refused: unknown = null;
+  try {
+    raw = openForAppend(files.raw, "a");
+    index = IndexFile.openActive(files.index);
+  } catch (err) {
+    if (raw >= 0) closeSync(raw);
+    raw = -1;
+    refused = err;
+    index = IndexFile.openReadOnly(files.index);
+  }
+  const activeFirst = activeSegmentStart(index, found);
+  const activeSize =
+    raw >= 0 ? fstatSync(raw).size : (statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0);
+  // Empty closed segments are markers of how far a degraded stream got: they count for the start only.
+  const closed = found.filter((s) => s.size > 0);
   const newest = closed.at(-1);
   const seq =
     index.nextSeq() ??
     (newest ? nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
     0;
-  const writer = CaptureWriter.open(
-    dir,
-    portId,
-    options.rotation,
-    {
-      onDeleted: (d) => onDeleted(d.segments, d.bytes, d.firstRetained),
-      onError: (err, doing) => options.log.error({ err }, `capture: failed ${doing}`),
-    },
-    closed,
-    { files, raw, index: index.fd, first: activeFirst, size: activeSize },
-  );
-  return { writer, seq };
+  const held = newest ? newest.first + newest.size : 0;
+  const hole =
+    index.size === 0 && activeSize === 0 && activeFirst > held
+      ? { off: held, len: activeFirst - held }
+      : null;
+  const covered = Math.max(activeFirst, index.coveredEnd() ?? activeFirst);
+  if (refused !== null && index.fd >= 0) closeSync(index.fd);
+  const writer = CaptureWriter.open(dir, portId, options.rotation, events, closed, {
+    files,
+    raw,
+    index: refused === null ? index.fd : -1,
+    first: activeFirst,
+    size: activeSize,
+    indexSize: index.size,
+  });
+  return { writer, seq, refused, hole, covered };
+}
+
+/** Records for the bytes a killed daemon wrote without them; returns the next line seq. */
+function recordTail(
+  writer: CaptureWriter,
+  file: string,
+  first: number,
+  covered: number,
+  seq: number,
+): number {
+  if (covered >= writer.end) return seq;
+  const tail = unrecordedTail(file, first, covered, seq);
+  if (!tail) return seq;
+  let next = seq;
+  for (const r of tail.records) {
+    writer.indexLines(r.seq, tail.ts, r.off, r.len, r.lines, r.partial);
+    next = r.seq + r.lines;
+  }
+  return next;
 }
 
 export class Capture {
@@ -120,20 +174,35 @@ export class Capture {
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
-    if (!options.dirNames) mkdirSync(dir, { recursive: true });
+    if (!options.dirNames) mkdirSync(dir, { recursive: true, mode: CAPTURE_DIR_MODE });
     let capture: Capture | null = null;
-    const onDeleted = (segments: number, bytes: number, firstRetained: number): void => {
-      if (capture) {
-        capture.deletedSegments += segments;
-        capture.deletedBytes += bytes;
-      }
-      options.log.warn(
-        { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
-        "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
-      );
+    const log = options.log;
+    const events: WriterEvents = {
+      onDeleted: ({ segments, bytes, firstRetained }) => {
+        if (capture) {
+          capture.deletedSegments += segments;
+          capture.deletedBytes += bytes;
+        }
+        log.warn(
+          { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
+          "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
+        );
+      },
+      onError: (err, doing) => log.error({ err }, `capture: failed ${doing}`),
+      // One line per episode: a full disk refuses every write, thousands a second.
+      onLoss: (err, loss) =>
+        log.error(
+          { err, capture: loss },
+          "capture: the disk refuses writes; bytes are lost (marked as a gap) until it takes them again",
+        ),
+      onResume: (lost) => log.warn({ capture: { lost } }, "capture: writing again; the lost span is marked"),
     };
-    const { writer, seq } = openWriter(dir, portId, options, onDeleted);
+    const opened = openWriter(dir, portId, options, events);
+    const { writer, hole } = opened;
+    const seq = recordTail(writer, writer.files.raw, writer.activeFirst, opened.covered, opened.seq);
     capture = new Capture(writer, new LineSplitter(writer.end), new LineLog(options.retainLines, seq));
+    if (opened.refused !== null) writer.refuse(opened.refused);
+    if (hole) capture.markLost(hole.off, hole.len, "not written before a restart");
     if (writer.end > 0 || seq > 0) capture.markGap("capture reopened (daemon restart)");
     return capture;
   }
@@ -237,6 +306,20 @@ export class Capture {
   markBreak(): void {
     this.writer.writeIndexSoon(
       `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
+    );
+  }
+
+  /** Whether every byte read reaches the disk, and how many did not since start-up. */
+  get health(): CaptureHealth {
+    const reason = this.writer.lossReason;
+    const lostBytes = this.writer.lostBytes;
+    return reason === null ? { status: "ok", lostBytes } : { status: "degraded", reason, lostBytes };
+  }
+
+  /** Records a span of the stream whose bytes are not on disk, and why. */
+  private markLost(off: number, len: number, reason: string): void {
+    this.writer.writeIndex(
+      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off, len, reason })}\n`,
     );
   }
 

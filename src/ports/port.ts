@@ -38,6 +38,8 @@ export interface PortStats {
   readonly reconnects: number;
   readonly queueDepth: number;
   readonly capturedBytes: number;
+  readonly captureLostBytes: number;
+  readonly captureDegraded: boolean;
 }
 
 export interface PortDeps {
@@ -88,6 +90,7 @@ export class Port {
       state: this.link.state,
       ...(reason === undefined ? {} : { reason }),
       ...(lockedBy === undefined ? {} : { lockedBy }),
+      capture: this.deps.capture.health,
       line: this.line(),
       capabilities: {
         break: breakCapability,
@@ -136,6 +139,8 @@ export class Port {
       reconnects: this.link.reconnects,
       queueDepth: this.link.queueDepth,
       capturedBytes: this.deps.capture.size,
+      captureLostBytes: this.deps.capture.health.lostBytes,
+      captureDegraded: this.deps.capture.health.status === "degraded",
     };
   }
 
