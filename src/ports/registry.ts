@@ -8,7 +8,7 @@ import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
 import { Capture } from "./capture.js";
-import { listCaptureDir } from "./capture-segments.js";
+import { CAPTURE_DIR_MODE, listCaptureDir } from "./capture-segments.js";
 import { Port } from "./port.js";
 
 export interface RegistryDeps {
@@ -23,7 +23,7 @@ export class PortRegistry {
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
     // Captures open concurrently: with hundreds of ports, one at a time dominated start-up. The
     // directory is made and listed once for all of them (once per port grew with the square of the ports).
-    mkdirSync(config.captureDir, { recursive: true });
+    mkdirSync(config.captureDir, { recursive: true, mode: CAPTURE_DIR_MODE });
     const dirNames = listCaptureDir(config.captureDir);
     const entries = await Promise.all(
       config.ports.map(async (portConfig) => {
