@@ -30,6 +30,8 @@ export interface Segment {
   /** Absolute offset of the file's first byte. */
   readonly first: number;
   readonly size: number;
+  /** Bytes of its index file (counted toward maxTotalBytes with the raw ones). */
+  readonly indexSize?: number;
 }
 
 /**
@@ -85,7 +87,9 @@ export function findClosedSegments(
     if (!/^\d+$/.test(digits)) continue;
     const file = path.join(dir, name);
     const size = statSync(file, { throwIfNoEntry: false })?.size;
-    if (size !== undefined) found.push({ file, first: Number(digits), size });
+    if (size === undefined) continue;
+    const index = statSync(path.join(dir, `${portId}.index.jsonl.${digits}`), { throwIfNoEntry: false });
+    found.push({ file, first: Number(digits), size, indexSize: index?.size ?? 0 });
   }
   return found.sort((a, b) => a.first - b.first);
 }

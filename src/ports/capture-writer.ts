@@ -205,6 +205,11 @@ export class CaptureWriter {
       : null;
   }
 
+  /** Whether appending `length` more bytes closes the active segment. */
+  rotatesWith(length: number): boolean {
+    return this.activeBytes + length >= this.policy.rotateBytes;
+  }
+
   /** Appends stream bytes; `nextSeq` is recorded in the header of any segment this opens. */
   append(chunk: Buffer, nextSeq: () => number): void {
     this.nextSeq = nextSeq;
@@ -388,16 +393,22 @@ export class CaptureWriter {
     await Promise.all([raw, index].filter((fd) => fd >= 0).map((fd) => closeFd(fd)));
   }
 
-  /** Deletes the oldest closed segments until they and a full active segment fit maxTotalBytes. */
+  /**
+   * Deletes the oldest closed segments until they (raw and index) and a full active segment with an
+   * index of a quarter of its size (the most COALESCE_MS lets it grow to for a stream of short
+   * lines) fit maxTotalBytes.
+   */
   private async enforceTotal(): Promise<SegmentsDeleted> {
-    let total = this.closed.reduce((sum, s) => sum + s.size, 0);
+    const kept = (s: Segment) => s.size + (s.indexSize ?? 0);
+    let total = this.closed.reduce((sum, s) => sum + kept(s), 0);
+    const active = this.policy.rotateBytes + Math.ceil(this.policy.rotateBytes / 4);
     let segments = 0;
     let bytes = 0;
     for (;;) {
       const oldest = this.closed[0];
-      if (!oldest || total + this.policy.rotateBytes <= this.policy.maxTotalBytes) break;
+      if (!oldest || total + active <= this.policy.maxTotalBytes) break;
       this.closed.shift();
-      total -= oldest.size;
+      total -= kept(oldest);
       segments += 1;
       bytes += oldest.size;
       const index = closedSegmentFiles(this.dir, this.portId, oldest.first).index;
@@ -546,7 +557,7 @@ export class CaptureWriter {
     this.index = -1;
     renameSync(this.files.raw, names.raw);
     renameSync(this.files.index, names.index);
-    this.closed.push({ file: names.raw, first, size: this.rawSize });
+    this.closed.push({ file: names.raw, first, size: this.rawSize, indexSize: this.indexSize });
     this.rawSize = 0;
     this.indexSize = 0;
   }

@@ -40,6 +40,14 @@ export type { RotationPolicy } from "./capture-writer.js";
 
 export const PARTIAL_IDLE_MS = 100;
 
+/**
+ * Reads less than this apart share one index record (its `ts` is the first's): at stream rates a
+ * record per read made the index 5-8 times the size of short lines.
+ */
+export const COALESCE_MS = 10;
+/** The longest a record's reads may span, however close together they come. */
+export const MAX_RECORD_SPAN_MS = 1000;
+
 export interface CapturedLine {
   readonly seq: number;
   readonly text: string;
@@ -153,6 +161,10 @@ function recordTail(
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
   private partialTimer: NodeJS.Timeout | null = null;
+  private runTimer: NodeJS.Timeout | null = null;
+  /** Monotonic receive times of the open record's first and latest reads. */
+  private runFirstAt = 0;
+  private runLastAt = 0;
   private lastActivity = 0;
 
   private deletedSegments = 0;
@@ -242,12 +254,36 @@ export class Capture {
 
   append(chunk: Buffer, at: number): void {
     this.lastActivity = at;
+    // A record also ends where a segment does, so each segment's index holds the lines ended in it.
+    const run = this.run;
+    if (
+      run.lines > 0 &&
+      (at - this.runLastAt >= COALESCE_MS ||
+        at - this.runFirstAt >= MAX_RECORD_SPAN_MS ||
+        this.writer.rotatesWith(chunk.length))
+    ) {
+      this.indexRun();
+    }
     this.writer.append(chunk, () => this.log.next);
     this.receivedTs = null;
     this.receivedAt = at;
     this.splitter.push(chunk, this.sink);
-    this.indexRun();
+    if (this.run.lines > 0) {
+      this.runLastAt = at;
+      this.runTimer ??= this.armRunTimer();
+    }
     if (this.splitter.hasPartial()) this.armPartialTimer();
+  }
+
+  /** The open record's timer: it is written once a whole COALESCE_MS passes with no read joining it. */
+  private armRunTimer(): NodeJS.Timeout {
+    const lastAt = this.runLastAt;
+    return setTimeout(() => {
+      this.runTimer = null;
+      if (this.run.lines === 0) return;
+      if (this.runLastAt === lastAt) this.indexRun();
+      else this.runTimer = this.armRunTimer();
+    }, COALESCE_MS);
   }
 
   private armPartialTimer(): void {
@@ -275,6 +311,7 @@ export class Capture {
       this.indexRun();
       this.writer.indexLines(seq, ts, offset, end - start, 1, true);
     } else if (run.lines === 0) {
+      this.runFirstAt = this.receivedAt;
       run.seq = seq;
       run.ts = ts;
       run.off = offset;
@@ -304,6 +341,7 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
+    this.indexRun();
     this.writer.writeIndexSoon(
       `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
     );
@@ -325,6 +363,7 @@ export class Capture {
 
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */
   markGap(reason: string): void {
+    this.indexRun();
     this.flushPartial();
     this.writer.writeIndex(
       `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.size, reason })}\n`,
@@ -333,7 +372,10 @@ export class Capture {
 
   async close(): Promise<void> {
     if (this.partialTimer) clearTimeout(this.partialTimer);
+    if (this.runTimer) clearTimeout(this.runTimer);
     this.partialTimer = null;
+    this.runTimer = null;
+    this.indexRun();
     this.flushPartial();
     await this.writer.close();
   }

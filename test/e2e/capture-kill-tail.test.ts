@@ -84,6 +84,7 @@ describe("capture after kill -9 mid-line", { skip: !existsSync(bin) && "npm run 
       [3, true],
       `M43 is a partial line of its own: ${JSON.stringify(lines)}`,
     );
+    assert.ok(cut);
     const next = lines.find((r) => r["off"] === 9);
     assert.ok(next && next["len"] === 3 && next["partial"] === undefined, "10 is a line of its own");
     assert.ok((next["seq"] as number) > (cut["seq"] as number), "and comes after it");

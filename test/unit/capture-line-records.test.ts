@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Capture, PARTIAL_IDLE_MS } from "../../src/ports/capture.js";
+import { Capture, COALESCE_MS, MAX_RECORD_SPAN_MS, PARTIAL_IDLE_MS } from "../../src/ports/capture.js";
 import { readIndex } from "../helpers/capture-index.js";
 
 async function openCapture(dir: string): Promise<Capture> {
@@ -33,9 +33,11 @@ describe("capture line records", () => {
   it("indexes the lines of one read as one record, which splits at LF into each line", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
     const capture = await openCapture(dir);
-    capture.append(Buffer.from("boot: one\r\nboot: two\r\nthree\n"), performance.now());
-    capture.append(Buffer.from("four\nfi"), performance.now());
-    capture.append(Buffer.from("ve\nprompt$ "), performance.now());
+    // Reads COALESCE_MS or more apart: a record each.
+    const t = performance.now();
+    capture.append(Buffer.from("boot: one\r\nboot: two\r\nthree\n"), t);
+    capture.append(Buffer.from("four\nfi"), t + COALESCE_MS);
+    capture.append(Buffer.from("ve\nprompt$ "), t + 2 * COALESCE_MS);
     await new Promise((resolve) => setTimeout(resolve, PARTIAL_IDLE_MS + 50));
 
     const records = await rawRecords(capture);
@@ -76,6 +78,32 @@ describe("capture line records", () => {
     const reopened = await openCapture(dir);
     assert.equal(reopened.log.next, 8);
     await reopened.close();
+  });
+
+  it("shares one record among reads less than COALESCE_MS apart, within MAX_RECORD_SPAN_MS", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    const t = performance.now();
+    capture.append(Buffer.from("a\nb"), t);
+    capture.append(Buffer.from("b\nc\n"), t + COALESCE_MS - 1);
+    capture.append(Buffer.from("d\n"), t + 3 * COALESCE_MS);
+    // A steady stream closes its record after MAX_RECORD_SPAN_MS however close its reads are.
+    for (let at = 4 * COALESCE_MS; at <= MAX_RECORD_SPAN_MS + 6 * COALESCE_MS; at += COALESCE_MS / 2) {
+      capture.append(Buffer.from("e\n"), t + at);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3 * COALESCE_MS));
+    const records = await rawRecords(capture);
+    assert.deepEqual(
+      records.slice(0, 2).map(({ seq, off, len, lines }) => ({ seq, off, len, lines })),
+      [
+        { seq: 0, off: 0, len: 7, lines: 3 },
+        { seq: 3, off: 7, len: 2, lines: undefined },
+      ],
+    );
+    assert.ok(records.length >= 4, "the steady stream took more than one record");
+    const total = records.reduce((n, r) => n + ((r["lines"] as number | undefined) ?? 1), 0);
+    assert.equal(total, capture.log.next, "every line is in a record");
+    await capture.close();
   });
 
   it("finds the line seq again behind more than 4 KiB of restarts' gap records", async () => {
