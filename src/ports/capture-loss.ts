@@ -31,13 +31,22 @@ function cut(r: Record<string, unknown>, seq: number, start: number, end: number
     kept += 1;
   // A partial record (no LF) keeps its one line.
   if (r["partial"] === true) kept = 1;
+  const dropped = lines - kept;
   const cutRecord: Record<string, unknown> = {
-    seq: seq + lines - kept,
+    seq: seq + dropped,
     ts: r["ts"],
     off: start,
     len: end - start,
   };
   if (kept !== 1) cutRecord["lines"] = kept;
   if (r["partial"] === true) cutRecord["partial"] = true;
+  const dt = r["dt"];
+  if (typeof dt === "string" && typeof r["ts"] === "string") {
+    // The first line kept gives the record its ts; the lines after it keep their dt.
+    let units = 0;
+    for (let i = 1; i <= dropped; i += 1) units += parseInt(dt[i] ?? "0", 36);
+    cutRecord["ts"] = new Date(Date.parse(r["ts"]) + units * 10).toISOString();
+    if (kept > 1) cutRecord["dt"] = `0${dt.slice(dropped + 1)}`;
+  }
   return cutRecord;
 }

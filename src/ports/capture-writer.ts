@@ -249,9 +249,17 @@ export class CaptureWriter {
    * Appends the index record of `count` lines received together (see index-records.ts): the first's
    * seq, where the first starts in the stream and how long they are together.
    */
-  indexLines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean): void {
+  indexLines(
+    seq: number,
+    ts: string,
+    off: number,
+    len: number,
+    count: number,
+    partial: boolean,
+    dt = "",
+  ): void {
     this.batch();
-    this.records.lines(seq, ts, off, len, count, partial);
+    this.records.lines(seq, ts, off, len, count, partial, dt);
   }
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
@@ -425,7 +433,7 @@ export class CaptureWriter {
   /** The retained segments, oldest first, the active one last with the bytes handed to the kernel. */
   private segmentsOnDisk(): Segment[] {
     const active = this.diskActiveFirst;
-    if (this.raw < 0) return [...this.closed];
+    // Sealed after a loss: rawSize is 0, so the name (absent now) is never opened.
     return [...this.closed, { file: this.files.raw, first: active, size: this.rawSize }];
   }
 

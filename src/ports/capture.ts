@@ -41,12 +41,18 @@ export type { RotationPolicy } from "./capture-writer.js";
 export const PARTIAL_IDLE_MS = 100;
 
 /**
- * Reads less than this apart share one index record (its `ts` is the first's): at stream rates a
- * record per read made the index 5-8 times the size of short lines.
+ * Reads less than this apart share one index record and its `ts`: at stream rates a record per read
+ * made the index 5-8 times the size of short lines. Reads further apart can still share a record,
+ * which then says when each line came in units of this (its `dt`, one character a line), so a line
+ * every 10 ms costs a byte of index, not a record (see index-records.ts).
  */
 export const COALESCE_MS = 10;
-/** The longest a record's reads may span, however close together they come. */
+/** The longest pause one `dt` character can say (35 units, "z"); a longer one ends the record. */
+export const MAX_DT_UNITS = 35;
+/** The longest a record's reads may span: sharing one `ts`, or with a `dt`; the most lines one holds. */
 export const MAX_RECORD_SPAN_MS = 1000;
+const MAX_DT_RECORD_SPAN_MS = 60_000;
+const MAX_RECORD_LINES = 16_384;
 
 export interface CapturedLine {
   readonly seq: number;
@@ -158,6 +164,9 @@ function recordTail(
   return next;
 }
 
+/** `dt` characters: units of COALESCE_MS, 0 to MAX_DT_UNITS. */
+const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
+
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
   private partialTimer: NodeJS.Timeout | null = null;
@@ -174,7 +183,10 @@ export class Capture {
   private receivedTs: string | null = null;
   private receivedAt = 0;
   /** The lines received so far in this read and not yet indexed: the first's seq and offset, how many. */
-  private readonly run = { seq: 0, ts: "", off: 0, len: 0, lines: 0 };
+  private readonly run = { seq: 0, ts: "", off: 0, len: 0, lines: 0, dt: "" };
+  /** Monotonic time the open record's `dt` has reached, and the units its next line is after the last. */
+  private runUnitAt = 0;
+  private pendingUnits = 0;
   private readonly sink: LineSink = {
     line: (source, start, end, offset, partial) => this.received(source, start, end, offset, partial),
   };
@@ -254,15 +266,25 @@ export class Capture {
 
   append(chunk: Buffer, at: number): void {
     this.lastActivity = at;
-    // A record also ends where a segment does, so each segment's index holds the lines ended in it.
     const run = this.run;
-    if (
-      run.lines > 0 &&
-      (at - this.runLastAt >= COALESCE_MS ||
-        at - this.runFirstAt >= MAX_RECORD_SPAN_MS ||
-        this.writer.rotatesWith(chunk.length))
-    ) {
-      this.indexRun();
+    if (run.lines > 0) {
+      // Once a record says when its lines came, every read's time counts (to the nearest unit).
+      const timed = run.dt !== "" || at - this.runLastAt >= COALESCE_MS;
+      const units = timed ? Math.round((at - this.runUnitAt) / COALESCE_MS) : 0;
+      // A record also ends where a segment does, so each segment's index holds the lines ended in it.
+      if (
+        this.pendingUnits + units > MAX_DT_UNITS ||
+        at - this.runFirstAt >= (run.dt === "" ? MAX_RECORD_SPAN_MS : MAX_DT_RECORD_SPAN_MS) ||
+        run.lines >= MAX_RECORD_LINES ||
+        this.writer.rotatesWith(chunk.length)
+      ) {
+        this.indexRun();
+      } else if (units > 0) {
+        // The first read this far from the last: the record's lines so far all came at its ts.
+        if (run.dt === "") run.dt = "0".repeat(run.lines);
+        this.runUnitAt += units * COALESCE_MS;
+        this.pendingUnits += units;
+      }
     }
     this.writer.append(chunk, () => this.log.next);
     this.receivedTs = null;
@@ -275,15 +297,18 @@ export class Capture {
     if (this.splitter.hasPartial()) this.armPartialTimer();
   }
 
-  /** The open record's timer: it is written once a whole COALESCE_MS passes with no read joining it. */
+  /** The open record's timer: it is written once no read could join it any more. */
   private armRunTimer(): NodeJS.Timeout {
     const lastAt = this.runLastAt;
-    return setTimeout(() => {
-      this.runTimer = null;
-      if (this.run.lines === 0) return;
-      if (this.runLastAt === lastAt) this.indexRun();
-      else this.runTimer = this.armRunTimer();
-    }, COALESCE_MS);
+    return setTimeout(
+      () => {
+        this.runTimer = null;
+        if (this.run.lines === 0) return;
+        if (this.runLastAt === lastAt) this.indexRun();
+        else this.runTimer = this.armRunTimer();
+      },
+      (MAX_DT_UNITS + 1) * COALESCE_MS,
+    );
   }
 
   private armPartialTimer(): void {
@@ -312,15 +337,19 @@ export class Capture {
       this.writer.indexLines(seq, ts, offset, end - start, 1, true);
     } else if (run.lines === 0) {
       this.runFirstAt = this.receivedAt;
+      this.runUnitAt = this.receivedAt;
       run.seq = seq;
       run.ts = ts;
       run.off = offset;
       run.len = end - start;
       run.lines = 1;
+      run.dt = "";
     } else {
       run.len += end - start;
       run.lines += 1;
+      if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
+    this.pendingUnits = 0;
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
@@ -332,7 +361,7 @@ export class Capture {
   private indexRun(): void {
     const run = this.run;
     if (run.lines === 0) return;
-    this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false);
+    this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false, run.lines > 1 ? run.dt : "");
     run.lines = 0;
   }
 
