@@ -42,6 +42,25 @@ interface Gap {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits (past the API's 120 s cap on waitMs) for a line from `since` matching `match`; its seq. */
+async function waitLine(
+  api: ReturnType<typeof client>,
+  since: number,
+  match: string,
+  totalMs: number,
+): Promise<number> {
+  const end = Date.now() + totalMs;
+  for (;;) {
+    const res = await api.get<LogBody>(
+      `/ports/vm0/log?since=${since}&waitMs=60000&limit=1&match=${encodeURIComponent(match)}`,
+    );
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const line = res.body.lines[0];
+    if (line) return line.seq;
+    if (Date.now() > end) throw new Error(`no line matching ${match} within ${totalMs} ms`);
+  }
+}
+
 function mount(...args: string[]): void {
   execFileSync("mount", args, { stdio: "pipe" });
 }
@@ -167,10 +186,11 @@ describe("capture on a disk that fills up or turns read-only", { skip, timeout: 
     await waitUntil(async () => (await port()).capture.lostBytes > 100_000, 30_000, "100 KB lost");
     mount("-o", "remount,size=64m", dir);
     await waitUntil(async () => (await port()).capture.status === "ok", 10_000, "capture to resume");
-    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=240000&match=^400000`);
-    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=10000&match=${encodeURIComponent("^/ # $")}`);
+    const last = await waitLine(api, 0, "^400000", 400_000);
+    await waitLine(api, last, "^/ # $", 20_000);
+    const url = daemon.url;
     const written = async () =>
-      Number((await fetch(`${daemon.url}/ports/vm0/capture?length=1`)).headers.get("x-capture-end"));
+      Number((await fetch(`${url}/ports/vm0/capture?length=1`)).headers.get("x-capture-end"));
     const captured = daemon.ports.get("vm0").capture;
     await waitUntil(async () => (await written()) >= captured.size, 30_000, "every byte read on disk");
     const final = await port();
@@ -285,7 +305,7 @@ describe("capture on a disk that fills up or turns read-only", { skip, timeout: 
       return api.post("/ports/vm0/write", { data: "seq 1 3000\r" });
     });
     await waitUntil(async () => (await port()).capture.status === "degraded", 20_000, "degraded again");
-    await api.get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=^3000`);
+    await waitLine(api, 0, "^3000", 60_000);
     const sizeBefore = daemon.ports.get("vm0").capture.size;
     const lostFrom = (await readSpans(daemon.url)).at(-1);
     await daemon.close();

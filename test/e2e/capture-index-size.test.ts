@@ -32,6 +32,25 @@ async function sizes(dir: string): Promise<{ raw: number; index: number }> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Waits (past the API's 120 s cap on waitMs) for a line from `since` matching `match`; its seq. */
+async function waitLine(
+  api: ReturnType<typeof client>,
+  since: number,
+  match: string,
+  totalMs: number,
+): Promise<number> {
+  const end = Date.now() + totalMs;
+  for (;;) {
+    const res = await api.get<LogBody>(
+      `/ports/vm0/log?since=${since}&waitMs=60000&limit=1&match=${encodeURIComponent(match)}`,
+    );
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const line = res.body.lines[0];
+    if (line) return line.seq;
+    if (Date.now() > end) throw new Error(`no line matching ${match} within ${totalMs} ms`);
+  }
+}
+
 describe("capture index size", { skip, timeout: 600_000 }, () => {
   let guest: Guest | undefined;
   let daemon: Awaited<ReturnType<typeof startTestDaemon>> | undefined;
@@ -66,8 +85,9 @@ describe("capture index size", { skip, timeout: 600_000 }, () => {
     const from = await sizes(daemon.captureDir);
     const since = daemon.ports.get("vm0").capture.log.next;
     await api.post("/ports/vm0/write", { data: `${command}\r` });
-    await api.get<LogBody>(`/ports/vm0/log?since=${since}&waitMs=240000&match=${encodeURIComponent(done)}`);
-    await sleep(300);
+    await waitLine(api, since, done, 400_000);
+    // An open record is written once no read can join it (350 ms of quiet).
+    await sleep(1000);
     const to = await sizes(daemon.captureDir);
     const raw = to.raw - from.raw;
     const index = to.index - from.index;
