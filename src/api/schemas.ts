@@ -52,6 +52,18 @@ export const PortInfoSchema = Type.Object({
       { description: "while locked: the other program whose UUCP lock file holds the tty" },
     ),
   ),
+  capture: Type.Object(
+    {
+      status: Type.Union([Type.Literal("ok"), Type.Literal("degraded")]),
+      reason: Type.Optional(
+        Type.String({ description: "while degraded: the error the disk answers (ENOSPC, EROFS, ...)" }),
+      ),
+      lostBytes: Type.Integer({
+        description: "bytes read but not stored since the daemon started (gaps in the index)",
+      }),
+    },
+    { description: "whether the capture stores every byte; the port's state is unaffected" },
+  ),
   line: Nullable(
     Type.Object(
       {

@@ -79,10 +79,12 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
 
 function resolveCapture(capture: ConfigInput["capture"]): CaptureConfig {
   const rotateBytes = capture?.rotateBytes ?? 64 * 1024 * 1024;
-  const maxTotalBytes = capture?.maxTotalBytes ?? Math.max(1024 * 1024 * 1024, 2 * rotateBytes);
-  if (maxTotalBytes < 2 * rotateBytes) {
+  // It counts the indexes too (at most a quarter of their segments): 2.5x keeps a closed segment.
+  const least = Math.ceil(2.5 * rotateBytes);
+  const maxTotalBytes = capture?.maxTotalBytes ?? Math.max(1024 * 1024 * 1024, least);
+  if (maxTotalBytes < least) {
     throw configError(
-      `capture.maxTotalBytes: must be at least twice capture.rotateBytes (${2 * rotateBytes}) so a closed segment is kept`,
+      `capture.maxTotalBytes: must be at least 2.5 times capture.rotateBytes (${least}) so a closed segment and its index are kept`,
     );
   }
   return { rotateBytes, maxTotalBytes };

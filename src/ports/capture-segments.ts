@@ -14,7 +14,7 @@
  * reads synchronously: each asynchronous call is a hop through libuv's thread pool, and with 256
  * ports the dozen small reads per port cost more in hops than in reading (about 300 ms of start-up).
  */
-import { closeSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
+import { closeSync, fchmodSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 
 export interface CaptureFiles {
@@ -30,6 +30,8 @@ export interface Segment {
   /** Absolute offset of the file's first byte. */
   readonly first: number;
   readonly size: number;
+  /** Bytes of its index file (counted toward maxTotalBytes with the raw ones). */
+  readonly indexSize?: number;
 }
 
 /**
@@ -38,12 +40,24 @@ export interface Segment {
  */
 export interface ActiveSegment {
   readonly files: CaptureFiles;
-  /** Descriptors open for appending to the raw bytes and to the index. */
+  /** Descriptors open for appending to the raw bytes and to the index; -1 when they could not be. */
   readonly raw: number;
   readonly index: number;
-  /** Absolute offset of the segment's first byte, and its size. */
+  /** Absolute offset of the segment's first byte, its size and its index's. */
   readonly first: number;
   readonly size: number;
+  readonly indexSize: number;
+}
+
+/** Capture files are the target's console: readable by the daemon's user only, like the audit log. */
+export const CAPTURE_FILE_MODE = 0o600;
+export const CAPTURE_DIR_MODE = 0o700;
+
+/** Opens `file` for appending (creating it 0600), and takes away what a file made before 0600 allowed. */
+export function openForAppend(file: string, flags: "a" | "a+"): number {
+  const fd = openSync(file, flags, CAPTURE_FILE_MODE);
+  if ((fstatSync(fd).mode & 0o077) !== 0) fchmodSync(fd, CAPTURE_FILE_MODE);
+  return fd;
 }
 
 const OFFSET_DIGITS = 16;
@@ -73,7 +87,9 @@ export function findClosedSegments(
     if (!/^\d+$/.test(digits)) continue;
     const file = path.join(dir, name);
     const size = statSync(file, { throwIfNoEntry: false })?.size;
-    if (size !== undefined) found.push({ file, first: Number(digits), size });
+    if (size === undefined) continue;
+    const index = statSync(path.join(dir, `${portId}.index.jsonl.${digits}`), { throwIfNoEntry: false });
+    found.push({ file, first: Number(digits), size, indexSize: index?.size ?? 0 });
   }
   return found.sort((a, b) => a.first - b.first);
 }
@@ -108,8 +124,18 @@ export class IndexFile {
 
   /** Opens (creating) the active index for appending and reading. */
   static openActive(file: string): IndexFile {
-    const fd = openSync(file, "a+");
+    const fd = openForAppend(file, "a+");
     return new IndexFile(fd, fstatSync(fd).size);
+  }
+
+  /** Opens the active index for reading only (the filesystem refuses writes), or as empty if absent. */
+  static openReadOnly(file: string): IndexFile {
+    try {
+      const fd = openSync(file, "r");
+      return new IndexFile(fd, fstatSync(fd).size);
+    } catch {
+      return new IndexFile(-1, 0);
+    }
   }
 
   /** The first line (up to 4 KiB), or "" when there is none. */
@@ -127,6 +153,30 @@ export class IndexFile {
     if (this.size === 0) return null;
     const near = nextSeqIn(readPart(this.fd, this.size, 4096, -4096));
     return near ?? (this.size > 4096 ? nextSeqIn(readPart(this.fd, this.size, 64 * 1024, -64 * 1024)) : null);
+  }
+
+  /**
+   * Offset just past the last byte the index accounts for (a line record's end, a mark's offset), from
+   * its last 64 KiB; null when it records none there. Bytes the raw file holds beyond it were written
+   * by a daemon that died before their records.
+   */
+  coveredEnd(): number | null {
+    if (this.size === 0) return null;
+    const tail = readPart(this.fd, this.size, 64 * 1024, -64 * 1024)
+      .toString("utf8")
+      .split("\n");
+    let end: number | null = null;
+    // The first line of the tail may be cut; records are in stream order, so the last few decide.
+    for (const line of tail
+      .slice(this.size > 64 * 1024 ? 1 : 0)
+      .reverse()
+      .slice(0, 64)) {
+      const off = /"off":(\d+)/.exec(line);
+      if (!off) continue;
+      const at = Number(off[1]) + Number(/"len":(\d+)/.exec(line)?.[1] ?? 0);
+      end = Math.max(end ?? 0, at);
+    }
+    return end;
   }
 }
 
@@ -169,20 +219,4 @@ function nextSeqIn(tail: Buffer): number | null {
     if (next) return Number(next[1]);
   }
   return null;
-}
-
-/** The pieces of `segments` that hold [offset, offset + length), in order. */
-export function piecesOf(
-  segments: readonly Segment[],
-  offset: number,
-  length: number,
-): { file: string; position: number; length: number }[] {
-  const end = offset + length;
-  const pieces: { file: string; position: number; length: number }[] = [];
-  for (const segment of segments) {
-    const from = Math.max(offset, segment.first);
-    const to = Math.min(end, segment.first + segment.size);
-    if (to > from) pieces.push({ file: segment.file, position: from - segment.first, length: to - from });
-  }
-  return pieces;
 }

@@ -15,10 +15,19 @@
  * closed segments plus a full active one within maxTotalBytes of raw bytes; every deletion is
  * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
  * the files they need, so a rename or deletion cannot pull a file out from under them.
+ *
+ * A write the disk refuses (ENOSPC, EROFS, EIO) loses its batch, never the offsets: the stream keeps
+ * counting every byte read, the files are truncated back to their last whole write, the active segment
+ * is closed where its bytes end, and the writer is degraded (one onLoss) until a retry (at most every
+ * RETRY_MS, with the next bytes) can open a new segment at the offset of the bytes it then writes.
+ * That segment's index starts with its header and `{gap, off, len, reason}` for the span lost between
+ * (onResume). While degraded, an empty marker file `<id>.raw.<offset>` (a closed segment of no bytes)
+ * names how far the stream got, so a restart continues after it rather than reuse lost offsets.
  */
-import { openSync, writeSync, writevSync } from "node:fs";
-import { rename, unlink } from "node:fs/promises";
-import { closeFd, writeAsync, writevAsync } from "./fd-io.js";
+import { closeSync, openSync, renameSync, unlinkSync } from "node:fs";
+import { unlink } from "node:fs/promises";
+import { closeFd, truncateBack, writeWhole } from "./fd-io.js";
+import { recordsFrom } from "./capture-loss.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
 import {
   closedSegmentFiles,
@@ -42,9 +51,20 @@ export interface SegmentsDeleted {
   readonly firstRetained: number;
 }
 
+/** A span of the stream the disk did not take: [off, off + len), and the error code that refused it. */
+export interface LostSpan {
+  readonly off: number;
+  readonly len: number;
+  readonly reason: string;
+}
+
 export interface WriterEvents {
   readonly onDeleted: (deleted: SegmentsDeleted) => void;
   readonly onError: (err: unknown, doing: string) => void;
+  /** The disk refused a write at `off`: the start of a loss episode (once per episode). */
+  readonly onLoss: (err: unknown, loss: { off: number; reason: string }) => void;
+  /** Writing works again: `lost` is the episode's whole span, now marked in the index. */
+  readonly onResume: (lost: LostSpan) => void;
 }
 
 /**
@@ -74,6 +94,11 @@ const SOON_MS = 50;
  */
 const SYNC_WRITE_MAX_BYTES = 64 * 1024;
 
+/** While degraded, how often the next bytes try the disk again (each try: a few syscalls). */
+export const RETRY_MS = 250;
+
+const FILE_MODE = 0o600;
+
 export class CaptureWriter {
   private readonly ops: Op[] = [];
   private readonly records = new IndexRecords();
@@ -83,8 +108,23 @@ export class CaptureWriter {
   private activeBytes: number;
   /** Where the next appended byte goes; the active segment starts at appended - activeBytes. */
   private appended: number;
-  /** Every byte before this offset has been handed to the kernel. */
+  /** Every byte before this offset has been handed to the kernel, or lost. */
   private written: number;
+  /** Bytes in the active files on disk (what their last whole writes left). */
+  private rawSize: number;
+  private indexSize: number;
+  /** The loss episode under way: where it began, why, when the disk was last tried. */
+  private loss: { off: number; reason: string; triedAt: number } | null = null;
+  private lostTotal = 0;
+  /** The empty `<id>.raw.<offset>` naming how far the stream got while degraded. */
+  private marker: string | null = null;
+  /**
+   * After a resume, until the first line record is written: where the bytes on disk begin again, and
+   * the bytes since (a line begun in the lost span is cut to them; see capture-loss.ts).
+   */
+  private trim: { from: number; chunks: Buffer[] } | null = null;
+  /** The seq the next line gets (the latest append's), for the header of a segment a resume opens. */
+  private nextSeq: () => number = () => 0;
   private highestUnwritten = 0;
   /** First offset of the file currently named <id>.raw (changes when a rotate op runs). */
   private diskActiveFirst: number;
@@ -109,6 +149,8 @@ export class CaptureWriter {
     this.activeBytes = active.size;
     this.appended = active.first + active.size;
     this.written = this.appended;
+    this.rawSize = active.size;
+    this.indexSize = active.indexSize;
   }
 
   /** A writer appending to the active segment its caller found and opened (openWriter in capture.ts). */
@@ -136,8 +178,41 @@ export class CaptureWriter {
     return this.highestUnwritten;
   }
 
+  /** Offset of the active segment's first byte on disk. */
+  get activeFirst(): number {
+    return this.diskActiveFirst;
+  }
+
+  /** The files could not even be opened for writing (read-only at start-up): degraded from here. */
+  refuse(err: unknown): void {
+    this.beginLoss(this.written, err);
+  }
+
+  /** Bytes the disk refused since start-up (their offsets count; their bytes are gone). */
+  get lostBytes(): number {
+    return this.lostTotal;
+  }
+
+  /** Why writes fail, while a loss episode is under way; null while the capture is whole. */
+  get lossReason(): string | null {
+    return this.loss?.reason ?? null;
+  }
+
+  /** The span lost so far in the episode under way (to the newest byte handled), or null. */
+  get currentLoss(): LostSpan | null {
+    return this.loss
+      ? { off: this.loss.off, len: this.written - this.loss.off, reason: this.loss.reason }
+      : null;
+  }
+
+  /** Whether appending `length` more bytes closes the active segment. */
+  rotatesWith(length: number): boolean {
+    return this.activeBytes + length >= this.policy.rotateBytes;
+  }
+
   /** Appends stream bytes; `nextSeq` is recorded in the header of any segment this opens. */
   append(chunk: Buffer, nextSeq: () => number): void {
+    this.nextSeq = nextSeq;
     let rest = chunk;
     for (;;) {
       const room = Math.max(0, this.policy.rotateBytes - this.activeBytes);
@@ -174,14 +249,24 @@ export class CaptureWriter {
    * Appends the index record of `count` lines received together (see index-records.ts): the first's
    * seq, where the first starts in the stream and how long they are together.
    */
-  indexLines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean): void {
+  indexLines(
+    seq: number,
+    ts: string,
+    off: number,
+    len: number,
+    count: number,
+    partial: boolean,
+    dt = "",
+  ): void {
     this.batch();
-    this.records.lines(seq, ts, off, len, count, partial);
+    this.records.lines(seq, ts, off, len, count, partial, dt);
   }
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
   async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
-    const opened = await this.task(() => openRange(this.segmentsOnDisk(), offset, maxLength));
+    const opened = await this.task(() =>
+      openRange(this.segmentsOnDisk(), offset, maxLength, this.currentLoss),
+    );
     return readOpened(opened);
   }
 
@@ -189,7 +274,10 @@ export class CaptureWriter {
   async close(): Promise<void> {
     if (this.soonTimer) clearTimeout(this.soonTimer);
     this.soonTimer = null;
-    await this.task(() => this.closeFiles());
+    await this.task(async () => {
+      if (this.loss) this.markLossEnd();
+      await this.closeFiles();
+    });
   }
 
   private push(chunk: Buffer): void {
@@ -208,25 +296,23 @@ export class CaptureWriter {
   }
 
   private rotate(nextSeq: number): void {
-    const first = this.appended - this.activeBytes;
-    const next = this.appended;
     this.activeBytes = 0;
-    this.enqueue({ kind: "task", run: () => this.rotateOnDisk(first, next, nextSeq) });
+    this.enqueue({ kind: "task", run: () => this.rotateOnDisk(nextSeq) });
   }
 
-  private async rotateOnDisk(first: number, next: number, nextSeq: number): Promise<void> {
-    const names = closedSegmentFiles(this.dir, this.portId, first);
+  /** Closes the active segment at the bytes written so far and opens the next one there. */
+  private async rotateOnDisk(nextSeq: number): Promise<void> {
+    // Degraded: the segment was closed when the loss began, and the resume opens the next one.
+    if (this.loss) return;
+    const next = this.written;
     try {
-      await this.closeFiles();
-      await rename(this.files.raw, names.raw);
-      await rename(this.files.index, names.index);
-      this.closed.push({ file: names.raw, first, size: next - first });
+      this.sealActive();
+      this.openActive(next);
     } catch (err) {
-      this.events.onError(err, "closing a capture segment");
+      this.beginLoss(next, err);
+      this.markLossEnd();
+      return;
     }
-    this.raw = openSync(this.files.raw, "a");
-    this.index = openSync(this.files.index, "a");
-    this.diskActiveFirst = next;
     const deleted = await this.enforceTotal();
     const header = {
       segment: true,
@@ -235,8 +321,73 @@ export class CaptureWriter {
       nextSeq,
       ...(deleted.segments > 0 ? { deleted: { segments: deleted.segments, bytes: deleted.bytes } } : {}),
     };
-    await writeAsync(this.index, Buffer.from(`${JSON.stringify(header)}\n`));
+    await this.writeIndexWhole(Buffer.from(`${JSON.stringify(header)}\n`), next);
     this.report(deleted);
+  }
+
+  /** Opens new active files for the stream from `first` on (empty ones a failed try left are reused). */
+  private openActive(first: number): void {
+    if (this.raw < 0) this.raw = openSync(this.files.raw, "a", FILE_MODE);
+    if (this.index < 0) this.index = openSync(this.files.index, "a", FILE_MODE);
+    this.diskActiveFirst = first;
+    this.rawSize = 0;
+    this.indexSize = 0;
+  }
+
+  /** The disk refused the write of the bytes from `off`: the episode begins (files already truncated back). */
+  private beginLoss(off: number, err: unknown): void {
+    const reason = (err as NodeJS.ErrnoException | null)?.code ?? "EIO";
+    this.loss = { off, reason, triedAt: Date.now() };
+    this.trim = null;
+    this.events.onLoss(err, { off, reason });
+  }
+
+  /**
+   * Tries the disk again for a batch starting at `start` (at most every RETRY_MS): closes what is left
+   * of the segment the loss cut short and opens a new one at `start`. Returns the span lost, whose gap
+   * record follows the new segment's header, or null to stay degraded.
+   */
+  private reopen(start: number): LostSpan | null {
+    const loss = this.loss;
+    if (!loss) return null;
+    const now = Date.now();
+    if (now - loss.triedAt < RETRY_MS) return null;
+    loss.triedAt = now;
+    try {
+      if (this.rawSize + this.indexSize > 0) this.sealActive();
+      this.openActive(start);
+    } catch {
+      return null;
+    }
+    return { off: loss.off, len: start - loss.off, reason: loss.reason };
+  }
+
+  /** The first batch after a loss is on disk: the episode is over. */
+  private resumed(lost: LostSpan): void {
+    this.loss = null;
+    if (this.marker) {
+      try {
+        unlinkSync(this.marker);
+      } catch {
+        // An empty segment left behind reads as nothing; the next marker or rotation replaces it.
+      }
+      this.marker = null;
+    }
+    this.events.onResume(lost);
+  }
+
+  /** Names the stream's end on disk while degraded (renaming the marker: no space needed). */
+  private markLossEnd(): void {
+    if (this.rawSize + this.indexSize > 0) return;
+    const name = closedSegmentFiles(this.dir, this.portId, this.written).raw;
+    if (name === this.marker) return;
+    try {
+      if (this.marker) renameSync(this.marker, name);
+      else closeSync(openSync(name, "a", FILE_MODE));
+      this.marker = name;
+    } catch {
+      // Read-only: nothing can be named; a restart then continues where the bytes on disk end.
+    }
   }
 
   /**
@@ -247,19 +398,25 @@ export class CaptureWriter {
     const [raw, index] = [this.raw, this.index];
     this.raw = -1;
     this.index = -1;
-    await Promise.all([closeFd(raw), closeFd(index)]);
+    await Promise.all([raw, index].filter((fd) => fd >= 0).map((fd) => closeFd(fd)));
   }
 
-  /** Deletes the oldest closed segments until they and a full active segment fit maxTotalBytes. */
+  /**
+   * Deletes the oldest closed segments until they (raw and index) and a full active segment with an
+   * index of a quarter of its size (the most COALESCE_MS lets it grow to for a stream of short
+   * lines) fit maxTotalBytes.
+   */
   private async enforceTotal(): Promise<SegmentsDeleted> {
-    let total = this.closed.reduce((sum, s) => sum + s.size, 0);
+    const kept = (s: Segment) => s.size + (s.indexSize ?? 0);
+    let total = this.closed.reduce((sum, s) => sum + kept(s), 0);
+    const active = this.policy.rotateBytes + Math.ceil(this.policy.rotateBytes / 4);
     let segments = 0;
     let bytes = 0;
     for (;;) {
       const oldest = this.closed[0];
-      if (!oldest || total + this.policy.rotateBytes <= this.policy.maxTotalBytes) break;
+      if (!oldest || total + active <= this.policy.maxTotalBytes) break;
       this.closed.shift();
-      total -= oldest.size;
+      total -= kept(oldest);
       segments += 1;
       bytes += oldest.size;
       const index = closedSegmentFiles(this.dir, this.portId, oldest.first).index;
@@ -276,7 +433,8 @@ export class CaptureWriter {
   /** The retained segments, oldest first, the active one last with the bytes handed to the kernel. */
   private segmentsOnDisk(): Segment[] {
     const active = this.diskActiveFirst;
-    return [...this.closed, { file: this.files.raw, first: active, size: this.written - active }];
+    // Sealed after a loss: rawSize is 0, so the name (absent now) is never opened.
+    return [...this.closed, { file: this.files.raw, first: active, size: this.rawSize }];
   }
 
   /** Runs `run` as an op, after everything queued before it. */
@@ -306,9 +464,7 @@ export class CaptureWriter {
           continue;
         }
         // Only the newest batch is open (null index): its records are all those not yet taken.
-        const index = op.index ?? this.records.take();
-        if (op.chunks.length > 0) await this.writeRaw(op.chunks);
-        if (index.length > 0) await this.writeIndexBytes(index);
+        await this.writeBatch(op.chunks, op.index ?? this.records.take());
       }
     } finally {
       // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
@@ -316,30 +472,107 @@ export class CaptureWriter {
     }
   }
 
-  private async writeRaw(chunks: Buffer[]): Promise<void> {
+  /**
+   * Writes a batch's bytes, then its records (so the index never runs ahead of the raw file): both
+   * whole, or neither, and the batch's bytes are lost. Its offsets count either way.
+   */
+  private async writeBatch(chunks: Buffer[], records: Buffer): Promise<void> {
     const length = chunks.reduce((sum, c) => sum + c.length, 0);
-    try {
-      if (length <= SYNC_WRITE_MAX_BYTES) writevSync(this.raw, chunks);
-      else await writevAsync(this.raw, chunks);
-    } catch (err) {
-      this.events.onError(err, "writing the capture bytes");
-    }
-    // Offsets stay those of the stream even if a write failed (disk full): the index keeps its meaning.
+    const start = this.written;
     this.written += length;
+    let index = records;
+    let lost: LostSpan | null = null;
+    if (this.loss) {
+      lost = this.reopen(start);
+      if (!lost) {
+        this.lostTotal += length;
+        if (length > 0) this.markLossEnd();
+        return;
+      }
+      // The new segment's header and the gap first; records of lines begun in the lost span are cut.
+      const ts = new Date().toISOString();
+      const header = { segment: true, ts, off: start, nextSeq: this.nextSeq() };
+      const gap = { gap: true, ts, off: lost.off, len: lost.len, reason: lost.reason };
+      this.trim = { from: start, chunks: [] };
+      index = Buffer.from(`${JSON.stringify(header)}\n${JSON.stringify(gap)}\n`);
+    }
+    const trim = this.trim;
+    if (trim) {
+      // Records made after the resume can still begin in the lost span (a rotation splits a read).
+      trim.chunks.push(...chunks);
+      const kept = recordsFrom(records, trim.from, trim.chunks);
+      index = lost ? Buffer.concat([index, kept]) : kept;
+      if (kept.includes('"seq":')) this.trim = null;
+    }
+    const [rawBefore, indexBefore] = [this.rawSize, this.indexSize];
+    try {
+      if (length > 0) await writeWhole(this.raw, chunks, length, length <= SYNC_WRITE_MAX_BYTES);
+      this.rawSize += length;
+      const sync = index.length <= SYNC_WRITE_MAX_BYTES;
+      if (index.length > 0) await writeWhole(this.index, [index], index.length, sync);
+      this.indexSize += index.length;
+    } catch (err) {
+      this.lostTotal += length;
+      if (lost) {
+        // Still refused: the same episode goes on, the new files stay empty for the next try.
+        truncateBack(this.raw, 0);
+        truncateBack(this.index, 0);
+        [this.rawSize, this.indexSize] = [0, 0];
+        this.trim = null;
+        this.markLossEnd();
+      } else this.fail(start, rawBefore, indexBefore, err);
+      return;
+    }
+    if (lost) this.resumed(lost);
+  }
+
+  /** Writes a record on its own (a segment header); if refused, the episode begins at `off`. */
+  private async writeIndexWhole(bytes: Buffer, off: number): Promise<void> {
+    const before = this.indexSize;
+    try {
+      await writeWhole(this.index, [bytes], bytes.length, true);
+      this.indexSize += bytes.length;
+    } catch (err) {
+      this.fail(off, this.rawSize, before, err);
+    }
+  }
+
+  /** A refused write: back to the last whole writes, the segment closed there, the episode begun. */
+  private fail(off: number, rawSize: number, indexSize: number, err: unknown): void {
+    truncateBack(this.raw, rawSize);
+    truncateBack(this.index, indexSize);
+    this.rawSize = rawSize;
+    this.indexSize = indexSize;
+    this.beginLoss(off, err);
+    try {
+      this.sealActive();
+    } catch {
+      // Read-only: the files stay the active ones, and a resume closes them first (see resume).
+    }
+    this.markLossEnd();
+  }
+
+  /**
+   * Closes the active segment where its bytes on disk end: closes its files and renames them after
+   * their first offset (synchronously: no op may run between a failure and the segment's end).
+   * Throws when they cannot be renamed; rawSize + indexSize > 0 then still says they hold a segment.
+   */
+  private sealActive(): void {
+    const first = this.diskActiveFirst;
+    const names = closedSegmentFiles(this.dir, this.portId, first);
+    for (const fd of [this.raw, this.index]) if (fd >= 0) closeSync(fd);
+    this.raw = -1;
+    this.index = -1;
+    renameSync(this.files.raw, names.raw);
+    renameSync(this.files.index, names.index);
+    this.closed.push({ file: names.raw, first, size: this.rawSize, indexSize: this.indexSize });
+    this.rawSize = 0;
+    this.indexSize = 0;
   }
 
   /** The open batch is the newest op; once anything follows it (or its write starts) it is closed. */
   private closeBatch(): void {
     const last = this.ops.at(-1);
     if (last?.kind === "batch" && last.index === null) last.index = this.records.take();
-  }
-
-  private async writeIndexBytes(bytes: Buffer): Promise<void> {
-    try {
-      if (bytes.length <= SYNC_WRITE_MAX_BYTES) writeSync(this.index, bytes);
-      else await writeAsync(this.index, bytes);
-    } catch (err) {
-      this.events.onError(err, "writing the capture index");
-    }
   }
 }

@@ -15,19 +15,22 @@
  * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
  * the listener then marks (a BREAK) follows the line in the index.
  */
-import { fstatSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, statSync } from "node:fs";
 import type { Logger } from "pino";
 import {
   activeSegmentStart,
+  CAPTURE_DIR_MODE,
   captureFiles,
   closedSegmentFiles,
   findClosedSegments,
   IndexFile,
   nextSeqInIndex,
+  openForAppend,
   type CaptureFiles,
 } from "./capture-segments.js";
 import type { CaptureSlice } from "./capture-reads.js";
-import { CaptureWriter, type RotationPolicy } from "./capture-writer.js";
+import { unrecordedTail } from "./capture-recovery.js";
+import { CaptureWriter, type RotationPolicy, type WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
 import { LineSplitter, type LineSink } from "./line-splitter.js";
 
@@ -36,6 +39,20 @@ export type { CaptureSlice } from "./capture-reads.js";
 export type { RotationPolicy } from "./capture-writer.js";
 
 export const PARTIAL_IDLE_MS = 100;
+
+/**
+ * Reads less than this apart share one index record and its `ts`: at stream rates a record per read
+ * made the index 5-8 times the size of short lines. Reads further apart can still share a record,
+ * which then says when each line came in units of this (its `dt`, one character a line), so a line
+ * every 10 ms costs a byte of index, not a record (see index-records.ts).
+ */
+export const COALESCE_MS = 10;
+/** The longest pause one `dt` character can say (35 units, "z"); a longer one ends the record. */
+export const MAX_DT_UNITS = 35;
+/** The longest a record's reads may span: sharing one `ts`, or with a `dt`; the most lines one holds. */
+export const MAX_RECORD_SPAN_MS = 1000;
+const MAX_DT_RECORD_SPAN_MS = 60_000;
+const MAX_RECORD_LINES = 16_384;
 
 export interface CapturedLine {
   readonly seq: number;
@@ -56,6 +73,14 @@ export interface CaptureOptions {
   readonly dirNames?: readonly string[];
 }
 
+/** Whether every byte read is reaching the disk: `degraded` while writes fail (reason: the error code). */
+export interface CaptureHealth {
+  readonly status: "ok" | "degraded";
+  readonly reason?: string;
+  /** Bytes read from the wire but not stored, since the daemon started (their offsets are gaps). */
+  readonly lostBytes: number;
+}
+
 export interface CaptureStats {
   /** Segments and bytes rotation deleted since the daemon started (offsets before the first retained). */
   readonly deletedSegments: number;
@@ -63,42 +88,92 @@ export interface CaptureStats {
   readonly maxUnwrittenBytes: number;
 }
 
+/** What start-up found and opened: the writer, the next line seq, what to record before anything else. */
+interface Opened {
+  readonly writer: CaptureWriter;
+  readonly seq: number;
+  /** The disk refused to open the files for writing (read-only): the capture starts degraded. */
+  readonly refused: unknown;
+  /** The span between the last bytes kept and where the stream had got (a restart while degraded). */
+  readonly hole: { off: number; len: number } | null;
+  /** The raw file's end, and how far its index accounts for it. */
+  readonly covered: number;
+}
+
 /** Opens the port's files where a previous run left them: segments, offset and next line seq. */
-function openWriter(
-  dir: string,
-  portId: string,
-  options: CaptureOptions,
-  onDeleted: (segments: number, bytes: number, firstRetained: number) => void,
-): { writer: CaptureWriter; seq: number } {
+function openWriter(dir: string, portId: string, options: CaptureOptions, events: WriterEvents): Opened {
   const files = captureFiles(dir, portId);
-  const closed = findClosedSegments(dir, portId, options.dirNames);
+  const found = findClosedSegments(dir, portId, options.dirNames);
   // Opened once each, for good: what start-up reads comes from the descriptors the writer appends to.
-  const raw = openSync(files.raw, "a");
-  const index = IndexFile.openActive(files.index);
-  const activeFirst = activeSegmentStart(index, closed);
-  const activeSize = fstatSync(raw).size;
+  let raw = -1;
+  let index: IndexFile;
+  let refused: unknown = null;
+  try {
+    raw = openForAppend(files.raw, "a");
+    index = IndexFile.openActive(files.index);
+  } catch (err) {
+    if (raw >= 0) closeSync(raw);
+    raw = -1;
+    refused = err;
+    index = IndexFile.openReadOnly(files.index);
+  }
+  const activeFirst = activeSegmentStart(index, found);
+  const activeSize =
+    raw >= 0 ? fstatSync(raw).size : (statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0);
+  // Empty closed segments are markers of how far a degraded stream got: they count for the start only.
+  const closed = found.filter((s) => s.size > 0);
   const newest = closed.at(-1);
   const seq =
     index.nextSeq() ??
     (newest ? nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
     0;
-  const writer = CaptureWriter.open(
-    dir,
-    portId,
-    options.rotation,
-    {
-      onDeleted: (d) => onDeleted(d.segments, d.bytes, d.firstRetained),
-      onError: (err, doing) => options.log.error({ err }, `capture: failed ${doing}`),
-    },
-    closed,
-    { files, raw, index: index.fd, first: activeFirst, size: activeSize },
-  );
-  return { writer, seq };
+  const held = newest ? newest.first + newest.size : 0;
+  const hole =
+    index.size === 0 && activeSize === 0 && activeFirst > held
+      ? { off: held, len: activeFirst - held }
+      : null;
+  const covered = Math.max(activeFirst, index.coveredEnd() ?? activeFirst);
+  if (refused !== null && index.fd >= 0) closeSync(index.fd);
+  const writer = CaptureWriter.open(dir, portId, options.rotation, events, closed, {
+    files,
+    raw,
+    index: refused === null ? index.fd : -1,
+    first: activeFirst,
+    size: activeSize,
+    indexSize: index.size,
+  });
+  return { writer, seq, refused, hole, covered };
 }
+
+/** Records for the bytes a killed daemon wrote without them; returns the next line seq. */
+function recordTail(
+  writer: CaptureWriter,
+  file: string,
+  first: number,
+  covered: number,
+  seq: number,
+): number {
+  if (covered >= writer.end) return seq;
+  const tail = unrecordedTail(file, first, covered, seq);
+  if (!tail) return seq;
+  let next = seq;
+  for (const r of tail.records) {
+    writer.indexLines(r.seq, tail.ts, r.off, r.len, r.lines, r.partial);
+    next = r.seq + r.lines;
+  }
+  return next;
+}
+
+/** `dt` characters: units of COALESCE_MS, 0 to MAX_DT_UNITS. */
+const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
   private partialTimer: NodeJS.Timeout | null = null;
+  private runTimer: NodeJS.Timeout | null = null;
+  /** Monotonic receive times of the open record's first and latest reads. */
+  private runFirstAt = 0;
+  private runLastAt = 0;
   private lastActivity = 0;
 
   private deletedSegments = 0;
@@ -108,7 +183,10 @@ export class Capture {
   private receivedTs: string | null = null;
   private receivedAt = 0;
   /** The lines received so far in this read and not yet indexed: the first's seq and offset, how many. */
-  private readonly run = { seq: 0, ts: "", off: 0, len: 0, lines: 0 };
+  private readonly run = { seq: 0, ts: "", off: 0, len: 0, lines: 0, dt: "" };
+  /** Monotonic time the open record's `dt` has reached, and the units its next line is after the last. */
+  private runUnitAt = 0;
+  private pendingUnits = 0;
   private readonly sink: LineSink = {
     line: (source, start, end, offset, partial) => this.received(source, start, end, offset, partial),
   };
@@ -120,20 +198,35 @@ export class Capture {
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
-    if (!options.dirNames) mkdirSync(dir, { recursive: true });
+    if (!options.dirNames) mkdirSync(dir, { recursive: true, mode: CAPTURE_DIR_MODE });
     let capture: Capture | null = null;
-    const onDeleted = (segments: number, bytes: number, firstRetained: number): void => {
-      if (capture) {
-        capture.deletedSegments += segments;
-        capture.deletedBytes += bytes;
-      }
-      options.log.warn(
-        { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
-        "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
-      );
+    const log = options.log;
+    const events: WriterEvents = {
+      onDeleted: ({ segments, bytes, firstRetained }) => {
+        if (capture) {
+          capture.deletedSegments += segments;
+          capture.deletedBytes += bytes;
+        }
+        log.warn(
+          { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
+          "capture: rotation deleted the oldest segments to stay within maxTotalBytes",
+        );
+      },
+      onError: (err, doing) => log.error({ err }, `capture: failed ${doing}`),
+      // One line per episode: a full disk refuses every write, thousands a second.
+      onLoss: (err, loss) =>
+        log.error(
+          { err, capture: loss },
+          "capture: the disk refuses writes; bytes are lost (marked as a gap) until it takes them again",
+        ),
+      onResume: (lost) => log.warn({ capture: { lost } }, "capture: writing again; the lost span is marked"),
     };
-    const { writer, seq } = openWriter(dir, portId, options, onDeleted);
+    const opened = openWriter(dir, portId, options, events);
+    const { writer, hole } = opened;
+    const seq = recordTail(writer, writer.files.raw, writer.activeFirst, opened.covered, opened.seq);
     capture = new Capture(writer, new LineSplitter(writer.end), new LineLog(options.retainLines, seq));
+    if (opened.refused !== null) writer.refuse(opened.refused);
+    if (hole) capture.markLost(hole.off, hole.len, "not written before a restart");
     if (writer.end > 0 || seq > 0) capture.markGap("capture reopened (daemon restart)");
     return capture;
   }
@@ -173,12 +266,49 @@ export class Capture {
 
   append(chunk: Buffer, at: number): void {
     this.lastActivity = at;
+    const run = this.run;
+    if (run.lines > 0) {
+      // Once a record says when its lines came, every read's time counts (to the nearest unit).
+      const timed = run.dt !== "" || at - this.runLastAt >= COALESCE_MS;
+      const units = timed ? Math.round((at - this.runUnitAt) / COALESCE_MS) : 0;
+      // A record also ends where a segment does, so each segment's index holds the lines ended in it.
+      if (
+        this.pendingUnits + units > MAX_DT_UNITS ||
+        at - this.runFirstAt >= (run.dt === "" ? MAX_RECORD_SPAN_MS : MAX_DT_RECORD_SPAN_MS) ||
+        run.lines >= MAX_RECORD_LINES ||
+        this.writer.rotatesWith(chunk.length)
+      ) {
+        this.indexRun();
+      } else if (units > 0) {
+        // The first read this far from the last: the record's lines so far all came at its ts.
+        if (run.dt === "") run.dt = "0".repeat(run.lines);
+        this.runUnitAt += units * COALESCE_MS;
+        this.pendingUnits += units;
+      }
+    }
     this.writer.append(chunk, () => this.log.next);
     this.receivedTs = null;
     this.receivedAt = at;
     this.splitter.push(chunk, this.sink);
-    this.indexRun();
+    if (this.run.lines > 0) {
+      this.runLastAt = at;
+      this.runTimer ??= this.armRunTimer();
+    }
     if (this.splitter.hasPartial()) this.armPartialTimer();
+  }
+
+  /** The open record's timer: it is written once no read could join it any more. */
+  private armRunTimer(): NodeJS.Timeout {
+    const lastAt = this.runLastAt;
+    return setTimeout(
+      () => {
+        this.runTimer = null;
+        if (this.run.lines === 0) return;
+        if (this.runLastAt === lastAt) this.indexRun();
+        else this.runTimer = this.armRunTimer();
+      },
+      (MAX_DT_UNITS + 1) * COALESCE_MS,
+    );
   }
 
   private armPartialTimer(): void {
@@ -206,15 +336,20 @@ export class Capture {
       this.indexRun();
       this.writer.indexLines(seq, ts, offset, end - start, 1, true);
     } else if (run.lines === 0) {
+      this.runFirstAt = this.receivedAt;
+      this.runUnitAt = this.receivedAt;
       run.seq = seq;
       run.ts = ts;
       run.off = offset;
       run.len = end - start;
       run.lines = 1;
+      run.dt = "";
     } else {
       run.len += end - start;
       run.lines += 1;
+      if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
+    this.pendingUnits = 0;
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
@@ -226,7 +361,7 @@ export class Capture {
   private indexRun(): void {
     const run = this.run;
     if (run.lines === 0) return;
-    this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false);
+    this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false, run.lines > 1 ? run.dt : "");
     run.lines = 0;
   }
 
@@ -235,13 +370,29 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
+    this.indexRun();
     this.writer.writeIndexSoon(
       `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
     );
   }
 
+  /** Whether every byte read reaches the disk, and how many did not since start-up. */
+  get health(): CaptureHealth {
+    const reason = this.writer.lossReason;
+    const lostBytes = this.writer.lostBytes;
+    return reason === null ? { status: "ok", lostBytes } : { status: "degraded", reason, lostBytes };
+  }
+
+  /** Records a span of the stream whose bytes are not on disk, and why. */
+  private markLost(off: number, len: number, reason: string): void {
+    this.writer.writeIndex(
+      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off, len, reason })}\n`,
+    );
+  }
+
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */
   markGap(reason: string): void {
+    this.indexRun();
     this.flushPartial();
     this.writer.writeIndex(
       `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.size, reason })}\n`,
@@ -250,7 +401,10 @@ export class Capture {
 
   async close(): Promise<void> {
     if (this.partialTimer) clearTimeout(this.partialTimer);
+    if (this.runTimer) clearTimeout(this.runTimer);
     this.partialTimer = null;
+    this.runTimer = null;
+    this.indexRun();
     this.flushPartial();
     await this.writer.close();
   }

@@ -13,11 +13,18 @@
  * and the record is the one line record older captures hold throughout: `{"seq","ts","off","len"}`,
  * plus `"partial":true` for a line cut without its LF (an idle prompt, a line over MAX_LINE_BYTES),
  * which always has a record of its own.
+ *
+ * Lines that came in over more than one moment carry `"dt"`: one character per line, the time since
+ * the line before in units of 10 ms (COALESCE_MS), 0-9 then a-z (35); the first is "0", the line at
+ * `ts`. Line i came at ts + 10 ms x (dt[0] + ... + dt[i]). Without `dt`, all came at `ts` (reads less
+ * than 10 ms apart count as one moment).
  */
 const OPEN_SEQ = ascii('{"seq":');
 const LEN = ascii(',"len":');
 const LINES = ascii(',"lines":');
 const PARTIAL = ascii(',"partial":true');
+const DT = ascii(',"dt":"');
+const QUOTE = ascii('"');
 const CLOSE = ascii("}\n");
 const NO_BYTES = new Uint8Array(0);
 
@@ -41,8 +48,8 @@ export class IndexRecords {
   }
 
   /** `{"seq":N,"ts":"T","off":N,"len":N[,"lines":N][,"partial":true]}\n`, as JSON.stringify would write it. */
-  lines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean): void {
-    const buf = this.reserve(MAX_LINE_RECORD + ts.length);
+  lines(seq: number, ts: string, off: number, len: number, count: number, partial: boolean, dt = ""): void {
+    const buf = this.reserve(MAX_LINE_RECORD + ts.length + dt.length);
     if (ts !== this.tsText) {
       this.tsText = ts;
       this.tsPart = ascii(`,"ts":"${ts}","off":`);
@@ -58,6 +65,11 @@ export class IndexRecords {
       at = writeUint(buf, at, count);
     }
     if (partial) at = put(buf, at, PARTIAL);
+    if (dt !== "") {
+      at = put(buf, at, DT);
+      at += buf.write(dt, at, "latin1");
+      at = put(buf, at, QUOTE);
+    }
     this.end = put(buf, at, CLOSE);
   }
 

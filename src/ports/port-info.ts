@@ -2,6 +2,7 @@
 import type { TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
+import type { CaptureHealth } from "./capture.js";
 import type { PortState } from "./connection.js";
 
 export interface PortInfo {
@@ -12,6 +13,8 @@ export interface PortInfo {
   readonly reason?: string;
   /** While `locked`: the other program holding the device (its UUCP lock file's pid). */
   readonly lockedBy?: DeviceHolder;
+  /** Whether the capture stores every byte (`degraded` while the disk refuses writes), and the bytes lost. */
+  readonly capture: CaptureHealth;
   /** The serial line's settings; null for a port without one of its own (telnet). */
   readonly line: LineInfo | null;
   readonly capabilities: {

@@ -39,6 +39,8 @@ export interface PortStats {
   readonly reconnects: number;
   readonly queueDepth: number;
   readonly capturedBytes: number;
+  readonly captureLostBytes: number;
+  readonly captureDegraded: boolean;
 }
 
 export interface PortDeps {
@@ -95,6 +97,7 @@ export class Port {
       state: this.link.state,
       ...(reason === undefined ? {} : { reason }),
       ...(lockedBy === undefined ? {} : { lockedBy }),
+      capture: this.deps.capture.health,
       line: this.line(),
       capabilities: {
         break: breakCapability,
@@ -143,6 +146,8 @@ export class Port {
       reconnects: this.link.reconnects,
       queueDepth: this.link.queueDepth,
       capturedBytes: this.deps.capture.size,
+      captureLostBytes: this.deps.capture.health.lostBytes,
+      captureDegraded: this.deps.capture.health.status === "degraded",
     };
   }
 

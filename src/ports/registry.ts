@@ -8,7 +8,7 @@ import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
 import { Capture } from "./capture.js";
-import { listCaptureDir } from "./capture-segments.js";
+import { CAPTURE_DIR_MODE, listCaptureDir } from "./capture-segments.js";
 import { Port } from "./port.js";
 
 export interface RegistryDeps {
@@ -79,7 +79,7 @@ export class PortRegistry {
 function writableDir(dir: string): void {
   let step = "cannot be created";
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: CAPTURE_DIR_MODE });
     step = "is not writable";
     accessSync(dir, constants.W_OK); // root passes mode bits, not a read-only mount (EROFS)
   } catch (err) {

@@ -56,6 +56,7 @@ describe("HTTP API over a fake kernel", () => {
       kind: "telnet",
       target: "127.0.0.1:4555",
       state: "open",
+      capture: { status: "ok", lostBytes: 0 },
       line: null,
       lease: null,
       viewers: 0,

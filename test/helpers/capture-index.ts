@@ -38,14 +38,19 @@ export async function parseIndex(
       records.push({ kind, ...rest } as IndexRecord);
       continue;
     }
-    const run = rest as { seq: number; ts: string; off: number; len: number };
+    const run = rest as { seq: number; ts: string; off: number; len: number; dt?: string };
     const data = await read(run.off, run.len);
     assert.equal(data.length, run.len, `the bytes of lines ${run.seq} on are on disk`);
+    assert.ok(run.dt === undefined || run.dt.length === lines, `${l}: one dt character a line`);
     let at = 0;
+    let units = 0;
     for (let i = 0; i < lines; i += 1) {
       const lf = data.indexOf(0x0a, at);
       assert.ok(lf !== -1, `line ${run.seq + i} of ${l} ends with LF`);
-      records.push({ kind: "line", seq: run.seq + i, ts: run.ts, off: run.off + at, len: lf + 1 - at });
+      // `dt`: each line's time after the line before, in 10 ms units (base 36); none: all at ts.
+      units += i === 0 || run.dt === undefined ? 0 : parseInt(run.dt[i] ?? "0", 36);
+      const ts = units === 0 ? run.ts : new Date(Date.parse(run.ts) + units * 10).toISOString();
+      records.push({ kind: "line", seq: run.seq + i, ts, off: run.off + at, len: lf + 1 - at });
       at = lf + 1;
     }
     assert.equal(at, run.len, `${l} holds exactly its ${lines} lines`);

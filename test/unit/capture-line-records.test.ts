@@ -9,7 +9,13 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Capture, PARTIAL_IDLE_MS } from "../../src/ports/capture.js";
+import {
+  Capture,
+  COALESCE_MS,
+  MAX_DT_UNITS,
+  MAX_RECORD_SPAN_MS,
+  PARTIAL_IDLE_MS,
+} from "../../src/ports/capture.js";
 import { readIndex } from "../helpers/capture-index.js";
 
 async function openCapture(dir: string): Promise<Capture> {
@@ -33,9 +39,12 @@ describe("capture line records", () => {
   it("indexes the lines of one read as one record, which splits at LF into each line", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
     const capture = await openCapture(dir);
-    capture.append(Buffer.from("boot: one\r\nboot: two\r\nthree\n"), performance.now());
-    capture.append(Buffer.from("four\nfi"), performance.now());
-    capture.append(Buffer.from("ve\nprompt$ "), performance.now());
+    // Reads further apart than one dt character can say: a record each.
+    const t = performance.now();
+    const apart = (MAX_DT_UNITS + 1) * COALESCE_MS;
+    capture.append(Buffer.from("boot: one\r\nboot: two\r\nthree\n"), t);
+    capture.append(Buffer.from("four\nfi"), t + apart);
+    capture.append(Buffer.from("ve\nprompt$ "), t + 2 * apart);
     await new Promise((resolve) => setTimeout(resolve, PARTIAL_IDLE_MS + 50));
 
     const records = await rawRecords(capture);
@@ -76,6 +85,55 @@ describe("capture line records", () => {
     const reopened = await openCapture(dir);
     assert.equal(reopened.log.next, 8);
     await reopened.close();
+  });
+
+  it("shares one record and its ts among reads less than COALESCE_MS apart, within MAX_RECORD_SPAN_MS", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    const t = performance.now();
+    capture.append(Buffer.from("a\nb"), t);
+    capture.append(Buffer.from("b\nc\n"), t + COALESCE_MS - 1);
+    // A steady stream closes its record after MAX_RECORD_SPAN_MS however close its reads are.
+    for (let at = 2 * COALESCE_MS - 2; at <= MAX_RECORD_SPAN_MS + 6 * COALESCE_MS; at += COALESCE_MS - 1) {
+      capture.append(Buffer.from("e\n"), t + at);
+    }
+    await capture.close();
+    const records = await rawRecords(capture);
+    const lineRecords = records.filter((r) => "seq" in r);
+    assert.deepEqual(
+      { ...lineRecords[0], ts: undefined, len: undefined },
+      { seq: 0, off: 0, lines: lineRecords[0]?.["lines"], ts: undefined, len: undefined },
+      "no dt: every read was less than COALESCE_MS after the one before",
+    );
+    assert.ok(lineRecords.length >= 2, "the steady stream took more than one record");
+    const total = lineRecords.reduce((n, r) => n + ((r["lines"] as number | undefined) ?? 1), 0);
+    assert.equal(total, capture.log.next, "every line is in a record");
+  });
+
+  it("says when each line came (dt, in 10 ms units) when a record's reads are further apart", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    const t = performance.now();
+    capture.append(Buffer.from("0\n"), t);
+    capture.append(Buffer.from("1\n2\n"), t + 12);
+    capture.append(Buffer.from("3"), t + 31);
+    capture.append(Buffer.from("\n"), t + 35);
+    capture.append(Buffer.from("4\n"), t + 31 + 10 * MAX_DT_UNITS);
+    // Further than MAX_DT_UNITS from the last: a record of its own.
+    capture.append(Buffer.from("5\n"), t + 50 + 20 * MAX_DT_UNITS);
+    await capture.close();
+    const records = await rawRecords(capture);
+    assert.deepEqual(
+      records.filter((r) => "seq" in r).map(({ seq, lines, dt }) => ({ seq, lines, dt })),
+      [
+        { seq: 0, lines: 5, dt: "0103y" },
+        { seq: 5, lines: undefined, dt: undefined },
+      ],
+    );
+    const lines = (await readIndex(capture)).flatMap((l) => (l.kind === "line" ? [l] : []));
+    const at = (i: number) => Date.parse(lines[i]?.ts ?? "") - Date.parse(lines[0]?.ts ?? "");
+    // Each within 5 ms of when its read came (35 ms for line 3: 40, to the nearest unit).
+    assert.deepEqual([0, 1, 2, 3, 4].map(at), [0, 10, 10, 40, 380]);
   });
 
   it("finds the line seq again behind more than 4 KiB of restarts' gap records", async () => {

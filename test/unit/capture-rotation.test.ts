@@ -4,7 +4,7 @@
  * offsets survive rotation and restarts, and reads (in process and through the API) span segments.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, readdir } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -131,11 +131,16 @@ describe("capture rotation", () => {
 
   it("deletes the oldest segments past maxTotalBytes, and counts, logs and indexes what it deleted", async () => {
     const { dir, warnings, open } = await harness();
-    const capture = await open({ rotateBytes: 1000, maxTotalBytes: 3000 });
+    // Indexes count too: two closed segments with theirs, and a full active one with a quarter more.
+    const capture = await open({ rotateBytes: 1000, maxTotalBytes: 4000 });
     const bytes = streamBytes(10_500);
     feed(capture, bytes);
     const slice = await capture.read(undefined, 1_000_000);
-    assert.equal(slice.start, 8000, "two closed segments plus a full active one fit 3000 bytes");
+    assert.equal(
+      slice.start,
+      8000,
+      "two closed segments and their indexes plus a full active one fit 4000 bytes",
+    );
     assert.equal(slice.end, 10_500);
     assert.deepEqual(slice.data, bytes.subarray(8000));
     assert.deepEqual(capture.stats.deletedSegments, 8);
@@ -144,6 +149,9 @@ describe("capture rotation", () => {
 
     const raws = (await readdir(dir)).filter((name) => name.startsWith("vm0.raw")).sort();
     assert.deepEqual(raws, ["vm0.raw", "vm0.raw.0000000000008000", "vm0.raw.0000000000009000"]);
+    const kept = await Promise.all((await readdir(dir)).map((name) => stat(path.join(dir, name))));
+    const keptBytes = kept.reduce((sum, s) => sum + s.size, 0);
+    assert.ok(keptBytes <= 4000, `everything the port keeps fits maxTotalBytes: ${keptBytes}`);
     const deletedInLog = warnings.reduce(
       (sum, w) => sum + ((w["deleted"] as { bytes: number } | undefined)?.bytes ?? 0),
       0,
@@ -161,7 +169,7 @@ describe("capture rotation", () => {
 
   it("reads across segment boundaries and refuses offsets outside what is kept", async () => {
     const { open } = await harness();
-    const capture = await open({ rotateBytes: 1000, maxTotalBytes: 3000 });
+    const capture = await open({ rotateBytes: 1000, maxTotalBytes: 4000 });
     const bytes = streamBytes(10_500);
     feed(capture, bytes);
     const across = await capture.read(8500, 1500);
@@ -200,7 +208,7 @@ describe("capture rotation", () => {
     const first = await open({ rotateBytes: 1000, maxTotalBytes: 100_000 });
     feed(first, streamBytes(6000));
     await first.close();
-    const second = await open({ rotateBytes: 1000, maxTotalBytes: 2000 });
+    const second = await open({ rotateBytes: 1000, maxTotalBytes: 2800 });
     const slice = await second.read(undefined, 100);
     assert.equal(slice.start, 5000);
     assert.equal(second.stats.deletedBytes, 5000);
@@ -214,7 +222,7 @@ describe("GET /ports/:id/capture", () => {
     const telnetPort = await freeTcpPort(); // nothing listens: the port stays connecting
     const daemon = await startTestDaemon({
       ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
-      config: { capture: { rotateBytes: 4096, maxTotalBytes: 12_288 } },
+      config: { capture: { rotateBytes: 4096, maxTotalBytes: 16_384 } },
     });
     try {
       const capture = daemon.ports.get("vm0").capture;

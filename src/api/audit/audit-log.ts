@@ -87,7 +87,8 @@ export class AuditLog implements AuditHealth {
   }
 
   static async open(config: AuditConfig, log: Logger): Promise<AuditLog> {
-    await mkdir(path.dirname(config.file), { recursive: true });
+    // 0700 like the capture directory it defaults to: both hold what only tokens may read.
+    await mkdir(path.dirname(config.file), { recursive: true, mode: 0o700 });
     const handle = await open(config.file, "a+", 0o600);
     const { lastSeq, endsWithNewline } = await readTail(handle);
     return new AuditLog(handle, config, lastSeq + 1, !endsWithNewline, log.child({ component: "audit" }));

@@ -66,6 +66,25 @@ export class BridgeMetrics {
         for (const port of stats()) this.inc({ port: port.id }, port.capturedBytes);
       },
     });
+    new Counter({
+      name: "sysrq_bridge_capture_lost_bytes_total",
+      help: "bytes read from the target but not stored (the disk refused them; gaps in the index)",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of stats()) this.inc({ port: port.id }, port.captureLostBytes);
+      },
+    });
+    new Gauge({
+      name: "sysrq_bridge_capture_degraded",
+      help: "1 while the port's capture cannot write to disk",
+      labelNames: ["port"],
+      registers,
+      collect() {
+        for (const port of stats()) this.set({ port: port.id }, port.captureDegraded ? 1 : 0);
+      },
+    });
     new Gauge({
       name: "sysrq_bridge_console_viewers",
       help: "console clients attached to each port: WebSocket viewers and telnet / RFC 2217 connections",

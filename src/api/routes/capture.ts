@@ -6,6 +6,8 @@
  * Headers: X-Capture-Start (oldest retained byte), X-Capture-End (just past the newest byte on disk),
  * X-Capture-Offset (the body's first byte). An offset that rotation already deleted is a 410
  * CAPTURE_ROTATED (never silently moved forward); one past the end is a 416 CAPTURE_OFFSET_PAST_END.
+ * One inside a span the disk did not take (full, read-only) is a 410 CAPTURE_LOST with that span's
+ * `off` and `len`; a read reaching such a span ends where it begins.
  * The file names come from the configured port id, never from the URL.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
@@ -49,6 +51,14 @@ export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { offset, length = 1024 * 1024 } = request.query;
       const slice = await port.capture.read(offset, length);
       const bounds = { start: slice.start, end: slice.end };
+      if (slice.lost) {
+        const { off, len } = slice.lost;
+        throw new BridgeError(
+          "CAPTURE_LOST",
+          `bytes ${off} to ${off + len} were lost (the disk refused them); ask from offset ${off + len}`,
+          { details: { ...bounds, off, len } },
+        );
+      }
       if (slice.offset === null && offset !== undefined && offset < slice.start) {
         throw new BridgeError(
           "CAPTURE_ROTATED",
