@@ -4,7 +4,7 @@
  *
  *   flood ──> daemon ──> captureDir (tmpfs 2m) ── ENOSPC ──> degraded ── remount 64m ──> ok
  *   then: disk filled again, daemon stopped while degraded, started again (offsets must not go back)
- *   then: the filesystem remounted read-only under the running daemon (EROFS), then read-write
+ *   then: ext4 (errors=remount-ro) turned read-only under a running daemon by an error (EROFS)
  *
  * What must hold: offsets count every byte read (they match QEMU's own logfile), each lost span is a
  * gap record with its reason and length, every index line parses (none torn), every line record lies
@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
@@ -26,7 +26,8 @@ import { QUIET_CONSOLE } from "../helpers/guest-stream.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip =
-  requireTools("qemu-system-x86_64", "cpio", "busybox") || (process.getuid?.() !== 0 && "needs root");
+  requireTools("qemu-system-x86_64", "cpio", "busybox", "mkfs.ext4") ||
+  (process.getuid?.() !== 0 && "needs root");
 
 interface PortBody {
   state: string;
@@ -137,10 +138,10 @@ describe("capture on a disk that fills up or turns read-only", { skip, timeout: 
       done();
     },
   });
-  const start = () =>
+  const start = (captureDir = dir) =>
     startTestDaemon({
       listen: true,
-      captureDir: dir,
+      captureDir,
       logStream,
       ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
       config: {
@@ -340,48 +341,74 @@ describe("capture on a disk that fills up or turns read-only", { skip, timeout: 
     );
   });
 
-  // A read-only captureDir at start refuses the start (test/e2e/start-limits.test.ts); one that turns
-  // read-only while the daemon runs degrades the capture like a full disk.
-  it("degrades when the filesystem turns read-only (EROFS) and resumes once it is writable", async () => {
+  // A captureDir read-only at start refuses the start (test/e2e/start-limits.test.ts), and a mount
+  // with files open for writing cannot be remounted read-only (EBUSY). What turns a filesystem
+  // read-only under a running daemon is the kernel itself: ext4 with errors=remount-ro after an error,
+  // raised here through ext4's own trigger_fs_error. It stays read-only until unmounted, so this case
+  // shows the degraded state and the whole records; resuming is shown by the ENOSPC case above.
+  it("degrades when ext4 turns read-only under it (EROFS), records whole, the port open", async () => {
     assert.ok(daemon);
-    const api = client(daemon.url);
-    const port = async () => (await api.get<PortBody>("/ports/vm0")).body;
-    await waitUntil(async () => (await port()).state === "open", 10_000, "open");
-    mount("-o", "remount,ro", dir);
-    await waitUntil(
-      async () => {
-        await api.post("/ports/vm0/write", { data: 'echo during-""ro\r' });
-        await sleep(300);
-        const { capture } = await port();
-        return capture.status === "degraded" && capture.reason === "EROFS";
-      },
-      30_000,
-      "capture degraded with EROFS",
-    );
-    mount("-o", "remount,rw", dir);
-    await waitUntil(
-      async () => {
-        await api.post("/ports/vm0/write", { data: 'echo after-""ro\r' });
-        await sleep(300);
-        return (await port()).capture.status === "ok";
-      },
-      60_000,
-      "capture to resume after remount rw",
-    );
-    // Bytes that came before the first try that worked are in the lost span: print once more.
-    const since = daemon.ports.get("vm0").capture.log.next;
-    await api.post("/ports/vm0/write", { data: 'echo once-""more\r' });
-    await waitLine(api, since, "^once-more", 30_000);
-    await sleep(500);
-    const records = await allRecords(dir);
-    const gap = records.find((r) => r["gap"] === true && r["reason"] === "EROFS");
-    assert.ok(gap && typeof gap["len"] === "number" && gap["len"] > 0, "the read-only span is a gap record");
-    const spans = await readSpans(daemon.url);
-    const tail = spans.at(-1);
-    assert.ok(
-      tail?.data.includes("once-more"),
-      `bytes after the remount are captured: ${JSON.stringify(spans.map((x) => [x.off, x.data.length]))} ` +
-        `${JSON.stringify(tail?.data.subarray(-200).toString("latin1"))} ${JSON.stringify(records.slice(-8))}`,
-    );
+    await daemon.close();
+    daemon = undefined;
+    const ext4Dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-erofs-"));
+    const image = path.join(auditDir, "ext4.img");
+    execFileSync("truncate", ["-s", "16M", image]);
+    execFileSync("mkfs.ext4", ["-q", "-F", image], { stdio: "pipe" });
+    mount("-o", "loop,errors=remount-ro", image, ext4Dir);
+    try {
+      const device = execFileSync("findmnt", ["-n", "-o", "SOURCE", ext4Dir], { encoding: "utf8" }).trim();
+      daemon = await start(ext4Dir);
+      const api = client(daemon.url);
+      const port = async () => (await api.get<PortBody>("/ports/vm0")).body;
+      await waitUntil(async () => (await port()).state === "open", 10_000, "open");
+      // The guest's shell may still be busy (or booting, when this case runs alone): type until it answers.
+      const since = daemon.ports.get("vm0").capture.log.next;
+      await waitUntil(
+        async () => {
+          await api.post("/ports/vm0/write", { data: 'echo before-""ro\r' });
+          const res = await api.get<LogBody>(
+            `/ports/vm0/log?since=${since}&waitMs=3000&limit=1&match=${encodeURIComponent("^before-ro")}`,
+          );
+          return res.body.lines.length > 0;
+        },
+        120_000,
+        "the guest's shell to echo before-ro",
+      );
+      await sleep(1500); // an index record is written once its reads pause (350 ms) or after 1 s
+      const linesBefore = logLines.length;
+      await writeFile(`/sys/fs/ext4/${path.basename(device)}/trigger_fs_error`, "sysrq-bridge test");
+      await waitUntil(
+        async () => {
+          await api.post("/ports/vm0/write", { data: 'echo during-""ro\r' });
+          await sleep(300);
+          const { capture } = await port();
+          return capture.status === "degraded" && capture.reason === "EROFS" && capture.lostBytes > 0;
+        },
+        30_000,
+        "capture degraded with EROFS",
+      );
+      assert.equal((await port()).state, "open", "the port stays open");
+      assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
+      const records = await allRecords(ext4Dir);
+      assert.ok(
+        records.length > 0,
+        `the index written before the error reads back whole: ${JSON.stringify(await readdir(ext4Dir))}`,
+      );
+      const spans = await readSpans(daemon.url);
+      assert.ok(
+        spans.some((span) => span.data.includes("before-ro")),
+        "bytes stored before the error read back",
+      );
+      const episodes = logLines.slice(linesBefore).filter((l) => (l["level"] as number) >= 40);
+      assert.ok(
+        episodes.length >= 1 && episodes.length <= 2,
+        `one log line for the episode, not one per write: ${JSON.stringify(episodes.map((l) => l["msg"]))}`,
+      );
+    } finally {
+      await daemon?.close().catch(() => undefined);
+      daemon = undefined;
+      execFileSync("umount", [ext4Dir]);
+      await rm(ext4Dir, { recursive: true, force: true });
+    }
   });
 });
