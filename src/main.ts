@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The sysrq-bridge command. `sysrq-bridge --config FILE` runs the daemon; `sysrq-bridge <command>`
- * (send, nmi, break, ports, log, write, console) is its client. Each side is loaded only when asked
- * for, so the client starts without fastify or serialport.
+ * (send, nmi, break, ports, log, write, console, lease, capture, audit, keys) is its client. Each
+ * side is loaded only when asked for, so the client starts without fastify or serialport.
  */
 import { isClientCommand } from "./cli/args.js";
 import { loadDaemonSide } from "./cli/daemon-side.js";

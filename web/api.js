@@ -117,6 +117,30 @@ export function listSysrqKeys() {
   return call("GET", "/sysrq/keys");
 }
 
+/**
+ * The last HELP line the port's kernel printed that the log still keeps (null if none): it lists
+ * the SysRq keys that kernel offers.
+ * @param {string} port @returns {Promise<string | null>}
+ */
+export async function lastHelpLine(port) {
+  const match = encodeURIComponent("(sysrq|SysRq) ?: HELP ?:");
+  let since = 0;
+  /** @type {string | null} */
+  let last = null;
+  // The daemon may cut a scan short; its `next` leads on. Bounded, like every loop here.
+  for (let pages = 0; pages < 20; pages += 1) {
+    /** @type {{ lines: { text: string }[], next: number }} */
+    const page = await call(
+      "GET",
+      `/ports/${encodeURIComponent(port)}/log?since=${since}&limit=10000&match=${match}`,
+    );
+    last = page.lines.at(-1)?.text ?? last;
+    if (page.next <= since) break;
+    since = page.next;
+  }
+  return last;
+}
+
 /** @param {string} port @returns {Promise<{ verdict: string, line: string | null, reason?: string }>} */
 export function sendNmi(port) {
   return call("POST", `/ports/${encodeURIComponent(port)}/nmi`, {});

@@ -5,6 +5,7 @@
  */
 import { ApiError, downloadCapture, listPorts, roleAtLeast, saveToken, savedToken, sendNmi } from "./api.js";
 import { ConsoleView } from "./console.js";
+import { nmiQuestion } from "./keys.js";
 import { SysrqDialog } from "./sysrq-dialog.js";
 
 const REFRESH_MS = 5000;
@@ -40,9 +41,14 @@ let ports = [];
 /** @type {string | null} */
 let selected = null;
 
-/** @param {string} text */
-function notice(text) {
+/**
+ * The line under the toolbar; its kind sets its colour (success green, warning amber, error red).
+ * @param {string} text @param {import("./console.js").NoticeKind} [kind]
+ */
+function notice(text, kind = "info") {
   ui.notice.textContent = text;
+  ui.notice.dataset["kind"] = kind === "lease" ? "warning" : kind;
+  ui.notice.dataset["topic"] = kind === "lease" ? "lease" : "";
 }
 
 /** @type {string | null} */
@@ -50,6 +56,8 @@ let shownHolder = null;
 /** @param {import("./console.js").ConsoleState} state */
 function consoleState(state) {
   renderActions(state);
+  // "Take the writer lease to type" is answered once the lease is ours.
+  if (state.yours && ui.notice.dataset["topic"] === "lease") notice("");
   const holder = state.lease?.holder ?? null;
   if (holder !== shownHolder) {
     shownHolder = holder;
@@ -197,12 +205,20 @@ ui.sendBreak.addEventListener("click", () => {
 });
 ui.nmi.addEventListener("click", () => {
   const port = selected;
-  if (port === null || !window.confirm(`Send an NMI to ${port}? A kernel set to panic on NMI will.`)) return;
+  if (port === null) return;
+  if (!window.confirm(nmiQuestion(port))) return;
   notice(`Sending NMI to ${port}…`);
   sendNmi(port).then(
-    (result) => notice(`NMI: ${result.verdict}${result.line ? ` — ${result.line}` : ""}`),
+    (result) =>
+      notice(
+        `NMI: ${result.verdict}${result.line ? ` — ${result.line}` : ""}`,
+        result.verdict === "acknowledged" ? "success" : result.verdict === "panic" ? "error" : "warning",
+      ),
     (err) =>
-      notice(err instanceof ApiError ? `NMI: ${err.code}: ${err.message}` : `NMI failed: ${String(err)}`),
+      notice(
+        err instanceof ApiError ? `NMI: ${err.code}: ${err.message}` : `NMI failed: ${String(err)}`,
+        "error",
+      ),
   );
 });
 ui.download.addEventListener("click", () => {
@@ -216,10 +232,13 @@ ui.download.addEventListener("click", () => {
       ui.downloadLink.download = `${port}-capture.bin`;
       ui.downloadLink.click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      notice(`Capture of ${port}: ${blob.size} bytes downloaded.`);
+      notice(`Capture of ${port}: ${blob.size} bytes downloaded.`, "success");
     },
     (err) =>
-      notice(err instanceof ApiError ? `${err.code}: ${err.message}` : `Download failed: ${String(err)}`),
+      notice(
+        err instanceof ApiError ? `${err.code}: ${err.message}` : `Download failed: ${String(err)}`,
+        "error",
+      ),
   );
 });
 

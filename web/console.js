@@ -16,6 +16,8 @@ const encoder = new TextEncoder();
 /**
  * @typedef {import("./api.js").Lease} Lease
  * @typedef {{ role: string | null, lease: Lease | null, yours: boolean, connected: boolean }} ConsoleState
+ * @typedef {"info" | "success" | "warning" | "error" | "lease"} NoticeKind "lease": the warning that
+ *   typing needs the lease, cleared once it is held
  * @typedef {{ type: "hello", port: string, name: string, role: string, lease: Lease | null, offset: number }
  *   | { type: "lease", lease: Lease | null, yours: boolean }
  *   | { type: "error", code: string, message: string }} ServerMessage
@@ -24,7 +26,7 @@ const encoder = new TextEncoder();
 export class ConsoleView {
   /**
    * @param {HTMLElement} container
-   * @param {{ onState: (state: ConsoleState) => void, onNotice: (text: string) => void }} events
+   * @param {{ onState: (state: ConsoleState) => void, onNotice: (text: string, kind?: NoticeKind) => void }} events
    */
   constructor(container, events) {
     this.events = events;
@@ -78,7 +80,10 @@ export class ConsoleView {
     socket.addEventListener("close", (event) => {
       if (socket !== this.socket) return;
       this.update({ connected: false, yours: false });
-      this.events.onNotice(`Console closed (${event.code}${event.reason ? `: ${event.reason}` : ""}).`);
+      this.events.onNotice(
+        `Console closed (${event.code}${event.reason ? `: ${event.reason}` : ""}).`,
+        "warning",
+      );
     });
   }
 
@@ -103,7 +108,7 @@ export class ConsoleView {
   sendBreak() {
     this.sendControl({ type: "break" });
     this.armed = true;
-    this.events.onNotice("BREAK sent: the next key you type is the SysRq key.");
+    this.events.onNotice("BREAK sent: the next key you type is the SysRq key.", "success");
   }
 
   focus() {
@@ -115,13 +120,13 @@ export class ConsoleView {
     switch (message.type) {
       case "hello":
         this.update({ connected: true, role: message.role, lease: message.lease, yours: false });
-        this.events.onNotice(`Connected to ${message.port} as ${message.name} (${message.role}).`);
+        this.events.onNotice(`Connected to ${message.port} as ${message.name} (${message.role}).`, "info");
         break;
       case "lease":
         this.update({ lease: message.lease, yours: message.yours });
         break;
       case "error":
-        this.events.onNotice(`${message.code}: ${message.message}`);
+        this.events.onNotice(`${message.code}: ${message.message}`, "error");
         break;
     }
   }
@@ -146,6 +151,7 @@ export class ConsoleView {
         this.state.role === "read"
           ? "This token is read-only: it can watch the console but not type."
           : "Take the writer lease to type (or send a BREAK: the next key goes out as SysRq).",
+        this.state.role === "read" ? "warning" : "lease",
       );
       return;
     }

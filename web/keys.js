@@ -57,6 +57,58 @@ export function roleForSequence(keys, table) {
   return Array.from(keys).some((key) => needs.get(key) === "admin") ? "admin" : "operate";
 }
 
+/**
+ * What each destructive key does to the target, for the confirmation question. A key missing here
+ * (a newer table) is described by its action.
+ * @type {Readonly<Record<string, string>>}
+ */
+const CONSEQUENCES = {
+  b: "reboots the target immediately, without syncing or unmounting",
+  c: "crashes the kernel (a panic, or kdump if one is loaded)",
+  e: "sends SIGTERM to every process except init",
+  f: "runs the OOM killer, which kills the process using the most memory",
+  i: "kills every process except init (SIGKILL)",
+  k: "kills every process on the current virtual console (SAK)",
+  o: "powers the target off immediately, without syncing or unmounting",
+};
+
+/**
+ * The question asked before a sequence with destructive keys goes out:
+ * "Send b to vm0? SysRq b (Resetting) reboots the target immediately, without syncing or unmounting."
+ * @param {string} keys @param {string} port @param {readonly SysrqKey[]} table
+ */
+export function confirmationText(keys, port, table) {
+  const actions = new Map(table.map((entry) => [entry.key, entry.action]));
+  const effects = destructiveKeys(keys, table).map(
+    (key) =>
+      `SysRq ${key} (${actions.get(key) ?? "?"}) ${CONSEQUENCES[key] ?? "ends processes or the system"}`,
+  );
+  return `Send ${keys} to ${port}? ${effects.join("; ")}.`;
+}
+
+/**
+ * The keys a kernel's HELP line offers ("sysrq: HELP : loglevel(0-9) reboot(b) ..."), h included,
+ * as the daemon reads them (src/sysrq/verdict.ts keysFromHelp).
+ * @param {string} line @returns {Set<string>}
+ */
+export function keysFromHelp(line) {
+  const body = line.slice(line.indexOf("HELP"));
+  const keys = new Set(["h"]);
+  if (body.includes("(0-9)")) for (const digit of "0123456789") keys.add(digit);
+  for (const match of body.matchAll(/\(([0-9A-Za-z])\)/g)) keys.add(match[1] ?? "");
+  return keys;
+}
+
+/** The question asked before an NMI goes out. @param {string} port */
+export function nmiQuestion(port) {
+  return `Send an NMI to ${port}? A kernel set to panic on NMI (kernel.unknown_nmi_panic or panic_on_io_nmi) will crash.`;
+}
+
+/** @param {number} count @param {string} noun @returns {string} "1 key", "3 keys" */
+export function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 /** @type {{ keys: string, title: string }[]} */
 export const PRESETS = [
   {

@@ -6,8 +6,17 @@
  * streams it; every text from the daemon or the target (actions, lines, hints) goes in with
  * textContent.
  */
-import { ApiError, listSysrqKeys, roleAtLeast, sendSysrq } from "./api.js";
-import { PRESETS, VALID_SEQUENCE, destructiveKeys, keyGroups, roleForSequence } from "./keys.js";
+import { ApiError, lastHelpLine, listSysrqKeys, roleAtLeast, sendSysrq } from "./api.js";
+import {
+  PRESETS,
+  VALID_SEQUENCE,
+  confirmationText,
+  destructiveKeys,
+  keyGroups,
+  keysFromHelp,
+  plural,
+  roleForSequence,
+} from "./keys.js";
 
 /**
  * @param {string} tag @param {Record<string, string>} [attributes] @param {string} [text]
@@ -34,6 +43,13 @@ export class SysrqDialog {
     this.loading = null;
     /** @type {import("./api.js").SysrqKey[] | null} */
     this.table = null;
+    /**
+     * Per port, the keys its kernel's last HELP line offered (from the log, then from each answer):
+     * the others are shown disabled. No entry: not known yet, every key is offered.
+     * @type {Map<string, Set<string>>}
+     */
+    this.offered = new Map();
+    this.title = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-title"));
     this.keysBox = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-keys"));
     this.presetsBox = /** @type {HTMLElement} */ (dialog.querySelector("#sysrq-presets"));
     this.results = /** @type {HTMLOListElement} */ (dialog.querySelector("#sysrq-results"));
@@ -70,6 +86,18 @@ export class SysrqDialog {
   }
 
   open() {
+    const port = this.currentPort();
+    this.title.textContent = port === null ? "Send SysRq" : `Send SysRq to ${port}`;
+    if (port !== null) {
+      // What the kernel said it offers, from its last HELP line in the log (a failure: all offered).
+      void lastHelpLine(port).then(
+        (line) => {
+          if (line !== null && !this.offered.has(port)) this.offered.set(port, keysFromHelp(line));
+          this.allowByRole();
+        },
+        () => undefined,
+      );
+    }
     this.dialog.showModal();
     if (this.table !== null) {
       this.focusFirstKey();
@@ -133,21 +161,35 @@ export class SysrqDialog {
     }
   }
 
-  /** Disables the keys and presets the caller's role may not send, saying which role they need. */
+  /**
+   * Disables the keys and presets the caller's role may not send, saying which role they need, and
+   * those the port's kernel said it lacks (its HELP line), saying so.
+   */
   allowByRole() {
     const role = this.currentRole();
     const table = this.table;
-    /** @param {HTMLButtonElement} button @param {string} needed */
-    const allow = (button, needed) => {
+    const port = this.currentPort();
+    const offered = port === null ? undefined : this.offered.get(port);
+    /** @param {HTMLButtonElement} button @param {string} needed @param {string} keys */
+    const allow = (button, needed, keys) => {
       const allowed = role === null || roleAtLeast(role, needed);
-      button.disabled = !allowed;
+      const lacking = offered === undefined ? [] : Array.from(keys).filter((key) => !offered.has(key));
+      button.disabled = !allowed || lacking.length > 0;
+      button.classList.toggle("not-offered", lacking.length > 0);
+      const why = [];
+      if (!allowed) why.push(`needs the ${needed} role; this token has ${role ?? "?"}`);
+      if (lacking.length > 0)
+        why.push(`${port ?? "the port"}'s kernel lacks ${lacking.join("")}: its HELP line does not list it`);
       const title = button.dataset["title"] ?? "";
-      button.title = allowed ? title : `${title} (needs the ${needed} role; this token has ${role ?? "?"})`;
+      button.title = why.length === 0 ? title : `${title} (${why.join("; ")})`;
     };
-    for (const button of this.keysBox.querySelectorAll("button")) allow(button, button.dataset["role"] ?? "");
+    for (const button of this.keysBox.querySelectorAll("button"))
+      allow(button, button.dataset["role"] ?? "", button.dataset["key"] ?? "");
     if (table === null) return;
-    for (const button of this.presetsBox.querySelectorAll("button"))
-      allow(button, roleForSequence(button.dataset["keys"] ?? "", table));
+    for (const button of this.presetsBox.querySelectorAll("button")) {
+      const keys = button.dataset["keys"] ?? "";
+      allow(button, roleForSequence(keys, table), keys);
+    }
   }
 
   /** @param {unknown} err @param {string} what */
@@ -172,11 +214,8 @@ export class SysrqDialog {
       // Without the table the page cannot tell a destructive key: it sends nothing.
       return this.showError(err, "Could not load the key table");
     }
-    const dangerous = destructiveKeys(keys, table);
-    if (dangerous.length > 0) {
-      const question = `Send ${keys} to ${port}? ${dangerous.join(", ")} kill processes, crash, reboot or power off the target.`;
-      if (!window.confirm(question)) return;
-    }
+    if (destructiveKeys(keys, table).length > 0 && !window.confirm(confirmationText(keys, port, table)))
+      return;
     this.busy = true;
     this.dialog.setAttribute("aria-busy", "true");
     this.results.replaceChildren();
@@ -186,14 +225,31 @@ export class SysrqDialog {
       await sendSysrq(port, keys, (result) => {
         settled += 1;
         this.results.append(this.resultItem(result));
+        this.learn(port, result);
       });
-      this.status.textContent = `${settled} of ${keys.length} keys settled.`;
+      this.status.textContent =
+        settled === keys.length
+          ? `${plural(settled, "key")} settled.`
+          : `${settled} of ${plural(keys.length, "key")} settled.`;
     } catch (err) {
       this.showError(err, "Request failed");
     } finally {
       this.busy = false;
       this.dialog.removeAttribute("aria-busy");
     }
+  }
+
+  /**
+   * A HELP answer (h, or a key the kernel lacks) says which keys this kernel offers.
+   * @param {string} port @param {import("./api.js").KeyResult} result
+   */
+  learn(port, result) {
+    if (result.verdict === "acknowledged" && result.key === "h" && typeof result.line === "string")
+      this.offered.set(port, keysFromHelp(result.line));
+    else if (result.verdict === "unsupported" && typeof result.supported === "string")
+      this.offered.set(port, new Set(result.supported));
+    else return;
+    this.allowByRole();
   }
 
   /** @param {import("./api.js").KeyResult} result */

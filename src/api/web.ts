@@ -3,7 +3,7 @@
  * /ui/vendor/ (labs are often offline: no CDN). Public, like /docs: the page holds no data; every
  * call it makes carries the user's token. `/` redirects to the page.
  *
- *   GET /ui/*            web/ (index.html, app.js and its modules, app.css)
+ *   GET /ui/*            web/ (index.html, app.js and its modules, app.css, favicon.svg)
  *   GET /ui/vendor/*     @xterm/xterm lib + css, @xterm/addon-fit lib
  *
  * Every answer carries a Content-Security-Policy: scripts only from this daemon (no inline script,
@@ -57,6 +57,10 @@ export async function registerWebConsole(app: FastifyInstance): Promise<void> {
         .header("cache-control", "no-cache");
     });
     web.get("/", { schema: { hide: true } }, (_request, reply) => reply.redirect("/ui/"));
+    // Browsers and tools that ask for /favicon.ico without reading the page's <link rel="icon">.
+    web.get("/favicon.ico", { schema: { hide: true } }, (_request, reply) =>
+      reply.redirect("/ui/favicon.svg"),
+    );
     await web.register(fastifyStatic, {
       root: WEB_ROOT,
       prefix: "/ui/",

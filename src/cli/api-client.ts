@@ -30,7 +30,7 @@ export interface PortSummary {
   readonly target: string;
   readonly state: string;
   readonly reason?: string;
-  readonly lease: { readonly holder: string; readonly via: string } | null;
+  readonly lease: LeaseView | null;
   readonly viewers: number;
   readonly capabilities: {
     readonly break: { readonly available: boolean; readonly method?: string };
@@ -70,6 +70,57 @@ export interface LogQuery {
   readonly since?: number;
   readonly limit?: number;
   readonly waitMs?: number;
+  readonly match?: string;
+}
+
+export interface LeaseView {
+  readonly holder: string;
+  readonly via: string;
+  readonly expiresAt: string | null;
+}
+
+export interface TakenLease extends LeaseView {
+  readonly leaseId: string;
+}
+
+/** One entry of GET /sysrq/keys. */
+export interface SysrqKeyInfo {
+  readonly key: string;
+  readonly action: string;
+  readonly group: string;
+  readonly destructive: boolean;
+  readonly role: string;
+  readonly bit: number | null;
+  readonly bitMeaning: string | null;
+}
+
+export interface CaptureSlice {
+  readonly data: Buffer;
+  /** Absolute offset of data's first byte, and the retained range [start, end). */
+  readonly offset: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+export interface AuditEntry {
+  readonly seq: number;
+  readonly ts: string;
+  readonly token: string;
+  readonly client: string;
+  readonly action: string;
+  readonly port?: string;
+  readonly status: number;
+  readonly code?: string;
+  readonly [more: string]: unknown;
+}
+
+/** Query string of the given values, undefined ones left out. */
+function query(values: Record<string, string | number | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(values))
+    if (value !== undefined) params.set(name, String(value));
+  const text = params.toString();
+  return text === "" ? "" : `?${text}`;
 }
 
 export class ApiClient {
@@ -118,11 +169,53 @@ export class ApiClient {
     });
   }
 
-  log(port: string, query: LogQuery, signal?: AbortSignal): Promise<LogPage> {
-    const params = new URLSearchParams();
-    for (const [name, value] of Object.entries(query))
-      if (value !== undefined) params.set(name, String(value));
-    return this.json("GET", `/ports/${encodeURIComponent(port)}/log?${params.toString()}`, undefined, signal);
+  log(port: string, options: LogQuery, signal?: AbortSignal): Promise<LogPage> {
+    return this.json(
+      "GET",
+      `/ports/${encodeURIComponent(port)}/log${query({ ...options })}`,
+      undefined,
+      signal,
+    );
+  }
+
+  port(port: string): Promise<PortSummary> {
+    return this.json("GET", `/ports/${encodeURIComponent(port)}`);
+  }
+
+  takeLease(port: string, options: { ttlMs?: number; takeover?: boolean }): Promise<TakenLease> {
+    return this.json("POST", `/ports/${encodeURIComponent(port)}/lease`, options);
+  }
+
+  releaseLease(port: string, leaseId: string): Promise<{ released: boolean }> {
+    return this.json("DELETE", `/ports/${encodeURIComponent(port)}/lease`, { leaseId });
+  }
+
+  sysrqKeys(): Promise<{ keys: SysrqKeyInfo[] }> {
+    return this.json("GET", "/sysrq/keys");
+  }
+
+  audit(options: { since?: number; limit?: number; port?: string }): Promise<{
+    entries: AuditEntry[];
+    next: number;
+  }> {
+    return this.json("GET", `/audit${query(options)}`);
+  }
+
+  async capture(port: string, options: { offset?: number; length?: number }): Promise<CaptureSlice> {
+    const response = await this.fetch(
+      "GET",
+      `/ports/${encodeURIComponent(port)}/capture${query(options)}`,
+      undefined,
+      {},
+    );
+    if (!response.ok) throw await errorOf(response);
+    const header = (name: string): number => Number(response.headers.get(name) ?? Number.NaN);
+    return {
+      data: Buffer.from(await response.arrayBuffer()),
+      offset: header("x-capture-offset"),
+      start: header("x-capture-start"),
+      end: header("x-capture-end"),
+    };
   }
 
   /**

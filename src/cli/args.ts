@@ -6,7 +6,19 @@ import { parseArgs } from "node:util";
 
 export const DEFAULT_URL = "http://127.0.0.1:8420";
 
-export const COMMAND_NAMES = ["send", "nmi", "break", "ports", "log", "write", "console"] as const;
+export const COMMAND_NAMES = [
+  "send",
+  "nmi",
+  "break",
+  "ports",
+  "log",
+  "write",
+  "console",
+  "lease",
+  "capture",
+  "audit",
+  "keys",
+] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
 export function isClientCommand(word: string | undefined): word is CommandName {
@@ -18,9 +30,16 @@ export type Command =
   | { kind: "nmi"; port: string; timeoutMs?: number }
   | { kind: "break"; port: string; breakMs?: number }
   | { kind: "ports" }
-  | { kind: "log"; port: string; follow: boolean; lines: number; since?: number }
+  | { kind: "log"; port: string; follow: boolean; lines: number; since?: number; raw: boolean }
   | { kind: "write"; port: string; text: string; enter: boolean }
-  | { kind: "console"; port: string; backlog: number };
+  | { kind: "console"; port: string; backlog: number }
+  | { kind: "lease"; action: LeaseAction; port: string; ttlMs?: number; leaseId?: string; takeover: boolean }
+  | { kind: "capture"; port: string; offset?: number; length?: number }
+  | { kind: "audit"; since?: number; limit?: number; port?: string }
+  | { kind: "keys"; port: string };
+
+export const LEASE_ACTIONS = ["show", "take", "release"] as const;
+export type LeaseAction = (typeof LEASE_ACTIONS)[number];
 
 export interface Invocation {
   readonly command: Command;
@@ -40,9 +59,17 @@ commands:
   nmi <port>             an NMI through the port's control channel
   break <port>           a plain BREAK (the next byte typed becomes a SysRq key)
   ports                  the ports, their state and capabilities
-  log <port> [-f]        the console's recent lines; -f follows
+  log <port> [-f]        the console's recent lines; -f follows. On a terminal the target's control
+                         characters show as ^[ and the like (--raw writes them as they came)
   write <port> <text>    text to the console (--enter adds a CR: Enter on a serial console)
   console <port>         an interactive terminal; ~. at the start of a line leaves, ~B sends a BREAK
+  lease show <port>      who holds the writer lease
+  lease take <port>      take it over HTTP for --ttl-ms (prints the lease id; --takeover: admin)
+  lease release <port> <lease-id>
+  capture <port>         the raw bytes the target printed, to stdout (--offset, --length)
+  audit                  the audit log, one line per request (admin; --since, --limit, --port)
+  keys <port>            the SysRq keys, the role each needs, and which the port's kernel offers
+                         (from its last HELP line: send h to refresh)
 
 options:
   --url URL              the daemon (env SYSRQ_BRIDGE_URL, default ${DEFAULT_URL})
@@ -55,10 +82,17 @@ options:
   -n, --lines N          log: how many recent lines (default 50)
   --since SEQ            log: start at this line number
   --enter                write: append a CR
+  --raw                  log: write the target's escape sequences unchanged, even to a terminal
   --backlog BYTES        console: replay this much earlier output first
+  --ttl-ms N             lease take: how long the lease lasts (default 60000)
+  --takeover             lease take: take it from its holder (admin)
+  --offset N, --length N capture: absolute byte offset (default the oldest kept), byte count
+  --since SEQ, --limit N audit: first record, how many (default 1000)
+  --port PORT            audit: only this port's records
 
 exit status (worst wins): 0 acknowledged, 2 disabled, 3 unsupported, 4 no-response or skipped,
-5 panic, 6 refused by the daemon (4xx), 7 transport error (cannot connect, 5xx), 64 usage`;
+5 panic, 6 refused by the daemon (4xx, or FORBIDDEN in a console), 7 transport error (cannot
+connect, 5xx), 64 usage (unknown command, bad arguments)`;
 
 const OPTIONS = {
   url: { type: "string" },
@@ -72,6 +106,13 @@ const OPTIONS = {
   since: { type: "string" },
   enter: { type: "boolean" },
   backlog: { type: "string" },
+  raw: { type: "boolean" },
+  "ttl-ms": { type: "string" },
+  takeover: { type: "boolean" },
+  offset: { type: "string" },
+  length: { type: "string" },
+  limit: { type: "string" },
+  port: { type: "string" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -82,10 +123,16 @@ const SHAPES: Record<CommandName, { options: OptionName[]; positionals: string[]
   nmi: { options: ["timeout-ms"], positionals: ["port"] },
   break: { options: ["break-ms"], positionals: ["port"] },
   ports: { options: [], positionals: [] },
-  log: { options: ["follow", "lines", "since"], positionals: ["port"] },
+  log: { options: ["follow", "lines", "since", "raw"], positionals: ["port"] },
   write: { options: ["enter"], positionals: ["port", "text"] },
   console: { options: ["backlog"], positionals: ["port"] },
+  lease: { options: ["ttl-ms", "takeover"], positionals: ["action", "port"] },
+  capture: { options: ["offset", "length"], positionals: ["port"] },
+  audit: { options: ["since", "limit", "port"], positionals: [] },
+  keys: { options: [], positionals: ["port"] },
 };
+
+const RELEASE_SHAPE = { options: [] as OptionName[], positionals: ["action", "port", "lease-id"] };
 
 const GLOBAL_OPTIONS: OptionName[] = ["url", "token", "json"];
 
@@ -105,6 +152,8 @@ function defined<T extends object>(value: T): T {
 export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
   const [name, ...rest] = argv;
   if (!isClientCommand(name)) throw new UsageError(`unknown command "${name ?? ""}"`);
+  // `lease release` takes the lease id as a third word.
+  const shape = name === "lease" && rest[0] === "release" ? RELEASE_SHAPE : SHAPES[name];
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
@@ -112,7 +161,6 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  const shape = SHAPES[name];
   const allowed = new Set<string>([...GLOBAL_OPTIONS, ...shape.options]);
   const stray = Object.keys(values).filter((option) => !allowed.has(option));
   if (stray.length > 0) throw new UsageError(`${name} takes no --${stray.join(", --")}`);
@@ -120,7 +168,7 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     const wanted = shape.positionals.map((p) => `<${p}>`).join(" ");
     throw new UsageError(`usage: sysrq-bridge ${name}${wanted ? ` ${wanted}` : ""}`);
   }
-  const [port = "", second = ""] = positionals;
+  const [port = "", second = "", third = ""] = positionals;
   const timeoutMs = integer("timeout-ms", values["timeout-ms"], 1);
   const url = values.url ?? env["SYSRQ_BRIDGE_URL"] ?? DEFAULT_URL;
   if (!/^https?:\/\/[^/]/.test(url))
@@ -151,12 +199,45 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
           follow: values.follow === true,
           lines: integer("lines", values.lines, 1) ?? 50,
           since: integer("since", values.since, 0),
+          raw: values.raw === true,
         });
       case "write":
         if (second === "") throw new UsageError("write: the text is empty");
         return { kind: "write", port, text: second, enter: values.enter === true };
       case "console":
         return { kind: "console", port, backlog: integer("backlog", values.backlog, 0) ?? 0 };
+      case "lease": {
+        // Here the first word is the action and the port comes second.
+        const action = port;
+        if (!(LEASE_ACTIONS as readonly string[]).includes(action))
+          throw new UsageError(`lease: the action is show, take or release, not "${action}"`);
+        if (action !== "take" && (values["ttl-ms"] !== undefined || values.takeover === true))
+          throw new UsageError("lease: --ttl-ms and --takeover go with take");
+        return defined({
+          kind: "lease",
+          action: action as LeaseAction,
+          port: second,
+          ttlMs: integer("ttl-ms", values["ttl-ms"], 1000),
+          leaseId: third === "" ? undefined : third,
+          takeover: values.takeover === true,
+        });
+      }
+      case "capture":
+        return defined({
+          kind: "capture",
+          port,
+          offset: integer("offset", values.offset, 0),
+          length: integer("length", values.length, 1),
+        });
+      case "audit":
+        return defined({
+          kind: "audit",
+          since: integer("since", values.since, 1),
+          limit: integer("limit", values.limit, 1),
+          port: values.port,
+        });
+      case "keys":
+        return { kind: "keys", port };
     }
   })();
   return { command, url, token, json };

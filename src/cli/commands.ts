@@ -8,13 +8,18 @@ import { ApiClient, CliError, type LogPage } from "./api-client.js";
 import { CLIENT_USAGE, UsageError, parseClientArgs, type Command, type Invocation } from "./args.js";
 import { runConsole } from "./console.js";
 import { ExitCode, exitForVerdict, worst } from "./exit-codes.js";
+import { keysFromHelp } from "../sysrq/verdict.js";
 import {
+  formatAudit,
   formatBreak,
   formatError,
   formatKeyResult,
+  formatKeys,
+  formatLease,
   formatLogLine,
   formatNmi,
   formatPorts,
+  formatTakenLease,
 } from "./output.js";
 
 /** How long each `log -f` long-poll waits before asking again. */
@@ -79,6 +84,87 @@ async function run(command: Command, client: ApiClient, json: boolean, print: Ou
     }
     case "console":
       return runConsole(client, command.port, command.backlog, process);
+    case "lease":
+      return lease(command, client, json, print);
+    case "capture": {
+      const { port, offset, length } = command;
+      const slice = await client.capture(port, { offset, length });
+      // Raw bytes to stdout, as the target printed them (redirect to a file); the range on stderr.
+      process.stdout.write(slice.data);
+      process.stderr.write(
+        `${command.port}: bytes ${slice.offset}-${slice.offset + slice.data.length} of ${slice.start}-${slice.end} kept\n`,
+      );
+      return ExitCode.OK;
+    }
+    case "audit": {
+      const { port, since, limit } = command;
+      const page = await client.audit({ port, since, limit });
+      if (json) print(JSON.stringify(page));
+      else if (page.entries.length > 0) print(formatAudit(page.entries));
+      if (!json) process.stderr.write(`next: --since ${page.next}\n`);
+      return ExitCode.OK;
+    }
+    case "keys": {
+      const [{ keys }, offered] = await Promise.all([client.sysrqKeys(), offeredKeys(client, command.port)]);
+      print(json ? JSON.stringify({ port: command.port, offered, keys }) : formatKeys(keys, offered));
+      return ExitCode.OK;
+    }
+  }
+}
+
+/** A HELP line in the log, old ("SysRq : HELP") or new ("sysrq: HELP :"). */
+const HELP_LINE = "(sysrq|SysRq) ?: HELP ?:";
+
+/**
+ * The keys the port's kernel listed in the last HELP line of its log, or null when none is kept
+ * (the answer to SysRq h, or to a key the kernel lacks).
+ */
+async function offeredKeys(client: ApiClient, port: string): Promise<string | null> {
+  let since = 0;
+  let last: string | null = null;
+  // A long log is scanned in pages (the daemon may cut a page short; next leads on).
+  for (let pages = 0; pages < 100; pages += 1) {
+    const page = await client.log(port, { since, limit: LOG_PAGE, match: HELP_LINE });
+    last = page.lines.at(-1)?.text ?? last;
+    if (page.next <= since) break;
+    since = page.next;
+  }
+  if (last === null) return null;
+  const body = /HELP ?:(.*)$/.exec(last)?.[1] ?? "";
+  return keysFromHelp(body);
+}
+
+async function lease(
+  command: Extract<Command, { kind: "lease" }>,
+  client: ApiClient,
+  json: boolean,
+  print: Out,
+): Promise<ExitCode> {
+  const { port } = command;
+  switch (command.action) {
+    case "show": {
+      const { lease: current } = await client.port(port);
+      print(json ? JSON.stringify({ port, lease: current }) : formatLease(port, current));
+      return ExitCode.OK;
+    }
+    case "take": {
+      const taken = await client.takeLease(port, {
+        ...(command.ttlMs === undefined ? {} : { ttlMs: command.ttlMs }),
+        ...(command.takeover ? { takeover: true } : {}),
+      });
+      print(json ? JSON.stringify({ port, ...taken }) : formatTakenLease(port, taken));
+      return ExitCode.OK;
+    }
+    case "release": {
+      const { released } = await client.releaseLease(port, command.leaseId ?? "");
+      print(
+        json
+          ? JSON.stringify({ port, released })
+          : `${port}: ${released ? "writer lease released" : "that lease is no longer held (expired or taken over)"}`,
+      );
+      // Not released: the id did not name the current lease; say so in the status too.
+      return released ? ExitCode.OK : ExitCode.REFUSED;
+    }
   }
 }
 
@@ -126,7 +212,9 @@ async function log(
     }
     page = { lines: tail.slice(-command.lines), next: page.next };
   }
-  for (const line of page.lines) print(formatLogLine(line, json));
+  // Escape sequences from the target (a cursor query ESC[6n) would act on a terminal: shown unless --raw.
+  const raw = command.raw || process.stdout.isTTY !== true;
+  for (const line of page.lines) print(formatLogLine(line, json, raw));
   if (!command.follow) return ExitCode.OK;
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
@@ -139,7 +227,7 @@ async function log(
         { since: next, waitMs: FOLLOW_WAIT_MS, limit: 1000 },
         stop.signal,
       );
-      for (const line of more.lines) print(formatLogLine(line, json));
+      for (const line of more.lines) print(formatLogLine(line, json, raw));
       next = more.next;
     }
   } catch (err) {

@@ -54,13 +54,23 @@ export function runConsole(
   let typedAhead: Buffer[] = [];
   let leaving = false;
   let toldReadOnly = false;
+  // Typing (or a BREAK) was refused on the token's role, here or by the daemon (FORBIDDEN): the
+  // session still reads, but its exit status says it was refused. Watching alone is not refused.
+  let refused = false;
+  let readRole = false;
 
   const sendInput = (bytes: Buffer): void => {
     if (lease === "held") socket.send(bytes, { binary: true });
     else if (lease === "waiting") typedAhead.push(bytes);
-    else if (!toldReadOnly) {
+    else {
+      if (readRole) refused = true;
+      if (toldReadOnly) return;
       toldReadOnly = true;
-      notice("read only: what you type is not sent (the writer lease is held elsewhere)");
+      notice(
+        readRole
+          ? "FORBIDDEN: this token has the read role and may not type; nothing was sent (exit status 6)"
+          : "read only: what you type is not sent (the writer lease is held elsewhere)",
+      );
     }
   };
   const leave = (): void => {
@@ -74,7 +84,8 @@ export function runConsole(
           sendInput(event.bytes);
           break;
         case "break":
-          socket.send(JSON.stringify({ type: "break" }));
+          if (readRole) sendInput(Buffer.alloc(0));
+          else socket.send(JSON.stringify({ type: "break" }));
           break;
         case "help":
           io.stderr.write(ESCAPE_HELP);
@@ -92,6 +103,14 @@ export function runConsole(
         notice(
           `connected to ${message.port} as ${message.name} (${message.role}); ~. leaves, ~? lists escapes`,
         );
+        if (message.role === "read") {
+          // The daemon would refuse the lease: watch only, and say so if the user types.
+          readRole = true;
+          lease = "read-only";
+          if (typedAhead.length > 0) sendInput(Buffer.concat(typedAhead)); // refused, and said so
+          typedAhead = [];
+          return;
+        }
         socket.send(JSON.stringify({ type: "lease", action: "take" }));
         return;
       case "lease":
@@ -106,10 +125,11 @@ export function runConsole(
         }
         return;
       case "error":
-        if (lease === "waiting" && message.code === "LEASE_HELD") {
+        if (lease === "waiting" && (message.code === "LEASE_HELD" || message.code === "FORBIDDEN")) {
           lease = "read-only";
           typedAhead = [];
         }
+        if (message.code === "FORBIDDEN" || message.code === "UNAUTHORIZED") refused = true;
         notice(`${message.code}: ${message.message}`);
         return;
     }
@@ -170,7 +190,7 @@ export function runConsole(
     socket.on("close", (code, reason) => {
       if (leaving) {
         notice("connection closed");
-        return finish(ExitCode.OK);
+        return finish(refused ? ExitCode.REFUSED : ExitCode.OK);
       }
       notice(`the daemon closed the console (${code}${reason.length > 0 ? `: ${reason.toString()}` : ""})`);
       finish(closeExit(code));

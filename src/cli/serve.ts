@@ -8,6 +8,7 @@ import { startDaemon } from "../daemon.js";
 import { BridgeError } from "../errors.js";
 import { createRootLogger } from "../logger.js";
 import { CLIENT_USAGE } from "./args.js";
+import { ExitCode } from "./exit-codes.js";
 
 const USAGE = `usage: sysrq-bridge --config FILE
 
@@ -40,8 +41,11 @@ export async function serve(argv: readonly string[]): Promise<number> {
       strict: true,
     }).values;
   } catch (err) {
-    process.stderr.write(`sysrq-bridge: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
+    // A word that is no command (`sysrq-bridge sned vm0 h`) lands here too: name it as such.
+    const word = argv[0] !== undefined && !argv[0].startsWith("-") ? argv[0] : undefined;
+    const why = word === undefined ? (err as Error).message : `unknown command "${word}"`;
+    process.stderr.write(`sysrq-bridge: ${why}\n${USAGE}\n`);
+    return ExitCode.USAGE;
   }
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -53,7 +57,7 @@ export async function serve(argv: readonly string[]): Promise<number> {
   }
   if (!args.config) {
     process.stderr.write(`sysrq-bridge: --config is required\n${USAGE}\n`);
-    return 2;
+    return ExitCode.USAGE;
   }
   let config;
   try {

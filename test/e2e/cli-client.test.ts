@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -324,5 +325,139 @@ describe("sysrq-bridge client commands with tokens, against a port whose target 
     await run.waitFor(/you hold the writer lease/, "stderr");
     run.write("~.");
     assert.equal(await run.exited, 0, run.stderr());
+  });
+});
+
+describe("sysrq-bridge lease, capture, audit, keys, console roles and log escapes, against a telnet peer", () => {
+  const READ = "cli-read-token-0123456789";
+  const OPERATE = "cli-operate-token-0123456789";
+  const ADMIN = "cli-admin-token-0123456789";
+  /** What the peer prints: a shell prompt with the cursor query busybox sends, and a kernel HELP line. */
+  const PRINTED =
+    "boot ok\r\n/ # \x1b[6nls\r\n[    3.1] sysrq: HELP : loglevel(0-9) reboot(b) crash(c) show-memory-usage(m) \r\n";
+  let daemon: Daemon | undefined;
+  let peer: net.Server | undefined;
+  const hash = (token: string) => sha256(token).toString("hex");
+  before(async () => {
+    peer = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.write(PRINTED);
+    });
+    await new Promise<void>((resolve) => peer!.listen(0, "127.0.0.1", resolve));
+    const peerPort = (peer.address() as net.AddressInfo).port;
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-cli-audit-"));
+    daemon = await startTestDaemon({
+      listen: true,
+      ports: [
+        { id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: peerPort, mode: "standard" } },
+      ],
+      config: {
+        audit: { file: path.join(dir, "audit.jsonl") },
+        auth: {
+          tokens: [
+            { name: "reader", role: "read", sha256: hash(READ) },
+            { name: "ops", role: "operate", sha256: hash(OPERATE) },
+            { name: "boss", role: "admin", sha256: hash(ADMIN) },
+          ],
+        },
+      },
+    });
+    await waitUntil(
+      () =>
+        daemon!.ports
+          .get("vm0")
+          .capture.log.query(undefined, 100)
+          .lines.some((l) => l.text.includes("HELP")),
+      10_000,
+      "the peer's lines in the log",
+    );
+  });
+  after(async () => {
+    await daemon?.close();
+    peer?.close();
+  });
+
+  it("an unknown command exits 64 (usage), not 2 (disabled)", async () => {
+    const run = await cli(["sned", "vm0", "h"], daemon!.url, OPERATE);
+    assert.equal(run.code, 64, run.stderr);
+    assert.match(run.stderr, /unknown command "sned"/);
+  });
+
+  it("log on a terminal shows the target's ESC as ^[ (no cursor query reaches the terminal); --raw and a pipe keep it", async () => {
+    const command = (extra: string) => `${process.execPath} ${bin} log vm0 -n 5 ${extra}`;
+    const shown = start("script", ["-qefc", command(""), "/dev/null"], daemon!.url, OPERATE);
+    assert.equal(await shown.exited, 0, shown.stdout());
+    assert.match(shown.stdout(), /\/ # \^\[\[6nls/);
+    assert.ok(!shown.stdout().includes("\x1b"), JSON.stringify(shown.stdout()));
+    const raw = start("script", ["-qefc", command("--raw"), "/dev/null"], daemon!.url, OPERATE);
+    assert.equal(await raw.exited, 0);
+    assert.ok(raw.stdout().includes("/ # \x1b[6nls"), JSON.stringify(raw.stdout()));
+    const piped = await cli(["log", "vm0", "-n", "5"], daemon!.url, OPERATE);
+    assert.ok(piped.stdout.includes("/ # \x1b[6nls"), "a pipe gets the bytes as printed");
+  });
+
+  it("a read token typing in console exits 6 (FORBIDDEN); watching alone exits 0", async () => {
+    const typing = cliRun(["console", "vm0"], daemon!.url, READ);
+    await typing.waitFor(/connected to vm0 as reader \(read\)/, "stderr");
+    typing.write("echo hi\r");
+    await typing.waitFor(/FORBIDDEN/, "stderr");
+    typing.write("~.");
+    assert.equal(await typing.exited, 6, typing.stderr());
+    const watching = cliRun(["console", "vm0"], daemon!.url, READ);
+    await watching.waitFor(/connected to vm0 as reader/, "stderr");
+    watching.write("~.");
+    assert.equal(await watching.exited, 0, watching.stderr());
+  });
+
+  it("lease take, show and release over HTTP; a read token is refused (6)", async () => {
+    const url = daemon!.url;
+    const taken = await cli(["lease", "take", "vm0", "--ttl-ms", "30000", "--json"], url, OPERATE);
+    assert.equal(taken.code, 0, taken.stderr);
+    const { leaseId, holder } = JSON.parse(taken.stdout) as { leaseId: string; holder: string };
+    assert.equal(holder, "ops");
+    const shown = await cli(["lease", "show", "vm0"], url, READ);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^vm0: writer lease held by ops \(http\) until \d{4}-/);
+    assert.equal((await cli(["lease", "take", "vm0"], url, READ)).code, 6);
+    const released = await cli(["lease", "release", "vm0", leaseId], url, OPERATE);
+    assert.equal(released.code, 0, released.stderr);
+    assert.match(released.stdout, /writer lease released/);
+    assert.equal(daemon!.ports.get("vm0").lease.current, null);
+    assert.match((await cli(["lease", "show", "vm0"], url, READ)).stdout, /writer lease free/);
+  });
+
+  it("capture writes the raw bytes to stdout, from --offset for --length", async () => {
+    const all = await cli(["capture", "vm0"], daemon!.url, READ);
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(all.stdout, PRINTED);
+    assert.match(all.stderr, new RegExp(`^vm0: bytes 0-${PRINTED.length} of 0-${PRINTED.length} kept`));
+    const part = await cli(["capture", "vm0", "--offset", "2", "--length", "5"], daemon!.url, READ);
+    assert.equal(part.stdout, PRINTED.slice(2, 7));
+    const past = await cli(["capture", "vm0", "--offset", "999999"], daemon!.url, READ);
+    assert.equal(past.code, 6);
+    assert.match(past.stderr, /CAPTURE_OFFSET_PAST_END/);
+  });
+
+  it("audit lists the requests for an admin (the lease taken above among them); others get 6", async () => {
+    const run = await cli(["audit", "--port", "vm0"], daemon!.url, ADMIN);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^\d+ {2}\S+ {2}ops {2}\S+ {2}lease-take {2}vm0 {2}200$/m);
+    assert.match(run.stderr, /^next: --since \d+$/m);
+    const json = await cli(["audit", "--json", "--limit", "1"], daemon!.url, ADMIN);
+    assert.equal((JSON.parse(json.stdout) as { entries: unknown[] }).entries.length, 1);
+    assert.equal((await cli(["audit"], daemon!.url, OPERATE)).code, 6);
+  });
+
+  it("keys lists the table, the role each key needs and which keys the kernel's HELP line offered", async () => {
+    const run = await cli(["keys", "vm0"], daemon!.url, READ);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^KEY\s+ACTION\s+GROUP\s+ROLE\s+BIT\s+OFFERED$/m);
+    assert.match(run.stdout, /^b\s+Resetting\s+destructive\s+admin\s+128\s+yes$/m);
+    assert.match(run.stdout, /^s\s+Emergency Sync\s+harmless\s+operate\s+16\s+no$/m);
+    assert.match(run.stdout, /OFFERED: from the kernel's last HELP line \(0123456789bchm\)/);
+    const json = JSON.parse((await cli(["keys", "vm0", "--json"], daemon!.url, READ)).stdout) as {
+      offered: string;
+    };
+    assert.equal(json.offered, "0123456789bchm");
   });
 });

@@ -112,8 +112,21 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
 
   it("types `echo hi` into the shell once the writer lease is taken in the page", async () => {
     const { page } = operator;
+    // Typing without the lease: an amber warning, gone once the lease is taken.
+    await page.locator(".xterm").click();
+    await page.keyboard.type("x");
+    const notice = page.locator("#notice");
+    await page.getByText("Take the writer lease to type").waitFor();
+    assert.equal(await notice.getAttribute("data-kind"), "warning");
+    const warningColour = await page.evaluate('getComputedStyle(document.getElementById("notice")).color');
+    assert.equal(warningColour, "rgb(242, 193, 78)");
     await page.getByRole("button", { name: "Take writer lease" }).click();
     await page.getByText("You hold the writer lease").waitFor();
+    await waitUntil(
+      async () => !((await notice.textContent()) ?? "").includes("Take the writer lease"),
+      5000,
+      "the lease notice cleared once the lease is held",
+    );
     await page.locator(".xterm").click();
     await page.keyboard.type("echo hi");
     await page.keyboard.press("Enter");
@@ -126,7 +139,8 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     // By keyboard alone: the dialog opens with its first key (h, Help) focused.
     await page.getByRole("button", { name: "Send SysRq…" }).focus();
     await page.keyboard.press("Enter");
-    const dialog = page.getByRole("dialog", { name: "Send SysRq" });
+    const dialog = page.getByRole("dialog", { name: "Send SysRq to vm0" });
+    assert.equal(await dialog.locator("#sysrq-title").textContent(), "Send SysRq to vm0");
     assert.equal(await page.locator(":focus").getAttribute("data-key"), "h");
     // The keys come from GET /sysrq/keys: an operate token sees the destructive ones, disabled.
     const reboot = dialog.locator('button[data-key="b"]');
@@ -136,7 +150,31 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     const verdict = dialog.locator('#sysrq-results li[data-key="h"] .verdict');
     await verdict.waitFor({ timeout: 10_000 });
     assert.equal(await verdict.textContent(), "acknowledged");
+    await dialog.getByText("1 key settled.").waitFor();
     await waitForTerminalLine(page, (line) => line.includes("sysrq: HELP"), "the HELP line");
+    // The keys this kernel's HELP line does not list are shown disabled, saying why; the rest are not.
+    const help = (
+      await api().get<LogBody>(`/ports/vm0/log?since=0&match=${encodeURIComponent("sysrq: HELP")}`)
+    ).body.lines.at(-1)!.text;
+    const body = help.slice(help.indexOf("HELP"));
+    const offered = new Set([
+      "h",
+      ...(body.includes("(0-9)") ? "0123456789" : ""),
+      ...[...body.matchAll(/\(([0-9A-Za-z])\)/g)].map((m) => m[1]!),
+    ]);
+    const buttons = await page.evaluate<
+      { key: string; role: string; disabled: boolean; title: string }[]
+    >(`[...document.querySelectorAll("#sysrq-keys button")].map((n) => ({
+      key: n.dataset.key, role: n.dataset.role, disabled: n.disabled, title: n.title,
+    }))`);
+    const lacking = buttons.filter((b) => !offered.has(b.key));
+    assert.ok(lacking.length > 0, `this kernel lacks some key of the table: ${help}`);
+    for (const b of lacking) {
+      assert.equal(b.disabled, true, b.key);
+      assert.match(b.title, new RegExp(`vm0's kernel lacks ${b.key}: its HELP line does not list it`));
+    }
+    for (const b of buttons.filter((b) => offered.has(b.key) && b.role === "operate"))
+      assert.equal(b.disabled, false, `${b.key} is offered and allowed`);
     await page.screenshot({ path: path.join(ARTIFACTS, "sysrq-dialog.png") });
     await page.keyboard.press("Escape");
     await waitForTerminalLine(reader.page, (line) => line.includes("sysrq: HELP"), "HELP for the 2nd viewer");
@@ -153,6 +191,51 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
       from >= 0 && readerOutput.includes(operatorOutput.slice(from)),
       "both viewers got the same bytes",
     );
+  });
+
+  it("asks in plain words before a destructive key or an NMI, and colours a success green", async () => {
+    const { page } = operator;
+    await page.getByRole("button", { name: "Send SysRq…" }).click();
+    const dialog = page.getByRole("dialog", { name: "Send SysRq to vm0" });
+    await dialog.getByLabel("Sequence").fill("b");
+    const asked = new Promise<string>((resolve) =>
+      page.once("dialog", (confirm) => {
+        resolve(confirm.message());
+        void confirm.dismiss();
+      }),
+    );
+    await dialog.getByRole("button", { name: "Send sequence" }).click();
+    assert.equal(
+      await asked,
+      "Send b to vm0? SysRq b (Resetting) reboots the target immediately, without syncing or unmounting.",
+    );
+    await page.keyboard.press("Escape");
+    const nmi = await page.evaluate(`import("/ui/keys.js").then((keys) => keys.nmiQuestion("vm0"))`);
+    assert.equal(
+      nmi,
+      "Send an NMI to vm0? A kernel set to panic on NMI (kernel.unknown_nmi_panic or panic_on_io_nmi) will crash.",
+    );
+    const download = page.waitForEvent("download");
+    await page.getByRole("button", { name: "Download capture" }).click();
+    await download;
+    const notice = page.locator("#notice");
+    await page.getByText(/^Capture of vm0: \d+ bytes downloaded\.$/).waitFor();
+    assert.equal(await notice.getAttribute("data-kind"), "success");
+    assert.equal(
+      await page.evaluate('getComputedStyle(document.getElementById("notice")).color'),
+      "rgb(95, 207, 128)",
+    );
+  });
+
+  it("has a favicon: the page links one and /favicon.ico leads to it", async () => {
+    const href = await operator.page.locator('link[rel="icon"]').getAttribute("href");
+    const linked = await fetch(new URL(href ?? "", `${daemon!.url}/ui/`));
+    assert.equal(linked.status, 200);
+    assert.match(linked.headers.get("content-type") ?? "", /^image\/svg\+xml/);
+    const ico = await fetch(`${daemon!.url}/favicon.ico`);
+    assert.equal(ico.status, 200);
+    assert.match(ico.headers.get("content-type") ?? "", /^image\/svg\+xml/);
+    assert.equal(await ico.text(), await linked.text());
   });
 
   it("keeps a read-only viewer's keystrokes from the guest, in the page and at the daemon", async () => {

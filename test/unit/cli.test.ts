@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { DEFAULT_URL, UsageError, parseClientArgs } from "../../src/cli/args.js";
 import { EscapeFilter, type EscapeEvent } from "../../src/cli/console-escape.js";
 import { ExitCode, exitForStatus, exitForVerdict, worst } from "../../src/cli/exit-codes.js";
-import { formatKeyResult } from "../../src/cli/output.js";
+import { formatKeyResult, formatLogLine, visible } from "../../src/cli/output.js";
 
 const show = (events: EscapeEvent[]): string[] =>
   events.map((e) => (e.kind === "data" ? `data:${e.bytes.toString("latin1")}` : e.kind));
@@ -35,7 +35,35 @@ describe("parseClientArgs", () => {
       port: "vm0",
       follow: true,
       lines: 50,
+      raw: false,
     });
+    assert.equal(parseClientArgs(["log", "vm0", "--raw"], {}).command.kind === "log", true);
+    assert.deepEqual(parseClientArgs(["lease", "take", "vm0", "--ttl-ms", "5000"], {}).command, {
+      kind: "lease",
+      action: "take",
+      port: "vm0",
+      ttlMs: 5000,
+      takeover: false,
+    });
+    assert.deepEqual(parseClientArgs(["lease", "release", "vm0", "L1"], {}).command, {
+      kind: "lease",
+      action: "release",
+      port: "vm0",
+      leaseId: "L1",
+      takeover: false,
+    });
+    assert.deepEqual(parseClientArgs(["capture", "vm0", "--offset", "10", "--length", "5"], {}).command, {
+      kind: "capture",
+      port: "vm0",
+      offset: 10,
+      length: 5,
+    });
+    assert.deepEqual(parseClientArgs(["audit", "--since", "3", "--port", "vm0"], {}).command, {
+      kind: "audit",
+      since: 3,
+      port: "vm0",
+    });
+    assert.deepEqual(parseClientArgs(["keys", "vm0"], {}).command, { kind: "keys", port: "vm0" });
     assert.deepEqual(parseClientArgs(["write", "vm0", "root", "--enter"], {}).command, {
       kind: "write",
       port: "vm0",
@@ -53,9 +81,26 @@ describe("parseClientArgs", () => {
       ["send", "vm0", "h", "--settle-ms", "1.5"],
       ["ports", "--url", "ftp://x"],
       ["ports", "--bogus"],
+      ["sned", "vm0", "h"],
+      ["lease", "grab", "vm0"],
+      ["lease", "show", "vm0", "--ttl-ms", "5000"],
+      ["lease", "release", "vm0"],
+      ["lease", "take", "vm0", "--ttl-ms", "10"],
+      ["audit", "--since", "0"],
+      ["keys"],
     ]) {
       assert.throws(() => parseClientArgs(argv, {}), UsageError, argv.join(" "));
     }
+  });
+});
+
+describe("log lines on a terminal", () => {
+  it("shows the target's control characters in caret notation unless raw", () => {
+    const line = { seq: 1, ts: "t", text: "/ # \x1b[6n\x07bell\x7f\tx\r" };
+    assert.equal(visible(line.text), "/ # ^[[6n^Gbell^?\tx");
+    assert.equal(formatLogLine(line, false, false), "/ # ^[[6n^Gbell^?\tx");
+    assert.equal(formatLogLine(line, false, true), line.text);
+    assert.equal(visible("caf\u00e9 \u009b"), "caf\u00e9 M-^\u001b".replace("\u001b", "["));
   });
 });
 
@@ -136,6 +181,8 @@ describe("the client's import graph", () => {
       "cli/console.ts",
       "cli/exit-codes.ts",
       "cli/output.ts",
+      "sysrq/keys.ts",
+      "sysrq/verdict.ts",
     ]);
   });
 });
