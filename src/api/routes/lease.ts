@@ -9,6 +9,7 @@ import { principalOf } from "../auth/plugin.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { leaseView } from "../console/protocol.js";
 import { PortParams, errorResponses } from "../schemas.js";
+import { emptyBodyIsDefaults } from "../validation.js";
 
 const LeaseBody = Type.Object(
   {
@@ -35,6 +36,7 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/lease",
     {
       config: { access: "operate", audit: "lease-take" },
+      preValidation: emptyBodyIsDefaults,
       schema: { params: PortParams, body: LeaseBody, response: { 200: LeaseResponse, ...errorResponses } },
     },
     async (request) => {

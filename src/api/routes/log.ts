@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BridgeError } from "../../errors.js";
 import { compileUserRegex } from "../../ports/user-regex.js";
 import { LogQuery, LogResponse, PortParams, errorResponses } from "../schemas.js";
 
@@ -15,7 +16,18 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const log = app.ports.get(request.params.id).capture.log;
-      const { since, limit = 1000, waitMs, match } = request.query;
+      const { since, limit = 1000, waitMs, match, tail } = request.query;
+      if (tail !== undefined) {
+        const other = (["since", "waitMs", "match"] as const).find(
+          (name) => request.query[name] !== undefined,
+        );
+        if (other !== undefined) {
+          throw new BridgeError("VALIDATION", `querystring field '${other}' cannot be combined with tail`, {
+            details: { field: other },
+          });
+        }
+        return log.tail(tail);
+      }
       const pattern = match === undefined ? null : await compileUserRegex(match, "match");
       // A long-poll or a long scan ends early when the client goes away or the daemon shuts down.
       const gone = new AbortController();

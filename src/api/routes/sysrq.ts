@@ -14,6 +14,10 @@ import {
   SysrqResponse,
   errorResponses,
 } from "../schemas.js";
+import { emptyBodyIsDefaults } from "../validation.js";
+
+/** BREAK methods whose length the far end decides (no breakMs in their answer). */
+const FAR_END_LENGTH: ReadonlySet<string> = new Set(["telnet-brk", "qmp-chardev-send-break"]);
 
 /** A timed request's phases, and reply.elapsedTime when its sequence ended. */
 interface Timing {
@@ -84,13 +88,16 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/break",
     {
       config: { access: "operate", audit: "break" },
+      preValidation: emptyBodyIsDefaults,
       schema: { params: PortParams, body: BreakBody, response: { 200: BreakResponse, ...errorResponses } },
     },
     async (request) => {
       const port = app.ports.get(request.params.id);
       const sent = await port.sendBreak(request.body?.breakMs);
-      request.auditDetail = { breakMs: sent.breakMs, method: sent.method };
-      return { port: port.id, ...sent };
+      // telnet-brk and QMP chardev-send-break carry no length: the far end decides how long it is.
+      const held = FAR_END_LENGTH.has(sent.method) ? {} : { breakMs: sent.breakMs };
+      request.auditDetail = { ...held, method: sent.method };
+      return { port: port.id, ...held, method: sent.method };
     },
   );
 };
