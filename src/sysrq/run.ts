@@ -8,7 +8,8 @@
 import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
-import { NO_RESPONSE_REASON, type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
+import { noResponseReason } from "./no-response-reason.js";
+import { type AfterReport, type CompletionReport, type KeyResult } from "./result.js";
 import type { PhaseTimes } from "./timing.js";
 import { afterEventOf, isCompletionLine, judgeLine, type Judgement } from "./verdict.js";
 
@@ -135,7 +136,9 @@ export async function readVerdict(
     const event = await inbox.next(deadline);
     if (event === null || event.type === "disconnected") {
       times?.add("kernel", clock.now() - keyWrittenAt);
-      const reason = event ? "the port disconnected before the kernel answered" : NO_RESPONSE_REASON;
+      const reason = event
+        ? "the port disconnected before the kernel answered"
+        : noResponseReason(key, output);
       return { key, verdict: "no-response", line: null, latencyMs: null, reason, output, ...note };
     }
     judgement = judgeLine(key, event.text);

@@ -158,3 +158,29 @@ describe("the newcomer's and the harness's path (fake kernel)", () => {
     }
   });
 });
+
+describe("a no-response whose output shows the key typed into a shell (fake kernel, kernel.sysrq=0)", () => {
+  it("says the evidence points at kernel.sysrq=0 and the key now sits in the input line", async () => {
+    const kernel = new FakeKernel(0);
+    const daemon = await startTestDaemon({
+      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
+      createTransport: kernel.factory,
+    });
+    try {
+      await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+      kernel.transports.at(-1)?.print("/ # ");
+      const res = await daemon.app.inject({
+        method: "POST",
+        url: "/ports/vm0/sysrq",
+        payload: { keys: "h", timeoutMs: 1500, settleMs: 0 },
+      });
+      const [h] = res.json<{ results: { verdict: string; reason?: string; output?: string[] }[] }>().results;
+      assert.equal(h?.verdict, "no-response");
+      assert.match(h?.reason ?? "", /echoed the key as typed input/, JSON.stringify(h));
+      assert.match(h?.reason ?? "", /kernel\.sysrq=0/);
+      assert.match(h?.reason ?? "", /"h" now sits in the console's input line/);
+    } finally {
+      await daemon.close();
+    }
+  });
+});

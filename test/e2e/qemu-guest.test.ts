@@ -226,6 +226,9 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
       (s?.output ?? []).some((line) => /(^|# (\x1b\[6n)?)s$/.test(line)),
       `the shell echoed the key: ${JSON.stringify(s?.output)}`,
     );
+    // The reason says what that evidence points at, and where the key is now.
+    assert.match(s?.reason ?? "", /echoed the key as typed input.*kernel\.sysrq=0/s);
+    assert.match(s?.reason ?? "", /"s" now sits in the console's input line/);
     assert.equal(m?.verdict, "skipped");
   });
 
