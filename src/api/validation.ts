@@ -94,6 +94,6 @@ export function describeValidation(
  * `curl -X POST` sends) is `{}`, the defaults, rather than 400 "body must be object".
  */
 export function emptyBodyIsDefaults(request: { body: unknown }, _reply: unknown, done: () => void): void {
-  if (request.body === undefined || request.body === null) request.body = {};
+  if (request.body === undefined) request.body = {};
   done();
 }
