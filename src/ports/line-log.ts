@@ -72,6 +72,11 @@ export class LineLog {
     return this.nextSeq;
   }
 
+  /** Long-polls waiting for a line now (tests: a line printed from here on is after their call). */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
   /**
    * Appends a line, its text or its bytes as received (with its LF if any): line[start, end), by
    * default all of it. Returns its seq.

@@ -201,7 +201,8 @@ describe("real kernel, kernel.sysrq=438 (Debian's default)", { skip, timeout: 12
     assert.ok(booted.body.lines.length >= 1, "the boot printed the marker before the call");
     const end = daemon.ports.get("vm0").capture.log.next;
     const waiting = api.get<LogBody>(`/ports/vm0/log?waitMs=20000&match=${READY_MARKER}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    const log = daemon.ports.get("vm0").capture.log;
+    await waitUntil(() => log.waiting > 0, 5000, "the long-poll is waiting");
     // The typed line reads SYSRQ-BRIDGE-GUEST-""READY: only the shell's output line matches.
     const again = `echo ${READY_MARKER.replace("READY", '""READY')} again\r`;
     assert.equal((await api.post("/ports/vm0/write", { data: again })).status, 200);
