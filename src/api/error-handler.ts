@@ -6,6 +6,7 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyError, FastifyInstance } from "fastify";
 import { BridgeError, type ErrorCode } from "../errors.js";
+import { describeValidation } from "./validation.js";
 
 function body(statusCode: number, code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   return { statusCode, code, error: STATUS_CODES[statusCode] ?? "Error", message, ...extra };
@@ -43,7 +44,8 @@ export function installErrorHandler(app: FastifyInstance): void {
         .send(body(err.statusCode, err.code, err.message, { ...err.details }));
     }
     if (err.validation) {
-      return reply.status(400).send(body(400, validationCode(err), err.message));
+      const { message, field } = describeValidation(err.validationContext ?? "request", err.validation);
+      return reply.status(400).send(body(400, validationCode(err), message, field === null ? {} : { field }));
     }
     const statusCode = err.statusCode ?? 500;
     if (statusCode >= 400 && statusCode < 500) {

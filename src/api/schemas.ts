@@ -154,6 +154,15 @@ export const KeyResultSchema = Type.Object({
 
 export const SysrqResponse = Type.Object({ port: Type.String(), results: Type.Array(KeyResultSchema) });
 
+/** A line of POST /ports/:id/sysrq's application/x-ndjson answer: a key's result, or the error that ended it. */
+export const SysrqStreamLine = Type.Union([
+  KeyResultSchema,
+  Type.Object(
+    { error: Type.Object({ code: Type.String(), message: Type.String() }) },
+    { description: "the last line when the link failed after the first key" },
+  ),
+]);
+
 export const BreakBody = Type.Object(
   { breakMs: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) },
   { additionalProperties: false },
@@ -161,36 +170,109 @@ export const BreakBody = Type.Object(
 
 export const BreakResponse = Type.Object({
   port: Type.String(),
-  breakMs: Type.Integer(),
-  method: Type.String(),
+  breakMs: Type.Optional(
+    Type.Integer({
+      description:
+        "how long the line was held in break; absent for telnet-brk and qmp-chardev-send-break, whose length the far end decides",
+    }),
+  ),
+  method: Type.String({
+    description: "tty-ioctl, rfc2217-set-control, telnet-brk or qmp-chardev-send-break",
+  }),
 });
+
+/** The largest tail= a GET /log answers. */
+export const MAX_LOG_TAIL = 1000;
 
 export const LogQuery = Type.Object(
   {
-    since: Type.Optional(Type.Integer({ minimum: 0 })),
+    since: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          "the first line's seq (pass the previous answer's next); past the current end it is the end. " +
+          "Absent: the oldest retained line, or with waitMs the current end (only lines printed after the call)",
+      }),
+    ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 })),
-    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
-    match: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    waitMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 120_000,
+        description: "long-poll: wait up to this long for a (matching) line at or after since",
+      }),
+    ),
+    match: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description:
+          "RE2 regular expression a line must match. In a query string + means a space: encode it as %2B",
+      }),
+    ),
+    tail: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_LOG_TAIL,
+        description: "the last N lines and the current next, in one call; not with since, waitMs or match",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const LogResponse = Type.Object({
   lines: Type.Array(Type.Object({ seq: Type.Integer(), ts: Type.String(), text: Type.String() })),
-  next: Type.Integer(),
+  next: Type.Integer({ description: "pass as since to read on (the current end when no line was left)" }),
 });
 
-export const errorResponses = {
-  400: ErrorResponse,
-  401: ErrorResponse,
-  403: ErrorResponse,
-  404: ErrorResponse,
-  409: ErrorResponse,
-  429: ErrorResponse,
-  502: ErrorResponse,
-  503: ErrorResponse,
-  504: ErrorResponse,
+/** What each error status means on any route; a route adds what its own 409 or 429 is. */
+const ERROR_MEANINGS = {
+  400: "invalid request; the message and `field` name the offending field (VALIDATION, INVALID_KEY)",
+  401: "no bearer token, or not a known one (UNAUTHORIZED)",
+  403: "the token's role or ports do not allow this (FORBIDDEN, KEY_NOT_ALLOWED), or, without tokens, a non-loopback Host or foreign Origin (HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED)",
+  404: "no port with this id (PORT_NOT_FOUND)",
+  409: "the port's state refuses this",
+  410: "the bytes asked for were deleted by rotation (CAPTURE_ROTATED)",
+  413: "the body is too large (PAYLOAD_TOO_LARGE)",
+  415: "the body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
+  416: "the offset is past the end of the capture (CAPTURE_OFFSET_PAST_END)",
+  429: "too many requests from this token or address (RATE_LIMITED); see Retry-After",
+  502: "the NMI method failed (NMI_FAILED)",
+  503: "the port is not connected (PORT_UNAVAILABLE, retry after Retry-After) or the audit log cannot be written (AUDIT_UNAVAILABLE)",
+  504: "the wire did not complete the operation in time; the link was reset (WIRE_TIMEOUT)",
 } as const;
+
+export type ErrorStatus = keyof typeof ERROR_MEANINGS;
+
+/**
+ * A route's error responses: exactly the statuses it can answer, each described (the OpenAPI document
+ * lists them; test/api/openapi-metrics.test.ts checks the lists against what routes do).
+ */
+export function errorsOf<S extends ErrorStatus>(
+  statuses: readonly S[],
+  meanings: Partial<Record<S, string>> = {},
+): Record<S, typeof ErrorResponse> {
+  const entries = statuses.map((status) => [
+    status,
+    Type.Object(ErrorResponse.properties, {
+      additionalProperties: true,
+      description: meanings[status] ?? ERROR_MEANINGS[status],
+    }),
+  ]);
+  return Object.fromEntries(entries) as Record<S, typeof ErrorResponse>;
+}
+
+/** 429 on a route that queues work on the port. */
+export const QUEUE_OR_RATE =
+  "the port's queue is full (QUEUE_FULL) or too many requests from this token or address (RATE_LIMITED); see Retry-After";
+
+/** Refusals any authenticated route can answer (token, role or Host, rate limit). */
+export const AUTH_ERRORS = [401, 403, 429] as const;
+/** Routes under /ports/:id: a malformed or unknown id. */
+export const PORT_ERRORS = [400, 404, ...AUTH_ERRORS] as const;
+/** Routes with a JSON body. */
+export const BODY_ERRORS = [400, 413, 415] as const;
 
 /** Exactly one of data (UTF-8 text) or base64 (raw bytes), at most 64 KiB once decoded. */
 const LeaseIdField = Type.Optional(

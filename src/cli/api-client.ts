@@ -155,7 +155,7 @@ export class ApiClient {
     );
   }
 
-  sendBreak(port: string, breakMs?: number): Promise<{ port: string; breakMs: number; method: string }> {
+  sendBreak(port: string, breakMs?: number): Promise<{ port: string; breakMs?: number; method: string }> {
     return this.json(
       "POST",
       `/ports/${encodeURIComponent(port)}/break`,

@@ -52,8 +52,8 @@ export function formatNmi(result: NmiResultBody): string {
   return result.reason === undefined ? head : `${head}\n   ${result.reason}`;
 }
 
-export function formatBreak(sent: { port: string; breakMs: number; method: string }): string {
-  return `BREAK sent on ${sent.port}: ${sent.breakMs} ms via ${sent.method}`;
+export function formatBreak(sent: { port: string; breakMs?: number; method: string }): string {
+  return `BREAK sent on ${sent.port}${sent.breakMs === undefined ? "" : `: ${sent.breakMs} ms`} via ${sent.method}`;
 }
 
 /** A fixed-width table of the ports. */

@@ -30,7 +30,10 @@ export interface LogPage {
 }
 
 export interface ReadOptions {
-  /** The first seq wanted; absent: the oldest retained. */
+  /**
+   * The first seq wanted; absent: the oldest retained, or with waitMs the current end (a long-poll
+   * answers only lines that arrive after it began). Past the current end: clamped to it.
+   */
   readonly since?: number;
   readonly limit: number;
   readonly match?: UserRegex | null;
@@ -67,6 +70,11 @@ export class LineLog {
 
   get next(): number {
     return this.nextSeq;
+  }
+
+  /** Long-polls waiting for a line now (tests: a line printed from here on is after their call). */
+  get waiting(): number {
+    return this.waiters.size;
   }
 
   /**
@@ -121,11 +129,16 @@ export class LineLog {
 
   /** Lines with seq >= since (the oldest retained if since is absent or older), at most limit. */
   query(since: number | undefined, limit: number): LogPage {
-    const from = Math.max(since ?? 0, this.oldestSeq());
+    const from = Math.min(Math.max(since ?? 0, this.oldestSeq()), this.nextSeq);
     const lines: LogLine[] = [];
     let seq = from;
     for (; seq < this.nextSeq && lines.length < limit; seq += 1) lines.push(this.line(seq));
     return { lines, next: seq };
+  }
+
+  /** The last n retained lines and the current end, in one step (no line can slip in between). */
+  tail(n: number): LogPage {
+    return this.query(Math.max(this.nextSeq - n, this.oldestSeq()), n);
   }
 
   private line(seq: number): LogLine {
@@ -134,19 +147,21 @@ export class LineLog {
 
   /**
    * GET /ports/:id/log: with waitMs, first waits until a (matching) line at or after `since` (or the
-   * current end) exists, then answers as `query` would, keeping only lines that match.
+   * current end) exists, then answers as `query` would, keeping only lines that match. A since past
+   * the end is the end (a stale or made-up cursor must not skip the lines printed until it).
    */
   async read(options: ReadOptions): Promise<LogPage> {
-    const { since, limit, match = null, waitMs = 0, signal, budgetMs = SCAN_BUDGET_MS } = options;
+    const { limit, match = null, waitMs = 0, signal, budgetMs = SCAN_BUDGET_MS } = options;
     const clock = new ScanClock(budgetMs);
-    let from = since;
-    if (waitMs > 0) {
-      const found = await this.waitFor(since ?? this.nextSeq, match, waitMs, signal, clock);
-      if (since !== undefined) {
-        // Nothing matched in [since, found.next - 1): the answer starts at the first match, if any.
-        if (!found.found) return { lines: [], next: found.next };
-        if (match !== null) from = found.next - 1;
-      }
+    // Without since, a long-poll starts at the end: a harness waiting for a marker must never be
+    // handed one printed before its call.
+    const start = options.since ?? (waitMs > 0 ? this.nextSeq : undefined);
+    let from = start === undefined ? undefined : Math.min(start, this.nextSeq);
+    if (waitMs > 0 && from !== undefined) {
+      const found = await this.waitFor(from, match, waitMs, signal, clock);
+      // Nothing matched in [from, found.next - 1): the answer starts at the first match, if any.
+      if (!found.found) return { lines: [], next: found.next };
+      if (match !== null) from = found.next - 1;
     }
     if (match === null) return this.query(from, limit);
     return this.search(from ?? 0, limit, match, clock, signal);

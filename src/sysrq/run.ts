@@ -10,6 +10,7 @@
 import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
+import { noResponseReason } from "./no-response-reason.js";
 import {
   NO_RESPONSE_REASON,
   NO_RESPONSE_STILL_ACTS,
@@ -170,14 +171,16 @@ export async function readVerdict(
       times?.add("kernel", clock.now() - keyWrittenAt);
       const reason = event
         ? "the port disconnected before the kernel answered"
-        : `${NO_RESPONSE_REASON}. ${NO_RESPONSE_STILL_ACTS}`;
+        : noResponseReason(key, output);
+      // Echoed at a prompt, the key went in as typed input; otherwise it may still run later.
+      const fullReason = reason === NO_RESPONSE_REASON ? `${reason}. ${NO_RESPONSE_STILL_ACTS}` : reason;
       const note = notes.size > 0 ? { note: [...notes].join("; ") } : {};
       return {
         key,
         verdict: "no-response",
         line: null,
         latencyMs: null,
-        reason,
+        reason: fullReason,
         sentAt,
         mayStillAct: true,
         output,

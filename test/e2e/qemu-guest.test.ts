@@ -195,6 +195,25 @@ describe("real kernel, kernel.sysrq=438 (Debian's default)", { skip, timeout: 12
   });
   after(() => stopTarget(target));
 
+  it("a harness's long-poll without since answers the marker printed after its call, not the boot's", async () => {
+    const { api, daemon } = target!;
+    const booted = await api.get<LogBody>(`/ports/vm0/log?since=0&match=${READY_MARKER}`);
+    assert.ok(booted.body.lines.length >= 1, "the boot printed the marker before the call");
+    const end = daemon.ports.get("vm0").capture.log.next;
+    const waiting = api.get<LogBody>(`/ports/vm0/log?waitMs=20000&match=${READY_MARKER}`);
+    const log = daemon.ports.get("vm0").capture.log;
+    await waitUntil(() => log.waiting > 0, 5000, "the long-poll is waiting");
+    // The typed line reads SYSRQ-BRIDGE-GUEST-""READY: only the shell's output line matches.
+    const again = `echo ${READY_MARKER.replace("READY", '""READY')} again\r`;
+    assert.equal((await api.post("/ports/vm0/write", { data: again })).status, 200);
+    const page = (await waiting).body;
+    assert.deepEqual(
+      page.lines.map((line) => line.text.trim()),
+      [`${READY_MARKER} again`],
+    );
+    assert.ok((page.lines[0]?.seq ?? -1) >= end, "a line printed after the call");
+  });
+
   it("reports t as disabled with needsBit 8, while s still works", async () => {
     const res = await target!.api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "ts" });
     const [t, s] = res.body.results;
@@ -226,6 +245,9 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
       (s?.output ?? []).some((line) => /(^|# (\x1b\[6n)?)s$/.test(line)),
       `the shell echoed the key: ${JSON.stringify(s?.output)}`,
     );
+    // The reason says what that evidence points at, and where the key is now.
+    assert.match(s?.reason ?? "", /echoed the key as typed input.*kernel\.sysrq=0/s);
+    assert.match(s?.reason ?? "", /"s" now sits in the console's input line/);
     assert.equal(m?.verdict, "skipped");
   });
 

@@ -22,6 +22,8 @@ export class FakeKernel {
   breaksBeforeFailure: number | null = null;
   /** When true, BREAKs never complete, as on a tty whose writes are held up by flow control. */
   stalled = false;
+  /** The BREAK method the transports report. */
+  breakMethod: NonNullable<BreakCapability["method"]> = "telnet-brk";
 
   constructor(public sysrqMask = 1) {}
 
@@ -104,7 +106,7 @@ export class FakeKernelTransport implements Transport {
   }
 
   breakCapability(): BreakCapability {
-    return { available: true, method: "telnet-brk" };
+    return { available: true, method: this.kernel.breakMethod };
   }
 
   close(): Promise<void> {

@@ -18,7 +18,16 @@ describe("line log", () => {
       next: 14,
     });
     assert.deepEqual(log.query(12, 1), { lines: [{ seq: 12, ts: "t", text: "c" }], next: 13 });
-    assert.deepEqual(log.query(99, 5), { lines: [], next: 99 });
+    // A since past the end is the end.
+    assert.deepEqual(log.query(99, 5), { lines: [], next: 14 });
+    assert.deepEqual(log.tail(2), {
+      lines: [
+        { seq: 12, ts: "t", text: "c" },
+        { seq: 13, ts: "t", text: "d" },
+      ],
+      next: 14,
+    });
+    assert.deepEqual(log.tail(100).lines.length, 3);
   });
 
   it("wakes a long-poll for a matching line at or after since, and times out otherwise", async () => {

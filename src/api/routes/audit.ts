@@ -1,13 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { principalOf } from "../auth/plugin.js";
-import { AuditQuery, AuditResponse, errorResponses } from "../schemas.js";
+import { AUTH_ERRORS, AuditQuery, AuditResponse, errorsOf } from "../schemas.js";
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     "/audit",
     {
       config: { access: "admin" },
-      schema: { querystring: AuditQuery, response: { 200: AuditResponse, ...errorResponses } },
+      schema: {
+        summary: "Read the audit log",
+        description:
+          "Admin only. Every action a known caller attempted, with its outcome, oldest first; a port-scoped token sees its ports' records.",
+        tags: ["audit"],
+        querystring: AuditQuery,
+        response: { 200: AuditResponse, ...errorsOf([400, ...AUTH_ERRORS]) },
+      },
     },
     async (request) => {
       const { since = 1, limit = 1000, port } = request.query;

@@ -13,7 +13,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { BridgeError } from "../../errors.js";
-import { ErrorResponse, PortParams, errorResponses } from "../schemas.js";
+import { PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
 
 export const MAX_CAPTURE_READ_BYTES = 4 * 1024 * 1024;
 
@@ -35,14 +35,17 @@ export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: "read" },
       schema: {
+        summary: "Read raw captured bytes",
+        description:
+          "The bytes the target printed, by absolute offset, across capture files (application/octet-stream). " +
+          "X-Capture-Start, X-Capture-End and X-Capture-Offset say where the body sits.",
+        tags: ["console"],
         params: PortParams,
         querystring: CaptureQuery,
         response: {
           // Sent as application/octet-stream; fastify never serialises a Buffer payload.
           200: Type.Unsafe<Buffer>({ description: "raw capture bytes" }),
-          ...errorResponses,
-          410: ErrorResponse,
-          416: ErrorResponse,
+          ...errorsOf([...PORT_ERRORS, 410, 416]),
         },
       },
     },

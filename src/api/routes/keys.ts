@@ -7,7 +7,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type, { type Static } from "typebox";
 import { KEY_TABLE, SysrqBit, bitMeaning, type KeyInfo } from "../../sysrq/keys.js";
 import { roleForKey } from "../auth/roles.js";
-import { errorResponses } from "../schemas.js";
+import { AUTH_ERRORS, errorsOf } from "../schemas.js";
 
 const GROUPS = ["harmless", "dumps", "destructive"] as const;
 type Group = (typeof GROUPS)[number];
@@ -59,7 +59,13 @@ export const keyRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/sysrq/keys",
     {
       config: { access: "read" },
-      schema: { response: { 200: SysrqKeysResponse, ...errorResponses } },
+      schema: {
+        summary: "SysRq key table",
+        description:
+          "Every SysRq key the kernel knows, its action, group, kernel.sysrq bit and the role it needs.",
+        tags: ["sysrq"],
+        response: { 200: SysrqKeysResponse, ...errorsOf(AUTH_ERRORS) },
+      },
     },
     () => answer,
   );

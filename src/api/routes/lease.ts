@@ -8,7 +8,8 @@ import { BridgeError } from "../../errors.js";
 import { principalOf } from "../auth/plugin.js";
 import { roleAtLeast } from "../auth/roles.js";
 import { leaseView } from "../console/protocol.js";
-import { PortParams, errorResponses } from "../schemas.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
+import { emptyBodyIsDefaults } from "../validation.js";
 
 const LeaseBody = Type.Object(
   {
@@ -35,7 +36,23 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/lease",
     {
       config: { access: "operate", audit: "lease-take" },
-      schema: { params: PortParams, body: LeaseBody, response: { 200: LeaseResponse, ...errorResponses } },
+      preValidation: emptyBodyIsDefaults,
+      schema: {
+        summary: "Take the writer lease",
+        description:
+          "Makes this caller the console's one writer for ttlMs (a harness that writes several times). takeover: " +
+          "admin only, takes it from its holder. A body is optional.",
+        tags: ["console"],
+        params: PortParams,
+        body: LeaseBody,
+        response: {
+          200: LeaseResponse,
+          ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS, 409, 503], {
+            409: "another client holds the lease (LEASE_HELD)",
+            503: "the audit log cannot be written (AUDIT_UNAVAILABLE)",
+          }),
+        },
+      },
     },
     async (request) => {
       const principal = principalOf(request);
@@ -68,9 +85,15 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: "operate", audit: "lease-release" },
       schema: {
+        summary: "Release the writer lease",
+        description: "released: false when leaseId is not the current lease (expired, taken over).",
+        tags: ["console"],
         params: PortParams,
         body: ReleaseBody,
-        response: { 200: Type.Object({ released: Type.Boolean() }), ...errorResponses },
+        response: {
+          200: Type.Object({ released: Type.Boolean() }),
+          ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS]),
+        },
       },
     },
     async (request) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BridgeError } from "../../errors.js";
 import { compileUserRegex } from "../../ports/user-regex.js";
-import { LogQuery, LogResponse, PortParams, errorResponses } from "../schemas.js";
+import { LogQuery, LogResponse, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
 
 export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -8,14 +9,31 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: { access: "read" },
       schema: {
+        summary: "Read console lines",
+        description:
+          "The port's recent console lines by seq. Without since: from the oldest retained line; with waitMs, " +
+          "only lines printed after the call. A since past the end is the end. tail=N: the last N lines and next. " +
+          "In a query string + means a space: send a regex + as %2B.",
+        tags: ["console"],
         params: PortParams,
         querystring: LogQuery,
-        response: { 200: LogResponse, ...errorResponses },
+        response: { 200: LogResponse, ...errorsOf(PORT_ERRORS) },
       },
     },
     async (request) => {
       const log = app.ports.get(request.params.id).capture.log;
-      const { since, limit = 1000, waitMs, match } = request.query;
+      const { since, limit = 1000, waitMs, match, tail } = request.query;
+      if (tail !== undefined) {
+        const other = (["since", "waitMs", "match"] as const).find(
+          (name) => request.query[name] !== undefined,
+        );
+        if (other !== undefined) {
+          throw new BridgeError("VALIDATION", `querystring field '${other}' cannot be combined with tail`, {
+            details: { field: other },
+          });
+        }
+        return log.tail(tail);
+      }
       const pattern = match === undefined ? null : await compileUserRegex(match, "match");
       // A long-poll or a long scan ends early when the client goes away or the daemon shuts down.
       const gone = new AbortController();

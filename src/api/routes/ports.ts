@@ -4,7 +4,7 @@ import { mayUsePort } from "../auth/principal.js";
 import { principalOf } from "../auth/plugin.js";
 import type { Port } from "../../ports/port.js";
 import { leaseView } from "../console/protocol.js";
-import { PortInfoSchema, PortParams, errorResponses } from "../schemas.js";
+import { AUTH_ERRORS, PORT_ERRORS, PortInfoSchema, PortParams, errorsOf } from "../schemas.js";
 
 export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** The port's own view, plus who holds its writer lease and how many consoles watch it. */
@@ -18,7 +18,12 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/healthz",
     {
       config: { access: "public", rateLimit: false },
-      schema: { response: { 200: Type.Object({ status: Type.Literal("ok") }) } },
+      schema: {
+        summary: "Liveness check",
+        description: "Open to all (no token). Answers once the daemon listens.",
+        tags: ["meta"],
+        response: { 200: Type.Object({ status: Type.Literal("ok") }), ...errorsOf([403]) },
+      },
     },
     () => ({
       status: "ok" as const,
@@ -30,7 +35,13 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports",
     {
       config: { access: "read" },
-      schema: { response: { 200: Type.Array(PortInfoSchema), ...errorResponses } },
+      schema: {
+        summary: "List ports",
+        description:
+          "Every configured port the token may use: state, serial line, lease, viewers, capabilities.",
+        tags: ["ports"],
+        response: { 200: Type.Array(PortInfoSchema), ...errorsOf(AUTH_ERRORS) },
+      },
     },
     (request) =>
       app.ports
@@ -43,7 +54,13 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id",
     {
       config: { access: "read" },
-      schema: { params: PortParams, response: { 200: PortInfoSchema, ...errorResponses } },
+      schema: {
+        summary: "Describe a port",
+        description: "Its state, serial line, writer lease, viewers and BREAK / SysRq / NMI capabilities.",
+        tags: ["ports"],
+        params: PortParams,
+        response: { 200: PortInfoSchema, ...errorsOf(PORT_ERRORS) },
+      },
     },
     (request) => describe(app.ports.get(request.params.id)),
   );

@@ -5,15 +5,30 @@ import type { KeyResult } from "../../sysrq/result.js";
 import { DEFAULT_SYSRQ_TIMEOUT_MS } from "../../sysrq/run.js";
 import { PhaseTimes } from "../../sysrq/timing.js";
 import { authorizeKeys, principalOf } from "../auth/plugin.js";
-import { streamSysrq, wantsNdjson } from "./sysrq-stream.js";
+import { NDJSON, streamSysrq, wantsNdjson } from "./sysrq-stream.js";
 import {
   BreakBody,
   BreakResponse,
+  BODY_ERRORS,
+  PORT_ERRORS,
   PortParams,
+  QUEUE_OR_RATE,
   SysrqBody,
   SysrqResponse,
-  errorResponses,
+  SysrqStreamLine,
+  errorsOf,
 } from "../schemas.js";
+import { emptyBodyIsDefaults } from "../validation.js";
+
+/** What SysRq and BREAK can answer: they queue on the port and drive the wire under a deadline. */
+const WIRE_ROUTE_ERRORS = [...PORT_ERRORS, ...BODY_ERRORS, 409, 503, 504] as const;
+const WIRE_ROUTE_MEANINGS = {
+  409: "the port cannot send a BREAK (BREAK_UNSUPPORTED)",
+  429: QUEUE_OR_RATE,
+} as const;
+
+/** BREAK methods whose length the far end decides (no breakMs in their answer). */
+const FAR_END_LENGTH: ReadonlySet<string> = new Set(["telnet-brk", "qmp-chardev-send-break"]);
 
 /** A timed request's phases, and reply.elapsedTime when its sequence ended. */
 interface Timing {
@@ -41,7 +56,27 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/sysrq",
     {
       config: { access: "operate", audit: "sysrq" },
-      schema: { params: PortParams, body: SysrqBody, response: { 200: SysrqResponse, ...errorResponses } },
+      schema: {
+        summary: "Send SysRq keys",
+        description:
+          "Sends a serial BREAK + key per key and reports the kernel's verdict on each (acknowledged, disabled, " +
+          "unsupported, no-response, skipped), with what the console printed. The sequence stops at the first " +
+          "no-response. With `Accept: application/x-ndjson` each result is a line as its key settles; a failure " +
+          "after the first key ends the stream with an {error} line.",
+        tags: ["sysrq"],
+        params: PortParams,
+        body: SysrqBody,
+        response: {
+          200: {
+            description: "the verdict on every key",
+            content: {
+              "application/json": { schema: SysrqResponse },
+              [NDJSON]: { schema: SysrqStreamLine },
+            },
+          },
+          ...errorsOf(WIRE_ROUTE_ERRORS, WIRE_ROUTE_MEANINGS),
+        },
+      },
       onSend: (request, reply, payload, done) => {
         addServerTiming(request, reply);
         done(null, payload);
@@ -84,13 +119,26 @@ export const sysrqRoutes: FastifyPluginAsyncTypebox = async (app) => {
     "/ports/:id/break",
     {
       config: { access: "operate", audit: "break" },
-      schema: { params: PortParams, body: BreakBody, response: { 200: BreakResponse, ...errorResponses } },
+      preValidation: emptyBodyIsDefaults,
+      schema: {
+        summary: "Send a BREAK",
+        description:
+          "A plain serial BREAK (firmware that wants one). It arms SysRq for 5 s: the next SysRq request uses it " +
+          "rather than sending another. breakMs is how long the line is held; telnet-brk and QMP " +
+          "chardev-send-break BREAKs have no length of ours, so their answer has none. A body is optional.",
+        tags: ["sysrq"],
+        params: PortParams,
+        body: BreakBody,
+        response: { 200: BreakResponse, ...errorsOf(WIRE_ROUTE_ERRORS, WIRE_ROUTE_MEANINGS) },
+      },
     },
     async (request) => {
       const port = app.ports.get(request.params.id);
       const sent = await port.sendBreak(request.body?.breakMs);
-      request.auditDetail = { breakMs: sent.breakMs, method: sent.method };
-      return { port: port.id, ...sent };
+      // telnet-brk and QMP chardev-send-break carry no length: the far end decides how long it is.
+      const held = FAR_END_LENGTH.has(sent.method) ? {} : { breakMs: sent.breakMs };
+      request.auditDetail = { ...held, method: sent.method };
+      return { port: port.id, ...held, method: sent.method };
     },
   );
 };

@@ -1,6 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { BridgeError } from "../../errors.js";
-import { PortParams, WriteBody, WriteResponse, errorResponses } from "../schemas.js";
+import {
+  BODY_ERRORS,
+  PORT_ERRORS,
+  PortParams,
+  QUEUE_OR_RATE,
+  WriteBody,
+  WriteResponse,
+  errorsOf,
+} from "../schemas.js";
 
 const MAX_WRITE_BYTES = 64 * 1024;
 /** How long a write may wait for the line before 429 QUEUE_FULL (the body's timeoutMs). */
@@ -12,7 +20,22 @@ export const writeRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       bodyLimit: 128 * 1024,
       config: { access: "operate", audit: "write" },
-      schema: { params: PortParams, body: WriteBody, response: { 200: WriteResponse, ...errorResponses } },
+      schema: {
+        summary: "Type on the console",
+        description:
+          "Sends data (UTF-8 text) or base64 (raw bytes), at most 64 KiB, to the console. Needs the writer lease " +
+          "when someone holds it; refused within 5 s of a BREAK (the first byte would run as a SysRq key).",
+        tags: ["console"],
+        params: PortParams,
+        body: WriteBody,
+        response: {
+          200: WriteResponse,
+          ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS, 409, 503, 504], {
+            409: "another client holds the writer lease (LEASE_HELD), or a BREAK left SysRq armed (SYSRQ_ARMED)",
+            429: QUEUE_OR_RATE,
+          }),
+        },
+      },
     },
     async (request) => {
       const port = app.ports.get(request.params.id);
