@@ -87,8 +87,17 @@ export async function assertContinuedAcrossGap(
   assert.equal(raw.subarray(before.off, before.off + before.text.length).toString("latin1"), before.text);
   assert.equal(raw.subarray(after.off, after.off + after.text.length).toString("latin1"), after.text);
   assert.ok(after.off >= before.off + before.text.length, "the new bytes follow the old in one file");
-  const index = await readIndex(capture);
+  // Reads close together share one index record, written once they pause (at most ~1 s later).
+  let index: IndexRecord[] = [];
   const at = (off: number) => index.findIndex((r) => r.kind === "line" && r.off === off);
+  await waitUntil(
+    async () => {
+      index = await readIndex(capture);
+      return at(after.off) >= 0;
+    },
+    5000,
+    "the line after the outage in the index",
+  ).catch(() => undefined); // the assertion below says what is missing
   const beforeAt = at(before.off);
   const afterAt = at(after.off);
   assert.ok(beforeAt >= 0 && afterAt > beforeAt, "both lines indexed, in order");
