@@ -29,7 +29,9 @@ const skip =
     : requireTools("python3", "strace", "apt-get", "dpkg-query");
 
 /** Holds apt's locks for `seconds`; resolves once they are held, with the time they are let go. */
-async function holdLocks(seconds: number): Promise<{ released: Promise<number>; held: () => boolean }> {
+async function holdLocks(
+  seconds: number,
+): Promise<{ released: Promise<number>; held: () => boolean; letGo: () => Promise<number> }> {
   const holder = spawn("python3", ["-c", HOLDER, String(seconds), ...LOCKS], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -50,7 +52,11 @@ async function holdLocks(seconds: number): Promise<{ released: Promise<number>; 
       resolve();
     });
   });
-  return { released, held: () => held };
+  const letGo = () => {
+    holder.kill("SIGTERM");
+    return released;
+  };
+  return { released, held: () => held, letGo };
 }
 
 function runScript(
@@ -76,7 +82,7 @@ test(
   "everything installed: returns at once, exit 0, no apt, though another apt holds the locks",
   { skip },
   async () => {
-    const { released, held } = await holdLocks(5);
+    const { held, letGo } = await holdLocks(10);
     const trace = path.join(await mkdtemp(path.join(os.tmpdir(), "ensure-pkgs-")), "execve");
     const run = await runScript(
       ["strace", "-f", "-qq", "-e", "trace=execve", "-o", trace, "bash", script, "demo"],
@@ -95,7 +101,7 @@ test(
       execs.some((l) => l.includes("dpkg-query")),
       "it looked at what is installed",
     );
-    await released;
+    await letGo();
   },
 );
 
