@@ -24,9 +24,10 @@ export function resolveExport(
   baseDir: string,
 ): PortExportConfig {
   const listeners: { telnet?: ExportListenerConfig; rfc2217?: ExportListenerConfig } = {};
-  if (input.telnet) listeners.telnet = resolveListener(input.telnet, portId, `${at}.telnet`, auth, baseDir);
+  if (input.telnet)
+    listeners.telnet = resolveListener(input.telnet, portId, `${at}.telnet`, auth, baseDir, true);
   if (input.rfc2217)
-    listeners.rfc2217 = resolveListener(input.rfc2217, portId, `${at}.rfc2217`, auth, baseDir);
+    listeners.rfc2217 = resolveListener(input.rfc2217, portId, `${at}.rfc2217`, auth, baseDir, false);
   return listeners;
 }
 
@@ -36,6 +37,8 @@ function resolveListener(
   at: string,
   auth: AuthConfig,
   baseDir: string,
+  // a person at a telnet client reads the greeting; an RFC 2217 client is a program reading the target
+  noticesByDefault: boolean,
 ): ExportListenerConfig {
   const hasPath = input.path !== undefined;
   if (hasPath === (input.host !== undefined || input.port !== undefined)) {
@@ -56,6 +59,7 @@ function resolveListener(
         : { host, port: input.port ?? 0 },
     mode: input.mode ?? "rw",
     actsAs: resolveActsAs(input.as, portId, at, auth),
+    notices: input.notices ?? noticesByDefault,
   };
 }
 

@@ -143,6 +143,12 @@ export const ExportListenerSchema = Type.Object(
     allowUnauthenticated: Type.Optional(
       Type.Boolean({ description: "allow an address other machines can reach (clients give no token)" }),
     ),
+    notices: Type.Optional(
+      Type.Boolean({
+        description:
+          "greeting and refusals as lines in the stream (default: true for telnet, false for rfc2217)",
+      }),
+    ),
   },
   strict,
 );

@@ -74,6 +74,8 @@ export interface ExportListenerConfig {
   /** rw: a client takes the writer lease at connect if it is free; ro: it only reads. */
   readonly mode: "rw" | "ro";
   readonly actsAs: { readonly name: string; readonly role: Role; readonly ports: ReadonlySet<string> | null };
+  /** The greeting and refusals written into the stream as lines; false: only the target's bytes. */
+  readonly notices: boolean;
 }
 
 export interface PortExportConfig {

@@ -9,7 +9,13 @@
  * fails its open unless the answer starts with the value it asked for. A request for the current
  * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one.
  */
-import { BREAK_OFF, BREAK_ON, ComPortCommand, comPortMessage } from "../transports/rfc2217-codec.js";
+import {
+  BREAK_OFF,
+  BREAK_ON,
+  ComPortCommand,
+  NOTIFY_MODEMSTATE,
+  comPortMessage,
+} from "../transports/rfc2217-codec.js";
 import type { LineSettings } from "../transports/rfc2217-codec.js";
 import type { FlowControl, LineChange } from "../transports/transport.js";
 
@@ -54,6 +60,8 @@ export type ComPortAction =
     }
   | { readonly kind: "break-on" }
   | { readonly kind: "break-off" }
+  /** A poll for the modem lines: answered with NOTIFY-MODEMSTATE of the port's lines now. */
+  | { readonly kind: "modem-state" }
   | { readonly kind: "none" };
 
 /** Where the port's real line settings are unknown (a QEMU chardev), these are reported. */
@@ -107,6 +115,8 @@ export class ComPortState {
           : this.echo(command, [first], first, { setting: "stopsize", stopBits: STOP_OF[first] ?? 0 });
       case ComPortCommand.SET_CONTROL:
         return this.setControl(first);
+      case NOTIFY_MODEMSTATE:
+        return { kind: "modem-state" };
       case SET_LINESTATE_MASK:
       case SET_MODEMSTATE_MASK:
       case PURGE_DATA:

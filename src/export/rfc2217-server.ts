@@ -5,7 +5,9 @@
  * until BREAK-OFF's TIOCCBRK, at most MAX_BREAK_HOLD_MS; a telnet port: one IAC BRK) and is answered
  * BREAK-ON once it is, BREAK-OFF when it could not start within 2 s or the port cannot send one.
  * BREAK-OFF is answered once the line is out of BREAK. Line settings are echoed, applied only where
- * the port allows line control (see client-session.ts), and audited either way.
+ * the port allows line control (see client-session.ts), and audited either way. The modem lines go to
+ * the client in a NOTIFY-MODEMSTATE at connect and in answer to each NOTIFY-MODEMSTATE poll
+ * (Port.modemLines). The greeting and refusals enter the stream only with `notices: true`.
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> session.input (binary: no newline rewriting)
  *                            ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
@@ -13,11 +15,12 @@
  */
 import type { Socket } from "node:net";
 import type { Port } from "../ports/port.js";
-import { COM_PORT_OPTION, type LineSettings } from "../transports/rfc2217-codec.js";
+import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../transports/rfc2217-codec.js";
 import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
 import { ServerNegotiation } from "./negotiation.js";
+import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 /** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
@@ -53,14 +56,23 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
           await session.lineControl(action.change, action.value);
           reply = action.reply;
           break;
+        case "modem-state":
+          reply = modemStateMessage(await deps.port.modemLines());
+          break;
         case "reply":
           reply = action.reply;
           break;
       }
       if (!socket.destroyed) socket.write(reply);
     }));
+  const greeting = attachNotices(socket, session, deps);
   socket.pause();
   socket.write(negotiation.opening([OPT_BINARY]));
+  // pyserial's .cts/.dsr/.ri/.cd raise until one NOTIFY-MODEMSTATE has come, polled or not
+  commands = commands.then(async () => {
+    const lines = await deps.port.modemLines();
+    if (!socket.destroyed) socket.write(modemStateMessage(lines));
+  });
   socket.on("data", (chunk: Buffer) => {
     // One write per read: a write per answer queues an object each for a client that does not read.
     const answers: Buffer[] = [];
@@ -97,6 +109,9 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
     if (answers.length > 0) socket.write(Buffer.concat(answers));
     overUnread(socket, session.cutOff); // answers the client does not read
   });
-  void session.start().then(() => socket.resume());
+  void session.start().then(() => {
+    if (greeting) socket.write(greeting());
+    socket.resume();
+  });
   return session;
 }

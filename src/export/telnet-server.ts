@@ -3,7 +3,7 @@
  * conserver. The server offers WILL ECHO and WILL SGA (the target echoes; clients go to character
  * mode), doubles 0xFF toward the client, turns the client's CR LF / CR NUL into the CR a serial console
  * expects, and sends IAC BRK from the client on as a BREAK through the port (the writer lease
- * needed: a refused BREAK is said to the client in a line like the greeting).
+ * needed: a refused BREAK is said to the client in a line like the greeting, where notices are on).
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> NewlineFilter ─> session.input
  *                            ├─ IAC BRK ─> session.sendBreak
@@ -14,6 +14,7 @@ import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../transports
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ServerNegotiation } from "./negotiation.js";
 import { NewlineFilter } from "./newline.js";
+import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
@@ -24,10 +25,8 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
   );
   const decoder = new TelnetDecoder("standard");
   const newline = new NewlineFilter();
-  // A refused BREAK or input is said on the console stream, as the greeting is.
-  session.notice = (text) => {
-    if (!socket.destroyed) socket.write(`\r\n[sysrq-bridge] ${deps.port.id}: ${text}\r\n`);
-  };
+  // A refused BREAK or input is said on the console stream, as the greeting is (notices: true).
+  const greeting = attachNotices(socket, session, deps);
   const breaks = new PendingLimit();
   socket.pause(); // nothing is read until the session knows whether it holds the lease
   socket.write(negotiation.opening());
@@ -61,20 +60,8 @@ export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: str
     overUnread(socket, session.cutOff); // negotiation answers the client does not read
   });
   void session.start().then(() => {
-    socket.write(greeting(session, deps));
+    if (greeting) socket.write(greeting());
     socket.resume();
   });
   return session;
-}
-
-/** One line telling a person whether what they type reaches the console, and why not. */
-function greeting(session: ExportSession, deps: SessionDeps): string {
-  const { port, listener } = deps;
-  const as = listener.actsAs;
-  let state: string;
-  if (session.writer) state = "you hold the writer lease";
-  else if (listener.mode === "ro") state = "read only (this listener is mode: ro)";
-  else if (!session.mayWrite) state = `read only (token ${as.name} has the ${as.role} role)`;
-  else state = `read only: the writer lease is held by ${session.leaseHolder() ?? "someone else"}`;
-  return `\r\n[sysrq-bridge] ${port.id}: ${state}\r\n`;
 }

@@ -17,7 +17,7 @@ import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { PhaseTimes } from "../sysrq/timing.js";
 import type { TransportFactory } from "../transports/create.js";
-import type { Transport } from "../transports/transport.js";
+import type { ModemLines, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
@@ -26,6 +26,8 @@ import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
 import { keyboardWire } from "./qmp-wire.js";
+
+const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
 
 export interface SysrqRequest {
   readonly keys: string;
@@ -108,6 +110,16 @@ export class Port {
         nmi: this.nmiCapability(),
       },
     };
+  }
+
+  /**
+   * The modem lines an RFC 2217 client reads: a tty's real ones (TIOCMGET); where there are none
+   * (telnet, a pty, whose TIOCMGET fails, or a tty not open now) a line that is up: CTS, DSR and CD on.
+   */
+  async modemLines(): Promise<ModemLines> {
+    const transport = this.link.current;
+    if (!transport?.modemLines) return LINES_UP;
+    return transport.modemLines().catch(() => LINES_UP);
   }
 
   /**

@@ -47,6 +47,18 @@ export function lineSettingsMessages(settings: LineSettings): Buffer {
   ]);
 }
 
+/** A client's poll for the modem lines (pyserial's poll_modem); answered with the server's NOTIFY. */
+export const NOTIFY_MODEMSTATE = 7;
+const SERVER_NOTIFY_MODEMSTATE = NOTIFY_MODEMSTATE + 100;
+const MODEM_BITS = { cd: 0x80, ri: 0x40, dsr: 0x20, cts: 0x10 } as const;
+
+/** Server -> client NOTIFY-MODEMSTATE: the lines' states (the delta bits stay 0). */
+export function modemStateMessage(lines: Record<keyof typeof MODEM_BITS, boolean>): Buffer {
+  const keys = Object.keys(MODEM_BITS) as (keyof typeof MODEM_BITS)[];
+  const state = keys.reduce((bits, line) => (lines[line] ? bits | MODEM_BITS[line] : bits), 0);
+  return comPortMessage(SERVER_NOTIFY_MODEMSTATE, [state]);
+}
+
 export function breakMessage(on: boolean): Buffer {
   return comPortMessage(ComPortCommand.SET_CONTROL, [on ? BREAK_ON : BREAK_OFF]);
 }

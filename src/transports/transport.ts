@@ -63,6 +63,14 @@ export interface LineControl {
   apply(change: LineChange): Promise<void>;
 }
 
+/** The modem status lines a serial device reads (TIOCMGET), as RFC 2217's NOTIFY-MODEMSTATE reports them. */
+export interface ModemLines {
+  readonly cts: boolean;
+  readonly dsr: boolean;
+  readonly ri: boolean;
+  readonly cd: boolean;
+}
+
 export interface Transport {
   readonly kind: TransportKind;
   /** Human description of the far end (device path or host:port), for logs and state. */
@@ -87,6 +95,8 @@ export interface Transport {
   setBreak?(on: boolean): Promise<void>;
   /** A serial line's settings, and the changes the wire can make while open (a tty). */
   readonly line?: LineControl;
+  /** The device's modem status lines now; absent where the wire has none (telnet). */
+  modemLines?(): Promise<ModemLines>;
   /** Valid after open(); before it, what is known from configuration. */
   breakCapability(): BreakCapability;
   close(): Promise<void>;

@@ -24,6 +24,7 @@ import {
   type BreakCapability,
   type LineChange,
   type LineControl,
+  type ModemLines,
   type SerialLine,
   type Transport,
   type TransportSink,
@@ -226,6 +227,15 @@ export class TtyTransport implements Transport {
   /** The whole line state, every time: the BREAK as it is and the DTR/RTS levels in effect. */
   private setLines(port: SerialPort, lines: Pick<SerialLine, "dtr" | "rts"> = this.settings): Promise<void> {
     return promisify((done) => port.set({ brk: this.breakOn, dtr: lines.dtr, rts: lines.rts }, done));
+  }
+
+  async modemLines(): Promise<ModemLines> {
+    const port = this.requirePort();
+    // serialport's get() is TIOCMGET without RI: reported off
+    const status = await new Promise<{ cts: boolean; dsr: boolean; dcd: boolean }>((resolve, reject) =>
+      port.get((err, got) => (err || !got ? reject(err ?? new Error("no modem status")) : resolve(got))),
+    );
+    return { cts: status.cts, dsr: status.dsr, ri: false, cd: status.dcd };
   }
 
   private requirePort(): SerialPort {

@@ -78,7 +78,14 @@ export class BusyboxTelnet {
 
 export interface PyserialResult {
   readonly openSeconds: number;
-  readonly steps: { step: string; ok: boolean; error?: string; seconds: number }[];
+  readonly steps: {
+    step: string;
+    ok: boolean;
+    error?: string;
+    seconds: number;
+    lines?: { cts: boolean; dsr: boolean; ri: boolean; cd: boolean };
+    data?: string;
+  }[];
 }
 
 /** Runs Debian's pyserial (/usr/bin/python3) against `url` through the given steps. */

@@ -2,6 +2,7 @@
 
 usage: python3 pyserial_rfc2217.py URL STEP...
 steps: send_break | break_on | break_off | sleep:SECONDS | write:TEXT | expect:TEXT (read until seen, 10 s)
+       | modem (reads .cts .dsr .ri .cd into the outcome's "lines") | read:SECONDS (all bytes read, "data")
 prints one JSON object: the open time and each step's outcome (an exception is an outcome, not a crash).
 """
 import json
@@ -28,6 +29,14 @@ for step in steps:
             port.break_condition = False
         elif kind == "sleep":
             time.sleep(float(arg))
+        elif kind == "modem":
+            outcome["lines"] = {"cts": port.cts, "dsr": port.dsr, "ri": port.ri, "cd": port.cd}
+        elif kind == "read":
+            deadline = time.monotonic() + float(arg)
+            while time.monotonic() < deadline:
+                seen += port.read(4096)
+            outcome["data"] = seen.decode("latin1")
+            seen = b""
         elif kind == "write":
             port.write(arg.encode("latin1"))
         elif kind == "expect":

@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/load.js";
 import { ComPortState } from "../../src/export/com-port-state.js";
 import { NewlineFilter } from "../../src/export/newline.js";
+import { modemStateMessage } from "../../src/transports/rfc2217-codec.js";
 
 const HEX = "a".repeat(64);
 const vm0 = { id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } };
@@ -31,6 +32,18 @@ describe("export config", () => {
       "/",
     );
     assert.deepEqual(config.ports[0]?.export?.telnet?.endpoint, { host: "0.0.0.0", port: 7000 });
+  });
+
+  it("notices: on for telnet and off for rfc2217 unless the listener says", () => {
+    const byDefault = resolveConfig(withExport({ telnet: { port: 7000 }, rfc2217: { port: 7100 } }), "/");
+    assert.equal(byDefault.ports[0]?.export?.telnet?.notices, true);
+    assert.equal(byDefault.ports[0]?.export?.rfc2217?.notices, false);
+    const set = resolveConfig(
+      withExport({ telnet: { port: 7000, notices: false }, rfc2217: { port: 7100, notices: true } }),
+      "/",
+    );
+    assert.equal(set.ports[0]?.export?.telnet?.notices, false);
+    assert.equal(set.ports[0]?.export?.rfc2217?.notices, true);
   });
 
   it("takes loopback and unix sockets (relative to the config file), mode rw by default, open mode as anonymous", () => {
@@ -166,6 +179,14 @@ describe("RFC 2217 server answers", () => {
     assert.deepEqual(state.handle(5, Buffer.from([4])), { kind: "reply", reply: sb(105, 6) });
     assert.deepEqual(state.handle(12, Buffer.from([3])), { kind: "reply", reply: sb(112, 3) });
     assert.deepEqual(state.handle(8, Buffer.alloc(0)), { kind: "none" });
+  });
+
+  it("answers a NOTIFY-MODEMSTATE poll with the lines: CD 0x80, RI 0x40, DSR 0x20, CTS 0x10", () => {
+    assert.deepEqual(new ComPortState(() => null, "test").handle(7, Buffer.alloc(0)), {
+      kind: "modem-state",
+    });
+    assert.deepEqual(modemStateMessage({ cts: true, dsr: true, ri: false, cd: true }), sb(107, 0xb0));
+    assert.deepEqual(modemStateMessage({ cts: false, dsr: false, ri: true, cd: false }), sb(107, 0x40));
   });
 });
 
