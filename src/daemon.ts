@@ -15,7 +15,6 @@ import type { BridgeConfig } from "./config/types.js";
 import { BridgeError } from "./errors.js";
 import { startExports, type ExportListeners } from "./export/listeners.js";
 import { fdBudget } from "./fd-budget.js";
-import { trackLevels } from "./logger.js";
 import { PortRegistry } from "./ports/registry.js";
 import { loadTransportFactory, type TransportFactory } from "./transports/create.js";
 
@@ -53,7 +52,7 @@ const RELOAD_GRACE_MS = 5_000;
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
-  const setLogLevel = trackLevels(logger); // before any child logger is made  // Before anything opens: a limit too low for the ports' reserve refuses to start.
+  // Before anything opens: a limit too low for the ports' reserve refuses to start.
   const budget = fdBudget(config.ports.length, MAX_CONNECTIONS);
   if (budget.connections < MAX_CONNECTIONS) {
     logger.warn(
@@ -123,7 +122,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       }
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
-      setLogLevel(next.logLevel);
+      // pino children made without a level of their own (every one here) read the root's.
+      logger.level = next.logLevel;
       for (const port of ports.list()) port.capture.log.resize(next.retainLines);
       current = next;
       return {

@@ -77,29 +77,3 @@ export function createRootLogger(level: string, pretty = process.stdout.isTTY): 
 export function createStreamLogger(level: string, destination: DestinationStream): Logger {
   return pino(rootLoggerOptions(level), destination);
 }
-
-/**
- * Sets the level of `root` and of every child made from it since this was called: a pino child keeps
- * the level it was made with, so a reload's `log.level` would otherwise reach only new children.
- * Children are held weakly (per-request ones come and go); dead references are swept as the set grows.
- */
-export function trackLevels(root: Logger): (level: string) => void {
-  const children = new Set<WeakRef<Logger>>();
-  let sweepAt = 1024;
-  const previous = root.onChild;
-  root.onChild = (child) => {
-    previous(child);
-    children.add(new WeakRef(child));
-    if (children.size < sweepAt) return;
-    for (const ref of children) if (ref.deref() === undefined) children.delete(ref);
-    sweepAt = Math.max(1024, children.size * 2);
-  };
-  return (level) => {
-    root.level = level;
-    for (const ref of children) {
-      const child = ref.deref();
-      if (child === undefined) children.delete(ref);
-      else child.level = level;
-    }
-  };
-}

@@ -181,7 +181,13 @@ describe("config reload", { skip: requireTools("socat"), timeout: 90_000 }, () =
     // log.level debug reaches the HTTP logger made at start: a repeated failure is logged at debug.
     await get("/ports", "wrong-token-0");
     await waitUntil(
-      () => daemon.output().stdout.includes("request without a valid token refused"),
+      () =>
+        daemon
+          .output()
+          .stdout.split("\n")
+          .some(
+            (line) => line.includes('"level":20') && line.includes("request without a valid token refused"),
+          ),
       5000,
       "a debug line",
     );
