@@ -161,23 +161,21 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           reloadLog.error({ signal, reason: problem }, "reload refused: the audit file cannot be written");
           return;
         }
+        const noAudit = (err: unknown) => reloadLog.error({ err }, "could not write the audit record");
         try {
           const result = await reload();
           reloadLog.info({ signal, ...result }, "config reloaded");
-          await audit.append({ ...who, status: 200, ...result, unchanged: result.unchanged.length });
+          const counts = { unchanged: result.unchanged.length };
+          await audit.append({ ...who, status: 200, ...result, ...counts }).catch(noAudit);
         } catch (err) {
           if (!(err instanceof BridgeError) || err.code !== "CONFIG_INVALID") {
             reloadLog.error({ signal, err }, "reload failed");
-            await audit.append({ ...who, status: 500, code: "INTERNAL" }).catch(() => undefined);
+            await audit.append({ ...who, status: 500, code: "INTERNAL" }).catch(noAudit);
             return;
           }
           const errors = configProblems(err);
           reloadLog.error({ signal, errors }, "config not reloaded: the old one keeps running");
-          await audit
-            .append({ ...who, status: 400, code: "CONFIG_INVALID", errors })
-            .catch((auditErr: unknown) =>
-              reloadLog.error({ err: auditErr }, "could not write the audit record"),
-            );
+          await audit.append({ ...who, status: 400, code: "CONFIG_INVALID", errors }).catch(noAudit);
         }
       },
       close(graceMs = 10_000) {
