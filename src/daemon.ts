@@ -2,14 +2,17 @@
  * Assembles the daemon from a resolved config: ports (with their transports and captures), the HTTP
  * app, and the listener. Tests and main.ts both start the daemon through here.
  */
+import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { buildApp, type BridgeApp } from "./api/app.js";
+import { buildApp, type BridgeApp, type ReloadResult } from "./api/app.js";
 import { AuditLog } from "./api/audit/audit-log.js";
 import { HttpConnections, refuseHttp } from "./api/http-connections.js";
 import { systemClock } from "./clock.js";
 import { ConnectionLimits, MAX_CONNECTIONS } from "./connection-limits.js";
+import { configProblems, planReload } from "./config/reload-plan.js";
 import type { BridgeConfig } from "./config/types.js";
+import { BridgeError } from "./errors.js";
 import { startExports, type ExportListeners } from "./export/listeners.js";
 import { fdBudget } from "./fd-budget.js";
 import { PortRegistry } from "./ports/registry.js";
@@ -22,6 +25,13 @@ export interface Daemon {
   readonly exports: ExportListeners;
   /** Base URL once listening, e.g. http://127.0.0.1:8420 */
   readonly url: string;
+  /**
+   * Re-reads the config and applies it as a whole or not at all (CONFIG_INVALID with
+   * `details.errors`); ports whose config did not change are not touched. POST /reload calls this.
+   */
+  reload(): Promise<ReloadResult>;
+  /** SIGHUP: reload, then audit and log the outcome (never rejects). */
+  reloadBySignal(signal: string): Promise<void>;
   /** Finishes in-flight requests (bounded), stops listening, closes ports and flushes captures. */
   close(graceMs?: number): Promise<void>;
 }
@@ -33,7 +43,12 @@ export interface DaemonOptions {
   readonly createTransport?: TransportFactory;
   /** Do not listen on a socket (app.inject only). */
   readonly listen?: boolean;
+  /** The config again, for a reload (the file re-read); absent: reloads are refused. */
+  readonly loadConfig?: () => Promise<BridgeConfig>;
 }
+
+/** How long a reload lets a changed or removed port's in-flight requests finish before closing it. */
+const RELOAD_GRACE_MS = 5_000;
 
 export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
   const { config, logger } = options;
@@ -58,7 +73,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     undo.push(() => ports.stopAll(0));
     const audit = await AuditLog.open(config.audit, logger);
     undo.push(() => audit.close());
+    let reload: () => Promise<ReloadResult> = () =>
+      Promise.reject(new BridgeError("CONFIG_INVALID", "the daemon is still starting"));
     const app = await buildApp({
+      reload: () => reload(),
       ports,
       logger,
       audit,
@@ -71,7 +89,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       app.server,
       limits.gate("http", logger.child({ component: "http" }), refuseHttp(config.listen.tls !== undefined)),
     );
-    const exports = await startExports({ ports: ports.list(), audit, log: logger, limits });
+    const exports = await startExports({ audit, log: logger, limits }, ports.list());
     undo.push(() => exports.close());
     ports.startAll();
     let url = "";
@@ -83,12 +101,83 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     } else {
       await app.ready();
     }
+    let current = config;
+    /** Applies `next`, or throws without having changed anything the plan or a bind refused. */
+    const apply = async (next: BridgeConfig): Promise<ReloadResult> => {
+      const plan = planReload(current, next);
+      if (plan.refused.length > 0) {
+        const reasons = plan.refused.map((problem) => `${problem.path}: ${problem.message}`).join("; ");
+        throw new BridgeError("CONFIG_INVALID", reasons, { details: { errors: plan.refused } });
+      }
+      // New listeners bind before anything stops: one that cannot leaves the old config running.
+      const exportChange = await exports.prepare(next.ports);
+      const stopped = [...plan.removed, ...plan.changed.map((port) => port.id)];
+      const started = [...plan.added, ...plan.changed];
+      try {
+        if (stopped.length + started.length > 0)
+          await ports.replace(next, { stopped, started }, RELOAD_GRACE_MS);
+      } catch (err) {
+        await exportChange.abandon();
+        throw err;
+      }
+      await exportChange.commit((id) => ports.get(id));
+      app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
+      // pino children made without a level of their own (every one here) read the root's.
+      logger.level = next.logLevel;
+      for (const port of ports.list()) port.capture.log.resize(next.retainLines);
+      current = next;
+      return {
+        added: plan.added.map((port) => port.id),
+        removed: plan.removed,
+        changed: plan.changed.map((port) => port.id),
+        unchanged: plan.unchanged,
+      };
+    };
+    // One reload at a time: a second waits for the first and then compares with its outcome.
+    let reloads: Promise<unknown> = Promise.resolve();
+    reload = () => {
+      const loadConfig = options.loadConfig;
+      if (loadConfig === undefined) {
+        return Promise.reject(
+          new BridgeError("CONFIG_INVALID", "this daemon was not started from a config file"),
+        );
+      }
+      const run = reloads.then(async () => apply(await loadConfig()));
+      reloads = run.catch(() => undefined);
+      return run;
+    };
+    const reloadLog = logger.child({ component: "reload" });
     let closing: Promise<void> | null = null;
     return {
       app,
       ports,
       exports,
       url,
+      reload: () => reload(),
+      async reloadBySignal(signal) {
+        const who = { requestId: randomUUID(), token: `(${signal})`, client: "local", action: "reload" };
+        const problem = audit.unavailable();
+        if (problem !== null) {
+          reloadLog.error({ signal, reason: problem }, "reload refused: the audit file cannot be written");
+          return;
+        }
+        const noAudit = (err: unknown) => reloadLog.error({ err }, "could not write the audit record");
+        try {
+          const result = await reload();
+          reloadLog.info({ signal, ...result }, "config reloaded");
+          const counts = { unchanged: result.unchanged.length };
+          await audit.append({ ...who, status: 200, ...result, ...counts }).catch(noAudit);
+        } catch (err) {
+          if (!(err instanceof BridgeError) || err.code !== "CONFIG_INVALID") {
+            reloadLog.error({ signal, err }, "reload failed");
+            await audit.append({ ...who, status: 500, code: "INTERNAL" }).catch(noAudit);
+            return;
+          }
+          const errors = configProblems(err);
+          reloadLog.error({ signal, errors }, "config not reloaded: the old one keeps running");
+          await audit.append({ ...who, status: 400, code: "CONFIG_INVALID", errors }).catch(noAudit);
+        }
+      },
       close(graceMs = 10_000) {
         closing ??= (async () => {
           // Stop taking requests; in-flight sequences finish (bounded), then the wire and the captures close.

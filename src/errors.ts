@@ -33,7 +33,7 @@ export const ErrorCodes = {
   CAPTURE_LOST: 410,
   CAPTURE_OFFSET_PAST_END: 416,
   WIRE_TIMEOUT: 504,
-  CONFIG_INVALID: 500,
+  CONFIG_INVALID: 400,
   INTERNAL: 500,
 } as const;
 

@@ -63,8 +63,17 @@ export class BatchedLogDestination {
         // way the daemon keeps serving its ports rather than die of its log.
         this.broken = true;
         if (code !== "EPIPE")
-          process.stderr.write(`sysrq-bridge: log output failed (${code}); log lines are dropped\n`);
+          tellStderr(`sysrq-bridge: log output failed (${code}); log lines are dropped\n`);
       }
     }
+  }
+}
+
+/** One line to stderr, if it can take it: after a hang-up it is the same vanished terminal (EIO). */
+function tellStderr(text: string): void {
+  try {
+    writeSync(2, text);
+  } catch {
+    // nowhere left to say it
   }
 }

@@ -62,10 +62,11 @@ export function rootLoggerOptions(level: string): LoggerOptions {
  */
 export function createRootLogger(level: string, pretty = process.stdout.isTTY): Logger {
   if (pretty) {
-    return pino({
-      ...rootLoggerOptions(level),
-      transport: { target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } },
-    });
+    const transport = pino.transport({ target: "pino-pretty", options: { translateTime: "SYS:HH:MM:ss.l" } });
+    // The terminal went away (a hang-up): its worker ends on EIO and every later line would raise an
+    // uncaught "worker has exited". The daemon goes on without a log, as it does on EPIPE.
+    transport.on("error", () => undefined);
+    return pino(rootLoggerOptions(level), transport);
   }
   const destination = new BatchedLogDestination(1);
   process.once("exit", destination.flushSync);

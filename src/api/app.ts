@@ -30,6 +30,7 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
 import { portRoutes } from "./routes/ports.js";
+import { reloadRoutes } from "./routes/reload.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
 import { writeRoutes } from "./routes/write.js";
 import { HTTP_SERVER_OPTIONS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "./http-connections.js";
@@ -43,6 +44,10 @@ declare module "fastify" {
     metrics: BridgeMetrics;
     tokens: TokenVerifier;
     consoles: ConsoleHub;
+    /** Re-reads the config file and applies it (daemon-reload.ts); POST /reload and SIGHUP. */
+    reloadConfig: () => Promise<ReloadResult>;
+    /** A reload's tokens and rate limits, for the requests that follow. */
+    reconfigure: (settings: LiveSettings) => void;
     /** Aborted when the server starts closing: long-polls end at once instead of holding up shutdown. */
     closing: AbortSignal;
   }
@@ -50,6 +55,20 @@ declare module "fastify" {
 
 /** How long after listening the schemas no request has needed yet start compiling (lazy-schemas.ts). */
 const COMPILE_REMAINING_AFTER_MS = 250;
+
+/** What a reload changes in the HTTP layer without rebuilding it. */
+export interface LiveSettings {
+  readonly tokens: readonly TokenConfig[];
+  readonly rateLimit: RateLimitConfig;
+}
+
+/** The ports a reload added, removed, restarted with new settings and left alone. */
+export interface ReloadResult {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+  readonly unchanged: readonly string[];
+}
 
 export interface AppOptions {
   readonly ports: PortRegistry;
@@ -59,6 +78,8 @@ export interface AppOptions {
   readonly tokens: readonly TokenConfig[];
   readonly rateLimit: RateLimitConfig;
   readonly tls?: ListenConfig["tls"];
+  /** POST /reload; absent: the route answers that this daemon cannot reload (tests' in-process apps). */
+  readonly reload?: () => Promise<ReloadResult>;
 }
 
 export type BridgeApp = FastifyInstance<
@@ -117,11 +138,24 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   });
   installErrorHandler(app);
   installAuth(app, app.tokens, options.rateLimit);
+  let rateLimits = options.rateLimit;
+  app.decorate("reconfigure", (settings: LiveSettings) => {
+    app.tokens.use(settings.tokens);
+    rateLimits = settings.rateLimit;
+    app.authFailures.configure(rateLimits.authFailures, rateLimits.timeWindowMs);
+  });
+  app.decorate(
+    "reloadConfig",
+    options.reload ??
+      (() =>
+        Promise.reject(new BridgeError("CONFIG_INVALID", "this daemon was not started from a config file"))),
+  );
   installAudit(app, options.audit);
   // Per token (per client address when auth is off); registered after the auth hook so it knows who.
   await app.register(rateLimit, {
-    max: options.rateLimit.max,
-    timeWindow: options.rateLimit.timeWindowMs,
+    // Read per request, so a reload's limits apply to the next one.
+    max: () => rateLimits.max,
+    timeWindow: () => rateLimits.timeWindowMs,
     keyGenerator: (request) => (request.principal ? `token:${request.principal.name}` : `ip:${request.ip}`),
     errorResponseBuilder: (_request, context) =>
       new BridgeError("RATE_LIMITED", `more than ${context.max} requests in ${context.after}; retry later`),
@@ -138,6 +172,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(captureRoutes);
   await app.register(consoleRoutes);
   await app.register(leaseRoutes);
+  await app.register(reloadRoutes);
   await registerWebConsole(app);
   return app;
 }

@@ -72,7 +72,8 @@ export async function serve(argv: readonly string[]): Promise<number> {
   const logger = createRootLogger(config.logLevel);
   let daemon;
   try {
-    daemon = await startDaemon({ config, logger });
+    const file = args.config;
+    daemon = await startDaemon({ config, logger, loadConfig: () => loadConfigFile(file) });
   } catch (err) {
     // startDaemon has closed whatever it opened (ports, listeners): one line and a non-zero exit.
     logger.flush();
@@ -80,13 +81,23 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return err instanceof BridgeError && err.code === "CONFIG_INVALID" ? 78 : 1;
   }
   logger.info({ url: daemon.url, ports: config.ports.map((p) => p.id) }, "sysrq-bridge listening");
+  // SIGHUP re-reads the config, as for ser2net and conserver (POST /reload does the same). It also
+  // comes when the terminal the daemon was started from goes away: the daemon keeps running.
+  let hungUp = false;
+  const running = daemon;
+  process.on("SIGHUP", () => {
+    hungUp = true;
+    void running.reloadBySignal("SIGHUP");
+  });
   // First SIGTERM/SIGINT: finish in-flight sequences (bounded), flush captures, close ports.
   // A second signal exits at once.
-  closeWithGrace({ delay: 15_000, logger }, async ({ signal, err }) => {
+  closeWithGrace({ delay: 15_000, logger, skip: ["SIGHUP"] }, async ({ signal, err }) => {
     if (err) logger.error({ err }, "fatal error, shutting down");
     else logger.info({ signal }, "shutting down");
     await daemon.close(10_000);
-    if (signal === "SIGHUP") endByHangup(logger);
+    // A terminal that hung up may be gone: exit() would try to restore its modes (see endBySignal).
+    const onTerminal = process.stdout.isTTY || process.stderr.isTTY;
+    if (signal !== undefined && hungUp && onTerminal) endBySignal(logger, signal);
   });
   return -1;
 }
@@ -98,14 +109,14 @@ function startFailure(err: unknown): string {
 }
 
 /**
- * After a hang-up (the terminal the daemon was started from is gone), ends the process the way an
- * unhandled SIGHUP would, not through exit(): at exit Node 20 restores the terminal's modes and
- * aborts when that terminal no longer exists (nodejs/node#51519, fixed in later releases), and here
- * the abort then spun in a SIGSEGV loop at 100% of a core instead of ending. Everything is closed
- * and flushed by now; the parent sees "killed by SIGHUP", as for any program whose terminal went.
+ * After the terminal the daemon was started from went away, ends the process the way an unhandled
+ * signal would, not through exit(): at exit Node 20 restores the terminal's modes and aborts when
+ * that terminal no longer exists (nodejs/node#51519, fixed in later releases), and here the abort
+ * then spun in a SIGSEGV loop at 100% of a core instead of ending. Everything is closed and flushed
+ * by now; the parent sees "killed by SIGTERM" (or whichever signal it sent).
  */
-function endByHangup(logger: Logger): void {
+function endBySignal(logger: Logger, signal: string): void {
   logger.flush();
-  process.removeAllListeners("SIGHUP"); // the default action (terminate) applies again
-  process.kill(process.pid, "SIGHUP");
+  process.removeAllListeners(signal); // the default action (terminate) applies again
+  process.kill(process.pid, signal);
 }

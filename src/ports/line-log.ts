@@ -62,10 +62,27 @@ export class LineLog {
   private readonly waiters = new Set<() => void>();
 
   constructor(
-    private readonly capacity: number,
+    private capacity: number,
     firstSeq: number,
   ) {
     this.nextSeq = firstSeq;
+  }
+
+  /** A reload's retainLines: the ring is laid out oldest first again, keeping the newest `capacity`. */
+  resize(capacity: number): void {
+    if (capacity === this.capacity) return;
+    const order = (column: unknown[]): void => {
+      const rotated = column.slice(this.head).concat(column.slice(0, this.head));
+      const kept = rotated.slice(Math.max(0, rotated.length - capacity));
+      column.length = 0;
+      for (const value of kept) column.push(value);
+    };
+    order(this.sources);
+    order(this.offsets);
+    order(this.lengths);
+    order(this.times);
+    this.head = 0;
+    this.capacity = capacity;
   }
 
   get next(): number {

@@ -1,13 +1,13 @@
 /** All configured ports by id, built from config; the only way the API reaches a port. */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import type { Logger } from "pino";
-import type { BridgeConfig } from "../config/types.js";
+import type { BridgeConfig, PortConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { Clock } from "../sysrq/console.js";
 import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
-import { Capture } from "./capture.js";
+import { Capture, type CaptureOptions } from "./capture.js";
 import { CAPTURE_DIR_MODE, listCaptureDir } from "./capture-segments.js";
 import { Port } from "./port.js";
 
@@ -18,37 +18,38 @@ export interface RegistryDeps {
 }
 
 export class PortRegistry {
-  private constructor(private readonly ports: ReadonlyMap<string, Port>) {}
+  private constructor(
+    private ports: ReadonlyMap<string, Port>,
+    private readonly deps: RegistryDeps,
+  ) {}
 
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
-    // Captures open concurrently: with hundreds of ports, one at a time dominated start-up. The
-    // directory is made and listed once for all of them (once per port grew with the square of the ports).
+    // The directory is made and listed once for all ports (once per port grew with the square of the ports).
     writableDir(config.captureDir);
-    const dirNames = listCaptureDir(config.captureDir);
-    const entries = await Promise.all(
-      config.ports.map(async (portConfig) => {
-        const log = deps.log.child({ port: portConfig.id });
-        const capture = await Capture.open(config.captureDir, portConfig.id, {
-          retainLines: config.retainLines,
-          rotation: config.capture,
-          log,
-          dirNames,
-        });
-        const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
-        const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
-        const portDeps = {
-          createTransport: deps.createTransport,
-          capture,
-          clock: deps.clock,
-          log,
-          qmp,
-          redfish,
-        };
-        return [portConfig.id, new Port(portConfig, portDeps)] as const;
-      }),
-    );
-    const ports = new Map<string, Port>(entries);
-    return new PortRegistry(ports);
+    const opened = await openPorts(config, config.ports, deps, listCaptureDir(config.captureDir));
+    return new PortRegistry(new Map(opened.map((port) => [port.id, port])), deps);
+  }
+
+  /**
+   * A reload's ports: `stopped` ids are stopped (in-flight work finishes, bounded by graceMs), then
+   * `started` ones open and start; the others are not touched. The ports are listed in the new order.
+   */
+  async replace(
+    config: BridgeConfig,
+    change: { readonly stopped: readonly string[]; readonly started: readonly PortConfig[] },
+    graceMs: number,
+  ): Promise<void> {
+    const stopping = change.stopped.map((id) => this.get(id));
+    const idle = Promise.all(stopping.map((port) => port.idle()));
+    await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    await Promise.all(stopping.map((port) => port.stop()));
+    const gone = new Set(change.stopped);
+    const kept = new Map([...this.ports].filter(([id]) => !gone.has(id)));
+    // A port's new capture picks up where its old one stopped (the restart leaves a gap record).
+    const opened = await openPorts(config, change.started, this.deps, listCaptureDir(config.captureDir));
+    for (const port of opened) kept.set(port.id, port);
+    this.ports = new Map(config.ports.map((port) => [port.id, kept.get(port.id) as Port]));
+    for (const port of opened) port.start();
   }
 
   list(): Port[] {
@@ -73,6 +74,37 @@ export class PortRegistry {
     await Promise.race([idle, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await Promise.all(this.list().map((port) => port.stop()));
   }
+}
+
+/** Opens the captures of `ports` concurrently: with hundreds of ports, one at a time dominated start-up. */
+async function openPorts(
+  config: BridgeConfig,
+  ports: readonly PortConfig[],
+  deps: RegistryDeps,
+  dirNames: CaptureOptions["dirNames"],
+): Promise<Port[]> {
+  return Promise.all(
+    ports.map(async (portConfig) => {
+      const log = deps.log.child({ port: portConfig.id });
+      const capture = await Capture.open(config.captureDir, portConfig.id, {
+        retainLines: config.retainLines,
+        rotation: config.capture,
+        log,
+        dirNames,
+      });
+      const qmp = portConfig.qmp ? new QmpClient(portConfig.qmp) : null;
+      const redfish = portConfig.nmi?.kind === "redfish" ? new RedfishClient(portConfig.nmi) : null;
+      const portDeps = {
+        createTransport: deps.createTransport,
+        capture,
+        clock: deps.clock,
+        log,
+        qmp,
+        redfish,
+      };
+      return new Port(portConfig, portDeps);
+    }),
+  );
 }
 
 /** Makes the capture folder; one that cannot be written (a read-only mount) is a clear start-up error. */

@@ -20,10 +20,16 @@ export class AuthFailures {
 
   constructor(
     private readonly log: FastifyBaseLogger,
-    private readonly limit: number,
-    private readonly windowMs: number,
+    private limit: number,
+    private windowMs: number,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** A reload's limits; windows already open keep their start. */
+  configure(limit: number, windowMs: number): void {
+    this.limit = limit;
+    this.windowMs = windowMs;
+  }
 
   /** How long `client` must wait before it may present a token again; 0 when it may now. */
   blockedForMs(client: string): number {

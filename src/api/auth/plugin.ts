@@ -43,12 +43,15 @@ export function installAuth(app: FastifyInstance, verifier: TokenVerifier, limit
   const failures = new AuthFailures(app.log, limits.authFailures, limits.timeWindowMs);
   app.decorate("authFailures", failures);
 
-  if (!verifier.enabled) {
-    // Open mode makes every caller admin: only loopback Host names (no DNS rebinding), on every route.
-    app.addHook("onRequest", (request, _reply, done) => {
-      done(refuseOrigin(request.headers.origin, request.headers.host, false) ?? undefined);
-    });
-  }
+  // Open mode makes every caller admin: only loopback Host names (no DNS rebinding), on every route.
+  // Checked per request: a reload may add the first token or remove the last.
+  app.addHook("onRequest", (request, _reply, done) => {
+    done(
+      verifier.enabled
+        ? undefined
+        : (refuseOrigin(request.headers.origin, request.headers.host, false) ?? undefined),
+    );
+  });
   app.addHook("onRequest", async (request, reply) => {
     const access = request.routeOptions.config.access ?? "admin";
     if (access === "public") return;

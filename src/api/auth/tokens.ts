@@ -9,7 +9,12 @@ import type { Principal } from "./principal.js";
 const BEARER = /^Bearer[ \t]+(\S{1,512})[ \t]*$/i;
 
 export class TokenVerifier {
-  constructor(private readonly tokens: readonly TokenConfig[]) {}
+  constructor(private tokens: readonly TokenConfig[]) {}
+
+  /** A reload's token set: requests checked from now on see it (the daemon's one holder of the tokens). */
+  use(tokens: readonly TokenConfig[]): void {
+    this.tokens = tokens;
+  }
 
   get enabled(): boolean {
     return this.tokens.length > 0;
