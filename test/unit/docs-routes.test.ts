@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Daemon } from "../../src/daemon.js";
@@ -9,6 +9,7 @@ import { startTestDaemon } from "../helpers/daemon.js";
  * Every route of the OpenAPI document the daemon serves is named in docs/http-api.md as
  * `METHOD /path` (in backticks, `:id` for a path parameter, optionally followed by a query string), so
  * a new route cannot ship undocumented. The app is built in-process, as the OpenAPI test builds it.
+ * And README.md links every page in docs/ directly, so a new page cannot hide.
  */
 
 const HTTP_API = fileURLToPath(new URL("../../docs/http-api.md", import.meta.url));
@@ -56,5 +57,18 @@ describe("docs/http-api.md names every route", () => {
       "GET /ports/:id",
     ]);
     assert.deepEqual(undocumented(routes, "`GET /ports`, `GET /ports/:id`, `GET /ports/:id/log`"), []);
+  });
+});
+
+describe("README.md links every docs page", () => {
+  it("names each docs/*.md as a link to docs/<page>.md", () => {
+    const docs = fileURLToPath(new URL("../../docs/", import.meta.url));
+    const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+    const pages = readdirSync(docs).filter((name) => name.endsWith(".md"));
+    assert.ok(pages.length >= 10, `only ${pages.length} pages in docs/`);
+    assert.deepEqual(
+      pages.filter((page) => !readme.includes(`](docs/${page})`)),
+      [],
+    );
   });
 });
