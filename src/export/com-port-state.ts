@@ -9,14 +9,8 @@
  * fails its open unless the answer starts with the value it asked for. A request for the current
  * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one.
  */
-import {
-  BREAK_OFF,
-  BREAK_ON,
-  ComPortCommand,
-  NOTIFY_MODEMSTATE,
-  comPortMessage,
-} from "../transports/rfc2217-codec.js";
-import type { LineSettings } from "../transports/rfc2217-codec.js";
+import { BREAK_OFF, BREAK_ON, ComPortCommand, NOTIFY_MODEMSTATE, comPortMessage } from "../telnet/rfc2217.js";
+import type { LineSettings } from "../telnet/rfc2217.js";
 import type { FlowControl, LineChange } from "../transports/transport.js";
 
 export const SERVER_REPLY_OFFSET = 100;

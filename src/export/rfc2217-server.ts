@@ -15,11 +15,11 @@
  */
 import type { Socket } from "node:net";
 import type { Port } from "../ports/port.js";
-import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../transports/rfc2217-codec.js";
-import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
+import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../telnet/rfc2217.js";
+import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../telnet/codec.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
-import { ServerNegotiation } from "./negotiation.js";
+import { ServerNegotiation } from "../telnet/options.js";
 import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 

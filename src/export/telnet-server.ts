@@ -10,10 +10,10 @@
  *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
  */
 import type { Socket } from "node:net";
-import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
+import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../telnet/codec.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
-import { ServerNegotiation } from "./negotiation.js";
-import { NewlineFilter } from "./newline.js";
+import { ServerNegotiation } from "../telnet/options.js";
+import { NewlineFilter } from "../telnet/newline.js";
 import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 

@@ -14,8 +14,8 @@
 import net from "node:net";
 import type { TelnetTransportConfig } from "../config/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "./rfc2217-codec.js";
-import { BREAK_BYTES, DO, NegotiationPolicy, TelnetDecoder, escapeData } from "./telnet-codec.js";
+import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "../telnet/rfc2217.js";
+import { BREAK_BYTES, DO, NegotiationPolicy, TelnetDecoder, escapeData } from "../telnet/codec.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
 
 /** RFC 2217 on top of standard telnet: line settings at connect, BREAK as SET-CONTROL on/off. */

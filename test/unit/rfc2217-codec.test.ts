@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { breakMessage, comPortMessage, lineSettingsMessages } from "../../src/transports/rfc2217-codec.js";
+import { breakMessage, comPortMessage, lineSettingsMessages } from "../../src/telnet/rfc2217.js";
 
 describe("RFC 2217 messages", () => {
   it("frames a COM-PORT-OPTION command and doubles IAC in its value", () => {

@@ -10,7 +10,7 @@ import {
   WONT,
   escapeData,
   type TelnetEvent,
-} from "../../src/transports/telnet-codec.js";
+} from "../../src/telnet/codec.js";
 
 const QEMU_OPENING = [0xff, 0xfb, 0x01, 0xff, 0xfb, 0x03, 0xff, 0xfb, 0x00, 0xff, 0xfd, 0x00];
 

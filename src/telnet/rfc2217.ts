@@ -4,7 +4,7 @@
  *   IAC SB COM-PORT-OPTION <command> <value...> IAC SE      client -> server: command
  *                                                            server -> client: command + 100, value applied
  */
-import { IAC, SB, SE } from "./telnet-codec.js";
+import { IAC, SB, SE } from "./codec.js";
 
 export const COM_PORT_OPTION = 44;
 

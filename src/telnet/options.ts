@@ -3,7 +3,7 @@
  * perform are offered up front (IAC WILL), the options we let the client perform are accepted (IAC DO);
  * everything else is refused. Answers only when an option's state changes, so no loop can start.
  */
-import { DO, DONT, WILL, WONT, negotiationBytes, type Negotiation } from "../transports/telnet-codec.js";
+import { DO, DONT, WILL, WONT, negotiationBytes, type Negotiation } from "./codec.js";
 
 export class ServerNegotiation {
   private readonly localEnabled = new Set<number>();
