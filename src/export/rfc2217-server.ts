@@ -11,15 +11,15 @@
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> session.input (binary: no newline rewriting)
  *                            ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
- *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
+ *                            └─ IAC WILL/DO.. ─> TelnetOptions ─> socket
  */
 import type { Socket } from "node:net";
 import type { Port } from "../ports/port.js";
 import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../telnet/rfc2217.js";
 import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../telnet/codec.js";
+import { TelnetOptions } from "../telnet/options.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
-import { ServerNegotiation } from "../telnet/options.js";
 import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 
@@ -30,10 +30,7 @@ export function lineSettingsOf(port: Port): LineSettings | null {
 
 export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);
-  const negotiation = new ServerNegotiation(
-    new Set([OPT_BINARY, OPT_SGA]),
-    new Set([OPT_BINARY, OPT_SGA, COM_PORT_OPTION]),
-  );
+  const negotiation = new TelnetOptions([OPT_BINARY, OPT_SGA], [OPT_BINARY, OPT_SGA, COM_PORT_OPTION]);
   const state = new ComPortState(() => lineSettingsOf(deps.port), `sysrq-bridge ${deps.port.id}`);
   const decoder = new TelnetDecoder("standard");
   // Commands are answered in the order they came, a BREAK's answer included.

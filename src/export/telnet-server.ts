@@ -7,22 +7,19 @@
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> NewlineFilter ─> session.input
  *                            ├─ IAC BRK ─> session.sendBreak
- *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
+ *                            └─ IAC WILL/DO.. ─> TelnetOptions ─> socket
  */
 import type { Socket } from "node:net";
 import { BRK, OPT_BINARY, OPT_ECHO, OPT_SGA, TelnetDecoder } from "../telnet/codec.js";
-import { ExportSession, type SessionDeps } from "./client-session.js";
-import { ServerNegotiation } from "../telnet/options.js";
+import { TelnetOptions } from "../telnet/options.js";
 import { NewlineFilter } from "../telnet/newline.js";
+import { ExportSession, type SessionDeps } from "./client-session.js";
 import { attachNotices } from "./notices.js";
 import { PendingLimit, overUnread } from "./peer-bounds.js";
 
 export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);
-  const negotiation = new ServerNegotiation(
-    new Set([OPT_ECHO, OPT_SGA, OPT_BINARY]),
-    new Set([OPT_BINARY, OPT_SGA]),
-  );
+  const negotiation = new TelnetOptions([OPT_ECHO, OPT_SGA, OPT_BINARY], [OPT_BINARY, OPT_SGA]);
   const decoder = new TelnetDecoder("standard");
   const newline = new NewlineFilter();
   // A refused BREAK or input is said on the console stream, as the greeting is (notices: true).
