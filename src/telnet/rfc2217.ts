@@ -7,7 +7,7 @@
  * The client (transports/telnet.ts) sends line settings and BREAK; the server (export/com-port-state.ts)
  * decodes them with the same tables and answers.
  */
-import { IAC, SB, SE } from "./codec.js";
+import { IAC, SB, SE, escapeData } from "./codec.js";
 
 export const COM_PORT_OPTION = 44;
 
@@ -92,8 +92,8 @@ export const FLOW_OF_CONTROL: Readonly<Record<number, "none" | "xonxoff" | "rtsc
 
 /** One COM-PORT-OPTION subnegotiation; IAC in the value is doubled. */
 export function comPortMessage(command: number, value: readonly number[]): Buffer {
-  const escaped = value.flatMap((b) => (b === IAC ? [IAC, IAC] : [b]));
-  return Buffer.from([IAC, SB, COM_PORT_OPTION, command, ...escaped, IAC, SE]);
+  const head = Buffer.from([IAC, SB, COM_PORT_OPTION, command]);
+  return Buffer.concat([head, escapeData(Buffer.from(value)), Buffer.from([IAC, SE])]);
 }
 
 /** Server -> client: the answer to `command` (its code + 100). */
