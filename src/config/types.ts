@@ -1,6 +1,6 @@
 /** The configuration after validation, with every default applied and every path absolute. */
 import type { RedfishNmiConfig } from "../control/redfish.js";
-import type { TelnetMode } from "../transports/telnet-codec.js";
+import type { TelnetMode } from "../telnet/codec.js";
 
 export interface TtyTransportConfig {
   readonly kind: "tty";

@@ -25,7 +25,7 @@ import type { ConsoleCaller, LineChangeOutcome } from "../ports/console-access.j
 import { inputRefusal } from "../ports/console-break-guard.js";
 import { ConsoleKeyVerdicts } from "../ports/console-key-verdicts.js";
 import type { Port } from "../ports/port.js";
-import { escapeData } from "../transports/telnet-codec.js";
+import { escapeData } from "../telnet/codec.js";
 import type { LineChange } from "../transports/transport.js";
 import { overUnread, type PeerLimit } from "./peer-bounds.js";
 

@@ -7,46 +7,26 @@
  * A line setting (baud, framing, DTR/RTS, flow) comes out decoded as a LineChange for the port to
  * apply or not (allowLineControl); either way the answer echoes the requested value, since pyserial
  * fails its open unless the answer starts with the value it asked for. A request for the current
- * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one.
+ * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one. The codes
+ * and tables are telnet/rfc2217.ts's, shared with the client; this keeps what the client was told.
  */
 import {
   BREAK_OFF,
   BREAK_ON,
+  CONTROL_GROUPS,
   ComPortCommand,
-  NOTIFY_MODEMSTATE,
-  comPortMessage,
-} from "../transports/rfc2217-codec.js";
-import type { LineSettings } from "../transports/rfc2217-codec.js";
-import type { FlowControl, LineChange } from "../transports/transport.js";
-
-export const SERVER_REPLY_OFFSET = 100;
-const SIGNATURE = 0;
-const SET_LINESTATE_MASK = 10;
-const SET_MODEMSTATE_MASK = 11;
-const PURGE_DATA = 12;
-
-const PARITY_CODE = { none: 1, odd: 2, even: 3, mark: 4, space: 5 } as const;
-const STOP_CODE = { 1: 1, 2: 2, 1.5: 3 } as const;
-const PARITY_OF = ["unknown", "none", "odd", "even", "mark", "space"] as const;
-const STOP_OF = [0, 1, 2, 1.5] as const;
-/** SET-CONTROL flow values; 17-19 (DCD, DTR, DSR flow) are "other". */
-const FLOW_OF: Record<number, FlowControl> = {
-  1: "none",
-  2: "xonxoff",
-  3: "rtscts",
-  14: "none",
-  15: "xonxoff",
-  16: "rtscts",
-};
-
-/** SET-CONTROL values: a query and the settings it reads. */
-const CONTROL_GROUPS = [
-  { name: "outbound flow", query: 0, values: [1, 2, 3, 17, 18, 19] },
-  { name: "break", query: 4, values: [BREAK_ON, BREAK_OFF] },
-  { name: "dtr", query: 7, values: [8, 9] },
-  { name: "rts", query: 10, values: [11, 12] },
-  { name: "inbound flow", query: 13, values: [14, 15, 16] },
-] as const;
+  DTR_ON,
+  FLOW_OF_CONTROL,
+  RTS_ON,
+  parityCode,
+  parityOfCode,
+  serverMessage,
+  stopBitsOfCode,
+  stopSizeCode,
+  type ControlGroup,
+  type LineSettings,
+} from "../telnet/rfc2217.js";
+import type { LineChange } from "../transports/transport.js";
 
 export type ComPortAction =
   | { readonly kind: "reply"; readonly reply: Buffer }
@@ -69,11 +49,11 @@ const NOMINAL: LineSettings = { baudRate: 115_200, dataBits: 8, parity: "none", 
 
 export class ComPortState {
   /** The value last answered per SET-CONTROL group (what the client believes). */
-  private readonly control = new Map<string, number>([
+  private readonly control = new Map<ControlGroup, number>([
     ["outbound flow", 1],
     ["break", BREAK_OFF],
-    ["dtr", 8],
-    ["rts", 11],
+    ["dtr", DTR_ON],
+    ["rts", RTS_ON],
     ["inbound flow", 14],
   ]);
 
@@ -90,7 +70,7 @@ export class ComPortState {
   handle(command: number, value: Buffer): ComPortAction {
     const first = value[0] ?? 0;
     switch (command) {
-      case SIGNATURE:
+      case ComPortCommand.SIGNATURE:
         return this.reply(command, Buffer.from(this.signature, "latin1"));
       case ComPortCommand.SET_BAUDRATE: {
         const baud = value.length >= 4 ? value.readUInt32BE(0) : 0;
@@ -107,19 +87,19 @@ export class ComPortState {
           : this.echo(command, [first], first, { setting: "datasize", dataBits: first });
       case ComPortCommand.SET_PARITY:
         return first === 0
-          ? this.reply(command, [PARITY_CODE[this.line.parity]])
-          : this.echo(command, [first], first, { setting: "parity", parity: PARITY_OF[first] ?? "unknown" });
+          ? this.reply(command, [parityCode(this.line.parity)])
+          : this.echo(command, [first], first, { setting: "parity", parity: parityOfCode(first) });
       case ComPortCommand.SET_STOPSIZE:
         return first === 0
-          ? this.reply(command, [STOP_CODE[this.line.stopBits]])
-          : this.echo(command, [first], first, { setting: "stopsize", stopBits: STOP_OF[first] ?? 0 });
+          ? this.reply(command, [stopSizeCode(this.line.stopBits)])
+          : this.echo(command, [first], first, { setting: "stopsize", stopBits: stopBitsOfCode(first) });
       case ComPortCommand.SET_CONTROL:
         return this.setControl(first);
-      case NOTIFY_MODEMSTATE:
+      case ComPortCommand.NOTIFY_MODEMSTATE:
         return { kind: "modem-state" };
-      case SET_LINESTATE_MASK:
-      case SET_MODEMSTATE_MASK:
-      case PURGE_DATA:
+      case ComPortCommand.SET_LINESTATE_MASK:
+      case ComPortCommand.SET_MODEMSTATE_MASK:
+      case ComPortCommand.PURGE_DATA:
         // Nothing is buffered in the daemon beyond what is already on its way: purging is a no-op.
         return this.reply(command, [first]);
       default:
@@ -163,18 +143,18 @@ export class ComPortState {
   }
 
   private reply(command: number, value: Iterable<number>): { kind: "reply"; reply: Buffer } {
-    return { kind: "reply", reply: comPortMessage(command + SERVER_REPLY_OFFSET, [...value]) };
+    return { kind: "reply", reply: serverMessage(command, [...value]) };
   }
 }
 
-function controlChange(group: "outbound flow" | "dtr" | "rts" | "inbound flow", value: number): LineChange {
+function controlChange(group: Exclude<ControlGroup, "break">, value: number): LineChange {
   switch (group) {
     case "dtr":
-      return { setting: "dtr", on: value === 8 };
+      return { setting: "dtr", on: value === DTR_ON };
     case "rts":
-      return { setting: "rts", on: value === 11 };
+      return { setting: "rts", on: value === RTS_ON };
     case "outbound flow":
     case "inbound flow":
-      return { setting: group, flow: FLOW_OF[value] ?? "other" };
+      return { setting: group, flow: FLOW_OF_CONTROL[value] ?? "other" };
   }
 }

@@ -3,13 +3,13 @@
  * off (ExportSession.cutOff: socket destroyed, one log line, one `export-cut-off` audit record), so a
  * hostile or broken client costs a bounded amount of memory and never slows the others.
  *
- *   subnegotiation   IAC SB without IAC SE: the decoder keeps MAX_SUBNEGOTIATION_BYTES (telnet-codec.ts)
+ *   subnegotiation   IAC SB without IAC SE: the decoder keeps MAX_SUBNEGOTIATION_BYTES (telnet/codec.ts)
  *   unread output    socket.writableLength: a client that does not read what the target prints
  *   pending commands BREAKs and RFC 2217 commands waiting for the port, each a promise and a closure
  *   pending input    typed bytes waiting for the wire: the socket is paused instead (input-queue.ts)
  */
 import type { Socket } from "node:net";
-import { MAX_SUBNEGOTIATION_BYTES } from "../transports/telnet-codec.js";
+import { MAX_SUBNEGOTIATION_BYTES } from "../telnet/codec.js";
 
 /** A client that leaves this much output unread is dropped; the capture is unaffected. */
 export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;

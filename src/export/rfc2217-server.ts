@@ -9,19 +9,18 @@
  * the client in a NOTIFY-MODEMSTATE at connect and in answer to each NOTIFY-MODEMSTATE poll
  * (Port.modemLines). The greeting and refusals enter the stream only with `notices: true`.
  *
- *   socket ─> TelnetDecoder ─┬─ data ─> session.input (binary: no newline rewriting)
- *                            ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
- *                            └─ IAC WILL/DO.. ─> ServerNegotiation ─> socket
+ *   socket ─> telnet-loop.ts ─┬─ data ─> session.input (binary: no newline rewriting)
+ *                             ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
+ *                             └─ IAC WILL/DO.. ─> TelnetOptions ─> socket
  */
 import type { Socket } from "node:net";
 import type { Port } from "../ports/port.js";
-import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../transports/rfc2217-codec.js";
-import { BRK, OPT_BINARY, OPT_SGA, TelnetDecoder } from "../transports/telnet-codec.js";
+import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../telnet/rfc2217.js";
+import { OPT_BINARY, OPT_SGA } from "../telnet/codec.js";
+import { TelnetOptions } from "../telnet/options.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
-import { ServerNegotiation } from "./negotiation.js";
-import { attachNotices } from "./notices.js";
-import { PendingLimit, overUnread } from "./peer-bounds.js";
+import { runTelnetLoop } from "./telnet-loop.js";
 
 /** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
 export function lineSettingsOf(port: Port): LineSettings | null {
@@ -30,15 +29,10 @@ export function lineSettingsOf(port: Port): LineSettings | null {
 
 export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);
-  const negotiation = new ServerNegotiation(
-    new Set([OPT_BINARY, OPT_SGA]),
-    new Set([OPT_BINARY, OPT_SGA, COM_PORT_OPTION]),
-  );
+  const options = new TelnetOptions([OPT_BINARY, OPT_SGA], [OPT_BINARY, OPT_SGA, COM_PORT_OPTION]);
   const state = new ComPortState(() => lineSettingsOf(deps.port), `sysrq-bridge ${deps.port.id}`);
-  const decoder = new TelnetDecoder("standard");
   // Commands are answered in the order they came, a BREAK's answer included.
   let commands: Promise<void> = Promise.resolve();
-  const pending = new PendingLimit();
   const command = (code: number, value: Buffer): Promise<void> =>
     (commands = commands.then(async () => {
       const action = state.handle(code, value);
@@ -65,53 +59,20 @@ export function serveRfc2217Client(socket: Socket, deps: SessionDeps, client: st
       }
       if (!socket.destroyed) socket.write(reply);
     }));
-  const greeting = attachNotices(socket, session, deps);
-  socket.pause();
-  socket.write(negotiation.opening([OPT_BINARY]));
+  runTelnetLoop(socket, session, deps, {
+    options,
+    opening: options.opening([OPT_BINARY]),
+    data: (bytes) => session.input(bytes),
+    subnegotiation: (option, payload) => {
+      if (option !== COM_PORT_OPTION || payload.length === 0) return null;
+      const [code, value] = [payload[0] ?? 0, payload.subarray(1)];
+      return () => command(code, value);
+    },
+  });
   // pyserial's .cts/.dsr/.ri/.cd raise until one NOTIFY-MODEMSTATE has come, polled or not
   commands = commands.then(async () => {
     const lines = await deps.port.modemLines();
     if (!socket.destroyed) socket.write(modemStateMessage(lines));
-  });
-  socket.on("data", (chunk: Buffer) => {
-    // One write per read: a write per answer queues an object each for a client that does not read.
-    const answers: Buffer[] = [];
-    for (const event of decoder.decode(chunk)) {
-      switch (event.type) {
-        case "data":
-          session.input(event.bytes);
-          break;
-        case "command":
-          if (event.command === BRK && !pending.track(() => session.sendBreak())) {
-            session.cutOff("pending-commands", { max: pending.max });
-            return;
-          }
-          break;
-        case "negotiation": {
-          const answer = negotiation.answer(event.verb, event.option);
-          if (answer) answers.push(answer);
-          break;
-        }
-        case "subnegotiation":
-          if (event.option === COM_PORT_OPTION && event.payload.length > 0) {
-            const [code, value] = [event.payload[0] ?? 0, event.payload.subarray(1)];
-            if (!pending.track(() => command(code, value))) {
-              session.cutOff("pending-commands", { max: pending.max });
-              return;
-            }
-          }
-          break;
-        case "overflow":
-          session.cutOff("subnegotiation", { max: event.limit });
-          return;
-      }
-    }
-    if (answers.length > 0) socket.write(Buffer.concat(answers));
-    overUnread(socket, session.cutOff); // answers the client does not read
-  });
-  void session.start().then(() => {
-    if (greeting) socket.write(greeting());
-    socket.resume();
   });
   return session;
 }

@@ -2,7 +2,7 @@
  * Telnet over TCP or a unix socket: QEMU's telnet-mode chardev, ser2net, terminal servers.
  *
  *   socket ──bytes──> TelnetDecoder ──data──> sink.data
- *                                    └─negotiation──> NegotiationPolicy (standard mode only) ──> socket
+ *                                    └─negotiation──> TelnetOptions (standard mode only) ──> socket
  *   write(data) ──escapeData──> socket          sendBreak() ──IAC BRK──> socket
  *
  * With ComPortOptions (RFC 2217) the client offers WILL COM-PORT-OPTION, sends the line settings
@@ -14,8 +14,9 @@
 import net from "node:net";
 import type { TelnetTransportConfig } from "../config/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "./rfc2217-codec.js";
-import { BREAK_BYTES, DO, NegotiationPolicy, TelnetDecoder, escapeData } from "./telnet-codec.js";
+import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "../telnet/rfc2217.js";
+import { BREAK_BYTES, DO, TelnetDecoder, escapeData } from "../telnet/codec.js";
+import { TelnetOptions } from "../telnet/options.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
 
 /** RFC 2217 on top of standard telnet: line settings at connect, BREAK as SET-CONTROL on/off. */
@@ -67,7 +68,7 @@ export class TelnetTransport implements Transport {
   private attach(socket: net.Socket, sink: TransportSink): void {
     const decoder = new TelnetDecoder(this.config.mode);
     const policy =
-      this.config.mode === "standard" ? new NegotiationPolicy(this.comPort ? [COM_PORT_OPTION] : []) : null;
+      this.config.mode === "standard" ? TelnetOptions.client(this.comPort ? [COM_PORT_OPTION] : []) : null;
     this.comPortAccepted = null;
     if (policy && this.comPort) socket.write(policy.offer(COM_PORT_OPTION));
     let lastError: Error | undefined;

@@ -6,7 +6,7 @@
  *                          └─> data ────> FakeKernelTransport.write()  ──print──> socket
  */
 import net from "node:net";
-import { TelnetDecoder, BRK } from "../../src/transports/telnet-codec.js";
+import { TelnetDecoder, BRK } from "../../src/telnet/codec.js";
 import { FakeKernel, FakeKernelTransport } from "./fake-kernel.js";
 
 export interface KernelPeer {

@@ -1,6 +1,6 @@
 /** Random and hostile telnet / RFC 2217 option streams for the fuzz tests (unit and e2e). */
-import { COM_PORT_OPTION } from "../../src/transports/rfc2217-codec.js";
-import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../../src/transports/telnet-codec.js";
+import { COM_PORT_OPTION } from "../../src/telnet/rfc2217.js";
+import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../../src/telnet/codec.js";
 
 /** xorshift32: the same seed gives the same streams (FUZZ_SEED replays a failure). */
 export function random(seed: number) {

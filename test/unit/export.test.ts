@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveConfig } from "../../src/config/load.js";
 import { ComPortState } from "../../src/export/com-port-state.js";
-import { NewlineFilter } from "../../src/export/newline.js";
-import { modemStateMessage } from "../../src/transports/rfc2217-codec.js";
+import { NewlineFilter } from "../../src/telnet/newline.js";
+import { modemStateMessage } from "../../src/telnet/rfc2217.js";
 
 const HEX = "a".repeat(64);
 const vm0 = { id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } };

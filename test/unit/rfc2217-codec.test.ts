@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { breakMessage, comPortMessage, lineSettingsMessages } from "../../src/transports/rfc2217-codec.js";
+import {
+  breakMessage,
+  comPortMessage,
+  lineSettingsMessages,
+  parityCode,
+  parityOfCode,
+  stopBitsOfCode,
+  stopSizeCode,
+} from "../../src/telnet/rfc2217.js";
 
 describe("RFC 2217 messages", () => {
   it("frames a COM-PORT-OPTION command and doubles IAC in its value", () => {
@@ -25,6 +33,18 @@ describe("RFC 2217 messages", () => {
         ...[0xff, 0xfa, 44, 3, 3, 0xff, 0xf0],
         ...[0xff, 0xfa, 44, 4, 3, 0xff, 0xf0],
       ],
+    );
+  });
+
+  it("reads a parity or stop size code back as the value the client encoded (one table, both ends)", () => {
+    for (const parity of ["none", "odd", "even", "mark", "space"] as const) {
+      assert.equal(parityOfCode(parityCode(parity)), parity);
+    }
+    for (const stopBits of [1, 1.5, 2] as const)
+      assert.equal(stopBitsOfCode(stopSizeCode(stopBits)), stopBits);
+    assert.deepEqual(
+      [parityOfCode(0), parityOfCode(6), stopBitsOfCode(0), stopBitsOfCode(4)],
+      ["unknown", "unknown", 0, 0],
     );
   });
 });

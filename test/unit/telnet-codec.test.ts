@@ -4,13 +4,13 @@ import {
   BREAK_BYTES,
   DO,
   DONT,
-  NegotiationPolicy,
   TelnetDecoder,
   WILL,
   WONT,
   escapeData,
   type TelnetEvent,
-} from "../../src/transports/telnet-codec.js";
+} from "../../src/telnet/codec.js";
+import { TelnetOptions } from "../../src/telnet/options.js";
 
 const QEMU_OPENING = [0xff, 0xfb, 0x01, 0xff, 0xfb, 0x03, 0xff, 0xfb, 0x00, 0xff, 0xfd, 0x00];
 
@@ -119,7 +119,7 @@ describe("telnet encoder", () => {
 
 describe("negotiation policy (standard mode)", () => {
   it("accepts BINARY, SGA and the server's ECHO once, refuses the rest, and never loops", () => {
-    const policy = new NegotiationPolicy();
+    const policy = TelnetOptions.client();
     assert.deepEqual([...(policy.answer(WILL, 1) ?? [])], [0xff, DO, 1]);
     assert.equal(policy.answer(WILL, 1), null, "no answer to a repeated WILL");
     assert.deepEqual([...(policy.answer(WILL, 24) ?? [])], [0xff, DONT, 24]);

@@ -17,7 +17,7 @@ import {
   WILL,
   type Negotiation,
   type TelnetEvent,
-} from "../../src/transports/telnet-codec.js";
+} from "../../src/telnet/codec.js";
 
 const SEED = Number(process.env["FUZZ_SEED"] ?? 20261207);
 
