@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import type { AuditLog } from "../api/audit/audit-log.js";
+import type { AuditLog } from "../audit/audit-log.js";
 import { ConsoleInputQueue, type ConsoleOp } from "../api/console/input-queue.js";
 import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
 import type { ExportListenerConfig } from "../config/types.js";

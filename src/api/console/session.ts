@@ -15,7 +15,7 @@ import type { ConsoleCaller } from "../../ports/console-access.js";
 import { inputRefusal } from "../../ports/console-break-guard.js";
 import { ConsoleKeyVerdicts } from "../../ports/console-key-verdicts.js";
 import type { Port } from "../../ports/port.js";
-import type { AuditLog } from "../audit/audit-log.js";
+import type { AuditLog } from "../../audit/audit-log.js";
 import { mayUsePort, type Principal } from "../auth/principal.js";
 import { roleAtLeast, roleForKey } from "../auth/roles.js";
 import type { ConsoleHub } from "./hub.js";
