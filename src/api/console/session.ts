@@ -17,9 +17,9 @@ import { ConsoleKeyVerdicts } from "../../ports/console-key-verdicts.js";
 import type { Port } from "../../ports/port.js";
 import type { AuditLog } from "../../audit/audit-log.js";
 import { mayUsePort, type Principal } from "../auth/principal.js";
-import { roleAtLeast, roleForKey } from "../auth/roles.js";
+import { roleAtLeast, roleForKey } from "../../clients/roles.js";
 import type { ConsoleHub } from "./hub.js";
-import { ConsoleInputQueue, type ConsoleOp } from "./input-queue.js";
+import { ConsoleInputQueue, type ConsoleOp } from "../../clients/input-queue.js";
 import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
 
 /** A viewer that leaves this much output unread is dropped; the capture is unaffected. */
