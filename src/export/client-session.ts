@@ -27,12 +27,10 @@ import { ConsoleKeyVerdicts } from "../ports/console-key-verdicts.js";
 import type { Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
 import type { LineChange } from "../transports/transport.js";
-import { overUnread, type PeerLimit } from "./peer-bounds.js";
+import { MAX_PENDING_INPUT_BYTES, overUnread, type ClientLimit } from "../clients/limits.js";
 
 export type ExportVia = "telnet" | "rfc2217";
 
-/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
-const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
 export const BREAK_START_TIMEOUT_MS = 2000;
 /** Refused BREAKs past this many per connection are counted (in export-disconnect), not audited each. */
@@ -134,8 +132,8 @@ export class ExportSession {
     this.socket.write(escapeData(chunk));
   }
 
-  /** Drops a client that passed one of its bounds (peer-bounds.ts): logged and audited once. */
-  readonly cutOff = (limit: PeerLimit, detail: Readonly<Record<string, number>>): void => {
+  /** Drops a client that passed one of its bounds (clients/limits.ts): logged and audited once. */
+  readonly cutOff = (limit: ClientLimit, detail: Readonly<Record<string, number>>): void => {
     if (this.cut) return;
     this.cut = true;
     this.socket.destroy();

@@ -21,7 +21,7 @@ import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ComPortState } from "./com-port-state.js";
 import { ServerNegotiation } from "./negotiation.js";
 import { attachNotices } from "./notices.js";
-import { PendingLimit, overUnread } from "./peer-bounds.js";
+import { PendingLimit, overUnread } from "../clients/limits.js";
 
 /** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
 export function lineSettingsOf(port: Port): LineSettings | null {

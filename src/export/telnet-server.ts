@@ -15,7 +15,7 @@ import { ExportSession, type SessionDeps } from "./client-session.js";
 import { ServerNegotiation } from "./negotiation.js";
 import { NewlineFilter } from "./newline.js";
 import { attachNotices } from "./notices.js";
-import { PendingLimit, overUnread } from "./peer-bounds.js";
+import { PendingLimit, overUnread } from "../clients/limits.js";
 
 export function serveTelnetClient(socket: Socket, deps: SessionDeps, client: string): ExportSession {
   const session = new ExportSession(socket, deps, client);

@@ -20,12 +20,9 @@ import { mayUsePort, type Principal } from "../auth/principal.js";
 import { roleAtLeast, roleForKey } from "../../clients/roles.js";
 import type { ConsoleHub } from "./hub.js";
 import { ConsoleInputQueue, type ConsoleOp } from "../../clients/input-queue.js";
+import { MAX_PENDING_INPUT_BYTES, overUnread } from "../../clients/limits.js";
 import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
 
-/** A viewer that leaves this much output unread is dropped; the capture is unaffected. */
-export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
-/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
-const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 const AUTH_TIMEOUT_MS = 5000;
 
 function toBuffer(data: RawData): Buffer {
@@ -149,12 +146,13 @@ export class ConsoleSession {
 
   private output(chunk: Buffer): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.socket.bufferedAmount > MAX_UNREAD_BYTES) {
-      this.close(CloseCode.TOO_SLOW, "viewer too slow: more than 4 MiB unread");
-      return;
-    }
+    if (overUnread(this.socket, this.tooSlow)) return;
     this.socket.send(chunk, { binary: true });
   }
+
+  /** A viewer that does not read what the target prints is dropped (clients/limits.ts). */
+  private readonly tooSlow = (): void =>
+    this.close(CloseCode.TOO_SLOW, "viewer too slow: more than 4 MiB unread");
 
   private input(bytes: Buffer): void {
     const principal = this.principal;
