@@ -9,7 +9,7 @@
  * MAX_BREAK_HOLD_MS, and never past its disconnect); input sent meanwhile waits for the BREAK to end.
  *
  *   target ─> port.onOutput ─> escapeData ─> socket
- *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleInputQueue
+ *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleClient's queue (clients/)
  *                                   ─> port.console.input/breakWithin/heldBreak
  *             breakOff() ─> releases the held BREAK;  lineControl() ─> port.console.applyLine (or not) ─> audit
  */
@@ -18,6 +18,7 @@ import type { Logger } from "pino";
 import type { AuditLog } from "../audit/audit-log.js";
 import { ConsoleClient } from "../clients/console-client.js";
 import type { ConsoleOp } from "../clients/input-queue.js";
+import { overUnread, type ClientLimit } from "../clients/limits.js";
 import type { ExportListenerConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import type { LineChangeOutcome } from "../ports/console-access.js";
@@ -25,7 +26,6 @@ import { inputRefusal } from "../ports/console-break-guard.js";
 import type { Port } from "../ports/port.js";
 import { escapeData } from "../transports/telnet-codec.js";
 import type { LineChange } from "../transports/transport.js";
-import { overUnread, type ClientLimit } from "../clients/limits.js";
 
 export type ExportVia = "telnet" | "rfc2217";
 

@@ -4,20 +4,21 @@
  * output with a bound on what a slow viewer may leave unread, and relays input and BREAKs under the
  * door rules of ports/console-break-guard.ts: both need the writer lease (after its own BREAK, one
  * SysRq key needs only the role, and is audited with the kernel's verdict), and nothing goes out while
- * the audit cannot be written.
+ * the audit cannot be written. What every console door shares (key guard, lease, bounded input, audit)
+ * is clients/console-client.ts.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
-import { BridgeError } from "../../errors.js";
-import { inputRefusal } from "../../ports/console-break-guard.js";
-import type { Port } from "../../ports/port.js";
 import type { AuditLog } from "../../audit/audit-log.js";
-import { mayUsePort, type Principal } from "../auth/principal.js";
-import { roleAtLeast } from "../../clients/roles.js";
-import type { ConsoleHub } from "./hub.js";
 import { ConsoleClient } from "../../clients/console-client.js";
 import type { ConsoleOp } from "../../clients/input-queue.js";
 import { overUnread } from "../../clients/limits.js";
+import { roleAtLeast } from "../../clients/roles.js";
+import { BridgeError } from "../../errors.js";
+import { inputRefusal } from "../../ports/console-break-guard.js";
+import type { Port } from "../../ports/port.js";
+import { mayUsePort, type Principal } from "../auth/principal.js";
+import type { ConsoleHub } from "./hub.js";
 import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
 
 const AUTH_TIMEOUT_MS = 5000;
