@@ -6,7 +6,7 @@ import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { buildApp, type BridgeApp, type ReloadResult } from "./api/app.js";
-import { AuditLog } from "./api/audit/audit-log.js";
+import { AuditLog } from "./audit/audit-log.js";
 import { HttpConnections, refuseHttp } from "./api/http-connections.js";
 import { systemClock } from "./clock.js";
 import { ConnectionLimits, MAX_CONNECTIONS } from "./connection-limits.js";

@@ -12,9 +12,9 @@ import type { ListenConfig, RateLimitConfig, TokenConfig } from "../config/types
 import { BridgeError } from "../errors.js";
 import type { PortRegistry } from "../ports/registry.js";
 import { AccessLog } from "./access-log.js";
-import type { AuditLog } from "./audit/audit-log.js";
-import { installAudit } from "./audit/plugin.js";
-import { installAuth } from "./auth/plugin.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { installAudit } from "./install-audit.js";
+import { installAuth } from "./auth/install-auth.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { answerClientError, installErrorHandler } from "./error-handler.js";
 import { LazySchemas } from "./lazy-schemas.js";

@@ -9,30 +9,26 @@
  * MAX_BREAK_HOLD_MS, and never past its disconnect); input sent meanwhile waits for the BREAK to end.
  *
  *   target ─> port.onOutput ─> escapeData ─> socket
- *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleInputQueue
+ *   socket ─> (server decodes) ─> input()/sendBreak()/breakOn() ─> ConsoleClient's queue (clients/)
  *                                   ─> port.console.input/breakWithin/heldBreak
  *             breakOff() ─> releases the held BREAK;  lineControl() ─> port.console.applyLine (or not) ─> audit
  */
-import { randomUUID } from "node:crypto";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import type { AuditLog } from "../api/audit/audit-log.js";
-import { ConsoleInputQueue, type ConsoleOp } from "../api/console/input-queue.js";
-import { roleAtLeast, roleForKey } from "../api/auth/roles.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import { ConsoleClient } from "../clients/console-client.js";
+import type { ConsoleOp } from "../clients/input-queue.js";
+import { overUnread, type ClientLimit } from "../clients/limits.js";
 import type { ExportListenerConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
-import type { ConsoleCaller, LineChangeOutcome } from "../ports/console-access.js";
+import type { LineChangeOutcome } from "../ports/console-access.js";
 import { inputRefusal } from "../ports/console-break-guard.js";
-import { ConsoleKeyVerdicts } from "../ports/console-key-verdicts.js";
 import type { Port } from "../ports/port.js";
 import { escapeData } from "../telnet/codec.js";
 import type { LineChange } from "../transports/transport.js";
-import { overUnread, type PeerLimit } from "./peer-bounds.js";
 
 export type ExportVia = "telnet" | "rfc2217";
 
-/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
-const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
 export const BREAK_START_TIMEOUT_MS = 2000;
 /** Refused BREAKs past this many per connection are counted (in export-disconnect), not audited each. */
@@ -60,22 +56,15 @@ export interface SessionDeps {
 }
 
 export class ExportSession {
-  readonly id = randomUUID();
-  private leaseId: string | undefined;
   private bytesIn = 0;
   private ended = false;
-  /** Ops queued and not yet run; the lease is kept until they have. */
-  private queued = 0;
-  private drained: (() => void) | null = null;
   private refusedInput = 0;
   private cut = false;
-  private detachOutput: (() => void) | null = null;
   private readonly breakWaiters: PendingBreak[] = [];
   /** The client's BREAK-ON not yet followed by BREAK-OFF. */
   private held: HeldState | null = null;
-  private readonly caller: ConsoleCaller;
-  private readonly inputQueue: ConsoleInputQueue;
-  private readonly keys: ConsoleKeyVerdicts;
+  /** Key guard, lease, input queue and audit, as every console door has them (clients/). */
+  private readonly client: ConsoleClient;
   private refusedBreaks = 0;
   /** Set by a server whose clients read text (telnet): says why a BREAK or input was refused. */
   notice: ((text: string) => void) | null = null;
@@ -84,31 +73,34 @@ export class ExportSession {
   constructor(
     private readonly socket: Socket,
     private readonly deps: SessionDeps,
-    private readonly client: string,
+    private readonly address: string,
   ) {
-    const actsAs = deps.listener.actsAs;
-    this.caller = {
-      id: this.id,
-      name: actsAs.name,
-      checkKey: (key) => this.checkKey(key),
-      holdsLease: () => this.writer,
-      auditUnavailable: () => deps.audit.unavailable(),
-    };
-    this.keys = new ConsoleKeyVerdicts((detail) => this.audit("console-sysrq", detail));
-    this.inputQueue = new ConsoleInputQueue(
-      (op) => this.runOp(op),
-      (paused) => (paused ? socket.pause() : socket.resume()),
-      MAX_PENDING_INPUT_BYTES,
+    const { port, audit, log, via } = deps;
+    this.client = new ConsoleClient(
+      {
+        port,
+        audit,
+        log,
+        address,
+        auditFields: { via },
+        run: (op) => this.runOp(op),
+        pressure: (paused) => (paused ? socket.pause() : socket.resume()),
+      },
+      deps.listener.actsAs,
     );
+  }
+
+  get id(): string {
+    return this.client.id;
   }
 
   /** True when this client may type: an rw listener whose token has the operate role. */
   get mayWrite(): boolean {
-    return this.deps.listener.mode === "rw" && roleAtLeast(this.deps.listener.actsAs.role, "operate");
+    return this.deps.listener.mode === "rw" && this.client.mayOperate;
   }
 
   get writer(): boolean {
-    return this.deps.port.lease.holds(this.leaseId);
+    return this.client.holdsLease();
   }
 
   /** Takes the lease if it is free and this client may write, then relays the target's output. */
@@ -116,11 +108,11 @@ export class ExportSession {
     const { port, via } = this.deps;
     // An unauditable lease-take is not made: the client only reads (its input would be refused anyway).
     if (this.mayWrite && port.lease.current === null && this.deps.audit.unavailable() === null) {
-      this.leaseId = port.lease.take({ holder: this.deps.listener.actsAs.name, via }).lease.leaseId;
-      await this.audit("lease-take", {});
+      this.client.takeLease(via);
+      await this.client.audit("lease-take", {});
     }
-    await this.audit("export-connect", { mode: this.deps.listener.mode, writer: this.writer });
-    this.detachOutput = port.onOutput((chunk) => this.output(chunk));
+    await this.client.audit("export-connect", { mode: this.deps.listener.mode, writer: this.writer });
+    this.client.untilEnd(port.onOutput((chunk) => this.output(chunk)));
   }
 
   /** Who holds the lease, for a telnet greeting. */
@@ -134,13 +126,13 @@ export class ExportSession {
     this.socket.write(escapeData(chunk));
   }
 
-  /** Drops a client that passed one of its bounds (peer-bounds.ts): logged and audited once. */
-  readonly cutOff = (limit: PeerLimit, detail: Readonly<Record<string, number>>): void => {
+  /** Drops a client that passed one of its bounds (clients/limits.ts): logged and audited once. */
+  readonly cutOff = (limit: ClientLimit, detail: Readonly<Record<string, number>>): void => {
     if (this.cut) return;
     this.cut = true;
     this.socket.destroy();
-    this.deps.log.warn({ client: this.client, limit, ...detail }, "export client passed a bound; cut off");
-    void this.audit("export-cut-off", { status: 400, code: "PEER_LIMIT", limit, ...detail });
+    this.deps.log.warn({ client: this.address, limit, ...detail }, "export client passed a bound; cut off");
+    void this.client.audit("export-cut-off", { status: 400, code: "PEER_LIMIT", limit, ...detail });
   };
 
   /** Bytes typed by the client (already decoded from telnet). */
@@ -151,11 +143,10 @@ export class ExportSession {
       return;
     }
     // Checked again when its turn comes; refused here, it never takes a place in the port's queue.
-    const refused = inputRefusal(this.caller, this.deps.port.console.armedBy(this.id), bytes.length);
-    if (refused && this.queued === 0) return this.inputRefused(refused, bytes.length);
+    const refused = inputRefusal(this.client.caller, this.deps.port.console.armedBy(this.id), bytes.length);
+    if (refused && !this.client.busy) return this.inputRefused(refused, bytes.length);
     this.bytesIn += bytes.length;
-    // Input joined to input still waiting runs as one op: counted once, or closed() waits forever.
-    if (this.inputQueue.push({ kind: "input", bytes })) this.queued += 1;
+    this.client.push({ kind: "input", bytes });
   }
 
   /** A BREAK from the client (IAC BRK), after its earlier input; resolves true once it is on the wire. */
@@ -198,8 +189,7 @@ export class ExportSession {
 
   private queueBreak(pending: PendingBreak): void {
     this.breakWaiters.push(pending);
-    this.queued += 1;
-    this.inputQueue.push({ kind: "break" });
+    this.client.push({ kind: "break" });
   }
 
   /**
@@ -212,19 +202,10 @@ export class ExportSession {
       port.config.allowLineControl && !this.writer
         ? { applied: false, reason: "this client does not hold the writer lease" }
         : await port.console.applyLine(change, BREAK_START_TIMEOUT_MS);
-    await this.audit("line-control", { setting: change.setting, value, ...outcome });
+    await this.client.audit("line-control", { setting: change.setting, value, ...outcome });
   }
 
   private async runOp(op: ConsoleOp): Promise<void> {
-    try {
-      await this.runQueued(op);
-    } finally {
-      this.queued -= 1;
-      if (this.queued === 0) this.drained?.();
-    }
-  }
-
-  private async runQueued(op: ConsoleOp): Promise<void> {
     const { port } = this.deps;
     if (op.kind === "break") {
       const pending = this.breakWaiters.shift();
@@ -241,9 +222,10 @@ export class ExportSession {
       return;
     }
     try {
-      this.keys.track(await port.console.input(op.bytes, this.caller));
+      this.client.keys.track(await port.console.input(op.bytes, this.client.caller));
     } catch (err) {
-      if (await this.keys.refused(err)) return this.notice?.(`SysRq key refused: ${(err as Error).message}`);
+      if (await this.client.keys.refused(err))
+        return this.notice?.(`SysRq key refused: ${(err as Error).message}`);
       this.inputRefused(err, op.bytes.length);
     }
   }
@@ -265,11 +247,11 @@ export class ExportSession {
   /** One BREAK, if the port's queue frees within 2 s; a refused BREAK is never sent later. */
   private async runBreak(): Promise<boolean> {
     try {
-      if (!(await this.deps.port.console.breakWithin(this.caller, BREAK_START_TIMEOUT_MS))) {
-        await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
+      if (!(await this.deps.port.console.breakWithin(this.client.caller, BREAK_START_TIMEOUT_MS))) {
+        await this.client.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
         return false;
       }
-      await this.audit("console-break", {});
+      await this.client.audit("console-break", {});
       return true;
     } catch (err) {
       await this.breakFailed(err);
@@ -286,18 +268,18 @@ export class ExportSession {
       started(ok);
     };
     try {
-      const result = await this.deps.port.console.heldBreak(this.caller, {
+      const result = await this.deps.port.console.heldBreak(this.client.caller, {
         release: held.release.signal,
         startMs: BREAK_START_TIMEOUT_MS,
         started: () => answer(true),
       });
       if (result === null) {
         answer(false);
-        await this.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
+        await this.client.audit("console-break", { status: 503, code: "QUEUE_BUSY" });
         return;
       }
       const { held: wasHeld, heldMs, capped } = result;
-      await this.audit("console-break", { held: wasHeld, heldMs: Math.round(heldMs), capped });
+      await this.client.audit("console-break", { held: wasHeld, heldMs: Math.round(heldMs), capped });
     } catch (err) {
       answer(false);
       await this.breakFailed(err);
@@ -312,52 +294,25 @@ export class ExportSession {
       this.refusedBreaks += 1;
       if (this.refusedBreaks > MAX_AUDITED_REFUSALS) return; // a flood is counted in export-disconnect
     }
-    await this.audit("console-break", { status: err instanceof BridgeError ? err.statusCode : 500, code });
-  }
-
-  private checkKey(key: string): void {
-    const role = this.deps.listener.actsAs.role;
-    const needed = roleForKey(key);
-    if (!roleAtLeast(role, needed)) {
-      throw new BridgeError("FORBIDDEN", `SysRq key ${key} needs the ${needed} role; the arm was cancelled`);
-    }
+    await this.client.audit("console-break", {
+      status: err instanceof BridgeError ? err.statusCode : 500,
+      code,
+    });
   }
 
   private failed(err: unknown, what: string): void {
-    if (err instanceof BridgeError) this.deps.log.info({ client: this.client, code: err.code }, err.message);
-    else this.deps.log.error({ err, client: this.client }, what);
-  }
-
-  async audit(action: string, detail: Record<string, unknown>): Promise<void> {
-    try {
-      await this.deps.audit.append({
-        requestId: this.id,
-        token: this.deps.listener.actsAs.name,
-        client: this.client,
-        action,
-        port: this.deps.port.id,
-        status: 200,
-        via: this.deps.via,
-        ...detail,
-      });
-    } catch (err) {
-      this.deps.log.error({ err }, "audit append failed");
-    }
+    if (err instanceof BridgeError) this.deps.log.info({ client: this.address, code: err.code }, err.message);
+    else this.deps.log.error({ err, client: this.address }, what);
   }
 
   /** The socket closed: release the lease, and record what the client typed (a count, never bytes). */
   async closed(): Promise<void> {
     this.ended = true;
-    this.detachOutput?.();
-    this.detachOutput = null;
     // A BREAK the client held is released now: nobody is left to end it.
     this.held?.release.abort();
     // What the client typed before it left still goes out, under its lease.
-    if (this.queued > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    if (this.leaseId !== undefined) this.deps.port.lease.release(this.leaseId);
-    this.leaseId = undefined;
-    await this.keys.settled();
-    await this.audit("export-disconnect", {
+    await this.client.end({ finishQueued: true });
+    await this.client.audit("export-disconnect", {
       bytes: this.bytesIn,
       refusedBytes: this.refusedInput,
       ...(this.refusedBreaks > 0 ? { refusedBreaks: this.refusedBreaks } : {}),

@@ -7,7 +7,7 @@
 import { chmod, lstat, unlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import type { Logger } from "pino";
-import type { AuditLog } from "../api/audit/audit-log.js";
+import type { AuditLog } from "../audit/audit-log.js";
 import { isDeepStrictEqual } from "node:util";
 import type { ExportListenerConfig, PortConfig } from "../config/types.js";
 import type { ConnectionLimits, ListenerGate } from "../connection-limits.js";

@@ -1,7 +1,7 @@
 /**
  * The socket side both re-export servers share (telnet-server.ts, rfc2217-server.ts): the opening, the
  * decode loop with its peer bounds, and the start. Export-only, so it lives here rather than in telnet/:
- * it drives an ExportSession and cuts a client off (peer-bounds.ts).
+ * it drives an ExportSession and cuts a client off (clients/limits.ts).
  *
  *   socket ─> TelnetDecoder ─┬─ data ─> loop.data
  *                            ├─ IAC BRK ─> session.sendBreak ──────┐ counted together (PendingLimit)
@@ -14,7 +14,7 @@ import { BRK, TelnetDecoder } from "../telnet/codec.js";
 import type { TelnetOptions } from "../telnet/options.js";
 import type { ExportSession, SessionDeps } from "./client-session.js";
 import { attachNotices } from "./notices.js";
-import { PendingLimit, overUnread } from "./peer-bounds.js";
+import { PendingLimit, overUnread } from "../clients/limits.js";
 
 export interface TelnetLoop {
   readonly options: TelnetOptions;

@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { AuditLog, type AuditInput } from "../../src/api/audit/audit-log.js";
+import { AuditLog, type AuditInput } from "../../src/audit/audit-log.js";
 
 const quiet = pino({ level: "silent" });
 const input = (requestId: string): AuditInput => ({

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConsoleInputQueue, type ConsoleOp } from "../../src/api/console/input-queue.js";
+import { ConsoleInputQueue, type ConsoleOp } from "../../src/clients/input-queue.js";
 
 describe("console input queue", () => {
   it("runs input and BREAKs in arrival order, coalescing input that waits, with backpressure", async () => {

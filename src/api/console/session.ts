@@ -4,28 +4,23 @@
  * output with a bound on what a slow viewer may leave unread, and relays input and BREAKs under the
  * door rules of ports/console-break-guard.ts: both need the writer lease (after its own BREAK, one
  * SysRq key needs only the role, and is audited with the kernel's verdict), and nothing goes out while
- * the audit cannot be written.
+ * the audit cannot be written. What every console door shares (key guard, lease, bounded input, audit)
+ * is clients/console-client.ts.
  */
-import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { RawData, WebSocket } from "ws";
-import type { Role } from "../../config/types.js";
+import type { AuditLog } from "../../audit/audit-log.js";
+import { ConsoleClient } from "../../clients/console-client.js";
+import type { ConsoleOp } from "../../clients/input-queue.js";
+import { overUnread } from "../../clients/limits.js";
+import { roleAtLeast } from "../../clients/roles.js";
 import { BridgeError } from "../../errors.js";
-import type { ConsoleCaller } from "../../ports/console-access.js";
 import { inputRefusal } from "../../ports/console-break-guard.js";
-import { ConsoleKeyVerdicts } from "../../ports/console-key-verdicts.js";
 import type { Port } from "../../ports/port.js";
-import type { AuditLog } from "../audit/audit-log.js";
 import { mayUsePort, type Principal } from "../auth/principal.js";
-import { roleAtLeast, roleForKey } from "../auth/roles.js";
 import type { ConsoleHub } from "./hub.js";
-import { ConsoleInputQueue, type ConsoleOp } from "./input-queue.js";
 import { CloseCode, leaseView, parseClientMessage, type ServerMessage } from "./protocol.js";
 
-/** A viewer that leaves this much output unread is dropped; the capture is unaffected. */
-export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
-/** Input waiting for the wire beyond this pauses the socket (TCP backpressure to the client). */
-const MAX_PENDING_INPUT_BYTES = 64 * 1024;
 const AUTH_TIMEOUT_MS = 5000;
 
 function toBuffer(data: RawData): Buffer {
@@ -46,30 +41,28 @@ export interface SessionContext {
 }
 
 export class ConsoleSession {
-  readonly id = randomUUID();
   private principal: Principal | null = null;
-  private leaseId: string | undefined;
-  private readonly inputQueue = new ConsoleInputQueue(
-    (op) => this.runOp(op),
-    (paused) => (paused ? this.socket.pause() : this.socket.resume()),
-    MAX_PENDING_INPUT_BYTES,
-  );
   private bytesIn = 0;
-  private detach: (() => void)[] = [];
-  private readonly keys = new ConsoleKeyVerdicts((detail) => this.audit("console-sysrq", detail));
-  private readonly caller: ConsoleCaller = {
-    id: this.id,
-    name: "",
-    checkKey: (key) => this.checkKey(key),
-    holdsLease: () => this.context.port.lease.holds(this.leaseId),
-    auditUnavailable: () => this.context.audit.unavailable(),
-  };
+  /** Key guard, lease, input queue and audit, as every console door has them (clients/). */
+  private readonly client: ConsoleClient;
 
   constructor(
     private readonly socket: WebSocket,
     private readonly context: SessionContext,
     authorization: string | undefined,
   ) {
+    const { port, audit, log } = context;
+    this.client = new ConsoleClient(
+      {
+        port,
+        audit,
+        log,
+        address: context.client,
+        run: (op) => this.runOp(op),
+        pressure: (paused) => (paused ? socket.pause() : socket.resume()),
+      },
+      null,
+    );
     socket.on("close", () => void this.closed());
     socket.on("error", () => socket.terminate());
     if (authorization !== undefined || !context.authEnabled) {
@@ -84,18 +77,17 @@ export class ConsoleSession {
     });
   }
 
+  get id(): string {
+    return this.client.id;
+  }
+
   get portId(): string {
     return this.context.port.id;
   }
 
   private leaseChanged(): void {
     const lease = this.context.port.lease.current;
-    if (this.leaseId !== undefined && lease?.leaseId !== this.leaseId) this.leaseId = undefined;
-    this.send({
-      type: "lease",
-      lease: leaseView(lease),
-      yours: lease !== null && lease.leaseId === this.leaseId,
-    });
+    this.send({ type: "lease", lease: leaseView(lease), yours: this.client.holdsLease() });
   }
 
   private start(principal: Principal | null): void {
@@ -103,8 +95,9 @@ export class ConsoleSession {
     if (!mayUsePort(principal, this.portId))
       return this.close(CloseCode.FORBIDDEN, `not allowed on ${this.portId}`);
     this.principal = principal;
-    this.detach.push(this.context.hub.join(this));
-    this.detach.push(this.context.port.lease.onChange(() => this.leaseChanged()));
+    this.client.identify(principal);
+    this.client.untilEnd(this.context.hub.join(this));
+    this.client.untilEnd(this.context.port.lease.onChange(() => this.leaseChanged()));
     void this.attachOutput().then(() => {
       this.socket.on("message", (data, isBinary) => {
         const bytes = toBuffer(data);
@@ -120,7 +113,7 @@ export class ConsoleSession {
     const live: Buffer[] = [];
     let streaming = false;
     const liveFrom = port.capture.size;
-    this.detach.push(
+    this.client.untilEnd(
       port.onOutput((chunk) => {
         if (streaming) this.output(chunk);
         else live.push(chunk);
@@ -149,50 +142,45 @@ export class ConsoleSession {
 
   private output(chunk: Buffer): void {
     if (this.socket.readyState !== this.socket.OPEN) return;
-    if (this.socket.bufferedAmount > MAX_UNREAD_BYTES) {
-      this.close(CloseCode.TOO_SLOW, "viewer too slow: more than 4 MiB unread");
-      return;
-    }
+    if (overUnread(this.socket, this.tooSlow)) return;
     this.socket.send(chunk, { binary: true });
   }
+
+  /** A viewer that does not read what the target prints is dropped (clients/limits.ts). */
+  private readonly tooSlow = (): void =>
+    this.close(CloseCode.TOO_SLOW, "viewer too slow: more than 4 MiB unread");
 
   private input(bytes: Buffer): void {
     const principal = this.principal;
     if (principal === null || bytes.length === 0) return;
-    if (!roleAtLeast(principal.role, "operate")) {
+    if (!this.client.mayOperate) {
       return this.error(
         "FORBIDDEN",
         `typing needs the operate role; token "${principal.name}" has ${principal.role}`,
       );
     }
     this.bytesIn += bytes.length;
-    this.inputQueue.push({ kind: "input", bytes });
-  }
-
-  /** The caller as the port sees it, named once the socket has authenticated. */
-  private callerFor(principal: Principal): ConsoleCaller {
-    return { ...this.caller, name: principal.name };
+    this.client.push({ kind: "input", bytes });
   }
 
   /** Runs when the op's turn comes: the lease and arm are checked then, not when the frame arrived. */
   private async runOp(op: ConsoleOp): Promise<void> {
-    const principal = this.principal;
-    if (principal === null) return;
+    if (this.principal === null) return;
     const { port } = this.context;
-    const caller = this.callerFor(principal);
+    const { caller, keys } = this.client;
     try {
       if (op.kind === "break") {
         await port.console.break(caller, op.breakMs);
-        await this.audit("console-break", {});
+        await this.client.audit("console-break", {});
         return;
       }
       // Refused here, it never takes a place in the port's queue; checked again when its turn comes.
       const refused = inputRefusal(caller, port.console.armedBy(this.id), op.bytes.length);
       if (refused) throw refused;
-      this.keys.track(await port.console.input(op.bytes, caller));
+      keys.track(await port.console.input(op.bytes, caller));
     } catch (err) {
       if (op.kind === "break") await this.breakRefused(err);
-      else if (await this.keys.refused(err)) return this.failed(err, "SysRq key refused");
+      else if (await keys.refused(err)) return this.failed(err, "SysRq key refused");
       this.failed(
         err,
         op.kind === "break" ? "BREAK failed" : `${op.bytes.length} bytes of input were not sent`,
@@ -204,15 +192,7 @@ export class ConsoleSession {
   private async breakRefused(err: unknown): Promise<void> {
     const status = err instanceof BridgeError ? err.statusCode : 500;
     const code = err instanceof BridgeError ? err.code : "INTERNAL";
-    await this.audit("console-break", { status, code });
-  }
-
-  private checkKey(key: string): void {
-    const principal = this.principal;
-    const needed: Role = roleForKey(key);
-    if (principal === null || !roleAtLeast(principal.role, needed)) {
-      throw new BridgeError("FORBIDDEN", `SysRq key ${key} needs the ${needed} role; the arm was cancelled`);
-    }
+    await this.client.audit("console-break", { status, code });
   }
 
   private async control(text: string): Promise<void> {
@@ -221,23 +201,20 @@ export class ConsoleSession {
     if (principal === null) return;
     if (message === null) return this.error("VALIDATION", "unknown control message");
     if (message.type === "auth") return;
-    if (!roleAtLeast(principal.role, "operate")) {
+    if (!this.client.mayOperate) {
       return this.error(
         "FORBIDDEN",
         `${message.type} needs the operate role; token "${principal.name}" has ${principal.role}`,
       );
     }
-    const { port } = this.context;
     try {
       if (message.type === "break") {
-        this.inputQueue.push({
+        this.client.push({
           kind: "break",
           ...(message.breakMs === undefined ? {} : { breakMs: message.breakMs }),
         });
       } else if (message.action === "release") {
-        if (this.leaseId !== undefined && port.lease.release(this.leaseId))
-          await this.audit("lease-release", {});
-        this.leaseId = undefined;
+        if (this.client.releaseLease()) await this.client.audit("lease-release", {});
       } else {
         if (message.takeover === true && !roleAtLeast(principal.role, "admin")) {
           return this.error("FORBIDDEN", "taking over a lease needs the admin role");
@@ -245,13 +222,8 @@ export class ConsoleSession {
         const unaudited = this.context.audit.unavailable();
         if (unaudited !== null)
           return this.error("AUDIT_UNAVAILABLE", `${unaudited}; the lease was not taken`);
-        const { lease, displaced } = port.lease.take({
-          holder: principal.name,
-          via: "websocket",
-          ...(message.takeover === true ? { takeover: true } : {}),
-        });
-        this.leaseId = lease.leaseId;
-        await this.audit(
+        const { displaced } = this.client.takeLease("websocket", message.takeover === true);
+        await this.client.audit(
           displaced ? "lease-takeover" : "lease-take",
           displaced ? { displaced: displaced.holder } : {},
         );
@@ -279,30 +251,9 @@ export class ConsoleSession {
     this.socket.close(code, reason);
   }
 
-  private async audit(action: string, detail: Record<string, unknown>): Promise<void> {
-    if (this.principal === null) return;
-    try {
-      await this.context.audit.append({
-        requestId: this.id,
-        token: this.principal.name,
-        client: this.context.client,
-        action,
-        port: this.portId,
-        status: 200,
-        ...detail,
-      });
-    } catch (err) {
-      this.context.log.error({ err, action }, "audit append failed");
-    }
-  }
-
+  /** The socket closed; a browser's queued input is not waited for (its lease goes at once). */
   private async closed(): Promise<void> {
-    for (const undo of this.detach) undo();
-    this.detach = [];
-    const { port } = this.context;
-    if (this.leaseId !== undefined) port.lease.release(this.leaseId);
-    await this.keys.settled();
-    if (this.principal !== null && this.bytesIn > 0)
-      await this.audit("console-input", { bytes: this.bytesIn });
+    await this.client.end({ finishQueued: false });
+    if (this.bytesIn > 0) await this.client.audit("console-input", { bytes: this.bytesIn });
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { principalOf } from "../auth/plugin.js";
+import { principalOf } from "../auth/install-auth.js";
 import { AUTH_ERRORS, AuditQuery, AuditResponse, errorsOf } from "../schemas.js";
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type, { type Static } from "typebox";
 import { KEY_TABLE, SysrqBit, bitMeaning, type KeyInfo } from "../../sysrq/keys.js";
-import { roleForKey } from "../auth/roles.js";
+import { roleForKey } from "../../clients/roles.js";
 import { AUTH_ERRORS, errorsOf } from "../schemas.js";
 
 const GROUPS = ["harmless", "dumps", "destructive"] as const;

@@ -5,8 +5,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { BridgeError } from "../../errors.js";
-import { principalOf } from "../auth/plugin.js";
-import { roleAtLeast } from "../auth/roles.js";
+import { principalOf } from "../auth/install-auth.js";
+import { roleAtLeast } from "../../clients/roles.js";
 import { leaseView } from "../console/protocol.js";
 import { BODY_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
 import { emptyBodyIsDefaults } from "../validation.js";

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import { principalOf } from "../auth/plugin.js";
+import { principalOf } from "../auth/install-auth.js";
 import { mayUsePort } from "../auth/principal.js";
 import { onlyPorts } from "../metrics/port-scope.js";
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import { mayUsePort } from "../auth/principal.js";
-import { principalOf } from "../auth/plugin.js";
+import { principalOf } from "../auth/install-auth.js";
 import type { Port } from "../../ports/port.js";
 import { leaseView } from "../console/protocol.js";
 import { AUTH_ERRORS, PORT_ERRORS, PortInfoSchema, PortParams, errorsOf } from "../schemas.js";

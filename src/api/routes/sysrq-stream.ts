@@ -9,8 +9,8 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { BridgeError } from "../../errors.js";
 import type { Port, SysrqRequest } from "../../ports/port.js";
 import type { KeyResult } from "../../sysrq/result.js";
-import type { AuditLog } from "../audit/audit-log.js";
-import { recordAudit } from "../audit/plugin.js";
+import type { AuditLog } from "../../audit/audit-log.js";
+import { recordAudit } from "../install-audit.js";
 
 export const NDJSON = "application/x-ndjson";
 

@@ -4,7 +4,7 @@ import { BridgeError } from "../../errors.js";
 import type { KeyResult } from "../../sysrq/result.js";
 import { DEFAULT_SYSRQ_TIMEOUT_MS } from "../../sysrq/run.js";
 import { PhaseTimes } from "../../sysrq/timing.js";
-import { authorizeKeys, principalOf } from "../auth/plugin.js";
+import { authorizeKeys, principalOf } from "../auth/install-auth.js";
 import { NDJSON, streamSysrq, wantsNdjson } from "./sysrq-stream.js";
 import {
   BreakBody,

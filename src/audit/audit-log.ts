@@ -21,7 +21,7 @@ import { mkdir, open, type FileHandle } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "pino";
-import type { AuditConfig } from "../../config/types.js";
+import type { AuditConfig } from "../config/types.js";
 
 export interface AuditInput {
   readonly requestId: string;

@@ -10,7 +10,7 @@ import { BridgeError } from "../../errors.js";
 import { AuthFailures } from "./failures.js";
 import { refuseOrigin } from "./origin.js";
 import { OPEN_ACCESS, mayUsePort, type Principal } from "./principal.js";
-import { roleAtLeast, roleForKeys } from "./roles.js";
+import { roleAtLeast, roleForKeys } from "../../clients/roles.js";
 import type { TokenVerifier } from "./tokens.js";
 
 export type Access = "public" | Role;

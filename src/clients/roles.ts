@@ -1,6 +1,6 @@
 /** The three roles, their order, and which role a SysRq key needs. */
-import type { Role } from "../../config/types.js";
-import { keyInfo } from "../../sysrq/keys.js";
+import type { Role } from "../config/types.js";
+import { keyInfo } from "../sysrq/keys.js";
 
 const RANK: Readonly<Record<Role, number>> = { read: 0, operate: 1, admin: 2 };
 

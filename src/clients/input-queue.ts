@@ -12,6 +12,7 @@ export class ConsoleInputQueue {
   private waitingBytes = 0;
   private running = false;
   private paused = false;
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
     private readonly run: (op: ConsoleOp) => Promise<void>,
@@ -19,8 +20,8 @@ export class ConsoleInputQueue {
     private readonly limit: number,
   ) {}
 
-  /** Queues `op`; false when it was input joined to the input already waiting (no op of its own). */
-  push(op: ConsoleOp): boolean {
+  /** Queues `op`; input joins the input already waiting (one write). */
+  push(op: ConsoleOp): void {
     const last = this.ops.at(-1);
     const joined = op.kind === "input" && last?.kind === "input";
     if (joined) {
@@ -31,7 +32,16 @@ export class ConsoleInputQueue {
     if (op.kind === "input") this.waitingBytes += op.bytes.length;
     this.applyPressure();
     if (!this.running) void this.drain();
-    return !joined;
+  }
+
+  /** True while an op waits or runs. */
+  get busy(): boolean {
+    return this.running;
+  }
+
+  /** Resolves once every op queued so far has run. */
+  async idle(): Promise<void> {
+    if (this.running) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async drain(): Promise<void> {
@@ -45,6 +55,7 @@ export class ConsoleInputQueue {
       }
     }
     this.running = false;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private applyPressure(): void {

@@ -5,8 +5,8 @@
  * be written, every audited route but a lease release answers 503 AUDIT_UNAVAILABLE before it acts.
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { BridgeError } from "../../errors.js";
-import type { AuditLog } from "./audit-log.js";
+import { BridgeError } from "../errors.js";
+import type { AuditLog } from "../audit/audit-log.js";
 
 /** Giving a lease back sends nothing and only lowers who may type: allowed unaudited. */
 const ALLOWED_UNAUDITED = new Set(["lease-release"]);
