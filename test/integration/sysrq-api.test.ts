@@ -283,7 +283,7 @@ describe("HTTP API over a fake kernel", () => {
       lines: unknown[];
       next: number;
     }>();
-    // A since past the end is the end (test/api/newcomer-path.test.ts).
+    // A since past the end is the end (test/integration/newcomer-path.test.ts).
     assert.deepEqual(future, { lines: [], next: daemon.ports.get("vm0").capture.log.next });
     const since = daemon.ports.get("vm0").capture.log.next;
     const waiting = daemon.app.inject({
