@@ -10,7 +10,7 @@ import path from "node:path";
 import { hasCommand } from "../../test/helpers/tools.js";
 import { spawnTraced } from "../../test/helpers/traced.js";
 import { startPtyPair } from "../../test/helpers/socat.js";
-import { freeTcpPort } from "../../test/target/guest.js";
+import { freeTcpPort } from "../../test/kit/index.js";
 import { KeepAliveClient } from "../http-client.js";
 import { startDaemonProcess } from "../daemon-process.js";
 import { figures, load, pause, type BenchContext } from "../stats.js";

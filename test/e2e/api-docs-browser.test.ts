@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { requireTools } from "../helpers/tools.js";

@@ -19,10 +19,9 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest, QUIET_CONSOLE } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
-import { QUIET_CONSOLE } from "../helpers/guest-stream.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip =

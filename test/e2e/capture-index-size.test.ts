@@ -10,10 +10,9 @@ import { mkdtemp, readdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest, QUIET_CONSOLE } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
-import { QUIET_CONSOLE } from "../helpers/guest-stream.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");

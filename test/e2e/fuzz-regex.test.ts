@@ -9,7 +9,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";

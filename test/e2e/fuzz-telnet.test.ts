@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import { COM_PORT_OPTION } from "../../src/transports/rfc2217-codec.js";
 import { BRK, DO, IAC, SB, SE, WILL } from "../../src/transports/telnet-codec.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { closedBy, connectFrom, rssOf, startSilentTarget, type SilentTarget } from "../helpers/hostile.js";

@@ -14,7 +14,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";

@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requirePyserial, runPyserial } from "../helpers/export-clients.js";

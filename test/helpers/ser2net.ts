@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 
 export interface Ser2netOptions {
   /** The device ser2net opens (the daemon side of a socat pty pair). */

@@ -7,7 +7,7 @@ import http from "node:http";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { openConsole, type ConsoleClient } from "../helpers/ws.js";
 

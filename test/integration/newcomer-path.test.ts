@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 interface Page {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 /**

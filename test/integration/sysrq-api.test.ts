@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };
