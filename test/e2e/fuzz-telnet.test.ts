@@ -18,7 +18,8 @@ import { freeTcpPort } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { closedBy, connectFrom, rssOf, startSilentTarget, type SilentTarget } from "../helpers/hostile.js";
-import { hostileStream, random } from "../helpers/telnet-streams.js";
+import { random } from "../helpers/random.js";
+import { hostileStream } from "../helpers/telnet-streams.js";
 
 const MiB = 1024 * 1024;
 
