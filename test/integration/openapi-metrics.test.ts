@@ -4,7 +4,7 @@ import SwaggerParser from "@apidevtools/swagger-parser";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
 import { FakeKernel } from "../kit/index.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { startFakeKernelDaemon } from "../helpers/daemon.js";
 
 /**
  * Each route's error statuses: what it can answer, nothing more. 400 params/query/body, 401/403/429
@@ -43,9 +43,7 @@ describe("OpenAPI document and Prometheus metrics", () => {
   let daemon: Daemon;
 
   before(async () => {
-    daemon = await startTestDaemon({
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
-      createTransport: new FakeKernel().factory,
+    daemon = await startFakeKernelDaemon(new FakeKernel(), {
       config: {
         auth: {
           tokens: [
@@ -55,7 +53,6 @@ describe("OpenAPI document and Prometheus metrics", () => {
         },
       },
     });
-    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
   });
   after(() => daemon.close());
 
