@@ -8,8 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { startSer2net, type Ser2net } from "../helpers/ser2net.js";
+import { waitUntil } from "../helpers/daemon.js";
+import { startSer2net, startSer2netDaemon, type Ser2net } from "../helpers/ser2net.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
@@ -27,13 +27,7 @@ describe("telnet standard mode through a real ser2net", { skip, timeout: 60_000 
     pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
     ser2net = await startSer2net({ device: pair.daemonSide, dir });
     target = new TargetSide(pair.targetSide);
-    daemon = await startTestDaemon({
-      ports: [
-        { id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port: ser2net.port, mode: "standard" } },
-      ],
-    });
-    await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
-    await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
+    daemon = await startSer2netDaemon(ser2net);
   });
   after(async () => {
     await daemon?.close();

@@ -1,8 +1,13 @@
-/** A real ser2net serving one device (a socat pty end) over telnet on 127.0.0.1, restartable on the same address. */
+/**
+ * A real ser2net serving one device (a socat pty end) over telnet on 127.0.0.1, restartable on the same
+ * address; the config of one serving it as RFC 2217 (run under strace by its callers); a daemon on it.
+ */
 import { spawn, type ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { Daemon } from "../../src/daemon.js";
 import { freeTcpPort } from "../kit/index.js";
+import { startTestDaemon, waitUntil } from "./daemon.js";
 
 export interface Ser2netOptions {
   /** The device ser2net opens (the daemon side of a socat pty pair). */
@@ -45,4 +50,31 @@ export async function startSer2net(options: Ser2netOptions): Promise<Ser2net> {
         child.kill("SIGKILL");
       }),
   };
+}
+
+/** An in-process daemon whose port ts0 is a standard-mode telnet client of `ser2net`, once negotiated. */
+export async function startSer2netDaemon(ser2net: Ser2net): Promise<Daemon & { captureDir: string }> {
+  const daemon = await startTestDaemon({
+    ports: [
+      { id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port: ser2net.port, mode: "standard" } },
+    ],
+  });
+  await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
+  await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
+  return daemon;
+}
+
+/** Writes `dir`/ser2net.yaml, serving `device` as RFC 2217 (9600n81) on 127.0.0.1:`port`; its path. */
+export async function writeRfc2217Config(dir: string, device: string, port: number): Promise<string> {
+  const config = path.join(dir, "ser2net.yaml");
+  await writeFile(
+    config,
+    [
+      "connection: &con0",
+      `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
+      `  connector: serialdev,${device},9600n81,local`,
+      "",
+    ].join("\n"),
+  );
+  return config;
 }
