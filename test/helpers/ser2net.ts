@@ -1,13 +1,16 @@
 /**
  * A real ser2net serving one device (a socat pty end) over telnet on 127.0.0.1, restartable on the same
- * address; the config of one serving it as RFC 2217 (run under strace by its callers); a daemon on it.
+ * address; the config of one serving it as RFC 2217 (run under strace by its callers); a daemon on it,
+ * and the whole rig (pty pair, ser2net, daemon) that the telnet-mode tests stand up.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import type { Daemon } from "../../src/daemon.js";
 import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "./daemon.js";
+import { TargetSide, startPtyPair, type PtyPair } from "./socat.js";
 
 export interface Ser2netOptions {
   /** The device ser2net opens (the daemon side of a socat pty pair). */
@@ -77,4 +80,35 @@ export async function writeRfc2217Config(dir: string, device: string, port: numb
     ].join("\n"),
   );
   return config;
+}
+
+/** A socat pty pair in a new temporary folder, ser2net on its device end, a daemon on ser2net (port ts0). */
+export interface Ser2netRig {
+  readonly dir: string;
+  readonly pair: PtyPair;
+  readonly ser2net: Ser2net;
+  readonly target: TargetSide;
+  readonly daemon: Daemon & { captureDir: string };
+}
+
+export async function startSer2netRig(tmpPrefix: string): Promise<Ser2netRig> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), tmpPrefix));
+  const pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
+  const ser2net = await startSer2net({ device: pair.daemonSide, dir });
+  const target = new TargetSide(pair.targetSide);
+  const daemon = await startSer2netDaemon(ser2net);
+  return { dir, pair, ser2net, target, daemon };
+}
+
+/** Stops what a rig's test holds now (a test may have restarted ser2net); parts never started are skipped. */
+export async function stopSer2netRig(rig: {
+  readonly daemon?: Daemon;
+  readonly target?: TargetSide;
+  readonly ser2net?: Ser2net;
+  readonly pair?: PtyPair;
+}): Promise<void> {
+  await rig.daemon?.close();
+  rig.target?.close();
+  await rig.ser2net?.kill();
+  await rig.pair?.stop();
 }
