@@ -9,7 +9,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { listening, run, type BinProcess } from "../test/helpers/bin.js";
-import { freeTcpPort } from "../test/target/guest.js";
+import { freeTcpPort } from "../test/kit/index.js";
 
 export interface DaemonProcess {
   readonly url: string;

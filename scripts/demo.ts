@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KeyResult } from "../src/sysrq/result.js";
-import { READY_MARKER, freeTcpPort, startGuest } from "../test/target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest } from "../test/kit/index.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 

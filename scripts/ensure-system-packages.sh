@@ -3,7 +3,7 @@
 #
 #   ensure-system-packages.sh [demo|test]    (default: test)
 #
-#   demo  what `npm run demo` uses: QEMU and what test/target/build-guest.sh builds the guest with
+#   demo  what `npm run demo` uses: QEMU and what test/kit/build-guest.sh builds the guest with
 #   test  everything the test suites use (the demo's packages included)
 #
 # When every package is installed (and the apt lists know the guest's kernel package, or the guest is

@@ -4,21 +4,17 @@
  * time between its TIOCSBRK and TIOCCBRK on the device, against the breakMs asked for. strace slows
  * ser2net's syscalls, so a few tenths of a ms of the figure are the tracer's.
  */
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { hasCommand } from "../../test/helpers/tools.js";
-import { spawnTraced } from "../../test/helpers/traced.js";
+import { spawnTraced, straceSeconds } from "../../test/helpers/traced.js";
+import { writeRfc2217Config } from "../../test/helpers/ser2net.js";
 import { startPtyPair } from "../../test/helpers/socat.js";
-import { freeTcpPort } from "../../test/target/guest.js";
+import { freeTcpPort } from "../../test/kit/index.js";
 import { KeepAliveClient } from "../http-client.js";
 import { startDaemonProcess } from "../daemon-process.js";
 import { figures, load, pause, type BenchContext } from "../stats.js";
-
-const seconds = (line: string): number => {
-  const [h, m, s] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
-  return (h ?? 0) * 3600 + (m ?? 0) * 60 + (s ?? 0);
-};
 
 /** Hold times (ms) of each TIOCSBRK .. TIOCCBRK pair after the first `skip` ioctls. */
 function holds(trace: string, skip: number): number[] {
@@ -31,7 +27,7 @@ function holds(trace: string, skip: number): number[] {
     const on = lines[i] ?? "";
     const off = lines[i + 1] ?? "";
     if (on.includes("TIOCSBRK") && off.includes("TIOCCBRK")) {
-      out.push((seconds(off) - seconds(on)) * 1000);
+      out.push((straceSeconds(off) - straceSeconds(on)) * 1000);
       i += 1;
     }
   }
@@ -46,17 +42,8 @@ export async function breakHoldCase(ctx: BenchContext): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bench-break-"));
   const pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
   const port = await freeTcpPort();
-  const config = path.join(dir, "ser2net.yaml");
+  const config = await writeRfc2217Config(dir, pair.daemonSide, port);
   const tracePath = path.join(dir, "strace.log");
-  await writeFile(
-    config,
-    [
-      "connection: &con0",
-      `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
-      `  connector: serialdev,${pair.daemonSide},9600n81,local`,
-      "",
-    ].join("\n"),
-  );
   const ser2net = spawnTraced(tracePath, "ser2net", ["-n", "-d", "-c", config]);
   const daemon = await startDaemonProcess({
     ports: [{ id: "ts0", transport: { kind: "rfc2217", host: "127.0.0.1", port } }],

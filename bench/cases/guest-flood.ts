@@ -12,9 +12,10 @@ import {
   RECORD_BYTES,
   expectedStream,
   streamCommand,
-} from "../../test/helpers/guest-stream.js";
+  READY_MARKER,
+  startGuest,
+} from "../../test/kit/index.js";
 import { client, type LogBody } from "../../test/helpers/http.js";
-import { READY_MARKER, startGuest } from "../../test/target/guest.js";
 import { startDaemonProcess } from "../daemon-process.js";
 import { figures, load, type BenchContext } from "../stats.js";
 

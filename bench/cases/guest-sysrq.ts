@@ -15,7 +15,7 @@ import { KeepAliveClient } from "../http-client.js";
 import { figures, load, pause, type BenchContext } from "../stats.js";
 import { startDaemonProcess, type DaemonProcess } from "../daemon-process.js";
 import { startMinimalRelay } from "../relay-process.js";
-import { READY_MARKER, startGuest, waitForFile, type Guest } from "../../test/target/guest.js";
+import { READY_MARKER, startGuest, waitForFile, type Guest } from "../../test/kit/index.js";
 
 interface SysrqBody {
   results: { verdict: string }[];

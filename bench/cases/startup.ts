@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import { bin } from "../../test/helpers/bin.js";
-import { freeTcpPort } from "../../test/target/guest.js";
+import { freeTcpPort } from "../../test/kit/index.js";
 import { figures, load, pause, type BenchContext } from "../stats.js";
 
 const PORTS = 256;

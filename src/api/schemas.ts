@@ -247,7 +247,7 @@ export type ErrorStatus = keyof typeof ERROR_MEANINGS;
 
 /**
  * A route's error responses: exactly the statuses it can answer, each described (the OpenAPI document
- * lists them; test/api/openapi-metrics.test.ts checks the lists against what routes do).
+ * lists them; test/integration/openapi-metrics.test.ts checks the lists against what routes do).
  */
 export function errorsOf<S extends ErrorStatus>(
   statuses: readonly S[],

@@ -19,10 +19,9 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest, QUIET_CONSOLE } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { client, type LogBody } from "../helpers/http.js";
-import { QUIET_CONSOLE } from "../helpers/guest-stream.js";
+import { client, waitLine, type LogBody } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip =
@@ -42,25 +41,6 @@ interface Gap {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits (past the API's 120 s cap on waitMs) for a line from `since` matching `match`; its seq. */
-async function waitLine(
-  api: ReturnType<typeof client>,
-  since: number,
-  match: string,
-  totalMs: number,
-): Promise<number> {
-  const end = Date.now() + totalMs;
-  for (;;) {
-    const res = await api.get<LogBody>(
-      `/ports/vm0/log?since=${since}&waitMs=60000&limit=1&match=${encodeURIComponent(match)}`,
-    );
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    const line = res.body.lines[0];
-    if (line) return line.seq;
-    if (Date.now() > end) throw new Error(`no line matching ${match} within ${totalMs} ms`);
-  }
-}
 
 function mount(...args: string[]): void {
   execFileSync("mount", args, { stdio: "pipe" });

@@ -23,17 +23,20 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { client, type LogBody } from "../helpers/http.js";
 import {
+  READY_MARKER,
+  freeTcpPort,
+  startGuest,
+  type Guest,
   MAKE_BLOCK,
   QUIET_CONSOLE,
   RECORD_BYTES,
   describeDivergence,
   expectedStream,
   streamCommand,
-} from "../helpers/guest-stream.js";
+} from "../kit/index.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { client, type LogBody } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");

@@ -10,10 +10,9 @@ import { mkdtemp, readdir, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest, QUIET_CONSOLE } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
-import { client, type LogBody } from "../helpers/http.js";
-import { QUIET_CONSOLE } from "../helpers/guest-stream.js";
+import { client, waitLine, type LogBody } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
@@ -31,25 +30,6 @@ async function sizes(dir: string): Promise<{ raw: number; index: number }> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits (past the API's 120 s cap on waitMs) for a line from `since` matching `match`; its seq. */
-async function waitLine(
-  api: ReturnType<typeof client>,
-  since: number,
-  match: string,
-  totalMs: number,
-): Promise<number> {
-  const end = Date.now() + totalMs;
-  for (;;) {
-    const res = await api.get<LogBody>(
-      `/ports/vm0/log?since=${since}&waitMs=60000&limit=1&match=${encodeURIComponent(match)}`,
-    );
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    const line = res.body.lines[0];
-    if (line) return line.seq;
-    if (Date.now() > end) throw new Error(`no line matching ${match} within ${totalMs} ms`);
-  }
-}
 
 describe("capture index size", { skip, timeout: 600_000 }, () => {
   let guest: Guest | undefined;

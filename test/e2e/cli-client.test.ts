@@ -14,7 +14,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import type { KeyResultBody, SysrqBody } from "../helpers/http.js";
 import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, it } from "node:test";
 import { bin } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 
 /** Starts the daemon with `XDG_CACHE_HOME`, waits for /healthz, runs `meanwhile`, stops it (exit 0). */
 async function daemonRun(xdgCacheHome: string, meanwhile: () => Promise<void>): Promise<void> {

@@ -13,7 +13,7 @@ import { listening, run } from "../helpers/bin.js";
 import { RawClient } from "../helpers/export-clients.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { requireTools } from "../helpers/tools.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -14,7 +14,7 @@ import type { Daemon } from "../../src/daemon.js";
 import type { Port } from "../../src/ports/port.js";
 import { assertContinuedAcrossGap } from "../helpers/capture-index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { startSer2net, type Ser2net } from "../helpers/ser2net.js";
+import { startSer2net, startSer2netRig, stopSer2netRig, type Ser2net } from "../helpers/ser2net.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
@@ -49,27 +49,9 @@ describe(
     let target: TargetSide;
 
     before(async () => {
-      dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-faults-ser2net-"));
-      pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
-      ser2net = await startSer2net({ device: pair.daemonSide, dir });
-      target = new TargetSide(pair.targetSide);
-      daemon = await startTestDaemon({
-        ports: [
-          {
-            id: "ts0",
-            transport: { kind: "telnet", host: "127.0.0.1", port: ser2net.port, mode: "standard" },
-          },
-        ],
-      });
-      await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
-      await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
+      ({ dir, pair, ser2net, target, daemon } = await startSer2netRig("sysrq-faults-ser2net-"));
     });
-    after(async () => {
-      await daemon?.close();
-      target?.close();
-      await ser2net?.kill();
-      await pair?.stop();
-    });
+    after(() => stopSer2netRig({ daemon, target, ser2net, pair }));
 
     it("goes connecting, answers 503 with Retry-After, reconnects, and keeps capturing into the same file", async () => {
       const port = daemon.ports.get("ts0");

@@ -9,9 +9,10 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
+import { random, type Random } from "../helpers/random.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
@@ -40,24 +41,8 @@ const PATHOLOGICAL = [
   "(?<!a)b", // lookbehind: refused
 ];
 
-/** xorshift32, replayable with FUZZ_SEED. */
-function random(seed: number) {
-  let state = seed >>> 0 || 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  return { int, pick };
-}
-
 /** Half well-formed (nested groups, alternations and repeats: the shapes that backtrack), half token soup. */
-function generatedPattern(r: ReturnType<typeof random>): string {
+function generatedPattern(r: Random): string {
   const atoms = ["a", "Z", ".", "\\d", "\\w", "\\s", "[a-z]", "[^x]", "\\p{L}", "[[:alpha:]]", "é", "!"];
   const repeats = ["", "", "*", "+", "?", "*?", "{2,5}", "{0,9}", "{3}"];
   const expr = (depth: number): string => {

@@ -14,11 +14,12 @@ import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import { COM_PORT_OPTION } from "../../src/telnet/rfc2217.js";
 import { BRK, DO, IAC, SB, SE, WILL } from "../../src/telnet/codec.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { closedBy, connectFrom, rssOf, startSilentTarget, type SilentTarget } from "../helpers/hostile.js";
-import { hostileStream, random } from "../helpers/telnet-streams.js";
+import { random } from "../helpers/random.js";
+import { hostileStream } from "../helpers/telnet-streams.js";
 
 const MiB = 1024 * 1024;
 

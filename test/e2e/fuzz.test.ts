@@ -14,8 +14,9 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { waitUntil } from "../helpers/daemon.js";
+import { random } from "../helpers/random.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
@@ -26,23 +27,6 @@ const REQUESTS = 3000;
 const CONCURRENCY = Number(process.env["FUZZ_CONCURRENCY"] ?? 8);
 const OPERATE = "fuzz-operate-token-0123456789";
 const READ = "fuzz-read-token-0123456789abc";
-
-/** xorshift32: the same seed gives the same requests, so a failure can be replayed (FUZZ_SEED). */
-function random(seed: number) {
-  let state = seed >>> 0 || 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
-  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256)));
-  return { next, int, pick, bytes };
-}
 
 interface FuzzRequest {
   method: string;

@@ -15,7 +15,7 @@ import { describe, it } from "node:test";
 import { bin } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { requireTools } from "../helpers/tools.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 
 /** The process's state letter from /proc (R, S, Z ...), or null once it is gone. */
 function stateOf(pid: number): string | null {

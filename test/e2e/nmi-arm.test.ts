@@ -13,7 +13,7 @@ import type { Daemon } from "../../src/daemon.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { client } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 
 const skip = requireTools("qemu-system-aarch64");
 

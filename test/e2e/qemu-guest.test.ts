@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { classifyLine } from "../../src/sysrq/verdict.js";
-import { READY_MARKER, startGuest } from "../target/guest.js";
+import { READY_MARKER, startGuest } from "../kit/index.js";
 import { flushedRaw, lineText, readIndex } from "../helpers/capture-index.js";
 import { waitUntil } from "../helpers/daemon.js";
 import type { LogBody, SysrqBody } from "../helpers/http.js";

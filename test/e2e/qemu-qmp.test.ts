@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";

@@ -12,10 +12,16 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import {
+  READY_MARKER,
+  freeTcpPort,
+  startGuest,
+  type Guest,
+  startKernelPeer,
+  type KernelPeer,
+} from "../kit/index.js";
 import { ConsoleClient, ESCAPE, startConserver, type Conserver } from "../helpers/conserver.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { startKernelPeer, type KernelPeer } from "../helpers/kernel-peer.js";
 import { requireTools } from "../helpers/tools.js";
 
 // script: util-linux, gives `console` the pty it wants; /usr/bin/python3 runs helpers/subreaper.py.

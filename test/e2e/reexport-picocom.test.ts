@@ -13,7 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { ESCAPE, Picocom, exited, startSocatPty } from "../helpers/picocom.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { requireTools } from "../helpers/tools.js";

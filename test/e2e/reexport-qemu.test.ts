@@ -8,7 +8,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { BusyboxTelnet, RawClient, requirePyserial, runPyserial } from "../helpers/export-clients.js";
 import { requireTools } from "../helpers/tools.js";

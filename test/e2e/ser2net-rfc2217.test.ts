@@ -3,26 +3,21 @@
  * the device by tracing ser2net's ioctls (TIOCSBRK ... TIOCCBRK), and the key by reading the far pty.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { writeRfc2217Config } from "../helpers/ser2net.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
 import { requirePyserial, runPyserial } from "../helpers/export-clients.js";
 import { requireTools } from "../helpers/tools.js";
-import { spawnTraced, type Traced } from "../helpers/traced.js";
+import { spawnTraced, straceSeconds, type Traced } from "../helpers/traced.js";
 
 const skip = requireTools("socat", "ser2net", "strace");
 const skipPyserial = skip || requirePyserial();
-
-/** Seconds since midnight of an `strace -tt` line. */
-function seconds(line: string): number {
-  const [h, m, sec] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
-  return (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
-}
 
 describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
   let pair: PtyPair;
@@ -35,17 +30,8 @@ describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-rfc2217-"));
     pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
     const port = await freeTcpPort();
-    const config = path.join(dir, "ser2net.yaml");
+    const config = await writeRfc2217Config(dir, pair.daemonSide, port);
     trace = path.join(dir, "strace.log");
-    await writeFile(
-      config,
-      [
-        "connection: &con0",
-        `  accepter: telnet(rfc2217),tcp,127.0.0.1,${port}`,
-        `  connector: serialdev,${pair.daemonSide},9600n81,local`,
-        "",
-      ].join("\n"),
-    );
     ser2net = spawnTraced(trace, "ser2net", ["-n", "-d", "-c", config]);
     target = new TargetSide(pair.targetSide);
     daemon = await startTestDaemon({
@@ -88,7 +74,7 @@ describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
     const on = ioctls.findIndex((l) => l.includes("TIOCSBRK"));
     const off = ioctls.findIndex((l, i) => i > on && l.includes("TIOCCBRK"));
     assert.ok(on !== -1 && off !== -1, `break set, then cleared: ${ioctls.join(" | ")}`);
-    const heldMs = (seconds(ioctls[off] ?? "") - seconds(ioctls[on] ?? "")) * 1000;
+    const heldMs = (straceSeconds(ioctls[off] ?? "") - straceSeconds(ioctls[on] ?? "")) * 1000;
     assert.ok(
       heldMs >= 100 && heldMs < 1000,
       `BREAK held ${heldMs.toFixed(1)} ms for breakMs 120: ${ioctls.join(" | ")}`,
@@ -121,7 +107,7 @@ describe("RFC 2217 through a real ser2net", { skip, timeout: 60_000 }, () => {
       const on = ioctls.findIndex((l) => l.includes("TIOCSBRK"));
       const off = ioctls.findIndex((l, i) => i > on && l.includes("TIOCCBRK"));
       assert.ok(on !== -1 && off !== -1, `break set, then cleared: ${ioctls.join(" | ")}`);
-      const heldMs = (seconds(ioctls[off] ?? "") - seconds(ioctls[on] ?? "")) * 1000;
+      const heldMs = (straceSeconds(ioctls[off] ?? "") - straceSeconds(ioctls[on] ?? "")) * 1000;
       // One SET-CONTROL 5 ... 6 pair, not a breakMs (120 ms) pulse: the client decided how long.
       assert.ok(
         heldMs >= 300 && heldMs < 1500,

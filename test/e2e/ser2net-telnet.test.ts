@@ -3,14 +3,12 @@
  * socat pty pair: every byte value crosses both ways intact (0xFF escaped as IAC IAC on the network).
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
-import { startSer2net, type Ser2net } from "../helpers/ser2net.js";
-import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";
+import { waitUntil } from "../helpers/daemon.js";
+import { startSer2netRig, stopSer2netRig, type Ser2net } from "../helpers/ser2net.js";
+import type { PtyPair, TargetSide } from "../helpers/socat.js";
 import { requireTools } from "../helpers/tools.js";
 
 const skip = requireTools("socat", "ser2net");
@@ -23,24 +21,9 @@ describe("telnet standard mode through a real ser2net", { skip, timeout: 60_000 
   let target: TargetSide;
 
   before(async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-ser2net-"));
-    pair = await startPtyPair(path.join(dir, "device"), path.join(dir, "target"));
-    ser2net = await startSer2net({ device: pair.daemonSide, dir });
-    target = new TargetSide(pair.targetSide);
-    daemon = await startTestDaemon({
-      ports: [
-        { id: "ts0", transport: { kind: "telnet", host: "127.0.0.1", port: ser2net.port, mode: "standard" } },
-      ],
-    });
-    await waitUntil(() => daemon.ports.get("ts0").info().state === "open", 10_000, "connected to ser2net");
-    await new Promise((r) => setTimeout(r, 300)); // let the option negotiation finish
+    ({ pair, ser2net, target, daemon } = await startSer2netRig("sysrq-ser2net-"));
   });
-  after(async () => {
-    await daemon?.close();
-    target?.close();
-    await ser2net?.kill();
-    await pair?.stop();
-  });
+  after(() => stopSer2netRig({ daemon, target, ser2net, pair }));
 
   it("captures all 256 byte values the device sends, un-escaped", async () => {
     const capture = daemon.ports.get("ts0").capture;

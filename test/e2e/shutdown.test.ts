@@ -9,7 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { READY_MARKER, freeTcpPort, startGuest, waitForFile, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, waitForFile, type Guest } from "../kit/index.js";
 import { listening, run, type BinProcess } from "../helpers/bin.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { client, type SysrqBody } from "../helpers/http.js";

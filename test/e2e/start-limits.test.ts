@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { bin, listening, run } from "../helpers/bin.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { closedBy, connectFrom, startSilentTarget, type SilentTarget } from "../helpers/hostile.js";

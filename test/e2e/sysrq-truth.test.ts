@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import type { LogBody, SysrqBody } from "../helpers/http.js";
 import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
 import { requireTools } from "../helpers/tools.js";
-import { READY_MARKER } from "../target/guest.js";
+import { READY_MARKER } from "../kit/index.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox");
 const FAKE = "[ 99.000000] sysrq: This sysrq operation is disabled.";

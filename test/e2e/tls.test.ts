@@ -6,7 +6,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { makeSelfSignedCert } from "../helpers/tls.js";
 import { requireTools } from "../helpers/tools.js";

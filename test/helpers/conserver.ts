@@ -17,7 +17,7 @@ import { chmod, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { waitUntil } from "./daemon.js";
 import { TerminalProgram } from "./terminal-program.js";
 

@@ -7,6 +7,7 @@ import { resolveConfig } from "../../src/config/load.js";
 import { startDaemon, type Daemon } from "../../src/daemon.js";
 import { createStreamLogger } from "../../src/logger.js";
 import type { TransportFactory } from "../../src/transports/create.js";
+import type { FakeKernel } from "../kit/index.js";
 
 export interface TestDaemonOptions {
   readonly ports: unknown[];
@@ -35,6 +36,20 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemo
     ...(options.createTransport ? { createTransport: options.createTransport } : {}),
   });
   return Object.assign(daemon, { captureDir });
+}
+
+/** A daemon whose one port, vm0 (telnet kind), is wired to `kernel`; returns once that port is open. */
+export async function startFakeKernelDaemon(
+  kernel: FakeKernel,
+  options: Omit<TestDaemonOptions, "ports" | "createTransport"> = {},
+): Promise<Daemon & { captureDir: string }> {
+  const daemon = await startTestDaemon({
+    ...options,
+    ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
+    createTransport: kernel.factory,
+  });
+  await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+  return daemon;
 }
 
 export async function waitUntil(

@@ -1,4 +1,6 @@
 /** A small JSON client for the daemon's real HTTP listener. */
+import assert from "node:assert/strict";
+
 export interface HttpResult<T> {
   readonly status: number;
   readonly body: T;
@@ -49,4 +51,23 @@ export interface SysrqBody {
 export interface LogBody {
   lines: { seq: number; ts: string; text: string }[];
   next: number;
+}
+
+/** Waits (past the API's 120 s cap on waitMs) for a line from `since` matching `match`; its seq. */
+export async function waitLine(
+  api: ReturnType<typeof client>,
+  since: number,
+  match: string,
+  totalMs: number,
+): Promise<number> {
+  const end = Date.now() + totalMs;
+  for (;;) {
+    const res = await api.get<LogBody>(
+      `/ports/vm0/log?since=${since}&waitMs=60000&limit=1&match=${encodeURIComponent(match)}`,
+    );
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const line = res.body.lines[0];
+    if (line) return line.seq;
+    if (Date.now() > end) throw new Error(`no line matching ${match} within ${totalMs} ms`);
+  }
 }

@@ -1,10 +1,10 @@
 /**
- * A daemon attached to a real Linux guest under QEMU (test/target/guest.ts) over a telnet chardev,
+ * A daemon attached to a real Linux guest under QEMU (test/kit/guest.ts) over a telnet chardev,
  * started in the order a lab sees: daemon first, then the guest. Returns once the shell prompt is quiet.
  */
 import assert from "node:assert/strict";
 import type { Daemon } from "../../src/daemon.js";
-import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../target/guest.js";
+import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { startTestDaemon } from "./daemon.js";
 import { client, type LogBody } from "./http.js";
 

@@ -1,23 +1,7 @@
 /** Random and hostile telnet / RFC 2217 option streams for the fuzz tests (unit and e2e). */
 import { COM_PORT_OPTION } from "../../src/telnet/rfc2217.js";
 import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../../src/telnet/codec.js";
-
-/** xorshift32: the same seed gives the same streams (FUZZ_SEED replays a failure). */
-export function random(seed: number) {
-  let state = seed >>> 0 || 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x1_0000_0000;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  return { int, pick: <T>(items: readonly T[]): T => items[int(items.length)] as T };
-}
-
-export type Random = ReturnType<typeof random>;
+import type { Random } from "./random.js";
 
 /** A stream weighted toward what breaks decoders: IACs, negotiations, SB with and without SE. */
 export function hostileStream(r: Random, max: number): Buffer {

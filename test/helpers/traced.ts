@@ -53,3 +53,9 @@ export function spawnTraced(tracePath: string, command: string, args: readonly s
     },
   };
 }
+
+/** Seconds since midnight of an `strace -tt` line (0 for a line without a time). */
+export function straceSeconds(line: string): number {
+  const [h, m, sec] = (/\d\d:\d\d:\d\d\.\d+/.exec(line)?.[0] ?? "0:0:0").split(":").map(Number);
+  return (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
+}

@@ -11,7 +11,7 @@ import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { pino } from "pino";
 import { Capture, type RotationPolicy } from "../../src/ports/capture.js";
-import { freeTcpPort } from "../target/guest.js";
+import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { parseIndex, type IndexRecord } from "../helpers/capture-index.js";
 

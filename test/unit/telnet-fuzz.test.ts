@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { hostileStream, random, type Random } from "../helpers/telnet-streams.js";
+import { random, type Random } from "../helpers/random.js";
+import { hostileStream } from "../helpers/telnet-streams.js";
 import {
   DONT,
   IAC,

@@ -108,7 +108,7 @@ describe("verdict parser", () => {
   });
 });
 
-/** Console bytes captured from the real guest by test/target/capture-fixtures.ts. */
+/** Console bytes captured from the real guest by test/kit/capture-fixtures.ts. */
 async function fixtureLines(name: string): Promise<string[]> {
   const bytes = await readFile(new URL(`../fixtures/console/${name}.bin`, import.meta.url));
   const splitter = new LineSplitter(0);

@@ -8,7 +8,7 @@ import { after, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
 import { createStreamLogger } from "../../src/logger.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { stat } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { FakeKernel } from "../kit/index.js";
+import { startFakeKernelDaemon, waitUntil } from "../helpers/daemon.js";
 import { client } from "../helpers/http.js";
 import { openConsole } from "../helpers/ws.js";
 
@@ -22,12 +22,9 @@ describe("write pacing", () => {
 
   before(async () => {
     kernel = new FakeKernel();
-    daemon = await startTestDaemon({
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
-      createTransport: kernel.factory,
+    daemon = await startFakeKernelDaemon(kernel, {
       listen: true,
     });
-    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
   });
   after(async () => {
     // The fake kernel echoes 80 000 one-byte chunks: let the capture write them before closing (a

@@ -4,7 +4,7 @@ import { authorizeKeys } from "../../src/api/auth/install-auth.js";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
 import { KEY_TABLE, SysrqBit, bitMeaning, keyInfo } from "../../src/sysrq/keys.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 
 const READ = "keys-read-token-0123456789";

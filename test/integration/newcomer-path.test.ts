@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { FakeKernel } from "../kit/index.js";
+import { startFakeKernelDaemon, startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 interface Page {
   lines: { seq: number; text: string }[];
@@ -26,12 +26,9 @@ describe("the newcomer's and the harness's path (fake kernel)", () => {
 
   before(async () => {
     kernel = new FakeKernel();
-    daemon = await startTestDaemon({
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
-      createTransport: kernel.factory,
+    daemon = await startFakeKernelDaemon(kernel, {
       listen: true,
     });
-    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
   });
   after(() => daemon.close());
 

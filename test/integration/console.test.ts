@@ -7,8 +7,8 @@ import http from "node:http";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { FakeKernel } from "../kit/index.js";
+import { startFakeKernelDaemon, startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { openConsole, type ConsoleClient } from "../helpers/ws.js";
 
 const TOKENS = {
@@ -34,9 +34,7 @@ describe("console WebSocket and writer lease", () => {
 
   before(async () => {
     kernel = new FakeKernel();
-    daemon = await startTestDaemon({
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
-      createTransport: kernel.factory,
+    daemon = await startFakeKernelDaemon(kernel, {
       listen: true,
       config: {
         auth: {
@@ -50,7 +48,6 @@ describe("console WebSocket and writer lease", () => {
       },
     });
     wsBase = daemon.url.replace(/^http/, "ws");
-    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
   });
   after(async () => {
     for (const client of clients) client.socket.terminate();

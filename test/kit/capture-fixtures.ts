@@ -1,7 +1,7 @@
 /**
  * Captures raw serial-console fixtures from the real-kernel QEMU guest.
  *
- *   npx tsx test/target/capture-fixtures.ts
+ *   npx tsx test/kit/capture-fixtures.ts
  *
  * For each scenario a guest is booted, a telnet client connects to QEMU's
  * serial chardev, the 12-byte telnet opening QEMU sends

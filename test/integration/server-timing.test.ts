@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
 import { QUIET_BEFORE_BREAK_MS } from "../../src/sysrq/plan.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
-import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { FakeKernel } from "../kit/index.js";
+import { startFakeKernelDaemon } from "../helpers/daemon.js";
 
 function phases(header: unknown): Map<string, number> {
   assert.equal(typeof header, "string", "a server-timing header");
@@ -27,11 +27,7 @@ describe("Server-Timing on SysRq answers", () => {
   before(async () => {
     const kernel = new FakeKernel();
     kernel.answerDelayMs = 0;
-    daemon = await startTestDaemon({
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }],
-      createTransport: kernel.factory,
-    });
-    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+    daemon = await startFakeKernelDaemon(kernel);
   });
   after(() => daemon.close());
 

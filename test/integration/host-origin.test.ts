@@ -8,7 +8,7 @@ import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel, type WireOp } from "../helpers/fake-kernel.js";
+import { FakeKernel, type WireOp } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 
 const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon.js";
-import { FakeKernel } from "../helpers/fake-kernel.js";
+import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
 const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };
@@ -283,7 +283,7 @@ describe("HTTP API over a fake kernel", () => {
       lines: unknown[];
       next: number;
     }>();
-    // A since past the end is the end (test/api/newcomer-path.test.ts).
+    // A since past the end is the end (test/integration/newcomer-path.test.ts).
     assert.deepEqual(future, { lines: [], next: daemon.ports.get("vm0").capture.log.next });
     const since = daemon.ports.get("vm0").capture.log.next;
     const waiting = daemon.app.inject({
