@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { authorizeKeys } from "../../src/api/auth/plugin.js";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { KEY_TABLE, SysrqBit, bitMeaning, keyInfo } from "../../src/sysrq/keys.js";
 import { FakeKernel } from "../helpers/fake-kernel.js";
 import { startTestDaemon } from "../helpers/daemon.js";
