@@ -17,7 +17,7 @@ import type { Capture } from "./capture.js";
 import { Connection, type PortState } from "./connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
 import { LineState } from "./line-state.js";
-import { qmpSerialBreak } from "./qmp-wire.js";
+import { qmpSerialBreak } from "../control/qmp-wire.js";
 import { SerialQueue } from "./queue.js";
 import { withDeadline } from "./wire-deadline.js";
 

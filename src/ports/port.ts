@@ -20,12 +20,12 @@ import type { TransportFactory } from "../transports/create.js";
 import type { ModemLines, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
-import { nmiMethodFor } from "./nmi-method.js";
+import { nmiMethodFor } from "../control/nmi-method.js";
 import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
 import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
-import { keyboardWire } from "./qmp-wire.js";
+import { keyboardWire } from "../control/qmp-wire.js";
 
 const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
 
