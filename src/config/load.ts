@@ -7,10 +7,10 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ErrorObject } from "ajv";
 import { CORE_SCHEMA, YAMLException, load as parseYaml } from "js-yaml";
-import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { resolveExport } from "./export.js";
 import type { ConfigInput, PortInput } from "./schema.js";
+import { readSecret } from "./secrets.js";
 import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
 import {
   DEFAULT_BREAK_MS,

@@ -1,6 +1,7 @@
 /** The configuration after validation, with every default applied and every path absolute. */
-import type { RedfishNmiConfig } from "../control/redfish.js";
-import type { TelnetMode } from "../transports/telnet-codec.js";
+
+/** How the telnet transport speaks: QEMU's chardev (no negotiation) or a standard telnet server. */
+export type TelnetMode = "qemu" | "standard";
 
 export interface TtyTransportConfig {
   readonly kind: "tty";
@@ -41,6 +42,18 @@ export interface Rfc2217TransportConfig {
 export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig;
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
+
+/** NMI through a BMC's Redfish API (control/redfish.ts); the password read from env or file. */
+export interface RedfishNmiConfig {
+  readonly kind: "redfish";
+  /** The ComputerSystem resource, e.g. https://bmc7.lab/redfish/v1/Systems/1 */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly auth: "session" | "basic";
+  readonly ca?: Buffer;
+  readonly insecure: boolean;
+}
 
 /** How NMIs reach this port's target; absent when none is configured. */
 export type NmiConfig = { readonly kind: "qmp" } | RedfishNmiConfig;
