@@ -10,7 +10,7 @@ import type { QmpClient } from "../control/qmp.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 import { checkKeysSendable } from "../sysrq/guard.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";

@@ -1,6 +1,7 @@
 /**
  * What the SysRq runner needs from a port, and nothing more: a way to put a BREAK and a key on the
- * wire, the port's arm state, and a feed of console lines. Implemented by ports/, faked in unit tests.
+ * wire, the port's arm state, and a feed of console lines. Implemented by ports/port-link.ts (keyboard
+ * SysRq: control/qmp-wire.ts), faked in unit tests.
  */
 import type { ArmState, SysrqDelivery } from "./plan.js";
 
@@ -28,55 +29,4 @@ export interface SysrqWire {
    * next BREAK need not wait for a quiet line.
    */
   keyAnswered?(): void;
-}
-
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-  /** Calls fn after ms; returns a cancel function. */
-  schedule(fn: () => void, ms: number): () => void;
-}
-
-/** Buffers a feed's events so the runner can wait for the next one with a deadline. */
-export class ConsoleInbox {
-  private readonly events: ConsoleEvent[] = [];
-  private wake: (() => void) | null = null;
-  private readonly unsubscribe: () => void;
-
-  constructor(
-    feed: ConsoleFeed,
-    private readonly clock: Clock,
-  ) {
-    this.unsubscribe = feed.subscribe((event) => {
-      this.events.push(event);
-      this.wake?.();
-    });
-  }
-
-  /** The next event, or null once `deadline` (monotonic ms) has passed with none. */
-  async next(deadline: number): Promise<ConsoleEvent | null> {
-    for (;;) {
-      const event = this.events.shift();
-      if (event) return event;
-      const wait = deadline - this.clock.now();
-      if (wait <= 0) return null;
-      await new Promise<void>((resolve) => {
-        const cancel = this.clock.schedule(() => resolve(), wait);
-        this.wake = () => {
-          cancel();
-          resolve();
-        };
-      });
-      this.wake = null;
-    }
-  }
-
-  /** Returns an event taken by next() to the front, for the next reader. */
-  putBack(event: ConsoleEvent): void {
-    this.events.unshift(event);
-  }
-
-  close(): void {
-    this.unsubscribe();
-  }
 }
