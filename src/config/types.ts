@@ -3,14 +3,18 @@
 /** How the telnet transport speaks: QEMU's chardev (no negotiation) or a standard telnet server. */
 export type TelnetMode = "qemu" | "standard";
 
-export interface TtyTransportConfig {
-  readonly kind: "tty";
-  /** The device, or the pty QMP names for this chardev id (looked up on every open). */
-  readonly device: { readonly path: string } | { readonly qmpChardev: string };
+/** A serial line's speed and framing: as configured, as a tty has it, as RFC 2217 sets it. */
+export interface SerialSettings {
   readonly baudRate: number;
   readonly dataBits: 5 | 6 | 7 | 8;
   readonly parity: "none" | "even" | "odd" | "mark" | "space";
   readonly stopBits: 1 | 1.5 | 2;
+}
+
+export interface TtyTransportConfig extends SerialSettings {
+  readonly kind: "tty";
+  /** The device, or the pty QMP names for this chardev id (looked up on every open). */
+  readonly device: { readonly path: string } | { readonly qmpChardev: string };
   readonly rtscts: boolean;
   readonly hupcl: boolean;
   readonly dtr: boolean;
@@ -31,12 +35,7 @@ export interface TelnetTransportConfig {
 export interface Rfc2217TransportConfig {
   readonly kind: "rfc2217";
   readonly endpoint: TelnetEndpoint;
-  readonly line: {
-    readonly baudRate: number;
-    readonly dataBits: 5 | 6 | 7 | 8;
-    readonly parity: "none" | "even" | "odd" | "mark" | "space";
-    readonly stopBits: 1 | 1.5 | 2;
-  };
+  readonly line: SerialSettings;
 }
 
 export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig;

@@ -4,6 +4,7 @@
  *   IAC SB COM-PORT-OPTION <command> <value...> IAC SE      client -> server: command
  *                                                            server -> client: command + 100, value applied
  */
+import type { SerialSettings as LineSettings } from "../config/types.js";
 import { IAC, SB, SE } from "./telnet-codec.js";
 
 export const COM_PORT_OPTION = 44;
@@ -23,12 +24,8 @@ export const BREAK_OFF = 6;
 const PARITY = { none: 1, odd: 2, even: 3, mark: 4, space: 5 } as const;
 const STOP_SIZE = { 1: 1, 2: 2, 1.5: 3 } as const;
 
-export interface LineSettings {
-  readonly baudRate: number;
-  readonly dataBits: 5 | 6 | 7 | 8;
-  readonly parity: keyof typeof PARITY;
-  readonly stopBits: 1 | 1.5 | 2;
-}
+/** config/types.ts SerialSettings: one type for the configured, the tty's and the negotiated line. */
+export type { LineSettings };
 
 /** One COM-PORT-OPTION subnegotiation; IAC in the value is doubled. */
 export function comPortMessage(command: number, value: readonly number[]): Buffer {
