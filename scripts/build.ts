@@ -28,7 +28,7 @@ import { build, type Plugin } from "esbuild";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { BUNDLE_HEAD, BUNDLE_TAIL } from "../src/cli/code-cache.js";
+import { BUNDLE_HEAD, BUNDLE_TAIL } from "../src/daemon/code-cache.js";
 
 /**
  * Bundled CommonJS files of these packages that use __dirname get it back, pointing where the file
@@ -74,16 +74,16 @@ const configValidator: Plugin = {
 
 /**
  * The daemon side is a bundle of its own, CommonJS so that main.js can compile it with vm.Script and
- * a V8 code cache (src/cli/code-cache.ts; Node 20 has no compile cache for ES modules): a start from
+ * a V8 code cache (src/daemon/code-cache.ts; Node 20 has no compile cache for ES modules): a start from
  * the cache skips parsing and compiling what an earlier start compiled. In place of
- * src/cli/daemon-side.ts, main.js gets this loader, naming the bundle's file. Minified: a third of
+ * src/daemon/daemon-side.ts, main.js gets this loader, naming the bundle's file. Minified: a third of
  * the text to read and hash at each start (whitespace and syntax only: names stay for stack traces).
  */
 function daemonSide(bundle: string): Plugin {
   return {
     name: "daemon-side",
     setup(build) {
-      build.onLoad({ filter: /\/src\/cli\/daemon-side\.ts$/ }, () => ({
+      build.onLoad({ filter: /\/src\/daemon\/daemon-side\.ts$/ }, () => ({
         contents: [
           'import { fileURLToPath } from "node:url";',
           'import { defaultCacheDir, runCachedBundle } from "./code-cache.js";',
@@ -101,7 +101,7 @@ function daemonSide(bundle: string): Plugin {
           "}",
         ].join("\n"),
         loader: "js",
-        resolveDir: path.join(root, "src/cli"),
+        resolveDir: path.join(root, "src/daemon"),
       }));
     },
   };
@@ -124,7 +124,7 @@ const common = {
 
 const daemon = await build({
   ...common,
-  entryPoints: ["src/cli/serve.ts"],
+  entryPoints: ["src/daemon/serve.ts"],
   entryNames: "chunks/[name]-[hash]",
   outExtension: { ".js": ".cjs" },
   format: "cjs",
@@ -160,8 +160,12 @@ const result = await build({
 const main = Object.entries(result.metafile.outputs).find(
   ([file]) => path.resolve(root, file) === path.resolve(root, outdir, "main.js"),
 );
-if (!main?.[1].inputs["src/cli/daemon-side.ts"]) {
+if (!main?.[1].inputs["src/daemon/daemon-side.ts"]) {
   throw new Error("the daemon side's loader must be in main.js: it finds the bundle relative to it");
+}
+// A loader not replaced (its filter no longer matching the file) would bundle the daemon a second time.
+if (result.metafile.inputs["src/daemon/serve.ts"]) {
+  throw new Error("main.js must load the daemon side from its bundle, not contain it (see daemonSide)");
 }
 
 // Chunk names carry a content hash: remove what earlier builds left, once this one is in place (not

@@ -1,7 +1,14 @@
-/** The real clock: monotonic milliseconds from performance.now(), timers from Node. */
+/** Monotonic time and timers, injected so that tests can run them on a fake clock. */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Clock } from "./sysrq/console.js";
 
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Calls fn after ms; returns a cancel function. */
+  schedule(fn: () => void, ms: number): () => void;
+}
+
+/** The real clock: monotonic milliseconds from performance.now(), timers from Node. */
 export const systemClock: Clock = {
   now: () => performance.now(),
   sleep: (ms) => sleep(ms),

@@ -17,6 +17,8 @@ export const ErrorCodes = {
   HOST_NOT_ALLOWED: 403,
   ORIGIN_NOT_ALLOWED: 403,
   QUEUE_FULL: 429,
+  /** A re-export client's BREAK that could not start within its wait: the port stayed busy (audited). */
+  QUEUE_BUSY: 503,
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   KEY_NOT_ALLOWED: 403,

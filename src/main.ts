@@ -5,7 +5,7 @@
  * side is loaded only when asked for, so the client starts without fastify or serialport.
  */
 import { isClientCommand } from "./cli/args.js";
-import { loadDaemonSide } from "./cli/daemon-side.js";
+import { loadDaemonSide } from "./daemon/daemon-side.js";
 
 async function main(argv: readonly string[]): Promise<number> {
   if (isClientCommand(argv[0])) {

@@ -126,7 +126,7 @@ async function warmUp(sides: Sides, count: number): Promise<void> {
  * Each daemon is measured twice: "cold", its first requests after start-up (two left out), when V8
  * still runs most of the request path unoptimised, as in a daemon that has answered little since it
  * started; then "warm", after WARM_UP requests to it (and as many to the relay), as in one serving a
- * test rig all day (see src/cli/jit-tiering.ts).
+ * test rig all day (see src/daemon/jit-tiering.ts).
  */
 const WARM_UP = 800;
 

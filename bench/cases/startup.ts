@@ -4,7 +4,7 @@
  * The config is YAML, as people write it; a second row starts from the same config as JSON (which the
  * loader reads with JSON.parse, as a generator of configs for many ports might write it). Every run
  * after the first finds the previous run's capture files, as a restart does, and the V8 code cache of
- * the daemon's bundle (src/cli/code-cache.ts) that the first start wrote, in a cache directory of the
+ * the daemon's bundle (src/daemon/code-cache.ts) that the first start wrote, in a cache directory of the
  * bench's own. That first start, without a code cache, is kept apart. Beside wall time, the CPU time
  * of the daemon's main thread up to the answer: what other load on the machine disturbs least.
  */

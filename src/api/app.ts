@@ -44,7 +44,7 @@ declare module "fastify" {
     metrics: BridgeMetrics;
     tokens: TokenVerifier;
     consoles: ConsoleHub;
-    /** Re-reads the config file and applies it (daemon-reload.ts); POST /reload and SIGHUP. */
+    /** Re-reads the config file and applies it (daemon/daemon.ts); POST /reload and SIGHUP. */
     reloadConfig: () => Promise<ReloadResult>;
     /** A reload's tokens and rate limits, for the requests that follow. */
     reconfigure: (settings: LiveSettings) => void;
@@ -110,8 +110,8 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     ? Fastify({ ...common, https: { ...options.tls, ...HTTP_SERVER_OPTIONS } })
     : Fastify({ ...common, http: HTTP_SERVER_OPTIONS })
   ).withTypeProvider<TypeBoxTypeProvider>() as unknown as BridgeApp;
-  // Not at once: the first moments after listening belong to the ports' first connects and the first
-  // requests (a health check waiting for the daemon); a schema compiled meanwhile would delay them.
+  // Not at once: the first moments after listening belong to the first connects and requests (see
+  // docs/performance.md).
   app.addHook("onListen", async () => {
     setTimeout(() => schemas.compileRemaining(), COMPILE_REMAINING_AFTER_MS).unref();
   });
@@ -120,8 +120,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.decorate("tokens", new TokenVerifier(options.tokens));
   app.decorate("consoles", new ConsoleHub());
   app.decorate("metrics", new BridgeMetrics(options.ports));
-  // The hooks every request runs take a callback rather than returning a promise: one microtask and
-  // promise fewer each, on the path of every answer.
+  // Hooks every request runs take a callback: no promise on every answer's path (see docs/performance.md).
   app.addHook("onResponse", (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
     done();

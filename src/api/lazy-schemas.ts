@@ -1,9 +1,7 @@
 /**
- * Route schemas compile when a request first needs them, not while the server starts: compiling every
- * validator (Ajv) and response serializer (fast-json-stringify) of ~30 routes up front was a sixth of
- * start-up. Once listening, what no request has needed yet is compiled in the idle time, one schema
- * per turn of the event loop, so neither /healthz at start nor the first request of a route waits for
- * all of them.
+ * Route schemas (Ajv validators, fast-json-stringify serializers) compile when a request first needs
+ * them, or once listening in the idle time, one per turn of the event loop: compiled up front they
+ * delayed start-up (see docs/performance.md), and no request waits for all of them.
  */
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import type { FastifySchemaCompiler, FastifyServerOptions } from "fastify";

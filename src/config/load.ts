@@ -7,10 +7,10 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { ErrorObject } from "ajv";
 import { CORE_SCHEMA, YAMLException, load as parseYaml } from "js-yaml";
-import { readSecret } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { resolveExport } from "./export.js";
 import type { ConfigInput, PortInput } from "./schema.js";
+import { readSecret } from "./secrets.js";
 import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
 import {
   DEFAULT_BREAK_MS,
@@ -261,7 +261,7 @@ export async function loadConfigFile(file: string): Promise<BridgeConfig> {
 
 /**
  * YAML 1.2's core schema (no timestamps, no merge keys), duplicate keys refused. js-yaml, not the
- * `yaml` package: 256 ports took ~95 ms of start-up with `yaml`, ~10 with js-yaml.
+ * `yaml` package: it parses a large config in a fraction of the time (see docs/performance.md).
  */
 export function parseYamlDocument(text: string, file: string): unknown {
   try {
@@ -276,10 +276,10 @@ export function parseYamlDocument(text: string, file: string): unknown {
 
 /**
  * A config that is JSON (YAML is a superset of JSON; tools that generate configs often write it),
- * read by JSON.parse: for 256 ports, the `yaml` package took ~200 ms of start-up, js-yaml ~10 ms,
- * JSON.parse ~1 ms. The document is the same, except that JSON.parse keeps the last of duplicate keys where the YAML parser
- * refuses them: when the text holds more keys than the document, this answers undefined and the
- * YAML parser reports the duplicate. Anything that is not JSON is undefined too.
+ * read by JSON.parse, faster still than a YAML parser (see docs/performance.md). The document is the
+ * same, except that JSON.parse keeps the last of duplicate keys where the YAML parser refuses them:
+ * when the text holds more keys than the document, this answers undefined and the YAML parser reports
+ * the duplicate. Anything that is not JSON is undefined too.
  */
 export function parseJsonDocument(text: string): unknown {
   let document: unknown;

@@ -1,6 +1,6 @@
 /**
- * The config file's JSON schema (the YAML shape is a contract: see README "Configuration").
- * Unknown keys are errors. Defaults are applied in resolve.ts, explicitly typed, not by the validator.
+ * The config file's JSON schema (the YAML shape is a contract: see docs/configuration.md).
+ * Unknown keys are errors. Defaults are applied in load.ts, explicitly typed, not by the validator.
  */
 import Type, { type Static, type TSchema } from "typebox";
 

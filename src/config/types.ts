@@ -1,15 +1,20 @@
 /** The configuration after validation, with every default applied and every path absolute. */
-import type { RedfishNmiConfig } from "../control/redfish.js";
-import type { TelnetMode } from "../telnet/codec.js";
 
-export interface TtyTransportConfig {
-  readonly kind: "tty";
-  /** The device, or the pty QMP names for this chardev id (looked up on every open). */
-  readonly device: { readonly path: string } | { readonly qmpChardev: string };
+/** How the telnet transport speaks: QEMU's chardev (no negotiation) or a standard telnet server. */
+export type TelnetMode = "qemu" | "standard";
+
+/** A serial line's speed and framing: as configured, as a tty has it, as RFC 2217 sets it. */
+export interface SerialSettings {
   readonly baudRate: number;
   readonly dataBits: 5 | 6 | 7 | 8;
   readonly parity: "none" | "even" | "odd" | "mark" | "space";
   readonly stopBits: 1 | 1.5 | 2;
+}
+
+export interface TtyTransportConfig extends SerialSettings {
+  readonly kind: "tty";
+  /** The device, or the pty QMP names for this chardev id (looked up on every open). */
+  readonly device: { readonly path: string } | { readonly qmpChardev: string };
   readonly rtscts: boolean;
   readonly hupcl: boolean;
   readonly dtr: boolean;
@@ -30,17 +35,24 @@ export interface TelnetTransportConfig {
 export interface Rfc2217TransportConfig {
   readonly kind: "rfc2217";
   readonly endpoint: TelnetEndpoint;
-  readonly line: {
-    readonly baudRate: number;
-    readonly dataBits: 5 | 6 | 7 | 8;
-    readonly parity: "none" | "even" | "odd" | "mark" | "space";
-    readonly stopBits: 1 | 1.5 | 2;
-  };
+  readonly line: SerialSettings;
 }
 
 export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig;
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
+
+/** NMI through a BMC's Redfish API (control/redfish.ts); the password read from env or file. */
+export interface RedfishNmiConfig {
+  readonly kind: "redfish";
+  /** The ComputerSystem resource, e.g. https://bmc7.lab/redfish/v1/Systems/1 */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  readonly auth: "session" | "basic";
+  readonly ca?: Buffer;
+  readonly insecure: boolean;
+}
 
 /** How NMIs reach this port's target; absent when none is configured. */
 export type NmiConfig = { readonly kind: "qmp" } | RedfishNmiConfig;

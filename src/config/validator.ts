@@ -1,7 +1,7 @@
 /**
- * The config's validator: Ajv compiled from schema.ts. Compiling it took ~100 ms of every start, so
- * the build (scripts/build.ts) replaces this module in dist/ with the same validator generated ahead
- * of time by Ajv's standalone code, from the same schema and these same options.
+ * The config's validator: Ajv compiled from schema.ts. The build (scripts/build.ts) replaces this
+ * module in dist/ with the same validator generated ahead of time by Ajv's standalone code, from the
+ * same schema and these same options, so that no start pays for the compile (see docs/performance.md).
  */
 import { Ajv, type Options, type ValidateFunction } from "ajv";
 import { ConfigSchema, type ConfigInput } from "./schema.js";
@@ -12,8 +12,8 @@ export const CONFIG_AJV_OPTIONS: Options = {
   strict: true,
   strictTypes: false,
   strictRequired: false,
-  // The schema is ours, built by TypeBox: checking it against the JSON Schema meta-schema at every
-  // start-up took a third of the compile (test/unit/schema-meta.test.ts checks it instead).
+  // Ours (TypeBox): test/unit/schema-meta.test.ts checks it against the meta-schema, not every start
+  // (see docs/performance.md).
   validateSchema: false,
 };
 

@@ -10,19 +10,8 @@
  * TLS is verified unless the port says otherwise; credentials come from the environment or a file and
  * never reach a log line or an error message.
  */
-import { readFileSync } from "node:fs";
 import https from "node:https";
-
-export interface RedfishNmiConfig {
-  readonly kind: "redfish";
-  /** The ComputerSystem resource, e.g. https://bmc7.lab/redfish/v1/Systems/1 */
-  readonly url: string;
-  readonly username: string;
-  readonly password: string;
-  readonly auth: "session" | "basic";
-  readonly ca?: Buffer;
-  readonly insecure: boolean;
-}
+import type { RedfishNmiConfig } from "../config/types.js";
 
 export class RedfishError extends Error {
   constructor(
@@ -171,16 +160,4 @@ export class RedfishClient {
     }
     throw new RedfishError(`the BMC answered HTTP ${reply.status} trying to ${what}`, "failed");
   }
-}
-
-/** Reads a secret from an environment variable or a file (trimmed); never from the config itself. */
-export function readSecret(source: { env?: string; file?: string }, what: string): string {
-  if (source.env !== undefined) {
-    const value = process.env[source.env];
-    if (value === undefined || value === "")
-      throw new Error(`${what}: environment variable ${source.env} is not set`);
-    return value;
-  }
-  if (source.file !== undefined) return readFileSync(source.file, "utf8").trim();
-  throw new Error(`${what}: give passwordEnv or passwordFile`);
 }

@@ -10,6 +10,7 @@
  * value (0, or SET-CONTROL 0/4/7/10/13) gets the port's real setting where it has one. The codes
  * and tables are telnet/rfc2217.ts's, shared with the client; this keeps what the client was told.
  */
+import type { SerialSettings } from "../config/types.js";
 import {
   BREAK_OFF,
   BREAK_ON,
@@ -24,7 +25,6 @@ import {
   stopBitsOfCode,
   stopSizeCode,
   type ControlGroup,
-  type LineSettings,
 } from "../telnet/rfc2217.js";
 import type { LineChange } from "../transports/transport.js";
 
@@ -45,7 +45,7 @@ export type ComPortAction =
   | { readonly kind: "none" };
 
 /** Where the port's real line settings are unknown (a QEMU chardev), these are reported. */
-const NOMINAL: LineSettings = { baudRate: 115_200, dataBits: 8, parity: "none", stopBits: 1 };
+const NOMINAL: SerialSettings = { baudRate: 115_200, dataBits: 8, parity: "none", stopBits: 1 };
 
 export class ComPortState {
   /** The value last answered per SET-CONTROL group (what the client believes). */
@@ -59,11 +59,11 @@ export class ComPortState {
 
   /** @param real the port's line settings now, null where it has none (a QEMU chardev) */
   constructor(
-    private readonly real: () => LineSettings | null,
+    private readonly real: () => SerialSettings | null,
     private readonly signature: string,
   ) {}
 
-  private get line(): LineSettings {
+  private get line(): SerialSettings {
     return this.real() ?? NOMINAL;
   }
 

@@ -13,9 +13,10 @@
  *                             ├─ SB 44 <cmd> ─> ComPortState ─> reply | session.breakOn/Off/lineControl ─> reply
  *                             └─ IAC WILL/DO.. ─> TelnetOptions ─> socket
  */
+import type { SerialSettings } from "../config/types.js";
 import type { Socket } from "node:net";
 import type { Port } from "../ports/port.js";
-import { COM_PORT_OPTION, modemStateMessage, type LineSettings } from "../telnet/rfc2217.js";
+import { COM_PORT_OPTION, modemStateMessage } from "../telnet/rfc2217.js";
 import { OPT_BINARY, OPT_SGA } from "../telnet/codec.js";
 import { TelnetOptions } from "../telnet/options.js";
 import { ExportSession, type SessionDeps } from "./client-session.js";
@@ -23,7 +24,7 @@ import { ComPortState } from "./com-port-state.js";
 import { runTelnetLoop } from "./telnet-loop.js";
 
 /** The port's real serial line settings now; null for a telnet port, where baud means nothing. */
-export function lineSettingsOf(port: Port): LineSettings | null {
+export function lineSettingsOf(port: Port): SerialSettings | null {
   return port.line();
 }
 

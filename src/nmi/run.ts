@@ -2,7 +2,9 @@
  * Delivers one NMI and reads the verdict from the console. "Uhhuh. NMI received..." prints before a
  * panic line, so it does not decide alone: the runner waits for the line that settles it.
  */
-import { ConsoleInbox, type Clock, type ConsoleFeed } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
+import { ConsoleInbox } from "../sysrq/console-inbox.js";
+import type { ConsoleFeed } from "../sysrq/port-contract.js";
 import { NMI_NO_RESPONSE_REASON, classifyNmiLine } from "./verdict.js";
 
 export interface NmiResult {

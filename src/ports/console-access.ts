@@ -8,7 +8,8 @@
 import type { Logger } from "pino";
 import { BridgeError } from "../errors.js";
 import type { PortConfig } from "../config/types.js";
-import { ConsoleInbox, type Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
+import { ConsoleInbox } from "../sysrq/console-inbox.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { DEFAULT_SYSRQ_TIMEOUT_MS, readVerdict } from "../sysrq/run.js";

@@ -8,7 +8,7 @@
  * The line is modelled as draining at baudRate/10 bytes a second (8N1: ten bits a byte) from the
  * moment each chunk is written; nothing from the target confirms it.
  */
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 
 /** Line time a port may have written ahead of the line (bytes "in flight"). */
 export const LINE_BUDGET_MS = 1000;

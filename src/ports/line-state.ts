@@ -4,7 +4,7 @@
  * may not have read yet (a byte written just before a BREAK can become the key, so BREAKs wait for a
  * quiet line).
  */
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 
 export class LineState {

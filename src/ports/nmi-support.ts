@@ -7,7 +7,7 @@
  */
 import type { Logger } from "pino";
 import { QmpError, type QmpClient } from "../control/qmp.js";
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 
 export type NmiSupportState =
   | { readonly kind: "unknown"; readonly reason: string }

@@ -1,5 +1,5 @@
 /** What GET /ports shows of a port: its state and the methods it has. */
-import type { TransportConfig } from "../config/types.js";
+import type { SerialSettings, TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { CaptureHealth } from "./capture.js";
@@ -29,7 +29,7 @@ export interface PortInfo {
  * source `device`: a tty as it is now (configured, then changed by allowLineControl clients);
  * `config`: what is configured (a tty not open, or what the daemon asks of an RFC 2217 server).
  */
-export type LineInfo = (SerialLine | Pick<SerialLine, "baudRate" | "dataBits" | "parity" | "stopBits">) & {
+export type LineInfo = (SerialLine | SerialSettings) & {
   readonly source: "device" | "config";
   readonly allowLineControl: boolean;
 };

@@ -8,7 +8,8 @@ import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
 import { BridgeError } from "../errors.js";
-import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
+import type { ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/port-contract.js";
 import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
 import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
@@ -17,7 +18,7 @@ import type { Capture } from "./capture.js";
 import { Connection, type PortState } from "./connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
 import { LineState } from "./line-state.js";
-import { qmpSerialBreak } from "./qmp-wire.js";
+import { qmpSerialBreak } from "../control/qmp-wire.js";
 import { SerialQueue } from "./queue.js";
 import { withDeadline } from "./wire-deadline.js";
 

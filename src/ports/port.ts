@@ -10,7 +10,7 @@ import type { QmpClient } from "../control/qmp.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 import { checkKeysSendable } from "../sysrq/guard.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 import type { KeyResult } from "../sysrq/result.js";
@@ -20,12 +20,12 @@ import type { TransportFactory } from "../transports/create.js";
 import type { ModemLines, Transport } from "../transports/transport.js";
 import type { Capture } from "./capture.js";
 import { WriterLease } from "./lease.js";
-import { nmiMethodFor } from "./nmi-method.js";
+import { nmiMethodFor } from "../control/nmi-method.js";
 import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
 import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
-import { keyboardWire } from "./qmp-wire.js";
+import { keyboardWire } from "../control/qmp-wire.js";
 
 const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
 

@@ -3,7 +3,7 @@ import { accessSync, constants, mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import type { BridgeConfig, PortConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
-import type { Clock } from "../sysrq/console.js";
+import type { Clock } from "../clock.js";
 import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";

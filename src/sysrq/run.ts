@@ -7,7 +7,9 @@
  *
  *   key ─> planKey ─> BREAK / pause / key on the wire ─> lines ─> judgeLine ─> completion ─> settle
  */
-import { ConsoleInbox, type Clock, type ConsoleFeed, type SysrqWire } from "./console.js";
+import type { Clock } from "../clock.js";
+import { ConsoleInbox } from "./console-inbox.js";
+import type { ConsoleFeed, SysrqWire } from "./port-contract.js";
 import { keyInfo } from "./keys.js";
 import { planKey } from "./plan.js";
 import { noResponseReason } from "./no-response-reason.js";

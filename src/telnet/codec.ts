@@ -18,6 +18,8 @@
  * hostile or broken peer: the decoder emits one `overflow` event and decodes nothing more, so its
  * memory stays bounded whatever the peer sends; the caller drops the connection.
  */
+import type { TelnetMode } from "../config/types.js";
+
 export const IAC = 0xff;
 export const DONT = 0xfe;
 export const DO = 0xfd;
@@ -31,7 +33,6 @@ export const OPT_BINARY = 0;
 export const OPT_ECHO = 1;
 export const OPT_SGA = 3;
 
-export type TelnetMode = "qemu" | "standard";
 export type Negotiation = typeof WILL | typeof WONT | typeof DO | typeof DONT;
 
 export type TelnetEvent =

@@ -7,6 +7,7 @@
  * The client (transports/telnet.ts) sends line settings and BREAK; the server (export/com-port-state.ts)
  * decodes them with the same tables and answers.
  */
+import type { SerialSettings } from "../config/types.js";
 import { IAC, SB, SE, escapeData } from "./codec.js";
 
 export const COM_PORT_OPTION = 44;
@@ -33,14 +34,7 @@ const PARITY_CODE = { none: 1, odd: 2, even: 3, mark: 4, space: 5 } as const;
 /** SET-STOPSIZE codes; 0 asks for the current value. */
 const STOP_SIZE_CODE = { 1: 1, 2: 2, 1.5: 3 } as const;
 
-export type Parity = keyof typeof PARITY_CODE;
-
-export interface LineSettings {
-  readonly baudRate: number;
-  readonly dataBits: 5 | 6 | 7 | 8;
-  readonly parity: Parity;
-  readonly stopBits: 1 | 1.5 | 2;
-}
+export type Parity = SerialSettings["parity"];
 
 export function parityCode(parity: Parity): number {
   return PARITY_CODE[parity];
@@ -51,13 +45,13 @@ export function parityOfCode(code: number): Parity | "unknown" {
   return (Object.keys(PARITY_CODE) as Parity[]).find((parity) => PARITY_CODE[parity] === code) ?? "unknown";
 }
 
-export function stopSizeCode(stopBits: LineSettings["stopBits"]): number {
+export function stopSizeCode(stopBits: SerialSettings["stopBits"]): number {
   return STOP_SIZE_CODE[stopBits];
 }
 
 /** The stop bits a SET-STOPSIZE code sets, 0 for a code RFC 2217 does not define. */
 export function stopBitsOfCode(code: number): number {
-  const stop = (Object.keys(STOP_SIZE_CODE) as `${LineSettings["stopBits"]}`[]).find(
+  const stop = (Object.keys(STOP_SIZE_CODE) as `${SerialSettings["stopBits"]}`[]).find(
     (bits) => STOP_SIZE_CODE[bits] === code,
   );
   return stop === undefined ? 0 : Number(stop);
@@ -101,7 +95,7 @@ export function serverMessage(command: number, value: readonly number[]): Buffer
   return comPortMessage(command + SERVER_REPLY_OFFSET, value);
 }
 
-export function lineSettingsMessages(settings: LineSettings): Buffer {
+export function lineSettingsMessages(settings: SerialSettings): Buffer {
   const baud = Buffer.alloc(4);
   baud.writeUInt32BE(settings.baudRate);
   return Buffer.concat([

@@ -6,21 +6,7 @@
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
 import { TelnetTransport } from "./telnet.js";
-import type { Transport } from "./transport.js";
-
-/** What a transport may need from outside the wire, supplied by the port that owns it. */
-export interface TransportContext {
-  /** The pty path of a QEMU chardev, from QMP query-chardev. */
-  readonly resolveChardevPath?: (chardev: string) => Promise<string>;
-  /** The port's logger, for what a transport notices without failing (a lock it could not take). */
-  readonly log?: TransportLog;
-}
-
-/** A port's logger as transports use it; `warnOnce` speaks once per port, not on every reconnect. */
-export interface TransportLog {
-  info(details: object, message: string): void;
-  warnOnce(key: string, details: object, message: string): void;
-}
+import type { Transport, TransportContext, TransportLog } from "./transport.js";
 
 export function transportLog(log: Logger): TransportLog {
   const warned = new Set<string>();

@@ -11,17 +11,18 @@
  * In QEMU mode nothing but data and IAC BRK is ever sent: QEMU reads any other IAC sequence as three
  * bytes, eating the one after it, and passes subnegotiation payloads into the guest.
  */
+import type { SerialSettings } from "../config/types.js";
 import net from "node:net";
 import type { TelnetTransportConfig } from "../config/types.js";
 import { setTimeout as sleep } from "node:timers/promises";
-import { COM_PORT_OPTION, breakMessage, lineSettingsMessages, type LineSettings } from "../telnet/rfc2217.js";
+import { COM_PORT_OPTION, breakMessage, lineSettingsMessages } from "../telnet/rfc2217.js";
 import { BREAK_BYTES, DO, TelnetDecoder, escapeData } from "../telnet/codec.js";
 import { TelnetOptions } from "../telnet/options.js";
 import { TransportOpenError, type BreakCapability, type Transport, type TransportSink } from "./transport.js";
 
 /** RFC 2217 on top of standard telnet: line settings at connect, BREAK as SET-CONTROL on/off. */
 export interface ComPortOptions {
-  readonly line: LineSettings;
+  readonly line: SerialSettings;
 }
 
 export class TelnetTransport implements Transport {

@@ -8,6 +8,8 @@
  *
  * Transports know nothing of SysRq, HTTP or reconnect policy: the port above them decides.
  */
+import type { SerialSettings } from "../config/types.js";
+
 export type TransportKind = "tty" | "telnet" | "rfc2217";
 
 export interface TransportClosed {
@@ -36,11 +38,7 @@ export interface BreakCapability {
 }
 
 /** A serial line as it is now: the configured settings, changed by what was applied since open. */
-export interface SerialLine {
-  readonly baudRate: number;
-  readonly dataBits: 5 | 6 | 7 | 8;
-  readonly parity: "none" | "even" | "odd" | "mark" | "space";
-  readonly stopBits: 1 | 1.5 | 2;
+export interface SerialLine extends SerialSettings {
   readonly flowControl: "none" | "rtscts";
   readonly dtr: boolean;
   readonly rts: boolean;
@@ -110,4 +108,18 @@ export class TransportOpenError extends Error {
     this.name = "TransportOpenError";
     this.code = code;
   }
+}
+
+/** What a transport may need from outside the wire, supplied by the port that owns it. */
+export interface TransportContext {
+  /** The pty path of a QEMU chardev, from QMP query-chardev. */
+  readonly resolveChardevPath?: (chardev: string) => Promise<string>;
+  /** The port's logger, for what a transport notices without failing (a lock it could not take). */
+  readonly log?: TransportLog;
+}
+
+/** A port's logger as transports use it; `warnOnce` speaks once per port, not on every reconnect. */
+export interface TransportLog {
+  info(details: object, message: string): void;
+  warnOnce(key: string, details: object, message: string): void;
 }

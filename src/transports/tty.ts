@@ -18,7 +18,6 @@ import { access, realpath, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SerialPort } from "serialport";
 import type { TtyTransportConfig } from "../config/types.js";
-import type { TransportContext } from "./create.js";
 import {
   TransportOpenError,
   type BreakCapability,
@@ -27,6 +26,7 @@ import {
   type ModemLines,
   type SerialLine,
   type Transport,
+  type TransportContext,
   type TransportSink,
 } from "./transport.js";
 import { acquireUucpLock, type UucpLock } from "./uucp-lock.js";

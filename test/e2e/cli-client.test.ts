@@ -13,7 +13,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import type { KeyResultBody, SysrqBody } from "../helpers/http.js";

@@ -10,7 +10,7 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import type { Port } from "../../src/ports/port.js";
 import { assertContinuedAcrossGap } from "../helpers/capture-index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { IAC, SB } from "../../src/telnet/codec.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 

@@ -9,7 +9,7 @@ import { mkdtemp, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { client } from "../helpers/http.js";
 import { requireTools } from "../helpers/tools.js";

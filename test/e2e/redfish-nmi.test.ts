@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { makeSelfSignedCert } from "../helpers/tls.js";
 import { requireTools } from "../helpers/tools.js";

@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { ESCAPE, Picocom, exited, startSocatPty } from "../helpers/picocom.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";

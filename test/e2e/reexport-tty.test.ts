@@ -11,7 +11,7 @@ import { mkdtemp, readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { RawClient, requirePyserial, runPyserial } from "../helpers/export-clients.js";
 import { TargetSide, startPtyPair, type PtyPair } from "../helpers/socat.js";

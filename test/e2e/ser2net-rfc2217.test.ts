@@ -7,7 +7,7 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { writeRfc2217Config } from "../helpers/ser2net.js";

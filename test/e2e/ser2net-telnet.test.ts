@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { waitUntil } from "../helpers/daemon.js";
 import { startSer2netRig, stopSer2netRig, type Ser2net } from "../helpers/ser2net.js";
 import type { PtyPair, TargetSide } from "../helpers/socat.js";

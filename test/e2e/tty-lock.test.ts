@@ -11,7 +11,7 @@ import { mkdtemp, readFile, realpath, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import type { PortInfo } from "../../src/ports/port-info.js";
 import { lockFileName } from "../../src/transports/uucp-lock.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";

@@ -11,7 +11,7 @@ import { copyFile, mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import {
   CHROMIUM,

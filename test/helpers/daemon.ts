@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { pino, type DestinationStream } from "pino";
 import { resolveConfig } from "../../src/config/load.js";
-import { startDaemon, type Daemon } from "../../src/daemon.js";
+import { startDaemon, type Daemon } from "../../src/daemon/daemon.js";
 import { createStreamLogger } from "../../src/logger.js";
 import type { TransportFactory } from "../../src/transports/create.js";
 import type { FakeKernel } from "../kit/index.js";

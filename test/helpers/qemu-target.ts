@@ -3,7 +3,7 @@
  * started in the order a lab sees: daemon first, then the guest. Returns once the shell prompt is quiet.
  */
 import assert from "node:assert/strict";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { READY_MARKER, freeTcpPort, startGuest, type Guest } from "../kit/index.js";
 import { startTestDaemon } from "./daemon.js";
 import { client, type LogBody } from "./http.js";

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "./daemon.js";
 import { TargetSide, startPtyPair, type PtyPair } from "./socat.js";

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import WebSocket from "ws";
 import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { RawClient } from "../helpers/export-clients.js";

@@ -6,7 +6,7 @@ import { mkdtemp } from "node:fs/promises";
 import { Writable } from "node:stream";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { createStreamLogger } from "../../src/logger.js";
 import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel } from "../kit/index.js";
 import { startFakeKernelDaemon, startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import { openConsole, type ConsoleClient } from "../helpers/ws.js";

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, before, describe, it } from "node:test";
 import { sha256 } from "../../src/config/security.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel, type WireOp } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 

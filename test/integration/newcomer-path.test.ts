@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel } from "../kit/index.js";
 import { startFakeKernelDaemon, startTestDaemon, waitUntil } from "../helpers/daemon.js";
 

@@ -11,7 +11,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { TransportConfig } from "../../src/config/types.js";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { MAX_BREAK_HOLD_MS } from "../../src/ports/port-link.js";
 import type {
   BreakCapability,

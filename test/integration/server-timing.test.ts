@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { QUIET_BEFORE_BREAK_MS } from "../../src/sysrq/plan.js";
 import { FakeKernel } from "../kit/index.js";
 import { startFakeKernelDaemon } from "../helpers/daemon.js";

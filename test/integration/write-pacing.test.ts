@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { stat } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import type { Daemon } from "../../src/daemon.js";
+import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel } from "../kit/index.js";
 import { startFakeKernelDaemon, waitUntil } from "../helpers/daemon.js";
 import { client } from "../helpers/http.js";

@@ -17,7 +17,7 @@ import {
   cacheFileFor,
   defaultCacheDir,
   runCachedBundle,
-} from "../../src/cli/code-cache.js";
+} from "../../src/daemon/code-cache.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -187,7 +187,7 @@ ${BUNDLE_TAIL}
       files.push(await bundleIn(path.join(dir, checkout, "dist", "chunks"), text));
     }
     const cacheDir = path.join(dir, "cache");
-    const codeCache = pathToFileURL(path.resolve("src/cli/code-cache.ts")).href;
+    const codeCache = pathToFileURL(path.resolve("src/daemon/code-cache.ts")).href;
     const runIn = (file: string) =>
       execFileAsync(process.execPath, [
         "--import",

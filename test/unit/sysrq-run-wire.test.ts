@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../../src/sysrq/console.js";
+import type { Clock } from "../../src/clock.js";
+import type { ConsoleEvent, ConsoleFeed, SysrqWire } from "../../src/sysrq/port-contract.js";
 import { keyInfo } from "../../src/sysrq/keys.js";
 import { CANCEL_PAUSE_MS, type SysrqDelivery } from "../../src/sysrq/plan.js";
 import { runSequence, type SequenceOptions } from "../../src/sysrq/run.js";

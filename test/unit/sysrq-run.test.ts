@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { systemClock } from "../../src/clock.js";
-import type { ConsoleEvent, ConsoleFeed, SysrqWire } from "../../src/sysrq/console.js";
+import type { ConsoleEvent, ConsoleFeed, SysrqWire } from "../../src/sysrq/port-contract.js";
 import { runSequence } from "../../src/sysrq/run.js";
 
 /** A console whose "kernel" answers each key with the lines `answer` gives (after `delayMs` each). */

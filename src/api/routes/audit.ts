@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { principalOf } from "../auth/install-auth.js";
-import { AUTH_ERRORS, AuditQuery, AuditResponse, errorsOf } from "../schemas.js";
+import { AUTH_ERRORS, errorsOf } from "../schemas/common.js";
+import { AuditQuery, AuditResponse } from "../schemas/audit.js";
 
 export const auditRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

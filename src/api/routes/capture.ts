@@ -11,23 +11,9 @@
  * The file names come from the configured port id, never from the URL.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import Type from "typebox";
 import { BridgeError } from "../../errors.js";
-import { PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
-
-export const MAX_CAPTURE_READ_BYTES = 4 * 1024 * 1024;
-
-const CaptureQuery = Type.Object(
-  {
-    offset: Type.Optional(
-      Type.Integer({ minimum: 0, description: "absolute offset of the first byte; default the oldest kept" }),
-    ),
-    length: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: MAX_CAPTURE_READ_BYTES, default: 1024 * 1024 }),
-    ),
-  },
-  { additionalProperties: false },
-);
+import { CaptureBytes, CaptureQuery } from "../schemas/capture.js";
+import { PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
 
 export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -43,8 +29,7 @@ export const captureRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: PortParams,
         querystring: CaptureQuery,
         response: {
-          // Sent as application/octet-stream; fastify never serialises a Buffer payload.
-          200: Type.Unsafe<Buffer>({ description: "raw capture bytes" }),
+          200: CaptureBytes,
           ...errorsOf([...PORT_ERRORS, 410, 416]),
         },
       },

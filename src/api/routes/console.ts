@@ -5,24 +5,13 @@
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import websocket from "@fastify/websocket";
-import Type from "typebox";
 import { OPEN_ACCESS } from "../auth/principal.js";
 import { refuseOrigin } from "../auth/origin.js";
 import { ConsoleSession } from "../console/session.js";
-import { PortParams } from "../schemas.js";
+import { PortParams } from "../schemas/common.js";
+import { ConsoleQuery } from "../schemas/console.js";
 
 const MAX_FRAME_BYTES = 64 * 1024;
-const MAX_BACKLOG_BYTES = 1024 * 1024;
-
-const ConsoleQuery = Type.Object(
-  {
-    backlog: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: MAX_BACKLOG_BYTES, description: "bytes of earlier output first" }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
 export const consoleRoutes: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } });
   app.get(

@@ -4,32 +4,14 @@
  * The page builds its buttons from this answer, so it has no key table of its own to drift.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import Type, { type Static } from "typebox";
+import type { Static } from "typebox";
 import { KEY_TABLE, SysrqBit, bitMeaning, type KeyInfo } from "../../sysrq/keys.js";
 import { roleForKey } from "../../clients/roles.js";
-import { AUTH_ERRORS, errorsOf } from "../schemas.js";
+import { AUTH_ERRORS, errorsOf } from "../schemas/common.js";
+import { SysrqKeysResponse } from "../schemas/keys.js";
 
 const GROUPS = ["harmless", "dumps", "destructive"] as const;
 type Group = (typeof GROUPS)[number];
-
-const SysrqKeySchema = Type.Object({
-  key: Type.String({ description: "the key, case-sensitive (R is not r)" }),
-  action: Type.String({ description: 'the text the kernel prints when it runs the key ("sysrq: <action>")' }),
-  group: Type.Union([Type.Literal("harmless"), Type.Literal("dumps"), Type.Literal("destructive")], {
-    description:
-      "destructive: kills, crashes, reboots or powers off; dumps: debugging dumps; harmless: the rest",
-  }),
-  destructive: Type.Boolean({ description: "sending it needs the admin role and the page asks first" }),
-  role: Type.Union([Type.Literal("operate"), Type.Literal("admin")], {
-    description: "the least role a token needs to send this key",
-  }),
-  bit: Type.Union([Type.Integer(), Type.Null()], {
-    description: "the kernel.sysrq bit that enables the key; null when it always passes (h)",
-  }),
-  bitMeaning: Type.Union([Type.String(), Type.Null()], { description: "what that bit enables" }),
-});
-
-const SysrqKeysResponse = Type.Object({ keys: Type.Array(SysrqKeySchema) });
 
 function groupOf(info: KeyInfo): Group {
   if (info.destructive === true) return "destructive";

@@ -3,33 +3,13 @@
  * times in a row), DELETE releases it. Console and re-export connections take theirs on the socket.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import Type from "typebox";
 import { BridgeError } from "../../errors.js";
 import { principalOf } from "../auth/install-auth.js";
 import { roleAtLeast } from "../../clients/roles.js";
 import { leaseView } from "../console/protocol.js";
-import { BODY_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
+import { LeaseBody, LeaseResponse, ReleaseBody, ReleaseResponse } from "../schemas/lease.js";
 import { emptyBodyIsDefaults } from "../validation.js";
-
-const LeaseBody = Type.Object(
-  {
-    ttlMs: Type.Optional(Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 })),
-    takeover: Type.Optional(Type.Boolean({ description: "admin only: take the lease from its holder" })),
-  },
-  { additionalProperties: false },
-);
-
-const LeaseResponse = Type.Object({
-  leaseId: Type.String(),
-  holder: Type.String(),
-  via: Type.String(),
-  expiresAt: Type.Union([Type.String(), Type.Null()]),
-});
-
-const ReleaseBody = Type.Object(
-  { leaseId: Type.String({ minLength: 1, maxLength: 64 }) },
-  { additionalProperties: false },
-);
 
 export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -91,7 +71,7 @@ export const leaseRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: PortParams,
         body: ReleaseBody,
         response: {
-          200: Type.Object({ released: Type.Boolean() }),
+          200: ReleaseResponse,
           ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS]),
         },
       },

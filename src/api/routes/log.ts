@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { BridgeError } from "../../errors.js";
 import { compileUserRegex } from "../../ports/user-regex.js";
-import { LogQuery, LogResponse, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
+import { PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
+import { LogQuery, LogResponse } from "../schemas/log.js";
 
 export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

@@ -1,13 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import {
-  BODY_ERRORS,
-  NmiBody,
-  NmiResponse,
-  PORT_ERRORS,
-  PortParams,
-  QUEUE_OR_RATE,
-  errorsOf,
-} from "../schemas.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, QUEUE_OR_RATE, errorsOf } from "../schemas/common.js";
+import { NmiBody, NmiResponse } from "../schemas/nmi.js";
 import { emptyBodyIsDefaults } from "../validation.js";
 
 export const nmiRoutes: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import Type from "typebox";
 import { mayUsePort } from "../auth/principal.js";
 import { principalOf } from "../auth/install-auth.js";
 import type { Port } from "../../ports/port.js";
 import { leaseView } from "../console/protocol.js";
-import { AUTH_ERRORS, PORT_ERRORS, PortInfoSchema, PortParams, errorsOf } from "../schemas.js";
+import { AUTH_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
+import { HealthResponse, PortInfoSchema, PortListResponse } from "../schemas/ports.js";
 
 export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** The port's own view, plus who holds its writer lease and how many consoles watch it. */
@@ -22,7 +22,7 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Liveness check",
         description: "Open to all (no token). Answers once the daemon listens.",
         tags: ["meta"],
-        response: { 200: Type.Object({ status: Type.Literal("ok") }), ...errorsOf([403]) },
+        response: { 200: HealthResponse, ...errorsOf([403]) },
       },
     },
     () => ({
@@ -40,7 +40,7 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description:
           "Every configured port the token may use: state, serial line, lease, viewers, capabilities.",
         tags: ["ports"],
-        response: { 200: Type.Array(PortInfoSchema), ...errorsOf(AUTH_ERRORS) },
+        response: { 200: PortListResponse, ...errorsOf(AUTH_ERRORS) },
       },
     },
     (request) =>

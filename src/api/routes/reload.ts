@@ -3,14 +3,10 @@
  * same). 400 CONFIG_INVALID lists every problem as `{ path, message }`; the old config keeps running.
  */
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
-import Type from "typebox";
 import { configProblems } from "../../config/reload-plan.js";
 import { BridgeError } from "../../errors.js";
-import { AUTH_ERRORS, errorsOf } from "../schemas.js";
-
-const Ids = Type.Array(Type.String());
-
-const ReloadResponse = Type.Object({ added: Ids, removed: Ids, changed: Ids, unchanged: Ids });
+import { AUTH_ERRORS, errorsOf } from "../schemas/common.js";
+import { ReloadResponse } from "../schemas/reload.js";
 
 export const reloadRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(

@@ -6,18 +6,8 @@ import { DEFAULT_SYSRQ_TIMEOUT_MS } from "../../sysrq/run.js";
 import { PhaseTimes } from "../../sysrq/timing.js";
 import { authorizeKeys, principalOf } from "../auth/install-auth.js";
 import { NDJSON, streamSysrq, wantsNdjson } from "./sysrq-stream.js";
-import {
-  BreakBody,
-  BreakResponse,
-  BODY_ERRORS,
-  PORT_ERRORS,
-  PortParams,
-  QUEUE_OR_RATE,
-  SysrqBody,
-  SysrqResponse,
-  SysrqStreamLine,
-  errorsOf,
-} from "../schemas.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, QUEUE_OR_RATE, errorsOf } from "../schemas/common.js";
+import { BreakBody, BreakResponse, SysrqBody, SysrqResponse, SysrqStreamLine } from "../schemas/sysrq.js";
 import { emptyBodyIsDefaults } from "../validation.js";
 
 /** What SysRq and BREAK can answer: they queue on the port and drive the wire under a deadline. */

@@ -1,14 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { BridgeError } from "../../errors.js";
-import {
-  BODY_ERRORS,
-  PORT_ERRORS,
-  PortParams,
-  QUEUE_OR_RATE,
-  WriteBody,
-  WriteResponse,
-  errorsOf,
-} from "../schemas.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, QUEUE_OR_RATE, errorsOf } from "../schemas/common.js";
+import { WriteBody, WriteResponse } from "../schemas/write.js";
 
 const MAX_WRITE_BYTES = 64 * 1024;
 /** How long a write may wait for the line before 429 QUEUE_FULL (the body's timeoutMs). */

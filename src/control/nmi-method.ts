@@ -1,7 +1,7 @@
 /** Picks how a port delivers an NMI: QMP inject-nmi or a Redfish BMC, as its config says. */
 import type { PortConfig } from "../config/types.js";
-import type { QmpClient } from "../control/qmp.js";
-import type { RedfishClient } from "../control/redfish.js";
+import type { QmpClient } from "./qmp.js";
+import type { RedfishClient } from "./redfish.js";
 
 export interface NmiMethod {
   readonly method: "qmp" | "redfish";

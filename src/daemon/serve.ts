@@ -4,11 +4,11 @@ import { parseArgs } from "node:util";
 import closeWithGrace from "close-with-grace";
 import type { Logger } from "pino";
 import { loadConfigFile } from "../config/load.js";
-import { startDaemon } from "../daemon.js";
+import { startDaemon } from "./daemon.js";
 import { BridgeError } from "../errors.js";
 import { createRootLogger } from "../logger.js";
-import { CLIENT_USAGE } from "./args.js";
-import { ExitCode } from "./exit-codes.js";
+import { CLIENT_USAGE } from "../cli/args.js";
+import { ExitCode } from "../cli/exit-codes.js";
 
 const USAGE = `usage: sysrq-bridge --config FILE
 

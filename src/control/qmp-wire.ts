@@ -1,8 +1,7 @@
 /** What ports do through QMP instead of the serial wire: a BREAK, or SysRq as key presses. */
-import { sendSysrqKeyPress } from "../control/keyboard.js";
-import { qmpBreak, type QmpClient } from "../control/qmp.js";
+import { sendSysrqKeyPress } from "./keyboard.js";
+import { qmpBreak, type QmpClient } from "./qmp.js";
 import { BridgeError } from "../errors.js";
-import type { SysrqWire } from "../sysrq/console.js";
 
 /**
  * A UART break in the guest through QMP chardev-send-break. Not a serial-wire operation: QMP has its
@@ -18,13 +17,16 @@ export async function qmpSerialBreak(qmp: QmpClient, chardev: string): Promise<v
   }
 }
 
-/** SysRq as Alt+SysRq+key presses through QMP send-key: no BREAK, no arm state. */
-export function keyboardWire(qmp: QmpClient): SysrqWire {
+/**
+ * SysRq as Alt+SysRq+key presses through QMP send-key: no BREAK, no arm state. A SysrqWire by shape
+ * (control/ sits below sysrq/ and does not import it; ports/ checks the type where it uses this).
+ */
+export function keyboardWire(qmp: QmpClient) {
   return {
-    delivery: "keyboard",
+    delivery: "keyboard" as const,
     armState: () => ({ armedAt: null }),
     sendBreak: () => Promise.reject(new Error("a keyboard SysRq port sends no BREAK")),
-    sendKey: async (key) => {
+    sendKey: async (key: string) => {
       try {
         await sendSysrqKeyPress(qmp, key);
       } catch (err) {

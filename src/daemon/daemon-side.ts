@@ -1,5 +1,5 @@
 /**
- * The daemon side of the command (src/cli/serve.ts), loaded when the daemon is asked for. From the
+ * The daemon side of the command (src/daemon/serve.ts), loaded when the daemon is asked for. From the
  * sources it is a plain import. The build replaces this module (scripts/build.ts, daemonSide): dist/
  * runs the daemon side from a bundle of its own through a V8 code cache (./code-cache.ts).
  */

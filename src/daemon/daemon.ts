@@ -5,18 +5,18 @@
 import { randomUUID } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { buildApp, type BridgeApp, type ReloadResult } from "./api/app.js";
-import { AuditLog } from "./audit/audit-log.js";
-import { HttpConnections, refuseHttp } from "./api/http-connections.js";
-import { systemClock } from "./clock.js";
-import { ConnectionLimits, MAX_CONNECTIONS } from "./connection-limits.js";
-import { configProblems, planReload } from "./config/reload-plan.js";
-import type { BridgeConfig } from "./config/types.js";
-import { BridgeError } from "./errors.js";
-import { startExports, type ExportListeners } from "./export/listeners.js";
-import { fdBudget } from "./fd-budget.js";
-import { PortRegistry } from "./ports/registry.js";
-import { loadTransportFactory, type TransportFactory } from "./transports/create.js";
+import { buildApp, type BridgeApp, type ReloadResult } from "../api/app.js";
+import { AuditLog } from "../audit/audit-log.js";
+import { HttpConnections, refuseHttp } from "../api/http-connections.js";
+import { systemClock } from "../clock.js";
+import { ConnectionLimits, MAX_CONNECTIONS } from "../connection-limits.js";
+import { configProblems, planReload } from "../config/reload-plan.js";
+import type { BridgeConfig } from "../config/types.js";
+import { BridgeError } from "../errors.js";
+import { startExports, type ExportListeners } from "../export/listeners.js";
+import { fdBudget } from "../fd-budget.js";
+import { PortRegistry } from "../ports/registry.js";
+import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
 export interface Daemon {
   readonly app: BridgeApp;
