@@ -21,7 +21,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 # The web console's page (its xterm assets come from node_modules).
 COPY web ./web
+# The example config, its captureDir where the image's user may write (a mounted config replaces it).
 COPY config/example.yaml /etc/sysrq-bridge/config.yaml
+RUN sed -i 's|^captureDir: .*|captureDir: /var/lib/sysrq-bridge|' /etc/sysrq-bridge/config.yaml
 # Non-root; membership of dialout (gid 20 on Debian) opens /dev/tty* devices passed with --device.
 RUN mkdir -p /var/lib/sysrq-bridge && chown node:node /var/lib/sysrq-bridge && usermod -aG dialout node
 USER node
