@@ -1,4 +1,4 @@
-# sysrq-bridge in a container. Serial devices come in with --device, e.g.
+# sysrq-bridge in a container (docs/container.md). Serial devices come in with --device, e.g.
 #   docker run --rm -p 127.0.0.1:8420:8420 \
 #     --device /dev/serial/by-id/usb-FTDI_...:/dev/ttyUSB0 --group-add dialout \
 #     -v "$PWD/config:/etc/sysrq-bridge:ro" -v sysrq-capture:/var/lib/sysrq-bridge sysrq-bridge
