@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -59,6 +60,7 @@ describe("the Dockerfile's image under podman", { skip, timeout: 25 * 60_000 }, 
     await ensureNodeBase(15 * 60_000);
     // --layers=false: no intermediate images left behind; the host's npm cache spares the downloads.
     const npmCache = spawnSync("npm", ["config", "get", "cache"], { encoding: "utf8" }).stdout.trim();
+    const withCache = npmCache !== "" && existsSync(npmCache); // podman refuses a missing source
     await podman(
       [
         "build",
@@ -67,7 +69,7 @@ describe("the Dockerfile's image under podman", { skip, timeout: 25 * 60_000 }, 
         "--layers=false",
         "--force-rm",
         ...ulimitFlags(),
-        ...(npmCache === "" ? [] : ["--volume", `${npmCache}:/root/.npm`]),
+        ...(withCache ? ["--volume", `${npmCache}:/root/.npm`] : []),
         "--tag",
         IMAGE,
         REPO,
