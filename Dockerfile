@@ -2,8 +2,8 @@
 #   docker run --rm -p 127.0.0.1:8420:8420 \
 #     --device /dev/serial/by-id/usb-FTDI_...:/dev/ttyUSB0 --group-add dialout \
 #     -v "$PWD/config:/etc/sysrq-bridge:ro" -v sysrq-capture:/var/lib/sysrq-bridge sysrq-bridge
-# The config inside should listen on 0.0.0.0 for -p to reach it (which needs auth.tokens: see README,
-# Security) and use captureDir /var/lib/sysrq-bridge.
+# The config inside should listen on 0.0.0.0 for -p to reach it (which needs auth.tokens: see
+# docs/security.md) and use captureDir /var/lib/sysrq-bridge.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
