@@ -1,9 +1,9 @@
-# sysrq-bridge in a container. Serial devices come in with --device, e.g.
+# sysrq-bridge in a container (docs/container.md). Serial devices come in with --device, e.g.
 #   docker run --rm -p 127.0.0.1:8420:8420 \
 #     --device /dev/serial/by-id/usb-FTDI_...:/dev/ttyUSB0 --group-add dialout \
 #     -v "$PWD/config:/etc/sysrq-bridge:ro" -v sysrq-capture:/var/lib/sysrq-bridge sysrq-bridge
-# The config inside should listen on 0.0.0.0 for -p to reach it (which needs auth.tokens: see README,
-# Security) and use captureDir /var/lib/sysrq-bridge.
+# The config inside should listen on 0.0.0.0 for -p to reach it (which needs auth.tokens: see
+# docs/security.md) and use captureDir /var/lib/sysrq-bridge.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
@@ -21,7 +21,9 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 # The web console's page (its xterm assets come from node_modules).
 COPY web ./web
+# The example config, its captureDir where the image's user may write (a mounted config replaces it).
 COPY config/example.yaml /etc/sysrq-bridge/config.yaml
+RUN sed -i 's|^captureDir: .*|captureDir: /var/lib/sysrq-bridge|' /etc/sysrq-bridge/config.yaml
 # Non-root; membership of dialout (gid 20 on Debian) opens /dev/tty* devices passed with --device.
 RUN mkdir -p /var/lib/sysrq-bridge && chown node:node /var/lib/sysrq-bridge && usermod -aG dialout node
 USER node

@@ -35,6 +35,10 @@ test_packages=(
   conserver-client # console: conserver's client, attached through a pty from util-linux script
   picocom          # the terminal program the README reaches a telnet re-export with, through socat
   chromium         # a real browser for the web console tests (driven by playwright-core)
+  podman           # builds and runs the Dockerfile's image as root (test/container/); apt adds conmon, CNI, iptables
+  runc             # podman's runtime here: crun refuses hybrid cgroup (v1) hosts
+  debootstrap      # the stand-in node:20-bookworm-slim base image (test/kit/build-node-base.sh)
+  debian-archive-keyring # debootstrap checks the mirror's Release signature with it
 )
 case "$group" in
   demo) packages=("${demo_packages[@]}") ;;
