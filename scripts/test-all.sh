@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `npm run test:all` (after `npm run build`): the suites one file at a time, and alongside them the
-# container suite (test/container/), which spends minutes building the Dockerfile's image, mostly
-# waiting on the network (npm ci, debootstrap once); it runs niced so the timing-sensitive suites keep
-# the CPU. Its report is printed after theirs. Fails when either fails.
+# `npm test` (with --checks: typecheck and lint first) and `npm run test:all`: the suites one file at
+# a time and, alongside from the start, the container suite (test/container/), which spends minutes
+# building the Dockerfile's image, mostly waiting on the network (npm ci, debootstrap once). It runs
+# niced so the timing-sensitive suites keep the CPU, and overlaps typecheck and lint where it can.
+# Its report is printed after theirs. Fails when either fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,8 +14,17 @@ container=$!
 # Ctrl-C or a failure to start: never leave the container suite running on its own.
 trap 'kill "$container" 2>/dev/null; rm -f "$report"' EXIT
 
-node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts
-suites=$?
+suites=0
+if [ "${1:-}" = "--checks" ]; then
+  npm run typecheck && npm run lint || suites=$?
+fi
+if [ "$suites" -eq 0 ]; then
+  npm run build &&
+    node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts
+  suites=$?
+else
+  kill "$container" 2>/dev/null # the checks failed: no need to wait minutes for the image
+fi
 wait "$container"
 containers=$?
 trap - EXIT
