@@ -2,7 +2,7 @@
 import type { TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
-import type { CaptureHealth } from "./capture.js";
+import type { CaptureHealth } from "../capture/capture.js";
 import type { PortState } from "./connection.js";
 
 export interface PortInfo {

@@ -13,7 +13,7 @@ import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
 import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
-import type { Capture } from "./capture.js";
+import type { Capture } from "../capture/capture.js";
 import { Connection, type PortState } from "./connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
 import { LineState } from "./line-state.js";

@@ -18,7 +18,7 @@ import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { PhaseTimes } from "../sysrq/timing.js";
 import type { TransportFactory } from "../transports/create.js";
 import type { ModemLines, Transport } from "../transports/transport.js";
-import type { Capture } from "./capture.js";
+import type { Capture } from "../capture/capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "./nmi-method.js";
 import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";

@@ -7,8 +7,8 @@ import type { Clock } from "../sysrq/console.js";
 import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
-import { Capture, type CaptureOptions } from "./capture.js";
-import { CAPTURE_DIR_MODE, listCaptureDir } from "./capture-segments.js";
+import { Capture, type CaptureOptions } from "../capture/capture.js";
+import { CAPTURE_DIR_MODE, listCaptureDir } from "../capture/capture-segments.js";
 import { Port } from "./port.js";
 
 export interface RegistryDeps {

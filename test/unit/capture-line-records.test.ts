@@ -15,7 +15,7 @@ import {
   MAX_DT_UNITS,
   MAX_RECORD_SPAN_MS,
   PARTIAL_IDLE_MS,
-} from "../../src/ports/capture.js";
+} from "../../src/capture/capture.js";
 import { readIndex } from "../helpers/capture-index.js";
 
 async function openCapture(dir: string): Promise<Capture> {

@@ -10,7 +10,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Capture, type RotationPolicy } from "../../src/ports/capture.js";
+import { Capture, type RotationPolicy } from "../../src/capture/capture.js";
 import { freeTcpPort } from "../target/guest.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { parseIndex, type IndexRecord } from "../helpers/capture-index.js";

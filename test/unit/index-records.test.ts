@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { IndexRecords } from "../../src/ports/index-records.js";
+import { IndexRecords } from "../../src/capture/index-records.js";
 
 describe("capture index records", () => {
   it("encodes line records byte for byte as JSON.stringify would, records of text in call order", () => {

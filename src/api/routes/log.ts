@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { BridgeError } from "../../errors.js";
-import { compileUserRegex } from "../../ports/user-regex.js";
+import { compileUserRegex } from "../../capture/user-regex.js";
 import { LogQuery, LogResponse, PORT_ERRORS, PortParams, errorsOf } from "../schemas.js";
 
 export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
