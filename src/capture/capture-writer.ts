@@ -35,7 +35,7 @@ import {
   type CaptureFiles,
   type Segment,
 } from "./capture-segments.js";
-import { IndexRecords } from "./index-records.js";
+import { formatRecord, IndexRecords, type MarkRecord } from "./index-format.js";
 
 export interface RotationPolicy {
   /** A segment is closed when it holds this many bytes. */
@@ -83,7 +83,7 @@ interface Batch {
 
 type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 
-/** How long an index record written with writeIndexSoon may wait for bytes to travel with. */
+/** How long an index record written with writeMarkSoon may wait for bytes to travel with. */
 const SOON_MS = 50;
 
 /**
@@ -225,19 +225,19 @@ export class CaptureWriter {
     this.highestUnwritten = Math.max(this.highestUnwritten, this.appended - this.written);
   }
 
-  /** Appends a line (ending in \n) to the active segment's index. */
-  writeIndex(text: string): void {
+  /** Appends a BREAK or gap record to the active segment's index. */
+  writeMark(record: MarkRecord): void {
     this.batch();
-    this.records.text(text);
+    this.records.mark(record);
   }
 
   /**
-   * Appends an index line that need not be written at once: it joins the next bytes' write (within
+   * Appends a record that need not be written at once: it joins the next bytes' write (within
    * SOON_MS at most). A BREAK mark is one: written on its own it was a disk write (two thread wake-ups)
    * between the key and the kernel's answer, which arrives a few ms later anyway.
    */
-  writeIndexSoon(text: string): void {
-    this.records.text(text);
+  writeMarkSoon(record: MarkRecord): void {
+    this.records.mark(record);
     if (this.ops.at(-1)?.kind === "batch" || this.soonTimer) return;
     this.soonTimer = setTimeout(() => {
       this.soonTimer = null;
@@ -246,7 +246,7 @@ export class CaptureWriter {
   }
 
   /**
-   * Appends the index record of `count` lines received together (see index-records.ts): the first's
+   * Appends the index record of `count` lines received together (see index-format.ts): the first's
    * seq, where the first starts in the stream and how long they are together.
    */
   indexLines(
@@ -314,14 +314,14 @@ export class CaptureWriter {
       return;
     }
     const deleted = await this.enforceTotal();
-    const header = {
-      segment: true,
+    const header = formatRecord({
+      kind: "segment",
       ts: new Date().toISOString(),
       off: next,
       nextSeq,
       ...(deleted.segments > 0 ? { deleted: { segments: deleted.segments, bytes: deleted.bytes } } : {}),
-    };
-    await this.writeIndexWhole(Buffer.from(`${JSON.stringify(header)}\n`), next);
+    });
+    await this.writeIndexWhole(Buffer.from(header), next);
     this.report(deleted);
   }
 
@@ -446,7 +446,7 @@ export class CaptureWriter {
 
   private enqueue(op: Op): void {
     this.closeBatch();
-    // Records held by writeIndexSoon go before a task (a rotation, a close), in a batch of their own.
+    // Records held by writeMarkSoon go before a task (a rotation, a close), in a batch of their own.
     if (op.kind === "task" && !this.records.empty) {
       this.ops.push({ kind: "batch", chunks: [], index: this.records.take() });
     }
@@ -491,10 +491,10 @@ export class CaptureWriter {
       }
       // The new segment's header and the gap first; records of lines begun in the lost span are cut.
       const ts = new Date().toISOString();
-      const header = { segment: true, ts, off: start, nextSeq: this.nextSeq() };
-      const gap = { gap: true, ts, off: lost.off, len: lost.len, reason: lost.reason };
+      const header = formatRecord({ kind: "segment", ts, off: start, nextSeq: this.nextSeq() });
+      const gap = formatRecord({ kind: "gap", ts, off: lost.off, len: lost.len, reason: lost.reason });
       this.trim = { from: start, chunks: [] };
-      index = Buffer.from(`${JSON.stringify(header)}\n${JSON.stringify(gap)}\n`);
+      index = Buffer.from(header + gap);
     }
     const trim = this.trim;
     if (trim) {

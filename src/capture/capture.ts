@@ -11,7 +11,7 @@
  * is indexed after PARTIAL_IDLE_MS without further bytes.
  *
  * The lines one read completes arrived at the same instant: they share one timestamp and one index
- * record (index-records.ts has the format), which a reader splits at LF. While a listener follows the
+ * record (index-format.ts has the format), which a reader splits at LF. While a listener follows the
  * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
  * the listener then marks (a BREAK) follows the line in the index.
  */
@@ -44,7 +44,7 @@ export const PARTIAL_IDLE_MS = 100;
  * Reads less than this apart share one index record and its `ts`: at stream rates a record per read
  * made the index 5-8 times the size of short lines. Reads further apart can still share a record,
  * which then says when each line came in units of this (its `dt`, one character a line), so a line
- * every 10 ms costs a byte of index, not a record (see index-records.ts).
+ * every 10 ms costs a byte of index, not a record (see index-format.ts).
  */
 export const COALESCE_MS = 10;
 /** The longest pause one `dt` character can say (35 units, "z"); a longer one ends the record. */
@@ -371,9 +371,12 @@ export class Capture {
    */
   markBreak(): void {
     this.indexRun();
-    this.writer.writeIndexSoon(
-      `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
-    );
+    this.writer.writeMarkSoon({
+      kind: "break",
+      ts: new Date().toISOString(),
+      off: this.size,
+      nextSeq: this.log.next,
+    });
   }
 
   /** Whether every byte read reaches the disk, and how many did not since start-up. */
@@ -385,18 +388,14 @@ export class Capture {
 
   /** Records a span of the stream whose bytes are not on disk, and why. */
   private markLost(off: number, len: number, reason: string): void {
-    this.writer.writeIndex(
-      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off, len, reason })}\n`,
-    );
+    this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off, len, reason });
   }
 
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */
   markGap(reason: string): void {
     this.indexRun();
     this.flushPartial();
-    this.writer.writeIndex(
-      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.size, reason })}\n`,
-    );
+    this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off: this.size, reason });
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * Reading a port's capture back the way an operator would: the raw file and its line index
  * (<captureDir>/<id>.index.jsonl, records as written by src/capture/capture.ts; the format is described
- * in src/capture/index-records.ts).
+ * in src/capture/index-format.ts).
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
