@@ -2,9 +2,9 @@
  * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
  * write as soon as the previous one returns (what arrived meanwhile goes in a single writev; small
  * writes are synchronous, see SYNC_WRITE_MAX_BYTES), so at most one write's worth of bytes is ever
- * held only in memory. An idle writer starts its first write
- * once the loop's current I/O callbacks are done (setImmediate): the disk write never runs between a
- * received line and the request waiting for it, and a burst of chunks goes out in one writev.
+ * held only in memory. An idle writer starts its first write once the loop's current I/O callbacks
+ * are done (setImmediate): the disk write never runs between a received line and the request waiting
+ * for it, and a burst of chunks goes out in one writev.
  *
  *   append(chunk) ─┐                                        ┌─> <id>.raw            (active segment)
  *   index(text) ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl

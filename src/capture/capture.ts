@@ -194,7 +194,7 @@ export class Capture {
   private constructor(
     private readonly writer: CaptureWriter,
     private readonly splitter: LineSplitter,
-    readonly log: LineLog,
+    readonly lines: LineLog,
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
@@ -286,7 +286,7 @@ export class Capture {
         this.pendingUnits += units;
       }
     }
-    this.writer.append(chunk, () => this.log.next);
+    this.writer.append(chunk, () => this.lines.next);
     this.receivedTs = null;
     this.receivedAt = at;
     this.splitter.push(chunk, this.sink);
@@ -330,7 +330,7 @@ export class Capture {
 
   private received(source: Buffer, start: number, end: number, offset: number, partial: boolean): void {
     const ts = (this.receivedTs ??= new Date().toISOString());
-    const seq = this.log.append(ts, source, start, end);
+    const seq = this.lines.append(ts, source, start, end);
     const run = this.run;
     if (partial) {
       this.indexRun();
@@ -353,7 +353,7 @@ export class Capture {
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
-    const captured = { seq, text: this.log.text(seq), at: this.receivedAt };
+    const captured = { seq, text: this.lines.text(seq), at: this.receivedAt };
     for (const listener of this.listeners) listener(captured);
   }
 
@@ -375,7 +375,7 @@ export class Capture {
       kind: "break",
       ts: new Date().toISOString(),
       off: this.size,
-      nextSeq: this.log.next,
+      nextSeq: this.lines.next,
     });
   }
 

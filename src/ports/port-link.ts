@@ -1,5 +1,5 @@
 /**
- * A port's one path to the wire: the connection that keeps the transport open, the queue every wire
+ * A port's one path to the wire: the device connection that keeps the transport open, the queue every wire
  * operation runs through (bytes of two requests never interleave), the line's SysRq arm state, and a
  * deadline on every wire call, after which the link is reset so a stuck device fails one request
  * instead of wedging the port. It also fans the target's output out to the capture and listeners.
@@ -14,11 +14,11 @@ import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { Capture } from "../capture/capture.js";
-import { Connection, type PortState } from "./connection.js";
+import { DeviceConnection, type PortState } from "./device-connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
-import { LineState } from "./line-state.js";
+import { SysrqArm } from "./sysrq-arm.js";
 import { qmpSerialBreak } from "./qmp-wire.js";
-import { SerialQueue } from "./queue.js";
+import { WireQueue } from "./wire-queue.js";
 import { withDeadline } from "./wire-deadline.js";
 
 /** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
@@ -35,6 +35,9 @@ export interface HeldBreak {
   readonly capped: boolean;
 }
 
+/** What a wire task needs of the link: an open transport, or one that can send a BREAK too. */
+export type WireNeed = "open" | "breakable";
+
 export interface LinkDeps {
   readonly createTransport: TransportFactory;
   readonly capture: Capture;
@@ -44,9 +47,10 @@ export interface LinkDeps {
 }
 
 export class PortLink {
-  readonly line: LineState;
-  private readonly connection: Connection;
-  private readonly queue: SerialQueue;
+  /** What the target's serial_core believes: whether a BREAK has armed SysRq, and by whom. */
+  readonly arm: SysrqArm;
+  private readonly device: DeviceConnection;
+  private readonly queue: WireQueue;
   private readonly pacer: LinePacer;
   private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
   private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
@@ -60,15 +64,15 @@ export class PortLink {
     private readonly config: PortConfig,
     private readonly deps: LinkDeps,
   ) {
-    this.queue = new SerialQueue(config.queueLimit);
-    this.line = new LineState(deps.clock);
+    this.queue = new WireQueue(config.queueLimit);
+    this.arm = new SysrqArm(deps.clock);
     this.pacer = new LinePacer(deps.clock, () => this.baudRate() / 10);
     const qmp = deps.qmp;
     const log = transportLog(deps.log);
     const context = qmp
       ? { log, resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) }
       : { log };
-    this.connection = new Connection(
+    this.device = new DeviceConnection(
       config.transport,
       (transportConfig) => deps.createTransport(transportConfig, context),
       {
@@ -79,10 +83,10 @@ export class PortLink {
         },
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
-          this.line.reset();
+          this.arm.reset();
         },
         lost: (reason) => {
-          this.line.reset();
+          this.arm.reset();
           deps.capture.markGap(reason);
           this.publish({ type: "disconnected", at: deps.clock.now() });
         },
@@ -92,24 +96,24 @@ export class PortLink {
   }
 
   get state(): PortState {
-    return this.connection.state;
+    return this.device.state;
   }
 
   get reason(): string | undefined {
-    return this.connection.reason;
+    return this.device.reason;
   }
 
   get lockedBy(): DeviceHolder | undefined {
-    return this.connection.holder;
+    return this.device.holder;
   }
 
   /** The open transport, or null while connecting or closed. */
   get current(): Transport | null {
-    return this.connection.current;
+    return this.device.current;
   }
 
   get reconnects(): number {
-    return Math.max(0, this.connection.opens - 1);
+    return Math.max(0, this.device.opens - 1);
   }
 
   get queueDepth(): number {
@@ -117,7 +121,7 @@ export class PortLink {
   }
 
   start(): void {
-    this.connection.start();
+    this.device.start();
   }
 
   /**
@@ -125,7 +129,7 @@ export class PortLink {
    * hears the link go, as on a disconnect, and answers now rather than holding the shutdown open.
    */
   async stop(): Promise<void> {
-    await this.connection.stop();
+    await this.device.stop();
     this.publish({ type: "disconnected", at: this.deps.clock.now() });
   }
 
@@ -134,12 +138,33 @@ export class PortLink {
     return this.queue.run(task);
   }
 
+  /**
+   * Runs `task` in the queue on the transport, which must meet `need` twice: now, so a request to a
+   * port that is down fails at once instead of waiting its turn, and when its turn comes (the link
+   * may have dropped meanwhile).
+   */
+  runOnWire<T>(need: WireNeed, task: (transport: Transport) => Promise<T>): Promise<T> {
+    this.require(need);
+    return this.run(() => task(this.require(need)));
+  }
+
+  /** runOnWire(), given up if the queue does not free within `startMs` (see runWithin). */
+  runOnWireWithin<T>(
+    need: WireNeed,
+    startMs: number,
+    task: (transport: Transport) => Promise<T>,
+  ): Promise<{ started: true; value: T } | { started: false }> {
+    this.require(need);
+    return this.runWithin(startMs, () => task(this.require(need)));
+  }
+
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
   /**
-   * Runs a write of `bytes` bytes through the queue if it can start within `startMs`: refused at once
+   * Runs a write of `bytes` bytes through the queue on the open transport (checked as by runOnWire)
+   * if it can start within `startMs`: refused at once
    * (429 QUEUE_FULL, with retryAfterS) when the line time already accepted ahead of it says it
    * cannot, or when it has not started by then (other work held the queue). So the queue never
    * holds more than a writer's timeout worth of bytes, and a SysRq key waits behind at most that.
@@ -147,13 +172,14 @@ export class PortLink {
   async runWrite<T>(
     bytes: number,
     startMs: number,
-    task: (reservation: Reservation) => Promise<T>,
+    task: (transport: Transport, reservation: Reservation) => Promise<T>,
   ): Promise<T> {
+    this.require("open");
     const delay = this.pacer.startDelayMs();
     if (delay > startMs) throw this.writeQueueFull(delay, startMs);
     const reservation = this.pacer.reserve(bytes);
     try {
-      const outcome = await this.runWithin(startMs, () => task(reservation));
+      const outcome = await this.runWithin(startMs, () => task(this.require("open"), reservation));
       if (!outcome.started) throw this.writeQueueFull(this.pacer.startDelayMs() + startMs, startMs);
       return outcome.value;
     } finally {
@@ -176,7 +202,7 @@ export class PortLink {
     const t = this.config.transport;
     switch (t.kind) {
       case "tty":
-        return this.connection.current?.line?.current().baudRate ?? t.baudRate;
+        return this.device.current?.line?.current().baudRate ?? t.baudRate;
       case "rfc2217":
         return t.line.baudRate;
       case "telnet":
@@ -242,7 +268,7 @@ export class PortLink {
     started();
     const capped = await this.untilReleased(release, MAX_BREAK_HOLD_MS);
     await this.withDeadline(setBreak(false), 0, "BREAK off");
-    this.line.breakSent(owner);
+    this.arm.breakSent(owner);
     return { held: true, heldMs: this.deps.clock.now() - startedAt, capped };
   }
 
@@ -268,13 +294,23 @@ export class PortLink {
     return () => this.outputListeners.delete(listener);
   }
 
+  /** The transport if it meets `need`, else PORT_UNAVAILABLE or BREAK_UNSUPPORTED. */
+  require(need: WireNeed): Transport {
+    switch (need) {
+      case "open":
+        return this.requireOpen();
+      case "breakable":
+        return this.requireBreakable();
+    }
+  }
+
   requireOpen(): Transport {
-    const transport = this.connection.current;
+    const transport = this.device.current;
     if (!transport) {
       throw new BridgeError(
         "PORT_UNAVAILABLE",
-        `port ${this.config.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
-        { details: { state: this.connection.state, lockedBy: this.connection.holder } },
+        `port ${this.config.id} is ${this.device.state}: ${this.device.reason ?? ""}`.trim(),
+        { details: { state: this.device.state, lockedBy: this.device.holder } },
       );
     }
     return transport;
@@ -302,14 +338,14 @@ export class PortLink {
         reason: `QMP chardev-send-break on chardev ${via.chardev} at ${this.deps.qmp.describe()}`,
       };
     }
-    return this.connection.current?.breakCapability() ?? this.lastCapability;
+    return this.device.current?.breakCapability() ?? this.lastCapability;
   }
 
   /** BREAK and key writes on `transport`; `owner` is who sent the BREAKs (a console client), if anyone. */
   wire(transport: Transport, owner: string | null = null): SysrqWire {
     const wire: SysrqWire = {
       delivery: "break",
-      armState: () => ({ armedAt: this.line.armedAt }),
+      armState: () => ({ armedAt: this.arm.armedAt }),
       sendBreak: async (holdMs) => {
         await this.quietLine();
         // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
@@ -317,11 +353,11 @@ export class PortLink {
         const qmp = this.deps.qmp;
         if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
         else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
-        this.line.breakSent(owner);
+        this.arm.breakSent(owner);
         this.deps.capture.markBreak();
       },
       sendKey: async (key) => {
-        this.line.byteSent();
+        this.arm.byteSent();
         await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
       sendBreakAndKey: async (holdMs, key) => {
@@ -333,16 +369,16 @@ export class PortLink {
         await this.quietLine();
         await this.withDeadline(combined(holdMs, Buffer.from(key, "latin1")), holdMs, "BREAK and key");
         this.deps.capture.markBreak();
-        this.line.byteSent(); // the key consumed the arm at once
+        this.arm.byteSent(); // the key consumed the arm at once
       },
-      keyAnswered: () => this.line.writesRead(),
+      keyAnswered: () => this.arm.writesRead(),
     };
     return wire;
   }
 
   /** A byte written just before a BREAK can become the SysRq key: wait until the line has been quiet. */
   private async quietLine(): Promise<void> {
-    const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
+    const quietFor = this.deps.clock.now() - this.arm.lastWriteAt;
     if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
   }
 
@@ -359,7 +395,7 @@ export class PortLink {
     await this.pacer.send(
       bytes,
       (chunk) => {
-        this.line.byteSent();
+        this.arm.byteSent();
         return this.withDeadline(transport.write(chunk), Math.ceil(chunk.length / 10), what);
       },
       reservation,
@@ -398,7 +434,7 @@ export class PortLink {
       what,
       portId: this.config.id,
       extraMs,
-      reset: (reason) => this.connection.reset(reason),
+      reset: (reason) => this.device.reset(reason),
     });
   }
 }

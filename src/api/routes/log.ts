@@ -21,7 +21,7 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const log = app.ports.get(request.params.id).capture.log;
+      const log = app.ports.get(request.params.id).capture.lines;
       const { since, limit = 1000, waitMs, match, tail } = request.query;
       if (tail !== undefined) {
         const other = (["since", "waitMs", "match"] as const).find(
