@@ -11,8 +11,8 @@
  * other port's files (ids may contain dots) can be mistaken for a segment.
  *
  * Finding a capture again happens once per port at start-up, before the daemon serves anything, and
- * reads synchronously: each asynchronous call is a hop through libuv's thread pool, and with 256
- * ports the dozen small reads per port cost more in hops than in reading (about 300 ms of start-up).
+ * reads synchronously: a thread-pool hop per small read costs more than the read (see
+ * docs/performance.md).
  */
 import { closeSync, fchmodSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
@@ -36,8 +36,8 @@ export interface Segment {
 }
 
 /**
- * The active segment as start-up found it, its files open: descriptors opened synchronously, since
- * 256 ports' two opens each were 512 thread-pool hops (~55 ms of start-up).
+ * The active segment as start-up found it, its files open: descriptors opened synchronously, for the
+ * same reason as the reads (see docs/performance.md).
  */
 export interface ActiveSegment {
   readonly files: CaptureFiles;

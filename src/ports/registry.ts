@@ -24,7 +24,7 @@ export class PortRegistry {
   ) {}
 
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
-    // The directory is made and listed once for all ports (once per port grew with the square of the ports).
+    // Made and listed once for all ports, not once per port (see docs/performance.md).
     writableDir(config.captureDir);
     const opened = await openPorts(config, config.ports, deps, listCaptureDir(config.captureDir));
     return new PortRegistry(new Map(opened.map((port) => [port.id, port])), deps);
