@@ -153,7 +153,7 @@ export class CaptureWriter {
     this.indexSize = active.indexSize;
   }
 
-  /** A writer appending to the active segment its caller found and opened (openWriter in capture.ts). */
+  /** A writer appending to the active segment its caller found and opened (openWriter in capture-recovery.ts). */
   static open(
     dir: string,
     portId: string,
