@@ -24,32 +24,18 @@
  * (onResume). While degraded, an empty marker file `<id>.raw.<offset>` (a closed segment of no bytes)
  * names how far the stream got, so a restart continues after it rather than reuse lost offsets.
  */
-import { closeSync, openSync, renameSync, unlinkSync } from "node:fs";
-import { unlink } from "node:fs/promises";
-import { closeFd, truncateBack, writeWhole } from "./fd-io.js";
 import { recordsFrom } from "./capture-loss.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
-import {
-  closedSegmentFiles,
-  type ActiveSegment,
-  type CaptureFiles,
-  type Segment,
-} from "./capture-segments.js";
+import type { ActiveSegment, CaptureFiles, Segment } from "./capture-segments.js";
 import { formatRecord, IndexRecords, type MarkRecord } from "./index-format.js";
+import {
+  SegmentFiles,
+  type ActiveSizes,
+  type RotationPolicy,
+  type SegmentsDeleted,
+} from "./segment-files.js";
 
-export interface RotationPolicy {
-  /** A segment is closed when it holds this many bytes. */
-  readonly rotateBytes: number;
-  /** Closed segments plus the active one stay within this many raw bytes. */
-  readonly maxTotalBytes: number;
-}
-
-export interface SegmentsDeleted {
-  readonly segments: number;
-  readonly bytes: number;
-  /** The oldest byte still on disk afterwards. */
-  readonly firstRetained: number;
-}
+export type { RotationPolicy, SegmentsDeleted } from "./segment-files.js";
 
 /** A span of the stream the disk did not take: [off, off + len), and the error code that refused it. */
 export interface LostSpan {
@@ -86,18 +72,8 @@ type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 /** How long an index record written with writeMarkSoon may wait for bytes to travel with. */
 const SOON_MS = 50;
 
-/**
- * Writes up to this size are made synchronously: copying a few KiB into the page cache takes
- * microseconds, while handing a write to libuv's thread pool costs two thread wake-ups (~0.2 ms of
- * CPU each on a small VM), which for a SysRq answer were two of the daemon's costliest steps. Bigger
- * batches (a flood) still go to the pool, so a slow disk never stalls the loop for long.
- */
-const SYNC_WRITE_MAX_BYTES = 64 * 1024;
-
 /** While degraded, how often the next bytes try the disk again (each try: a few syscalls). */
 export const RETRY_MS = 250;
-
-const FILE_MODE = 0o600;
 
 export class CaptureWriter {
   private readonly ops: Op[] = [];
@@ -110,14 +86,9 @@ export class CaptureWriter {
   private appended: number;
   /** Every byte before this offset has been handed to the kernel, or lost. */
   private written: number;
-  /** Bytes in the active files on disk (what their last whole writes left). */
-  private rawSize: number;
-  private indexSize: number;
   /** The loss episode under way: where it began, why, when the disk was last tried. */
   private loss: { off: number; reason: string; triedAt: number } | null = null;
   private lostTotal = 0;
-  /** The empty `<id>.raw.<offset>` naming how far the stream got while degraded. */
-  private marker: string | null = null;
   /**
    * After a resume, until the first line record is written: where the bytes on disk begin again, and
    * the bytes since (a line begun in the lost span is cut to them; see capture-loss.ts).
@@ -126,34 +97,29 @@ export class CaptureWriter {
   /** The seq the next line gets (the latest append's), for the header of a segment a resume opens. */
   private nextSeq: () => number = () => 0;
   private highestUnwritten = 0;
-  /** First offset of the file currently named <id>.raw (changes when a rotate op runs). */
-  private diskActiveFirst: number;
-
-  readonly files: CaptureFiles;
-  /** File descriptors of the active segment (opened synchronously: see ActiveSegment). */
-  private raw: number;
-  private index: number;
+  /** The files on disk: the active segment's (changed when a rotate op runs) and the closed ones. */
+  private readonly disk: SegmentFiles;
 
   private constructor(
-    private readonly dir: string,
-    private readonly portId: string,
+    dir: string,
+    portId: string,
     private readonly policy: RotationPolicy,
     private readonly events: WriterEvents,
-    private readonly closed: Segment[],
+    closed: Segment[],
     active: ActiveSegment,
   ) {
-    this.files = active.files;
-    this.raw = active.raw;
-    this.index = active.index;
-    this.diskActiveFirst = active.first;
+    this.disk = new SegmentFiles(dir, portId, closed, active);
     this.activeBytes = active.size;
     this.appended = active.first + active.size;
     this.written = this.appended;
-    this.rawSize = active.size;
-    this.indexSize = active.indexSize;
   }
 
-  /** A writer appending to the active segment its caller found and opened (openWriter in capture-recovery.ts). */
+  /** The active segment's files (older bytes are in closed segments beside them). */
+  get files(): CaptureFiles {
+    return this.disk.files;
+  }
+
+  /** A writer appending to the active segment its caller found and opened (capture-recovery.ts). */
   static open(
     dir: string,
     portId: string,
@@ -180,7 +146,7 @@ export class CaptureWriter {
 
   /** Offset of the active segment's first byte on disk. */
   get activeFirst(): number {
-    return this.diskActiveFirst;
+    return this.disk.activeFirst;
   }
 
   /** The files could not even be opened for writing (read-only at start-up): degraded from here. */
@@ -264,9 +230,7 @@ export class CaptureWriter {
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
   async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
-    const opened = await this.task(() =>
-      openRange(this.segmentsOnDisk(), offset, maxLength, this.currentLoss),
-    );
+    const opened = await this.task(() => openRange(this.disk.onDisk(), offset, maxLength, this.currentLoss));
     return readOpened(opened);
   }
 
@@ -276,7 +240,7 @@ export class CaptureWriter {
     this.soonTimer = null;
     await this.task(async () => {
       if (this.loss) this.markLossEnd();
-      await this.closeFiles();
+      await this.disk.close();
     });
   }
 
@@ -306,8 +270,8 @@ export class CaptureWriter {
     if (this.loss) return;
     const next = this.written;
     try {
-      this.sealActive();
-      this.openActive(next);
+      this.disk.seal();
+      this.disk.openActive(next);
     } catch (err) {
       this.beginLoss(next, err);
       this.markLossEnd();
@@ -323,15 +287,6 @@ export class CaptureWriter {
     });
     await this.writeIndexWhole(Buffer.from(header), next);
     this.report(deleted);
-  }
-
-  /** Opens new active files for the stream from `first` on (empty ones a failed try left are reused). */
-  private openActive(first: number): void {
-    if (this.raw < 0) this.raw = openSync(this.files.raw, "a", FILE_MODE);
-    if (this.index < 0) this.index = openSync(this.files.index, "a", FILE_MODE);
-    this.diskActiveFirst = first;
-    this.rawSize = 0;
-    this.indexSize = 0;
   }
 
   /** The disk refused the write of the bytes from `off`: the episode begins (files already truncated back). */
@@ -354,8 +309,8 @@ export class CaptureWriter {
     if (now - loss.triedAt < RETRY_MS) return null;
     loss.triedAt = now;
     try {
-      if (this.rawSize + this.indexSize > 0) this.sealActive();
-      this.openActive(start);
+      if (this.disk.holdsBytes) this.disk.seal();
+      this.disk.openActive(start);
     } catch {
       return null;
     }
@@ -365,76 +320,22 @@ export class CaptureWriter {
   /** The first batch after a loss is on disk: the episode is over. */
   private resumed(lost: LostSpan): void {
     this.loss = null;
-    if (this.marker) {
-      try {
-        unlinkSync(this.marker);
-      } catch {
-        // An empty segment left behind reads as nothing; the next marker or rotation replaces it.
-      }
-      this.marker = null;
-    }
+    this.disk.dropMarker();
     this.events.onResume(lost);
   }
 
-  /** Names the stream's end on disk while degraded (renaming the marker: no space needed). */
+  /** Names the stream's end on disk while degraded (see SegmentFiles.markEnd). */
   private markLossEnd(): void {
-    if (this.rawSize + this.indexSize > 0) return;
-    const name = closedSegmentFiles(this.dir, this.portId, this.written).raw;
-    if (name === this.marker) return;
-    try {
-      if (this.marker) renameSync(this.marker, name);
-      else closeSync(openSync(name, "a", FILE_MODE));
-      this.marker = name;
-    } catch {
-      // Read-only: nothing can be named; a restart then continues where the bytes on disk end.
-    }
+    this.disk.markEnd(this.written);
   }
 
-  /**
-   * Closes both descriptors and forgets them (-1), so a later write fails with EBADF rather than land
-   * in whatever file the kernel gives the freed number to next.
-   */
-  private async closeFiles(): Promise<void> {
-    const [raw, index] = [this.raw, this.index];
-    this.raw = -1;
-    this.index = -1;
-    await Promise.all([raw, index].filter((fd) => fd >= 0).map((fd) => closeFd(fd)));
-  }
-
-  /**
-   * Deletes the oldest closed segments until they (raw and index) and a full active segment with an
-   * index of a quarter of its size (the most COALESCE_MS lets it grow to for a stream of short
-   * lines) fit maxTotalBytes.
-   */
-  private async enforceTotal(): Promise<SegmentsDeleted> {
-    const kept = (s: Segment) => s.size + (s.indexSize ?? 0);
-    let total = this.closed.reduce((sum, s) => sum + kept(s), 0);
-    const active = this.policy.rotateBytes + Math.ceil(this.policy.rotateBytes / 4);
-    let segments = 0;
-    let bytes = 0;
-    for (;;) {
-      const oldest = this.closed[0];
-      if (!oldest || total + active <= this.policy.maxTotalBytes) break;
-      this.closed.shift();
-      total -= kept(oldest);
-      segments += 1;
-      bytes += oldest.size;
-      const index = closedSegmentFiles(this.dir, this.portId, oldest.first).index;
-      await unlink(oldest.file).catch((err: unknown) => this.events.onError(err, "deleting a segment"));
-      await unlink(index).catch(() => undefined);
-    }
-    return { segments, bytes, firstRetained: this.closed[0]?.first ?? this.diskActiveFirst };
+  /** Deletes the oldest closed segments past maxTotalBytes (see SegmentFiles.enforceTotal). */
+  private enforceTotal(): Promise<SegmentsDeleted> {
+    return this.disk.enforceTotal(this.policy, (err, doing) => this.events.onError(err, doing));
   }
 
   private report(deleted: SegmentsDeleted): void {
     if (deleted.segments > 0) this.events.onDeleted(deleted);
-  }
-
-  /** The retained segments, oldest first, the active one last with the bytes handed to the kernel. */
-  private segmentsOnDisk(): Segment[] {
-    const active = this.diskActiveFirst;
-    // Sealed after a loss: rawSize is 0, so the name (absent now) is never opened.
-    return [...this.closed, { file: this.files.raw, first: active, size: this.rawSize }];
   }
 
   /** Runs `run` as an op, after everything queued before it. */
@@ -504,23 +405,17 @@ export class CaptureWriter {
       index = lost ? Buffer.concat([index, kept]) : kept;
       if (kept.includes('"seq":')) this.trim = null;
     }
-    const [rawBefore, indexBefore] = [this.rawSize, this.indexSize];
+    const before = this.disk.sizes;
     try {
-      if (length > 0) await writeWhole(this.raw, chunks, length, length <= SYNC_WRITE_MAX_BYTES);
-      this.rawSize += length;
-      const sync = index.length <= SYNC_WRITE_MAX_BYTES;
-      if (index.length > 0) await writeWhole(this.index, [index], index.length, sync);
-      this.indexSize += index.length;
+      await this.disk.append(chunks, length, index);
     } catch (err) {
       this.lostTotal += length;
       if (lost) {
         // Still refused: the same episode goes on, the new files stay empty for the next try.
-        truncateBack(this.raw, 0);
-        truncateBack(this.index, 0);
-        [this.rawSize, this.indexSize] = [0, 0];
+        this.disk.truncateTo({ raw: 0, index: 0 });
         this.trim = null;
         this.markLossEnd();
-      } else this.fail(start, rawBefore, indexBefore, err);
+      } else this.fail(start, before, err);
       return;
     }
     if (lost) this.resumed(lost);
@@ -528,46 +423,24 @@ export class CaptureWriter {
 
   /** Writes a record on its own (a segment header); if refused, the episode begins at `off`. */
   private async writeIndexWhole(bytes: Buffer, off: number): Promise<void> {
-    const before = this.indexSize;
+    const before = this.disk.sizes;
     try {
-      await writeWhole(this.index, [bytes], bytes.length, true);
-      this.indexSize += bytes.length;
+      await this.disk.appendIndex(bytes);
     } catch (err) {
-      this.fail(off, this.rawSize, before, err);
+      this.fail(off, before, err);
     }
   }
 
   /** A refused write: back to the last whole writes, the segment closed there, the episode begun. */
-  private fail(off: number, rawSize: number, indexSize: number, err: unknown): void {
-    truncateBack(this.raw, rawSize);
-    truncateBack(this.index, indexSize);
-    this.rawSize = rawSize;
-    this.indexSize = indexSize;
+  private fail(off: number, before: ActiveSizes, err: unknown): void {
+    this.disk.truncateTo(before);
     this.beginLoss(off, err);
     try {
-      this.sealActive();
+      this.disk.seal();
     } catch {
-      // Read-only: the files stay the active ones, and a resume closes them first (see resume).
+      // Read-only: the files stay the active ones, and a resume closes them first (see reopen).
     }
     this.markLossEnd();
-  }
-
-  /**
-   * Closes the active segment where its bytes on disk end: closes its files and renames them after
-   * their first offset (synchronously: no op may run between a failure and the segment's end).
-   * Throws when they cannot be renamed; rawSize + indexSize > 0 then still says they hold a segment.
-   */
-  private sealActive(): void {
-    const first = this.diskActiveFirst;
-    const names = closedSegmentFiles(this.dir, this.portId, first);
-    for (const fd of [this.raw, this.index]) if (fd >= 0) closeSync(fd);
-    this.raw = -1;
-    this.index = -1;
-    renameSync(this.files.raw, names.raw);
-    renameSync(this.files.index, names.index);
-    this.closed.push({ file: names.raw, first, size: this.rawSize, indexSize: this.indexSize });
-    this.rawSize = 0;
-    this.indexSize = 0;
   }
 
   /** The open batch is the newest op; once anything follows it (or its write starts) it is closed. */
