@@ -20,7 +20,8 @@ import {
   inputRefusal,
   type ConsoleCaller,
 } from "./console-break-guard.js";
-import type { HeldBreak, PortLink } from "./port-link.js";
+import type { HeldBreak } from "./break-wire.js";
+import type { PortLink } from "./port-link.js";
 
 export type { ConsoleCaller } from "./console-break-guard.js";
 

@@ -1,39 +1,29 @@
 /**
- * A port's one path to the wire: the device connection that keeps the transport open, the queue every wire
- * operation runs through (bytes of two requests never interleave), the line's SysRq arm state, and a
- * deadline on every wire call, after which the link is reset so a stuck device fails one request
- * instead of wedging the port. It also fans the target's output out to the capture and listeners.
+ * A port's one path to the wire: the device connection that keeps the transport open, the queue
+ * every wire operation runs through (bytes of two requests never interleave), the line's SysRq arm
+ * state, and a deadline on every wire call, after which the link is reset so a stuck device fails one
+ * request instead of wedging the port. BREAKs and keys go out through break-wire.ts; the target's
+ * output goes to the capture and listeners through target-output.ts.
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
 import { BridgeError } from "../errors.js";
-import type { Clock, ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
-import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
+import type { Clock, ConsoleFeed, SysrqWire } from "../sysrq/console.js";
 import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { Capture } from "../capture/capture.js";
+import { BreakWire, type HeldBreak } from "./break-wire.js";
 import { DeviceConnection, type PortState } from "./device-connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
 import { SysrqArm } from "./sysrq-arm.js";
-import { qmpSerialBreak } from "./qmp-wire.js";
+import { TargetOutput } from "./target-output.js";
 import { WireQueue } from "./wire-queue.js";
 import { withDeadline } from "./wire-deadline.js";
 
-/** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
-export const MAX_BREAK_HOLD_MS = 5000;
-
 /** A telnet port has no line of its own (QEMU, a terminal server): paced as 115200 baud. */
 const TELNET_BAUD = 115_200;
-
-/** How a held BREAK went: `held` false where the wire sent its one BREAK instead (IAC BRK, QMP). */
-export interface HeldBreak {
-  readonly held: boolean;
-  readonly heldMs: number;
-  /** True when MAX_BREAK_HOLD_MS ended it, not its sender. */
-  readonly capped: boolean;
-}
 
 /** What a wire task needs of the link: an open transport, or one that can send a BREAK too. */
 export type WireNeed = "open" | "breakable";
@@ -52,9 +42,8 @@ export class PortLink {
   private readonly device: DeviceConnection;
   private readonly queue: WireQueue;
   private readonly pacer: LinePacer;
-  private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
-  private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
-  private stopLines: (() => void) | null = null;
+  private readonly output: TargetOutput;
+  private readonly breaks: BreakWire;
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -67,6 +56,12 @@ export class PortLink {
     this.queue = new WireQueue(config.queueLimit);
     this.arm = new SysrqArm(deps.clock);
     this.pacer = new LinePacer(deps.clock, () => this.baudRate() / 10);
+    this.output = new TargetOutput(deps.capture, deps.clock);
+    this.breaks = new BreakWire(config, {
+      ...deps,
+      arm: this.arm,
+      withDeadline: (op, extraMs, what) => this.withDeadline(op, extraMs, what),
+    });
     const qmp = deps.qmp;
     const log = transportLog(deps.log);
     const context = qmp
@@ -76,11 +71,7 @@ export class PortLink {
       config.transport,
       (transportConfig) => deps.createTransport(transportConfig, context),
       {
-        data: (chunk) => {
-          const offset = deps.capture.size;
-          deps.capture.append(chunk, deps.clock.now());
-          for (const listener of this.outputListeners) listener(chunk, offset);
-        },
+        data: (chunk) => this.output.received(chunk),
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
           this.arm.reset();
@@ -88,7 +79,7 @@ export class PortLink {
         lost: (reason) => {
           this.arm.reset();
           deps.capture.markGap(reason);
-          this.publish({ type: "disconnected", at: deps.clock.now() });
+          this.output.disconnected();
         },
       },
       deps.log,
@@ -130,7 +121,7 @@ export class PortLink {
    */
   async stop(): Promise<void> {
     await this.device.stop();
-    this.publish({ type: "disconnected", at: this.deps.clock.now() });
+    this.output.disconnected();
   }
 
   /** Runs `task` when the port's earlier work is done (429 QUEUE_FULL past the queue's limit). */
@@ -237,11 +228,9 @@ export class PortLink {
   }
 
   /**
-   * A BREAK its sender ends (RFC 2217 SET-CONTROL BREAK-ON ... BREAK-OFF), run inside the queue. Where
-   * the wire can hold one (a tty) the line stays in BREAK until `release` aborts or MAX_BREAK_HOLD_MS
-   * passes, and the SysRq arm starts when it ends, as the target's UART sees it. Other wires (IAC
-   * BRK, QMP chardev-send-break) send their one BREAK at once. `started` is called once the line is
-   * in BREAK. On a pty the ioctls are issued as asked and the pty ignores them, as under ser2net.
+   * A BREAK its sender ends (RFC 2217 SET-CONTROL BREAK-ON ... BREAK-OFF), run inside the queue: held
+   * where the wire can hold one (BreakWire.hold); other wires (IAC BRK, QMP chardev-send-break) send
+   * their one BREAK at once. `started` is called once the line is in BREAK.
    */
   async holdBreak(
     transport: Transport,
@@ -249,49 +238,17 @@ export class PortLink {
     release: AbortSignal,
     started: () => void,
   ): Promise<HeldBreak> {
-    const setBreak = transport.setBreak?.bind(transport);
-    if (this.config.breakVia || !setBreak || transport.breakCapability().held === false) {
-      this.requireBreakable();
-      await this.wire(transport, owner).sendBreak(this.config.breakMs);
-      started();
-      return { held: false, heldMs: 0, capped: false };
-    }
-    await this.quietLine();
-    try {
-      await this.withDeadline(setBreak(true), 0, "BREAK on");
-    } catch (err) {
-      await setBreak(false).catch(() => undefined); // a TIOCMSET that failed after TIOCSBRK
-      throw err;
-    }
-    const startedAt = this.deps.clock.now();
-    this.deps.capture.markBreak();
+    const held = await this.breaks.hold(transport, owner, release, started);
+    if (held) return held;
+    this.requireBreakable();
+    await this.wire(transport, owner).sendBreak(this.config.breakMs);
     started();
-    const capped = await this.untilReleased(release, MAX_BREAK_HOLD_MS);
-    await this.withDeadline(setBreak(false), 0, "BREAK off");
-    this.arm.breakSent(owner);
-    return { held: true, heldMs: this.deps.clock.now() - startedAt, capped };
-  }
-
-  /** Resolves false when `release` aborts, true when `maxMs` passes first. */
-  private untilReleased(release: AbortSignal, maxMs: number): Promise<boolean> {
-    if (release.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const onAbort = (): void => {
-        cancel();
-        resolve(false);
-      };
-      const cancel = this.deps.clock.schedule(() => {
-        release.removeEventListener("abort", onAbort);
-        resolve(true);
-      }, maxMs);
-      release.addEventListener("abort", onAbort, { once: true });
-    });
+    return { held: false, heldMs: 0, capped: false };
   }
 
   /** Every byte the target prints, live, with its capture offset. */
   onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
-    this.outputListeners.add(listener);
-    return () => this.outputListeners.delete(listener);
+    return this.output.onOutput(listener);
   }
 
   /** The transport if it meets `need`, else PORT_UNAVAILABLE or BREAK_UNSUPPORTED. */
@@ -343,43 +300,7 @@ export class PortLink {
 
   /** BREAK and key writes on `transport`; `owner` is who sent the BREAKs (a console client), if anyone. */
   wire(transport: Transport, owner: string | null = null): SysrqWire {
-    const wire: SysrqWire = {
-      delivery: "break",
-      armState: () => ({ armedAt: this.arm.armedAt }),
-      sendBreak: async (holdMs) => {
-        await this.quietLine();
-        // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
-        const via = this.config.breakVia;
-        const qmp = this.deps.qmp;
-        if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
-        else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
-        this.arm.breakSent(owner);
-        this.deps.capture.markBreak();
-      },
-      sendKey: async (key) => {
-        this.arm.byteSent();
-        await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
-      },
-      sendBreakAndKey: async (holdMs, key) => {
-        const combined = transport.sendBreakThen?.bind(transport);
-        if (this.config.breakVia || !combined) {
-          await wire.sendBreak(holdMs);
-          return wire.sendKey(key);
-        }
-        await this.quietLine();
-        await this.withDeadline(combined(holdMs, Buffer.from(key, "latin1")), holdMs, "BREAK and key");
-        this.deps.capture.markBreak();
-        this.arm.byteSent(); // the key consumed the arm at once
-      },
-      keyAnswered: () => this.arm.writesRead(),
-    };
-    return wire;
-  }
-
-  /** A byte written just before a BREAK can become the SysRq key: wait until the line has been quiet. */
-  private async quietLine(): Promise<void> {
-    const quietFor = this.deps.clock.now() - this.arm.lastWriteAt;
-    if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
+    return this.breaks.wire(transport, owner);
   }
 
   /**
@@ -404,28 +325,7 @@ export class PortLink {
 
   /** The console's lines as a sequence reads them (one object for the link's life). */
   feed(): ConsoleFeed {
-    return this.consoleFeed;
-  }
-
-  private readonly consoleFeed: ConsoleFeed = {
-    subscribe: (listener) => {
-      // The capture's lines are followed (and decoded to text) only while a sequence waits for them.
-      this.stopLines ??= this.deps.capture.onLine((line) =>
-        this.publish({ type: "line", text: line.text, at: line.at }),
-      );
-      this.consoleListeners.add(listener);
-      return () => {
-        this.consoleListeners.delete(listener);
-        if (this.consoleListeners.size > 0) return;
-        this.stopLines?.();
-        this.stopLines = null;
-      };
-    },
-    lastActivityAt: () => this.deps.capture.lastActivityAt(),
-  };
-
-  private publish(event: ConsoleEvent): void {
-    for (const listener of this.consoleListeners) listener(event);
+    return this.output.feed;
   }
 
   /** `operation` bounded by the wire deadline (wire-deadline.ts); a stuck call resets this link. */
