@@ -1,13 +1,14 @@
 /**
  * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
  * write as soon as the previous one returns (what arrived meanwhile goes in a single writev; small
- * writes are synchronous, see SYNC_WRITE_MAX_BYTES), so at most one write's worth of bytes is ever
+ * writes are synchronous, see segment-files.ts), so at most one write's worth of bytes is ever
  * held only in memory. An idle writer starts its first write once the loop's current I/O callbacks
  * are done (setImmediate): the disk write never runs between a received line and the request waiting
  * for it, and a burst of chunks goes out in one writev.
  *
  *   append(chunk) ─┐                                        ┌─> <id>.raw            (active segment)
- *   index(text) ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl
+ *   indexLines, ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl
+ *   writeMark      │
  *   read(offset) ──┘   (rotation and reads are ops too)     └─> rename to <id>.raw.<first offset>,
  *                                                               delete the oldest past maxTotalBytes
  *
@@ -21,10 +22,10 @@
  * is closed where its bytes end, and the writer is degraded (one onLoss) until a retry (at most every
  * RETRY_MS, with the next bytes) can open a new segment at the offset of the bytes it then writes.
  * That segment's index starts with its header and `{gap, off, len, reason}` for the span lost between
- * (onResume). While degraded, an empty marker file `<id>.raw.<offset>` (a closed segment of no bytes)
+ * (onResume; the episode is capture-loss.ts). While degraded, an empty marker file `<id>.raw.<offset>` (a closed segment of no bytes)
  * names how far the stream got, so a restart continues after it rather than reuse lost offsets.
  */
-import { recordsFrom } from "./capture-loss.js";
+import { LossEpisodes, type LossEvents, type LostSpan } from "./capture-loss.js";
 import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
 import type { ActiveSegment, CaptureFiles, Segment } from "./capture-segments.js";
 import { formatRecord, IndexRecords, type MarkRecord } from "./index-format.js";
@@ -36,21 +37,11 @@ import {
 } from "./segment-files.js";
 
 export type { RotationPolicy, SegmentsDeleted } from "./segment-files.js";
+export { RETRY_MS, type LostSpan } from "./capture-loss.js";
 
-/** A span of the stream the disk did not take: [off, off + len), and the error code that refused it. */
-export interface LostSpan {
-  readonly off: number;
-  readonly len: number;
-  readonly reason: string;
-}
-
-export interface WriterEvents {
+export interface WriterEvents extends LossEvents {
   readonly onDeleted: (deleted: SegmentsDeleted) => void;
   readonly onError: (err: unknown, doing: string) => void;
-  /** The disk refused a write at `off`: the start of a loss episode (once per episode). */
-  readonly onLoss: (err: unknown, loss: { off: number; reason: string }) => void;
-  /** Writing works again: `lost` is the episode's whole span, now marked in the index. */
-  readonly onResume: (lost: LostSpan) => void;
 }
 
 /**
@@ -72,9 +63,6 @@ type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
 /** How long an index record written with writeMarkSoon may wait for bytes to travel with. */
 const SOON_MS = 50;
 
-/** While degraded, how often the next bytes try the disk again (each try: a few syscalls). */
-export const RETRY_MS = 250;
-
 export class CaptureWriter {
   private readonly ops: Op[] = [];
   private readonly records = new IndexRecords();
@@ -86,14 +74,8 @@ export class CaptureWriter {
   private appended: number;
   /** Every byte before this offset has been handed to the kernel, or lost. */
   private written: number;
-  /** The loss episode under way: where it began, why, when the disk was last tried. */
-  private loss: { off: number; reason: string; triedAt: number } | null = null;
-  private lostTotal = 0;
-  /**
-   * After a resume, until the first line record is written: where the bytes on disk begin again, and
-   * the bytes since (a line begun in the lost span is cut to them; see capture-loss.ts).
-   */
-  private trim: { from: number; chunks: Buffer[] } | null = null;
+  /** Writes the disk refuses: the episode under way, and the bytes lost since start-up. */
+  private readonly losses: LossEpisodes;
   /** The seq the next line gets (the latest append's), for the header of a segment a resume opens. */
   private nextSeq: () => number = () => 0;
   private highestUnwritten = 0;
@@ -109,6 +91,7 @@ export class CaptureWriter {
     active: ActiveSegment,
   ) {
     this.disk = new SegmentFiles(dir, portId, closed, active);
+    this.losses = new LossEpisodes(this.disk, events);
     this.activeBytes = active.size;
     this.appended = active.first + active.size;
     this.written = this.appended;
@@ -151,24 +134,22 @@ export class CaptureWriter {
 
   /** The files could not even be opened for writing (read-only at start-up): degraded from here. */
   refuse(err: unknown): void {
-    this.beginLoss(this.written, err);
+    this.losses.begin(this.written, err);
   }
 
   /** Bytes the disk refused since start-up (their offsets count; their bytes are gone). */
   get lostBytes(): number {
-    return this.lostTotal;
+    return this.losses.lostBytes;
   }
 
   /** Why writes fail, while a loss episode is under way; null while the capture is whole. */
   get lossReason(): string | null {
-    return this.loss?.reason ?? null;
+    return this.losses.reason;
   }
 
   /** The span lost so far in the episode under way (to the newest byte handled), or null. */
   get currentLoss(): LostSpan | null {
-    return this.loss
-      ? { off: this.loss.off, len: this.written - this.loss.off, reason: this.loss.reason }
-      : null;
+    return this.losses.current(this.written);
   }
 
   /** Whether appending `length` more bytes closes the active segment. */
@@ -239,7 +220,7 @@ export class CaptureWriter {
     if (this.soonTimer) clearTimeout(this.soonTimer);
     this.soonTimer = null;
     await this.task(async () => {
-      if (this.loss) this.markLossEnd();
+      if (this.losses.active) this.markLossEnd();
       await this.disk.close();
     });
   }
@@ -267,13 +248,13 @@ export class CaptureWriter {
   /** Closes the active segment at the bytes written so far and opens the next one there. */
   private async rotateOnDisk(nextSeq: number): Promise<void> {
     // Degraded: the segment was closed when the loss began, and the resume opens the next one.
-    if (this.loss) return;
+    if (this.losses.active) return;
     const next = this.written;
     try {
       this.disk.seal();
       this.disk.openActive(next);
     } catch (err) {
-      this.beginLoss(next, err);
+      this.losses.begin(next, err);
       this.markLossEnd();
       return;
     }
@@ -287,41 +268,6 @@ export class CaptureWriter {
     });
     await this.writeIndexWhole(Buffer.from(header), next);
     this.report(deleted);
-  }
-
-  /** The disk refused the write of the bytes from `off`: the episode begins (files already truncated back). */
-  private beginLoss(off: number, err: unknown): void {
-    const reason = (err as NodeJS.ErrnoException | null)?.code ?? "EIO";
-    this.loss = { off, reason, triedAt: Date.now() };
-    this.trim = null;
-    this.events.onLoss(err, { off, reason });
-  }
-
-  /**
-   * Tries the disk again for a batch starting at `start` (at most every RETRY_MS): closes what is left
-   * of the segment the loss cut short and opens a new one at `start`. Returns the span lost, whose gap
-   * record follows the new segment's header, or null to stay degraded.
-   */
-  private reopen(start: number): LostSpan | null {
-    const loss = this.loss;
-    if (!loss) return null;
-    const now = Date.now();
-    if (now - loss.triedAt < RETRY_MS) return null;
-    loss.triedAt = now;
-    try {
-      if (this.disk.holdsBytes) this.disk.seal();
-      this.disk.openActive(start);
-    } catch {
-      return null;
-    }
-    return { off: loss.off, len: start - loss.off, reason: loss.reason };
-  }
-
-  /** The first batch after a loss is on disk: the episode is over. */
-  private resumed(lost: LostSpan): void {
-    this.loss = null;
-    this.disk.dropMarker();
-    this.events.onResume(lost);
   }
 
   /** Names the stream's end on disk while degraded (see SegmentFiles.markEnd). */
@@ -381,44 +327,30 @@ export class CaptureWriter {
     const length = chunks.reduce((sum, c) => sum + c.length, 0);
     const start = this.written;
     this.written += length;
-    let index = records;
     let lost: LostSpan | null = null;
-    if (this.loss) {
-      lost = this.reopen(start);
+    if (this.losses.active) {
+      lost = this.losses.reopen(start);
       if (!lost) {
-        this.lostTotal += length;
+        this.losses.count(length);
         if (length > 0) this.markLossEnd();
         return;
       }
-      // The new segment's header and the gap first; records of lines begun in the lost span are cut.
-      const ts = new Date().toISOString();
-      const header = formatRecord({ kind: "segment", ts, off: start, nextSeq: this.nextSeq() });
-      const gap = formatRecord({ kind: "gap", ts, off: lost.off, len: lost.len, reason: lost.reason });
-      this.trim = { from: start, chunks: [] };
-      index = Buffer.from(header + gap);
     }
-    const trim = this.trim;
-    if (trim) {
-      // Records made after the resume can still begin in the lost span (a rotation splits a read).
-      trim.chunks.push(...chunks);
-      const kept = recordsFrom(records, trim.from, trim.chunks);
-      index = lost ? Buffer.concat([index, kept]) : kept;
-      if (kept.includes('"seq":')) this.trim = null;
-    }
+    const index = this.losses.indexFor(records, chunks, start, lost, this.nextSeq);
     const before = this.disk.sizes;
     try {
       await this.disk.append(chunks, length, index);
     } catch (err) {
-      this.lostTotal += length;
+      this.losses.count(length);
       if (lost) {
         // Still refused: the same episode goes on, the new files stay empty for the next try.
         this.disk.truncateTo({ raw: 0, index: 0 });
-        this.trim = null;
+        this.losses.retryRefused();
         this.markLossEnd();
       } else this.fail(start, before, err);
       return;
     }
-    if (lost) this.resumed(lost);
+    if (lost) this.losses.resumed(lost);
   }
 
   /** Writes a record on its own (a segment header); if refused, the episode begins at `off`. */
@@ -434,7 +366,7 @@ export class CaptureWriter {
   /** A refused write: back to the last whole writes, the segment closed there, the episode begun. */
   private fail(off: number, before: ActiveSizes, err: unknown): void {
     this.disk.truncateTo(before);
-    this.beginLoss(off, err);
+    this.losses.begin(off, err);
     try {
       this.disk.seal();
     } catch {
