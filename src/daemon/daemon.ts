@@ -124,7 +124,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
       // pino children made without a level of their own (every one here) read the root's.
       logger.level = next.logLevel;
-      for (const port of ports.list()) port.capture.log.resize(next.retainLines);
+      for (const port of ports.list()) port.capture.lines.resize(next.retainLines);
       current = next;
       return {
         added: plan.added.map((port) => port.id),

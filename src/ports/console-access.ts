@@ -1,5 +1,5 @@
 /**
- * What console clients (WebSocket viewers, telnet and RFC 2217 connections) do on a port's wire:
+ * What console clients (WebSocket viewers, telnet and RFC 2217 clients) do on a port's wire:
  * input, BREAKs they own (and may hold), serial line settings. All of it goes through the port's
  * link, so it queues behind SysRq sequences and obeys the same arm: after a client's own BREAK its
  * next byte is a SysRq key, whose verdict is read from the console as for HTTP SysRq. Who may do what
@@ -21,7 +21,8 @@ import {
   inputRefusal,
   type ConsoleCaller,
 } from "./console-break-guard.js";
-import type { HeldBreak, PortLink } from "./port-link.js";
+import type { HeldBreak } from "./break-wire.js";
+import type { PortLink } from "./port-link.js";
 
 export type { ConsoleCaller } from "./console-break-guard.js";
 
@@ -49,23 +50,23 @@ export class ConsoleAccess {
 
   /** True while `callerId`'s own BREAK has the line armed: its next byte is a SysRq key. */
   armedBy(callerId: string): boolean {
-    return this.link.line.armedBy(callerId);
+    return this.link.arm.armedBy(callerId);
   }
 
   /** A BREAK from a console client: it owns the arm, so its next byte goes out as the SysRq key. */
   async break(caller: ConsoleCaller, breakMs?: number): Promise<void> {
-    this.link.requireBreakable();
-    await this.link.run(() => this.runBreak(caller, breakMs));
+    await this.link.runOnWire("breakable", (transport) => this.runBreak(transport, caller, breakMs));
   }
 
   /** break(), but false (nothing sent, ever) when the queue does not free within `startMs`. */
   async breakWithin(caller: ConsoleCaller, startMs: number): Promise<boolean> {
-    this.link.requireBreakable();
-    return (await this.link.runWithin(startMs, () => this.runBreak(caller))).started;
+    const outcome = await this.link.runOnWireWithin("breakable", startMs, (transport) =>
+      this.runBreak(transport, caller),
+    );
+    return outcome.started;
   }
 
-  private async runBreak(caller: ConsoleCaller, breakMs?: number): Promise<void> {
-    const transport = this.link.requireBreakable();
+  private async runBreak(transport: Transport, caller: ConsoleCaller, breakMs?: number): Promise<void> {
     const refused = breakRefusal(caller);
     if (refused) throw refused;
     await this.link.wire(transport, caller.id).sendBreak(breakMs ?? this.config.breakMs);
@@ -82,9 +83,7 @@ export class ConsoleAccess {
     caller: ConsoleCaller,
     options: { readonly release: AbortSignal; readonly startMs: number; readonly started: () => void },
   ): Promise<HeldBreak | null> {
-    this.link.requireOpen();
-    const outcome = await this.link.runWithin(options.startMs, async () => {
-      const transport = this.link.requireOpen();
+    const outcome = await this.link.runOnWireWithin("open", options.startMs, async (transport) => {
       const refused = breakRefusal(caller);
       if (refused) throw refused;
       const result = await this.link.holdBreak(transport, caller.id, options.release, options.started);
@@ -108,9 +107,8 @@ export class ConsoleAccess {
       if (!this.link.requireOpen().line) {
         return { applied: false, reason: `a ${this.config.transport.kind} port has no serial line to set` };
       }
-      const outcome = await this.link.runWithin(startMs, async () => {
-        const line = this.link.requireOpen().line;
-        await line?.apply(change);
+      const outcome = await this.link.runOnWireWithin("open", startMs, async (transport) => {
+        await transport.line?.apply(change);
         this.deps.log.info({ change }, "line setting applied");
       });
       return outcome.started ? { applied: true } : { applied: false, reason: "the port's queue was busy" };
@@ -126,10 +124,9 @@ export class ConsoleAccess {
    * Input while someone else's BREAK has the line armed waits until that arm has lapsed (at most 5 s).
    */
   async input(data: Buffer, caller: ConsoleCaller): Promise<ConsoleInput> {
-    this.link.requireOpen();
-    return this.link.run(async () => {
-      let transport = this.link.requireOpen();
-      const armed = this.link.line.armedBy(caller.id);
+    return this.link.runOnWire("open", async (opened) => {
+      let transport = opened;
+      const armed = this.link.arm.armedBy(caller.id);
       const refused = inputRefusal(caller, armed, data.length);
       if (refused) throw refused;
       let bytes = data;
@@ -141,7 +138,7 @@ export class ConsoleAccess {
           checkArmedKey(caller, key, this.config.sysrqMask);
         } catch (err) {
           await this.link.wire(transport).sendBreak(this.config.breakMs); // a second BREAK cancels the arm
-          this.link.line.reset();
+          this.link.arm.reset();
           throw err instanceof BridgeError
             ? new BridgeError(err.code, err.message, { cause: err, details: { ...err.details, key } })
             : err;
@@ -151,7 +148,7 @@ export class ConsoleAccess {
         dropped = bytes.length - 1 - rest.length;
         bytes = rest;
       } else {
-        const armedFor = this.link.line.armedFor();
+        const armedFor = this.link.arm.armedFor();
         if (armedFor !== null) {
           await this.deps.clock.sleep(SYSRQ_ARM_WINDOW_MS - armedFor + ARM_LAPSE_MARGIN_MS);
           transport = this.link.requireOpen();

@@ -12,9 +12,9 @@
 import { BridgeError } from "../errors.js";
 import { checkKeysSendable } from "../sysrq/guard.js";
 
-/** A console client (WebSocket viewer, telnet or RFC 2217 connection) as the port sees it. */
+/** A console client (WebSocket viewer, telnet or RFC 2217 client) as the port sees it. */
 export interface ConsoleCaller {
-  /** Unique per connection: who owns an arm. */
+  /** Unique per client: who owns an arm. */
   readonly id: string;
   readonly name: string;
   /** Throws when the caller may not send this SysRq key (its role). */

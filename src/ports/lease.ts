@@ -1,6 +1,6 @@
 /**
  * The writer lease of one port: many readers, one writer at a time. A lease is bound either to a
- * connection (a WebSocket viewer, a telnet or RFC 2217 client: released when it closes) or, for plain
+ * console client (a WebSocket viewer, a telnet or RFC 2217 client: released when it closes) or, for plain
  * HTTP, to a time to live. SysRq, BREAK and NMI requests never need it.
  */
 import { randomUUID } from "node:crypto";
@@ -11,14 +11,14 @@ export interface Lease {
   /** Who holds it: the token name (or "anonymous") and how it is connected. */
   readonly holder: string;
   readonly via: "http" | "websocket" | "telnet" | "rfc2217";
-  /** Epoch ms; null for a lease bound to a connection. */
+  /** Epoch ms; null for a lease bound to a console client. */
   readonly expiresAt: number | null;
 }
 
 export interface TakeOptions {
   readonly holder: string;
   readonly via: Lease["via"];
-  /** For HTTP leases; connection-bound leases last until released. */
+  /** For HTTP leases; client-bound leases last until released. */
   readonly ttlMs?: number;
   /** An admin taking the lease from its holder (the caller audits it). */
   readonly takeover?: boolean;

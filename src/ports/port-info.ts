@@ -2,8 +2,8 @@
 import type { SerialSettings, TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
-import type { CaptureHealth } from "./capture.js";
-import type { PortState } from "./connection.js";
+import type { CaptureHealth } from "../capture/capture.js";
+import type { PortState } from "./device-connection.js";
 
 export interface PortInfo {
   readonly id: string;

@@ -1,40 +1,33 @@
 /**
- * A port's one path to the wire: the connection that keeps the transport open, the queue every wire
- * operation runs through (bytes of two requests never interleave), the line's SysRq arm state, and a
- * deadline on every wire call, after which the link is reset so a stuck device fails one request
- * instead of wedging the port. It also fans the target's output out to the capture and listeners.
+ * A port's one path to the wire: the device connection that keeps the transport open, the queue
+ * every wire operation runs through (bytes of two requests never interleave), the line's SysRq arm
+ * state, and a deadline on every wire call, after which the link is reset so a stuck device fails one
+ * request instead of wedging the port. BREAKs and keys go out through break-wire.ts; the target's
+ * output goes to the capture and listeners through target-output.ts.
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { ptyOfChardev, type QmpClient } from "../control/qmp.js";
 import { BridgeError } from "../errors.js";
 import type { Clock } from "../clock.js";
-import type { ConsoleEvent, ConsoleFeed, SysrqWire } from "../sysrq/port-contract.js";
-import { QUIET_BEFORE_BREAK_MS } from "../sysrq/plan.js";
+import type { ConsoleFeed, SysrqWire } from "../sysrq/port-contract.js";
 import { transportLog, type TransportFactory } from "../transports/create.js";
 import type { BreakCapability, Transport } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
-import type { Capture } from "./capture.js";
-import { Connection, type PortState } from "./connection.js";
+import type { Capture } from "../capture/capture.js";
+import { BreakWire, type HeldBreak } from "./break-wire.js";
+import { DeviceConnection, type PortState } from "./device-connection.js";
 import { LinePacer, LINE_BUDGET_MS, type Reservation } from "./line-pacer.js";
-import { LineState } from "./line-state.js";
-import { qmpSerialBreak } from "../control/qmp-wire.js";
-import { SerialQueue } from "./queue.js";
+import { SysrqArm } from "./sysrq-arm.js";
+import { TargetOutput } from "./target-output.js";
+import { WireQueue } from "./wire-queue.js";
 import { withDeadline } from "./wire-deadline.js";
-
-/** The longest a client may hold a BREAK (RFC 2217 BREAK-ON without BREAK-OFF): then it is released. */
-export const MAX_BREAK_HOLD_MS = 5000;
 
 /** A telnet port has no line of its own (QEMU, a terminal server): paced as 115200 baud. */
 const TELNET_BAUD = 115_200;
 
-/** How a held BREAK went: `held` false where the wire sent its one BREAK instead (IAC BRK, QMP). */
-export interface HeldBreak {
-  readonly held: boolean;
-  readonly heldMs: number;
-  /** True when MAX_BREAK_HOLD_MS ended it, not its sender. */
-  readonly capped: boolean;
-}
+/** What a wire task needs of the link: an open transport, or one that can send a BREAK too. */
+export type WireNeed = "open" | "breakable";
 
 export interface LinkDeps {
   readonly createTransport: TransportFactory;
@@ -45,13 +38,13 @@ export interface LinkDeps {
 }
 
 export class PortLink {
-  readonly line: LineState;
-  private readonly connection: Connection;
-  private readonly queue: SerialQueue;
+  /** What the target's serial_core believes: whether a BREAK has armed SysRq, and by whom. */
+  readonly arm: SysrqArm;
+  private readonly device: DeviceConnection;
+  private readonly queue: WireQueue;
   private readonly pacer: LinePacer;
-  private readonly consoleListeners = new Set<(event: ConsoleEvent) => void>();
-  private readonly outputListeners = new Set<(chunk: Buffer, offset: number) => void>();
-  private stopLines: (() => void) | null = null;
+  private readonly output: TargetOutput;
+  private readonly breaks: BreakWire;
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -61,31 +54,33 @@ export class PortLink {
     private readonly config: PortConfig,
     private readonly deps: LinkDeps,
   ) {
-    this.queue = new SerialQueue(config.queueLimit);
-    this.line = new LineState(deps.clock);
+    this.queue = new WireQueue(config.queueLimit);
+    this.arm = new SysrqArm(deps.clock);
     this.pacer = new LinePacer(deps.clock, () => this.baudRate() / 10);
+    this.output = new TargetOutput(deps.capture, deps.clock);
+    this.breaks = new BreakWire(config, {
+      ...deps,
+      arm: this.arm,
+      withDeadline: (op, extraMs, what) => this.withDeadline(op, extraMs, what),
+    });
     const qmp = deps.qmp;
     const log = transportLog(deps.log);
     const context = qmp
       ? { log, resolveChardevPath: (chardev: string) => ptyOfChardev(qmp, chardev) }
       : { log };
-    this.connection = new Connection(
+    this.device = new DeviceConnection(
       config.transport,
       (transportConfig) => deps.createTransport(transportConfig, context),
       {
-        data: (chunk) => {
-          const offset = deps.capture.size;
-          deps.capture.append(chunk, deps.clock.now());
-          for (const listener of this.outputListeners) listener(chunk, offset);
-        },
+        data: (chunk) => this.output.received(chunk),
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
-          this.line.reset();
+          this.arm.reset();
         },
         lost: (reason) => {
-          this.line.reset();
+          this.arm.reset();
           deps.capture.markGap(reason);
-          this.publish({ type: "disconnected", at: deps.clock.now() });
+          this.output.disconnected();
         },
       },
       deps.log,
@@ -93,24 +88,24 @@ export class PortLink {
   }
 
   get state(): PortState {
-    return this.connection.state;
+    return this.device.state;
   }
 
   get reason(): string | undefined {
-    return this.connection.reason;
+    return this.device.reason;
   }
 
   get lockedBy(): DeviceHolder | undefined {
-    return this.connection.holder;
+    return this.device.holder;
   }
 
   /** The open transport, or null while connecting or closed. */
   get current(): Transport | null {
-    return this.connection.current;
+    return this.device.current;
   }
 
   get reconnects(): number {
-    return Math.max(0, this.connection.opens - 1);
+    return Math.max(0, this.device.opens - 1);
   }
 
   get queueDepth(): number {
@@ -118,7 +113,7 @@ export class PortLink {
   }
 
   start(): void {
-    this.connection.start();
+    this.device.start();
   }
 
   /**
@@ -126,8 +121,8 @@ export class PortLink {
    * hears the link go, as on a disconnect, and answers now rather than holding the shutdown open.
    */
   async stop(): Promise<void> {
-    await this.connection.stop();
-    this.publish({ type: "disconnected", at: this.deps.clock.now() });
+    await this.device.stop();
+    this.output.disconnected();
   }
 
   /** Runs `task` when the port's earlier work is done (429 QUEUE_FULL past the queue's limit). */
@@ -135,12 +130,33 @@ export class PortLink {
     return this.queue.run(task);
   }
 
+  /**
+   * Runs `task` in the queue on the transport, which must meet `need` twice: now, so a request to a
+   * port that is down fails at once instead of waiting its turn, and when its turn comes (the link
+   * may have dropped meanwhile).
+   */
+  runOnWire<T>(need: WireNeed, task: (transport: Transport) => Promise<T>): Promise<T> {
+    this.require(need);
+    return this.run(() => task(this.require(need)));
+  }
+
+  /** runOnWire(), given up if the queue does not free within `startMs` (see runWithin). */
+  runOnWireWithin<T>(
+    need: WireNeed,
+    startMs: number,
+    task: (transport: Transport) => Promise<T>,
+  ): Promise<{ started: true; value: T } | { started: false }> {
+    this.require(need);
+    return this.runWithin(startMs, () => task(this.require(need)));
+  }
+
   idle(): Promise<void> {
     return this.queue.idle();
   }
 
   /**
-   * Runs a write of `bytes` bytes through the queue if it can start within `startMs`: refused at once
+   * Runs a write of `bytes` bytes through the queue on the open transport (checked as by runOnWire)
+   * if it can start within `startMs`: refused at once
    * (429 QUEUE_FULL, with retryAfterS) when the line time already accepted ahead of it says it
    * cannot, or when it has not started by then (other work held the queue). So the queue never
    * holds more than a writer's timeout worth of bytes, and a SysRq key waits behind at most that.
@@ -148,13 +164,14 @@ export class PortLink {
   async runWrite<T>(
     bytes: number,
     startMs: number,
-    task: (reservation: Reservation) => Promise<T>,
+    task: (transport: Transport, reservation: Reservation) => Promise<T>,
   ): Promise<T> {
+    this.require("open");
     const delay = this.pacer.startDelayMs();
     if (delay > startMs) throw this.writeQueueFull(delay, startMs);
     const reservation = this.pacer.reserve(bytes);
     try {
-      const outcome = await this.runWithin(startMs, () => task(reservation));
+      const outcome = await this.runWithin(startMs, () => task(this.require("open"), reservation));
       if (!outcome.started) throw this.writeQueueFull(this.pacer.startDelayMs() + startMs, startMs);
       return outcome.value;
     } finally {
@@ -177,7 +194,7 @@ export class PortLink {
     const t = this.config.transport;
     switch (t.kind) {
       case "tty":
-        return this.connection.current?.line?.current().baudRate ?? t.baudRate;
+        return this.device.current?.line?.current().baudRate ?? t.baudRate;
       case "rfc2217":
         return t.line.baudRate;
       case "telnet":
@@ -212,11 +229,9 @@ export class PortLink {
   }
 
   /**
-   * A BREAK its sender ends (RFC 2217 SET-CONTROL BREAK-ON ... BREAK-OFF), run inside the queue. Where
-   * the wire can hold one (a tty) the line stays in BREAK until `release` aborts or MAX_BREAK_HOLD_MS
-   * passes, and the SysRq arm starts when it ends, as the target's UART sees it. Other wires (IAC
-   * BRK, QMP chardev-send-break) send their one BREAK at once. `started` is called once the line is
-   * in BREAK. On a pty the ioctls are issued as asked and the pty ignores them, as under ser2net.
+   * A BREAK its sender ends (RFC 2217 SET-CONTROL BREAK-ON ... BREAK-OFF), run inside the queue: held
+   * where the wire can hold one (BreakWire.hold); other wires (IAC BRK, QMP chardev-send-break) send
+   * their one BREAK at once. `started` is called once the line is in BREAK.
    */
   async holdBreak(
     transport: Transport,
@@ -224,58 +239,36 @@ export class PortLink {
     release: AbortSignal,
     started: () => void,
   ): Promise<HeldBreak> {
-    const setBreak = transport.setBreak?.bind(transport);
-    if (this.config.breakVia || !setBreak || transport.breakCapability().held === false) {
-      this.requireBreakable();
-      await this.wire(transport, owner).sendBreak(this.config.breakMs);
-      started();
-      return { held: false, heldMs: 0, capped: false };
-    }
-    await this.quietLine();
-    try {
-      await this.withDeadline(setBreak(true), 0, "BREAK on");
-    } catch (err) {
-      await setBreak(false).catch(() => undefined); // a TIOCMSET that failed after TIOCSBRK
-      throw err;
-    }
-    const startedAt = this.deps.clock.now();
-    this.deps.capture.markBreak();
+    const held = await this.breaks.hold(transport, owner, release, started);
+    if (held) return held;
+    this.requireBreakable();
+    await this.wire(transport, owner).sendBreak(this.config.breakMs);
     started();
-    const capped = await this.untilReleased(release, MAX_BREAK_HOLD_MS);
-    await this.withDeadline(setBreak(false), 0, "BREAK off");
-    this.line.breakSent(owner);
-    return { held: true, heldMs: this.deps.clock.now() - startedAt, capped };
-  }
-
-  /** Resolves false when `release` aborts, true when `maxMs` passes first. */
-  private untilReleased(release: AbortSignal, maxMs: number): Promise<boolean> {
-    if (release.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const onAbort = (): void => {
-        cancel();
-        resolve(false);
-      };
-      const cancel = this.deps.clock.schedule(() => {
-        release.removeEventListener("abort", onAbort);
-        resolve(true);
-      }, maxMs);
-      release.addEventListener("abort", onAbort, { once: true });
-    });
+    return { held: false, heldMs: 0, capped: false };
   }
 
   /** Every byte the target prints, live, with its capture offset. */
   onOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
-    this.outputListeners.add(listener);
-    return () => this.outputListeners.delete(listener);
+    return this.output.onOutput(listener);
+  }
+
+  /** The transport if it meets `need`, else PORT_UNAVAILABLE or BREAK_UNSUPPORTED. */
+  require(need: WireNeed): Transport {
+    switch (need) {
+      case "open":
+        return this.requireOpen();
+      case "breakable":
+        return this.requireBreakable();
+    }
   }
 
   requireOpen(): Transport {
-    const transport = this.connection.current;
+    const transport = this.device.current;
     if (!transport) {
       throw new BridgeError(
         "PORT_UNAVAILABLE",
-        `port ${this.config.id} is ${this.connection.state}: ${this.connection.reason ?? ""}`.trim(),
-        { details: { state: this.connection.state, lockedBy: this.connection.holder } },
+        `port ${this.config.id} is ${this.device.state}: ${this.device.reason ?? ""}`.trim(),
+        { details: { state: this.device.state, lockedBy: this.device.holder } },
       );
     }
     return transport;
@@ -303,48 +296,12 @@ export class PortLink {
         reason: `QMP chardev-send-break on chardev ${via.chardev} at ${this.deps.qmp.describe()}`,
       };
     }
-    return this.connection.current?.breakCapability() ?? this.lastCapability;
+    return this.device.current?.breakCapability() ?? this.lastCapability;
   }
 
   /** BREAK and key writes on `transport`; `owner` is who sent the BREAKs (a console client), if anyone. */
   wire(transport: Transport, owner: string | null = null): SysrqWire {
-    const wire: SysrqWire = {
-      delivery: "break",
-      armState: () => ({ armedAt: this.line.armedAt }),
-      sendBreak: async (holdMs) => {
-        await this.quietLine();
-        // Through QMP, the key may only follow once QMP has returned, or it reaches the UART first.
-        const via = this.config.breakVia;
-        const qmp = this.deps.qmp;
-        if (via && qmp) await qmpSerialBreak(qmp, via.chardev);
-        else await this.withDeadline(transport.sendBreak(holdMs), holdMs, "BREAK");
-        this.line.breakSent(owner);
-        this.deps.capture.markBreak();
-      },
-      sendKey: async (key) => {
-        this.line.byteSent();
-        await this.withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
-      },
-      sendBreakAndKey: async (holdMs, key) => {
-        const combined = transport.sendBreakThen?.bind(transport);
-        if (this.config.breakVia || !combined) {
-          await wire.sendBreak(holdMs);
-          return wire.sendKey(key);
-        }
-        await this.quietLine();
-        await this.withDeadline(combined(holdMs, Buffer.from(key, "latin1")), holdMs, "BREAK and key");
-        this.deps.capture.markBreak();
-        this.line.byteSent(); // the key consumed the arm at once
-      },
-      keyAnswered: () => this.line.writesRead(),
-    };
-    return wire;
-  }
-
-  /** A byte written just before a BREAK can become the SysRq key: wait until the line has been quiet. */
-  private async quietLine(): Promise<void> {
-    const quietFor = this.deps.clock.now() - this.line.lastWriteAt;
-    if (quietFor < QUIET_BEFORE_BREAK_MS) await this.deps.clock.sleep(QUIET_BEFORE_BREAK_MS - quietFor);
+    return this.breaks.wire(transport, owner);
   }
 
   /**
@@ -360,7 +317,7 @@ export class PortLink {
     await this.pacer.send(
       bytes,
       (chunk) => {
-        this.line.byteSent();
+        this.arm.byteSent();
         return this.withDeadline(transport.write(chunk), Math.ceil(chunk.length / 10), what);
       },
       reservation,
@@ -369,28 +326,7 @@ export class PortLink {
 
   /** The console's lines as a sequence reads them (one object for the link's life). */
   feed(): ConsoleFeed {
-    return this.consoleFeed;
-  }
-
-  private readonly consoleFeed: ConsoleFeed = {
-    subscribe: (listener) => {
-      // The capture's lines are followed (and decoded to text) only while a sequence waits for them.
-      this.stopLines ??= this.deps.capture.onLine((line) =>
-        this.publish({ type: "line", text: line.text, at: line.at }),
-      );
-      this.consoleListeners.add(listener);
-      return () => {
-        this.consoleListeners.delete(listener);
-        if (this.consoleListeners.size > 0) return;
-        this.stopLines?.();
-        this.stopLines = null;
-      };
-    },
-    lastActivityAt: () => this.deps.capture.lastActivityAt(),
-  };
-
-  private publish(event: ConsoleEvent): void {
-    for (const listener of this.consoleListeners) listener(event);
+    return this.output.feed;
   }
 
   /** `operation` bounded by the wire deadline (wire-deadline.ts); a stuck call resets this link. */
@@ -399,7 +335,7 @@ export class PortLink {
       what,
       portId: this.config.id,
       extraMs,
-      reset: (reason) => this.connection.reset(reason),
+      reset: (reason) => this.device.reset(reason),
     });
   }
 }

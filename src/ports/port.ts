@@ -1,7 +1,7 @@
 /**
  * One configured port and what can be asked of it: SysRq sequences, BREAKs, writes, NMIs, its
- * console clients' access (console-access.ts), its writer lease and its capture. Everything that touches the wire goes through the port's
- * link (src/ports/port-link.ts): one queue, deadlines, the SysRq arm state.
+ * console clients' access (console-access.ts), its writer lease and its capture. Everything that
+ * touches the wire goes through the port's link (port-link.ts): one queue, deadlines, the SysRq arm.
  */
 import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
@@ -17,8 +17,8 @@ import type { KeyResult } from "../sysrq/result.js";
 import { runSequence, type SequenceOptions } from "../sysrq/run.js";
 import type { PhaseTimes } from "../sysrq/timing.js";
 import type { TransportFactory } from "../transports/create.js";
-import type { ModemLines, Transport } from "../transports/transport.js";
-import type { Capture } from "./capture.js";
+import type { ModemLines } from "../transports/transport.js";
+import type { Capture } from "../capture/capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "../control/nmi-method.js";
 import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
@@ -48,6 +48,10 @@ export interface PortStats {
 export interface PortDeps {
   readonly createTransport: TransportFactory;
   readonly capture: Capture;
+  /**
+   * Times the wire work (SysRq and NMI sequences, the arm window, pacing, the quiet before a BREAK), so
+   * tests can fake it; capture/, reconnect backoff, wire deadlines and retries use Node's own timers.
+   */
   readonly clock: Clock;
   readonly log: Logger;
   /** The port's QEMU control connection, when its config has a qmp block. */
@@ -177,12 +181,9 @@ export class Port {
         "a keyboard SysRq port takes only 0-9 and a-z (no upper-case keys)",
       );
     }
-    const check = (): Transport => (keyboard ? this.link.requireOpen() : this.link.requireBreakable());
-    check();
     const queuedAt = this.deps.clock.now();
-    return this.link.run(async () => {
+    return this.link.runOnWire(keyboard ? "open" : "breakable", async (transport) => {
       times?.add("queue", this.deps.clock.now() - queuedAt);
-      const transport = check();
       const options: SequenceOptions = {
         timeoutMs: request.timeoutMs,
         settleMs: request.settleMs,
@@ -212,9 +213,7 @@ export class Port {
 
   /** A plain BREAK (for firmware that wants one); it arms SysRq, which the next SysRq request uses. */
   async sendBreak(breakMs: number | undefined): Promise<{ breakMs: number; method: string }> {
-    this.link.requireBreakable();
-    return this.link.run(async () => {
-      const transport = this.link.requireBreakable();
+    return this.link.runOnWire("breakable", async (transport) => {
       const hold = breakMs ?? this.config.breakMs;
       await this.link.wire(transport).sendBreak(hold);
       this.deps.log.info({ breakMs: hold }, "break");
@@ -228,10 +227,8 @@ export class Port {
    * Paced at the line rate; 429 QUEUE_FULL when it could not start within `startMs`.
    */
   async write(data: Buffer, startMs: number): Promise<{ bytes: number }> {
-    this.link.requireOpen();
-    return this.link.runWrite(data.length, startMs, async (reservation) => {
-      const transport = this.link.requireOpen();
-      const armedFor = this.link.line.armedFor();
+    return this.link.runWrite(data.length, startMs, async (transport, reservation) => {
+      const armedFor = this.link.arm.armedFor();
       if (armedFor !== null) {
         throw new BridgeError(
           "SYSRQ_ARMED",
@@ -258,7 +255,7 @@ export class Port {
     };
   }
 
-  /** Console clients watching the output: WebSocket viewers and telnet / RFC 2217 connections alike. */
+  /** Console clients watching the output: WebSocket viewers and telnet / RFC 2217 clients alike. */
   get viewers(): number {
     return this.watching;
   }
@@ -287,9 +284,7 @@ export class Port {
     await support?.probe();
     if (support?.state.kind === "unsupported")
       throw new BridgeError("NMI_UNSUPPORTED", `port ${this.id}: ${support.state.reason}`);
-    this.link.requireOpen();
-    return this.link.run(async () => {
-      this.link.requireOpen();
+    return this.link.runOnWire("open", async () => {
       const inject = async (): Promise<void> => {
         try {
           await method.inject();

@@ -7,8 +7,8 @@ import type { Clock } from "../clock.js";
 import type { TransportFactory } from "../transports/create.js";
 import { QmpClient } from "../control/qmp.js";
 import { RedfishClient } from "../control/redfish.js";
-import { Capture, type CaptureOptions } from "./capture.js";
-import { CAPTURE_DIR_MODE, listCaptureDir } from "./capture-segments.js";
+import { Capture, type CaptureOptions } from "../capture/capture.js";
+import { CAPTURE_DIR_MODE, listCaptureDir } from "../capture/capture-segments.js";
 import { Port } from "./port.js";
 
 export interface RegistryDeps {
@@ -24,7 +24,7 @@ export class PortRegistry {
   ) {}
 
   static async create(config: BridgeConfig, deps: RegistryDeps): Promise<PortRegistry> {
-    // The directory is made and listed once for all ports (once per port grew with the square of the ports).
+    // Made and listed once for all ports, not once per port (see docs/performance.md).
     writableDir(config.captureDir);
     const opened = await openPorts(config, config.ports, deps, listCaptureDir(config.captureDir));
     return new PortRegistry(new Map(opened.map((port) => [port.id, port])), deps);

@@ -342,7 +342,7 @@ describe("capture on a disk that fills up or turns read-only", { skip, timeout: 
       const port = async () => (await api.get<PortBody>("/ports/vm0")).body;
       await waitUntil(async () => (await port()).state === "open", 10_000, "open");
       // The guest's shell may still be busy (or booting, when this case runs alone): type until it answers.
-      const since = daemon.ports.get("vm0").capture.log.next;
+      const since = daemon.ports.get("vm0").capture.lines.next;
       await waitUntil(
         async () => {
           await api.post("/ports/vm0/write", { data: 'echo before-""ro\r' });

@@ -63,7 +63,7 @@ describe("capture index size", { skip, timeout: 600_000 }, () => {
     const api = client(daemon.url);
     await sleep(200);
     const from = await sizes(daemon.captureDir);
-    const since = daemon.ports.get("vm0").capture.log.next;
+    const since = daemon.ports.get("vm0").capture.lines.next;
     await api.post("/ports/vm0/write", { data: `${command}\r` });
     await waitLine(api, since, done, 400_000);
     // An open record is written once no read can join it (350 ms of quiet).

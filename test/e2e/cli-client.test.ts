@@ -86,7 +86,7 @@ async function cli(args: string[], url: string | undefined, token?: string) {
 const withConsoleTail =
   (target: Target) =>
   (err: Error): never => {
-    const lines = target.daemon.ports.get("vm0").capture.log.query(undefined, 10_000).lines.slice(-8);
+    const lines = target.daemon.ports.get("vm0").capture.lines.query(undefined, 10_000).lines.slice(-8);
     throw new Error(`${err.message}; the guest's last lines: ${JSON.stringify(lines.map((l) => l.text))}`);
   };
 
@@ -366,7 +366,7 @@ describe("sysrq-bridge lease, capture, audit, keys, console roles and log escape
       () =>
         daemon!.ports
           .get("vm0")
-          .capture.log.query(undefined, 100)
+          .capture.lines.query(undefined, 100)
           .lines.some((l) => l.text.includes("HELP")),
       10_000,
       "the peer's lines in the log",

@@ -199,9 +199,9 @@ describe("real kernel, kernel.sysrq=438 (Debian's default)", { skip, timeout: 12
     const { api, daemon } = target!;
     const booted = await api.get<LogBody>(`/ports/vm0/log?since=0&match=${READY_MARKER}`);
     assert.ok(booted.body.lines.length >= 1, "the boot printed the marker before the call");
-    const end = daemon.ports.get("vm0").capture.log.next;
+    const end = daemon.ports.get("vm0").capture.lines.next;
     const waiting = api.get<LogBody>(`/ports/vm0/log?waitMs=20000&match=${READY_MARKER}`);
-    const log = daemon.ports.get("vm0").capture.log;
+    const log = daemon.ports.get("vm0").capture.lines;
     await waitUntil(() => log.waiting > 0, 5000, "the long-poll is waiting");
     // The typed line reads SYSRQ-BRIDGE-GUEST-""READY: only the shell's output line matches.
     const again = `echo ${READY_MARKER.replace("READY", '""READY')} again\r`;
@@ -262,7 +262,7 @@ describe("real kernel, kernel.sysrq=0", { skip, timeout: 120_000 }, () => {
     assert.equal(unavailable.status, 503);
     assert.equal(unavailable.body.code, "PORT_UNAVAILABLE");
     assert.match(unavailable.headers.get("retry-after") ?? "", /^[1-9]\d*$/, "Retry-After in seconds");
-    const since = port.capture.log.next;
+    const since = port.capture.lines.next;
     t.guest = await startGuest({ telnetPort: t.guest.telnetPort, append: ["sysctl.kernel.sysrq=0"] });
     const ready = await t.api.get<LogBody>(
       `/ports/vm0/log?since=${since}&waitMs=60000&match=${READY_MARKER}`,

@@ -141,7 +141,7 @@ describe("conserver on a re-exported QEMU console", { skip, timeout: 90_000 }, (
     let from = client.text.length;
     client.type(`${ESCAPE}l?`);
     await client.waitFor(/^ 0 - +\d+ms, `\\z'\r\n 1 - +\d+ms, `\\z'\r$/m, 5000, from);
-    const since = daemon.ports.get("vm0").capture.log.next;
+    const since = daemon.ports.get("vm0").capture.lines.next;
     from = client.text.length;
     client.type(`${ESCAPE}l1`);
     await client.waitFor(/\[halt sent\]/, 5000, from);

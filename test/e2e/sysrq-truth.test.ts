@@ -15,7 +15,7 @@ const FAKE = "[ 99.000000] sysrq: This sysrq operation is disabled.";
 
 /** Types a command and waits for its output: the guest has read everything typed before it. */
 async function caughtUp({ api, daemon }: Target, tag: string): Promise<void> {
-  const since = daemon.ports.get("vm0").capture.log.next;
+  const since = daemon.ports.get("vm0").capture.lines.next;
   assert.equal((await api.post("/ports/vm0/write", { data: `echo ${tag}-$((6*7))\r` })).status, 200);
   const seen = await api.get<LogBody>(
     `/ports/vm0/log?since=${since}&waitMs=30000&match=${encodeURIComponent(`^${tag}-42`)}`,
@@ -33,7 +33,7 @@ describe("real kernel: verdicts and life-ending keys", { skip, timeout: 180_000 
 
   it("acknowledges six n while userspace prints the kernel's disabled line in a loop", async () => {
     const { api } = target!;
-    const since = target!.daemon.ports.get("vm0").capture.log.next;
+    const since = target!.daemon.ports.get("vm0").capture.lines.next;
     // The shell prints the fake line as fast as the UART takes it, in the background.
     const loop = `while :; do echo '${FAKE}'; done &\r`;
     assert.equal((await api.post("/ports/vm0/write", { data: loop })).status, 200);
@@ -62,7 +62,7 @@ describe("real kernel: verdicts and life-ending keys", { skip, timeout: 180_000 
     const sink = 'stty -echo; while read l; do [ "$l" = END ] && break; done; stty echo\r';
     assert.equal((await api.post("/ports/vm0/write", { data: sink })).status, 200);
     await new Promise((r) => setTimeout(r, 500));
-    const since = target!.daemon.ports.get("vm0").capture.log.next;
+    const since = target!.daemon.ports.get("vm0").capture.lines.next;
     process.kill(guest.pid, "SIGSTOP");
     try {
       const [h] = (await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "h", timeoutMs: 1500 })).body
@@ -116,7 +116,7 @@ describe("real kernel: verdicts and life-ending keys", { skip, timeout: 180_000 
 
   it("skips the keys after an acknowledged b: nothing goes into the new boot", async () => {
     const { api } = target!;
-    const since = target!.daemon.ports.get("vm0").capture.log.next;
+    const since = target!.daemon.ports.get("vm0").capture.lines.next;
     const res = await api.post<SysrqBody>("/ports/vm0/sysrq", { keys: "bh", timeoutMs: 30_000 });
     assert.equal(res.status, 200);
     const [b, h] = res.body.results;

@@ -62,7 +62,7 @@ describe("tty transport on a socat pty pair", { skip }, () => {
   it("captures every byte value the target prints, byte for byte, and indexes its lines", async () => {
     const capture = daemon.ports.get("pty0").capture;
     const startSize = capture.size;
-    const startSeq = capture.log.next;
+    const startSeq = capture.lines.next;
     const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const payload = Buffer.concat([
       Buffer.from("hello from the target\r\n"),
@@ -83,7 +83,7 @@ describe("tty transport on a socat pty pair", { skip }, () => {
     );
     const raw = await readFile(capture.files.raw);
     assert.deepEqual(raw.subarray(startSize), payload);
-    const page = capture.log.query(startSeq, 100);
+    const page = capture.lines.query(startSeq, 100);
     assert.equal(page.lines[0]?.text, "hello from the target");
     assert.equal(page.lines.at(-1)?.text, "last line");
     const res = await daemon.app.inject({ method: "GET", url: `/ports/pty0/log?since=${startSeq}&limit=1` });

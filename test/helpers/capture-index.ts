@@ -1,11 +1,11 @@
 /**
  * Reading a port's capture back the way an operator would: the raw file and its line index
- * (<captureDir>/<id>.index.jsonl, records as written by src/ports/capture.ts; the format is described
- * in src/ports/index-records.ts).
+ * (<captureDir>/<id>.index.jsonl, records as written by src/capture/capture.ts; the format is described
+ * in src/capture/index-format.ts).
  */
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import type { Capture } from "../../src/ports/capture.js";
+import type { Capture } from "../../src/capture/capture.js";
 import { waitUntil } from "./daemon.js";
 
 export type IndexRecord =

@@ -33,7 +33,7 @@ describe("the newcomer's and the harness's path (fake kernel)", () => {
   after(() => daemon.close());
 
   const print = (text: string): void => kernel.transports.at(-1)?.print(text);
-  const log = () => daemon.ports.get("vm0").capture.log;
+  const log = () => daemon.ports.get("vm0").capture.lines;
   const get = (query: string) => daemon.app.inject({ method: "GET", url: `/ports/vm0/log?${query}` });
 
   it("a long-poll without since answers only the marker printed after the call, never an earlier boot's", async () => {

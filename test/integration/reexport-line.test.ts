@@ -12,7 +12,7 @@ import path from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import type { TransportConfig } from "../../src/config/types.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
-import { MAX_BREAK_HOLD_MS } from "../../src/ports/port-link.js";
+import { MAX_BREAK_HOLD_MS } from "../../src/ports/break-wire.js";
 import type {
   BreakCapability,
   LineChange,

@@ -284,8 +284,8 @@ describe("HTTP API over a fake kernel", () => {
       next: number;
     }>();
     // A since past the end is the end (test/integration/newcomer-path.test.ts).
-    assert.deepEqual(future, { lines: [], next: daemon.ports.get("vm0").capture.log.next });
-    const since = daemon.ports.get("vm0").capture.log.next;
+    assert.deepEqual(future, { lines: [], next: daemon.ports.get("vm0").capture.lines.next });
+    const since = daemon.ports.get("vm0").capture.lines.next;
     const waiting = daemon.app.inject({
       method: "GET",
       url: `/ports/vm0/log?since=${since}&waitMs=2000&match=${encodeURIComponent("^login:")}`,

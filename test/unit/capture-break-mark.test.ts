@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Capture } from "../../src/ports/capture.js";
+import { Capture } from "../../src/capture/capture.js";
 
 const quiet = pino({ level: "silent" });
 

@@ -15,7 +15,7 @@ import {
   MAX_DT_UNITS,
   MAX_RECORD_SPAN_MS,
   PARTIAL_IDLE_MS,
-} from "../../src/ports/capture.js";
+} from "../../src/capture/capture.js";
 import { readIndex } from "../helpers/capture-index.js";
 
 async function openCapture(dir: string): Promise<Capture> {
@@ -57,7 +57,7 @@ describe("capture line records", () => {
         { seq: 5, off: 38, len: 8, lines: undefined, partial: true },
       ],
     );
-    assert.equal(records[0]?.["ts"], capture.log.query(0, 1).lines[0]?.ts, "the read's one timestamp");
+    assert.equal(records[0]?.["ts"], capture.lines.query(0, 1).lines[0]?.ts, "the read's one timestamp");
 
     const lines = (await readIndex(capture)).flatMap((r) => (r.kind === "line" ? [r] : []));
     assert.deepEqual(
@@ -72,18 +72,18 @@ describe("capture line records", () => {
       ],
     );
     assert.deepEqual(
-      capture.log.query(0, 10).lines.map((l) => l.text),
+      capture.lines.query(0, 10).lines.map((l) => l.text),
       ["boot: one", "boot: two", "three", "four", "five", "prompt$ "],
     );
     await capture.close();
 
     // The next seq after a restart counts every line of the last record.
     const again = await openCapture(dir);
-    assert.equal(again.log.next, 6);
+    assert.equal(again.lines.next, 6);
     again.append(Buffer.from("a\nb\n"), performance.now());
     await again.close();
     const reopened = await openCapture(dir);
-    assert.equal(reopened.log.next, 8);
+    assert.equal(reopened.lines.next, 8);
     await reopened.close();
   });
 
@@ -107,7 +107,7 @@ describe("capture line records", () => {
     );
     assert.ok(lineRecords.length >= 2, "the steady stream took more than one record");
     const total = lineRecords.reduce((n, r) => n + ((r["lines"] as number | undefined) ?? 1), 0);
-    assert.equal(total, capture.log.next, "every line is in a record");
+    assert.equal(total, capture.lines.next, "every line is in a record");
   });
 
   it("says when each line came (dt, in 10 ms units) when a record's reads are further apart", async () => {
@@ -149,7 +149,7 @@ describe("capture line records", () => {
     const afterLines = records.slice(records.findLastIndex((r) => "seq" in r) + 1);
     assert.ok(JSON.stringify(afterLines).length > 4096, "the gap records outgrow the first tail read");
     const again = await openCapture(dir);
-    assert.equal(again.log.next, 3);
+    assert.equal(again.lines.next, 3);
     await again.close();
   });
 

@@ -10,7 +10,7 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { pino } from "pino";
-import { Capture, type RotationPolicy } from "../../src/ports/capture.js";
+import { Capture, type RotationPolicy } from "../../src/capture/capture.js";
 import { freeTcpPort } from "../kit/index.js";
 import { startTestDaemon } from "../helpers/daemon.js";
 import { parseIndex, type IndexRecord } from "../helpers/capture-index.js";
@@ -192,7 +192,7 @@ describe("capture rotation", () => {
     await first.close();
     const second = await open(policy);
     assert.equal(second.size, 3000);
-    assert.equal(second.log.next, 30);
+    assert.equal(second.lines.next, 30);
     feed(second, bytes.subarray(3000));
     const all = await second.read(0, 1_000_000);
     assert.deepEqual(all.data, bytes);

@@ -1,6 +1,6 @@
 /**
  * The piece every console door shares (src/clients/): key guard, lease-on-close, bounded input and
- * unread output, audit records. Tested here once; the doors' own tests (test/api/console.test.ts,
+ * unread output, audit records. Tested here once; the doors' own tests (test/integration/console.test.ts,
  * the reexport-* e2e tests) cover what each door says about it.
  */
 import assert from "node:assert/strict";

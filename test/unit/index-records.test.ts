@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { IndexRecords } from "../../src/ports/index-records.js";
+import { IndexRecords } from "../../src/capture/index-format.js";
 
 describe("capture index records", () => {
   it("encodes line records byte for byte as JSON.stringify would, records of text in call order", () => {
@@ -25,7 +25,7 @@ describe("capture index records", () => {
       );
       if (i === 4) {
         const gap = `${JSON.stringify({ gap: true, ts, off: n, reason: "disconnected: ECONNRESET – ü" })}\n`;
-        records.text(gap);
+        records.mark({ kind: "gap", ts, off: n, reason: "disconnected: ECONNRESET – ü" });
         expected.push(gap);
       }
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LineLog } from "../../src/ports/line-log.js";
-import { compileUserRegex } from "../../src/ports/user-regex.js";
+import { LineLog } from "../../src/capture/line-log.js";
+import { compileUserRegex } from "../../src/capture/user-regex.js";
 
 const re = (pattern: string) => compileUserRegex(pattern, "match");
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LineSplitter, MAX_LINE_BYTES, lineText } from "../../src/ports/line-splitter.js";
+import { LineSplitter, MAX_LINE_BYTES, lineText } from "../../src/capture/line-splitter.js";
 
 interface Line {
   readonly bytes: Buffer;

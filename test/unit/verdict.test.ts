@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
-import { LineSplitter, lineText } from "../../src/ports/line-splitter.js";
+import { LineSplitter, lineText } from "../../src/capture/line-splitter.js";
 import {
   afterEventOf,
   classifyLine,

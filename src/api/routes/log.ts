@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { BridgeError } from "../../errors.js";
-import { compileUserRegex } from "../../ports/user-regex.js";
+import { compileUserRegex } from "../../capture/user-regex.js";
 import { PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
 import { LogQuery, LogResponse } from "../schemas/log.js";
 
@@ -22,7 +22,7 @@ export const logRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const log = app.ports.get(request.params.id).capture.log;
+      const log = app.ports.get(request.params.id).capture.lines;
       const { since, limit = 1000, waitMs, match, tail } = request.query;
       if (tail !== undefined) {
         const other = (["since", "waitMs", "match"] as const).find(

@@ -3,11 +3,10 @@
  * a bounded ring plus long-poll waiters ("wait until a line matching X arrives").
  *
  * Lines are kept as the bytes the capture received and decoded to text when first read (a query, a
- * waiter's pattern): at stream rates most lines are never read, and decoding each one eagerly, then
- * holding ten thousand strings for the collector to copy and sweep, cost more than the rest of the
- * capture path together. The ring is columns (a line's buffer, where in it, its time), not an object
- * per line, so appending a line allocates nothing. The buffers are those the capture received, which
- * the lines partition, so the ring holds about as much memory as its text would.
+ * waiter's pattern): at stream rates most lines are never read (see docs/performance.md). The ring is
+ * columns (a line's buffer, where in it, its time), not an object per line, so appending a line
+ * allocates nothing. The buffers are those the capture received, which the lines partition, so the
+ * ring holds about as much memory as its text would.
  *
  *   slot:   source (ArrayBuffer of the chunk, or the text once decoded) | byteOffset | length | ts
  *

@@ -11,11 +11,12 @@
  * other port's files (ids may contain dots) can be mistaken for a segment.
  *
  * Finding a capture again happens once per port at start-up, before the daemon serves anything, and
- * reads synchronously: each asynchronous call is a hop through libuv's thread pool, and with 256
- * ports the dozen small reads per port cost more in hops than in reading (about 300 ms of start-up).
+ * reads synchronously: a thread-pool hop per small read costs more than the read (see
+ * docs/performance.md).
  */
 import { closeSync, fchmodSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
+import { coveredEndOf, nextSeqAfter, segmentHeaderOffset } from "./index-format.js";
 
 export interface CaptureFiles {
   /** The active segment. */
@@ -35,8 +36,8 @@ export interface Segment {
 }
 
 /**
- * The active segment as start-up found it, its files open: descriptors opened synchronously, since
- * 256 ports' two opens each were 512 thread-pool hops (~55 ms of start-up).
+ * The active segment as start-up found it, its files open: descriptors opened synchronously, for the
+ * same reason as the reads (see docs/performance.md).
  */
 export interface ActiveSegment {
   readonly files: CaptureFiles;
@@ -171,10 +172,8 @@ export class IndexFile {
       .slice(this.size > 64 * 1024 ? 1 : 0)
       .reverse()
       .slice(0, 64)) {
-      const off = /"off":(\d+)/.exec(line);
-      if (!off) continue;
-      const at = Number(off[1]) + Number(/"len":(\d+)/.exec(line)?.[1] ?? 0);
-      end = Math.max(end ?? 0, at);
+      const at = coveredEndOf(line);
+      if (at !== null) end = Math.max(end ?? 0, at);
     }
     return end;
   }
@@ -186,8 +185,7 @@ export class IndexFile {
  * it is further on. A capture from before rotation existed has neither and starts at 0.
  */
 export function activeSegmentStart(index: IndexFile, closed: readonly Segment[]): number {
-  const header = /^\{"segment":true,[^\n]*?"off":(\d+)/.exec(index.firstLine());
-  const fromHeader = header ? Number(header[1]) : 0;
+  const fromHeader = segmentHeaderOffset(index.firstLine()) ?? 0;
   const last = closed.at(-1);
   return Math.max(fromHeader, last ? last.first + last.size : 0);
 }
@@ -211,12 +209,8 @@ export function nextSeqInIndex(file: string): number | null {
 /** The next line seq the last seq-bearing record of `tail` gives (its first line may be cut). */
 function nextSeqIn(tail: Buffer): number | null {
   for (const line of tail.toString("utf8").split("\n").reverse()) {
-    // A line record covers "lines" lines from seq (one when it says nothing, as in older captures).
-    const seq = /^\{"seq":(\d+),/.exec(line);
-    if (seq) return Number(seq[1]) + Number(/"lines":(\d+)/.exec(line)?.[1] ?? 1);
-    // BREAK marks and segment headers carry the seq the next line will get.
-    const next = /"nextSeq":(\d+)/.exec(line);
-    if (next) return Number(next[1]);
+    const next = nextSeqAfter(line);
+    if (next !== null) return next;
   }
   return null;
 }

@@ -5,7 +5,7 @@ import { BridgeError } from "../errors.js";
  * At most `limit` tasks wait or run; one more is refused at once (QUEUE_FULL) rather than left to
  * pile up behind a slow target.
  */
-export class SerialQueue {
+export class WireQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private waiting = 0;
 

@@ -7,7 +7,7 @@
 import type { Clock } from "../clock.js";
 import { SYSRQ_ARM_WINDOW_MS } from "../sysrq/plan.js";
 
-export class LineState {
+export class SysrqArm {
   private armedAtValue: number | null = null;
   private armOwnerValue: string | null = null;
   private lastWriteAtValue = Number.NEGATIVE_INFINITY;

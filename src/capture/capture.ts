@@ -11,26 +11,16 @@
  * is indexed after PARTIAL_IDLE_MS without further bytes.
  *
  * The lines one read completes arrived at the same instant: they share one timestamp and one index
- * record (index-records.ts has the format), which a reader splits at LF. While a listener follows the
+ * record (index-format.ts has the format), which a reader splits at LF. While a listener follows the
  * lines (a SysRq sequence), each line's record is written before the listener hears of it, so what
  * the listener then marks (a BREAK) follows the line in the index.
  */
-import { closeSync, fstatSync, mkdirSync, statSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
-import {
-  activeSegmentStart,
-  CAPTURE_DIR_MODE,
-  captureFiles,
-  closedSegmentFiles,
-  findClosedSegments,
-  IndexFile,
-  nextSeqInIndex,
-  openForAppend,
-  type CaptureFiles,
-} from "./capture-segments.js";
+import { CAPTURE_DIR_MODE, type CaptureFiles } from "./capture-segments.js";
 import type { CaptureSlice } from "./capture-reads.js";
-import { unrecordedTail } from "./capture-recovery.js";
-import { CaptureWriter, type RotationPolicy, type WriterEvents } from "./capture-writer.js";
+import { openWriter, recordTail } from "./capture-recovery.js";
+import type { CaptureWriter, RotationPolicy, WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
 import { LineSplitter, type LineSink } from "./line-splitter.js";
 
@@ -44,7 +34,7 @@ export const PARTIAL_IDLE_MS = 100;
  * Reads less than this apart share one index record and its `ts`: at stream rates a record per read
  * made the index 5-8 times the size of short lines. Reads further apart can still share a record,
  * which then says when each line came in units of this (its `dt`, one character a line), so a line
- * every 10 ms costs a byte of index, not a record (see index-records.ts).
+ * every 10 ms costs a byte of index, not a record (see index-format.ts).
  */
 export const COALESCE_MS = 10;
 /** The longest pause one `dt` character can say (35 units, "z"); a longer one ends the record. */
@@ -88,82 +78,6 @@ export interface CaptureStats {
   readonly maxUnwrittenBytes: number;
 }
 
-/** What start-up found and opened: the writer, the next line seq, what to record before anything else. */
-interface Opened {
-  readonly writer: CaptureWriter;
-  readonly seq: number;
-  /** The disk refused to open the files for writing (read-only): the capture starts degraded. */
-  readonly refused: unknown;
-  /** The span between the last bytes kept and where the stream had got (a restart while degraded). */
-  readonly hole: { off: number; len: number } | null;
-  /** The raw file's end, and how far its index accounts for it. */
-  readonly covered: number;
-}
-
-/** Opens the port's files where a previous run left them: segments, offset and next line seq. */
-function openWriter(dir: string, portId: string, options: CaptureOptions, events: WriterEvents): Opened {
-  const files = captureFiles(dir, portId);
-  const found = findClosedSegments(dir, portId, options.dirNames);
-  // Opened once each, for good: what start-up reads comes from the descriptors the writer appends to.
-  let raw = -1;
-  let index: IndexFile;
-  let refused: unknown = null;
-  try {
-    raw = openForAppend(files.raw, "a");
-    index = IndexFile.openActive(files.index);
-  } catch (err) {
-    if (raw >= 0) closeSync(raw);
-    raw = -1;
-    refused = err;
-    index = IndexFile.openReadOnly(files.index);
-  }
-  const activeFirst = activeSegmentStart(index, found);
-  const activeSize =
-    raw >= 0 ? fstatSync(raw).size : (statSync(files.raw, { throwIfNoEntry: false })?.size ?? 0);
-  // Empty closed segments are markers of how far a degraded stream got: they count for the start only.
-  const closed = found.filter((s) => s.size > 0);
-  const newest = closed.at(-1);
-  const seq =
-    index.nextSeq() ??
-    (newest ? nextSeqInIndex(closedSegmentFiles(dir, portId, newest.first).index) : null) ??
-    0;
-  const held = newest ? newest.first + newest.size : 0;
-  const hole =
-    index.size === 0 && activeSize === 0 && activeFirst > held
-      ? { off: held, len: activeFirst - held }
-      : null;
-  const covered = Math.max(activeFirst, index.coveredEnd() ?? activeFirst);
-  if (refused !== null && index.fd >= 0) closeSync(index.fd);
-  const writer = CaptureWriter.open(dir, portId, options.rotation, events, closed, {
-    files,
-    raw,
-    index: refused === null ? index.fd : -1,
-    first: activeFirst,
-    size: activeSize,
-    indexSize: index.size,
-  });
-  return { writer, seq, refused, hole, covered };
-}
-
-/** Records for the bytes a killed daemon wrote without them; returns the next line seq. */
-function recordTail(
-  writer: CaptureWriter,
-  file: string,
-  first: number,
-  covered: number,
-  seq: number,
-): number {
-  if (covered >= writer.end) return seq;
-  const tail = unrecordedTail(file, first, covered, seq);
-  if (!tail) return seq;
-  let next = seq;
-  for (const r of tail.records) {
-    writer.indexLines(r.seq, tail.ts, r.off, r.len, r.lines, r.partial);
-    next = r.seq + r.lines;
-  }
-  return next;
-}
-
 /** `dt` characters: units of COALESCE_MS, 0 to MAX_DT_UNITS. */
 const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
@@ -194,7 +108,7 @@ export class Capture {
   private constructor(
     private readonly writer: CaptureWriter,
     private readonly splitter: LineSplitter,
-    readonly log: LineLog,
+    readonly lines: LineLog,
   ) {}
 
   static async open(dir: string, portId: string, options: CaptureOptions): Promise<Capture> {
@@ -286,7 +200,7 @@ export class Capture {
         this.pendingUnits += units;
       }
     }
-    this.writer.append(chunk, () => this.log.next);
+    this.writer.append(chunk, () => this.lines.next);
     this.receivedTs = null;
     this.receivedAt = at;
     this.splitter.push(chunk, this.sink);
@@ -330,7 +244,7 @@ export class Capture {
 
   private received(source: Buffer, start: number, end: number, offset: number, partial: boolean): void {
     const ts = (this.receivedTs ??= new Date().toISOString());
-    const seq = this.log.append(ts, source, start, end);
+    const seq = this.lines.append(ts, source, start, end);
     const run = this.run;
     if (partial) {
       this.indexRun();
@@ -353,7 +267,7 @@ export class Capture {
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
-    const captured = { seq, text: this.log.text(seq), at: this.receivedAt };
+    const captured = { seq, text: this.lines.text(seq), at: this.receivedAt };
     for (const listener of this.listeners) listener(captured);
   }
 
@@ -371,9 +285,12 @@ export class Capture {
    */
   markBreak(): void {
     this.indexRun();
-    this.writer.writeIndexSoon(
-      `{"break":true,"ts":"${new Date().toISOString()}","off":${this.size},"nextSeq":${this.log.next}}\n`,
-    );
+    this.writer.writeMarkSoon({
+      kind: "break",
+      ts: new Date().toISOString(),
+      off: this.size,
+      nextSeq: this.lines.next,
+    });
   }
 
   /** Whether every byte read reaches the disk, and how many did not since start-up. */
@@ -385,18 +302,14 @@ export class Capture {
 
   /** Records a span of the stream whose bytes are not on disk, and why. */
   private markLost(off: number, len: number, reason: string): void {
-    this.writer.writeIndex(
-      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off, len, reason })}\n`,
-    );
+    this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off, len, reason });
   }
 
   /** Records a gap (no bytes could arrive) in the index; the raw file stays pure console bytes. */
   markGap(reason: string): void {
     this.indexRun();
     this.flushPartial();
-    this.writer.writeIndex(
-      `${JSON.stringify({ gap: true, ts: new Date().toISOString(), off: this.size, reason })}\n`,
-    );
+    this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off: this.size, reason });
   }
 
   async close(): Promise<void> {

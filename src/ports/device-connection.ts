@@ -1,5 +1,6 @@
 /**
- * Keeps one transport connected: connect at start, reconnect by itself, expose the state.
+ * The device side of a port: keeps its one transport to the target connected (connect at start,
+ * reconnect by itself, expose the state). What connects to the daemon is always a client, never this.
  *
  *   connecting ──open ok──> open ──peer gone──> connecting (retry) ...
  *        └──open failed (ENOENT, EACCES, ECONNREFUSED): reason shown, retry after backoff
@@ -18,7 +19,7 @@ import { DeviceLockedError, type DeviceHolder } from "../transports/uucp-lock.js
 /** locked: the device is held by another program (its UUCP lock file names a live pid). */
 export type PortState = "connecting" | "open" | "closed" | "locked";
 
-export interface ConnectionEvents {
+export interface DeviceEvents {
   data(chunk: Buffer): void;
   opened(transport: Transport): void;
   /** The link went away while open (not called for stop()). */
@@ -35,7 +36,7 @@ export function retryDelays(kind: TransportConfig["kind"]): { first: number; max
   }
 }
 
-export class Connection {
+export class DeviceConnection {
   private stateValue: PortState = "connecting";
   private reasonValue: string | undefined = "not connected yet";
   private holderValue: DeviceHolder | undefined;
@@ -49,7 +50,7 @@ export class Connection {
   constructor(
     private readonly config: TransportConfig,
     private readonly createTransport: TransportFactory,
-    private readonly events: ConnectionEvents,
+    private readonly events: DeviceEvents,
     private readonly log: Logger,
   ) {
     this.delay = retryDelays(config.kind).first;

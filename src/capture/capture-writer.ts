@@ -1,0 +1,383 @@
+/**
+ * Writes a port's capture files: raw bytes and index records go to their fds in arrival order, one
+ * write as soon as the previous one returns (what arrived meanwhile goes in a single writev; small
+ * writes are synchronous, see segment-files.ts), so at most one write's worth of bytes is ever
+ * held only in memory. An idle writer starts its first write once the loop's current I/O callbacks
+ * are done (setImmediate): the disk write never runs between a received line and the request waiting
+ * for it, and a burst of chunks goes out in one writev.
+ *
+ *   append(chunk) ─┐                                        ┌─> <id>.raw            (active segment)
+ *   indexLines, ───┼─> ops, in order ─> one at a time ──────┼─> <id>.index.jsonl
+ *   writeMark      │
+ *   read(offset) ──┘   (rotation and reads are ops too)     └─> rename to <id>.raw.<first offset>,
+ *                                                               delete the oldest past maxTotalBytes
+ *
+ * A segment closes at exactly rotateBytes (a chunk is split across the boundary). Retention keeps the
+ * closed segments plus a full active one within maxTotalBytes of raw bytes; every deletion is
+ * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
+ * the files they need, so a rename or deletion cannot pull a file out from under them.
+ *
+ * A write the disk refuses (ENOSPC, EROFS, EIO) loses its batch, never the offsets: the stream keeps
+ * counting every byte read, the files are truncated back to their last whole write, the active segment
+ * is closed where its bytes end, and the writer is degraded (one onLoss) until a retry (at most every
+ * RETRY_MS, with the next bytes) can open a new segment at the offset of the bytes it then writes.
+ * That segment's index starts with its header and `{gap, off, len, reason}` for the span lost between
+ * (onResume; the episode is capture-loss.ts). While degraded, an empty marker file `<id>.raw.<offset>` (a closed segment of no bytes)
+ * names how far the stream got, so a restart continues after it rather than reuse lost offsets.
+ */
+import { LossEpisodes, type LossEvents, type LostSpan } from "./capture-loss.js";
+import { openRange, readOpened, type CaptureSlice } from "./capture-reads.js";
+import type { ActiveSegment, CaptureFiles, Segment } from "./capture-segments.js";
+import { formatRecord, IndexRecords, type MarkRecord } from "./index-format.js";
+import {
+  SegmentFiles,
+  type ActiveSizes,
+  type RotationPolicy,
+  type SegmentsDeleted,
+} from "./segment-files.js";
+
+export type { RotationPolicy, SegmentsDeleted } from "./segment-files.js";
+export { RETRY_MS, type LostSpan } from "./capture-loss.js";
+
+export interface WriterEvents extends LossEvents {
+  readonly onDeleted: (deleted: SegmentsDeleted) => void;
+  readonly onError: (err: unknown, doing: string) => void;
+}
+
+/**
+ * Raw bytes and index lines queued between two tasks, written as one writev of the bytes and then one
+ * write of the lines that point into them (so the index never runs ahead of the raw file on disk).
+ * Appends join the newest batch rather than queueing an op each: at stream rates thousands of chunks
+ * and lines arrive during one write. Only the newest batch is open; its index records are the ones in
+ * `records` not yet taken.
+ */
+interface Batch {
+  readonly kind: "batch";
+  readonly chunks: Buffer[];
+  /** The batch's index records, cut from `records` once the batch is closed (null while open). */
+  index: Buffer | null;
+}
+
+type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
+
+/** How long an index record written with writeMarkSoon may wait for bytes to travel with. */
+const SOON_MS = 50;
+
+export class CaptureWriter {
+  private readonly ops: Op[] = [];
+  private readonly records = new IndexRecords();
+  private draining = false;
+  private soonTimer: NodeJS.Timeout | null = null;
+  /** Bytes of the active segment, counting those still queued. */
+  private activeBytes: number;
+  /** Where the next appended byte goes; the active segment starts at appended - activeBytes. */
+  private appended: number;
+  /** Every byte before this offset has been handed to the kernel, or lost. */
+  private written: number;
+  /** Writes the disk refuses: the episode under way, and the bytes lost since start-up. */
+  private readonly losses: LossEpisodes;
+  /** The seq the next line gets (the latest append's), for the header of a segment a resume opens. */
+  private nextSeq: () => number = () => 0;
+  private highestUnwritten = 0;
+  /** The files on disk: the active segment's (changed when a rotate op runs) and the closed ones. */
+  private readonly disk: SegmentFiles;
+
+  private constructor(
+    dir: string,
+    portId: string,
+    private readonly policy: RotationPolicy,
+    private readonly events: WriterEvents,
+    closed: Segment[],
+    active: ActiveSegment,
+  ) {
+    this.disk = new SegmentFiles(dir, portId, closed, active);
+    this.losses = new LossEpisodes(this.disk, events);
+    this.activeBytes = active.size;
+    this.appended = active.first + active.size;
+    this.written = this.appended;
+  }
+
+  /** The active segment's files (older bytes are in closed segments beside them). */
+  get files(): CaptureFiles {
+    return this.disk.files;
+  }
+
+  /** A writer appending to the active segment its caller found and opened (capture-recovery.ts). */
+  static open(
+    dir: string,
+    portId: string,
+    policy: RotationPolicy,
+    events: WriterEvents,
+    closed: Segment[],
+    active: ActiveSegment,
+  ): CaptureWriter {
+    const writer = new CaptureWriter(dir, portId, policy, events, closed, active);
+    // A smaller limit than last time applies at once.
+    writer.enqueue({ kind: "task", run: () => writer.enforceTotal().then((d) => writer.report(d)) });
+    return writer;
+  }
+
+  /** Offset just past the last appended byte (queued or written). */
+  get end(): number {
+    return this.appended;
+  }
+
+  /** Most bytes ever held only in memory (appended, not yet handed to the kernel): what a kill -9 risks. */
+  get maxUnwrittenBytes(): number {
+    return this.highestUnwritten;
+  }
+
+  /** Offset of the active segment's first byte on disk. */
+  get activeFirst(): number {
+    return this.disk.activeFirst;
+  }
+
+  /** The files could not even be opened for writing (read-only at start-up): degraded from here. */
+  refuse(err: unknown): void {
+    this.losses.begin(this.written, err);
+  }
+
+  /** Bytes the disk refused since start-up (their offsets count; their bytes are gone). */
+  get lostBytes(): number {
+    return this.losses.lostBytes;
+  }
+
+  /** Why writes fail, while a loss episode is under way; null while the capture is whole. */
+  get lossReason(): string | null {
+    return this.losses.reason;
+  }
+
+  /** The span lost so far in the episode under way (to the newest byte handled), or null. */
+  get currentLoss(): LostSpan | null {
+    return this.losses.current(this.written);
+  }
+
+  /** Whether appending `length` more bytes closes the active segment. */
+  rotatesWith(length: number): boolean {
+    return this.activeBytes + length >= this.policy.rotateBytes;
+  }
+
+  /** Appends stream bytes; `nextSeq` is recorded in the header of any segment this opens. */
+  append(chunk: Buffer, nextSeq: () => number): void {
+    this.nextSeq = nextSeq;
+    let rest = chunk;
+    for (;;) {
+      const room = Math.max(0, this.policy.rotateBytes - this.activeBytes);
+      if (rest.length < room) break;
+      if (room > 0) this.push(rest.subarray(0, room));
+      rest = rest.subarray(room);
+      this.rotate(nextSeq());
+    }
+    if (rest.length > 0) this.push(rest);
+    this.highestUnwritten = Math.max(this.highestUnwritten, this.appended - this.written);
+  }
+
+  /** Appends a BREAK or gap record to the active segment's index. */
+  writeMark(record: MarkRecord): void {
+    this.batch();
+    this.records.mark(record);
+  }
+
+  /**
+   * Appends a record that need not be written at once: it joins the next bytes' write (within
+   * SOON_MS at most). A BREAK mark is one: written on its own it was a disk write (two thread wake-ups)
+   * between the key and the kernel's answer, which arrives a few ms later anyway.
+   */
+  writeMarkSoon(record: MarkRecord): void {
+    this.records.mark(record);
+    if (this.ops.at(-1)?.kind === "batch" || this.soonTimer) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      if (!this.records.empty) this.batch();
+    }, SOON_MS);
+  }
+
+  /**
+   * Appends the index record of `count` lines received together (see index-format.ts): the first's
+   * seq, where the first starts in the stream and how long they are together.
+   */
+  indexLines(
+    seq: number,
+    ts: string,
+    off: number,
+    len: number,
+    count: number,
+    partial: boolean,
+    dt = "",
+  ): void {
+    this.batch();
+    this.records.lines(seq, ts, off, len, count, partial, dt);
+  }
+
+  /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
+  async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
+    const opened = await this.task(() => openRange(this.disk.onDisk(), offset, maxLength, this.currentLoss));
+    return readOpened(opened);
+  }
+
+  /** Writes everything queued, then closes both files. */
+  async close(): Promise<void> {
+    if (this.soonTimer) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
+    await this.task(async () => {
+      if (this.losses.active) this.markLossEnd();
+      await this.disk.close();
+    });
+  }
+
+  private push(chunk: Buffer): void {
+    this.activeBytes += chunk.length;
+    this.appended += chunk.length;
+    this.batch().chunks.push(chunk);
+  }
+
+  /** The batch new bytes and lines join: the newest op if it is one that has not started, else a new one. */
+  private batch(): Batch {
+    const last = this.ops.at(-1);
+    if (last?.kind === "batch") return last;
+    const batch: Batch = { kind: "batch", chunks: [], index: null };
+    this.enqueue(batch);
+    return batch;
+  }
+
+  private rotate(nextSeq: number): void {
+    this.activeBytes = 0;
+    this.enqueue({ kind: "task", run: () => this.rotateOnDisk(nextSeq) });
+  }
+
+  /** Closes the active segment at the bytes written so far and opens the next one there. */
+  private async rotateOnDisk(nextSeq: number): Promise<void> {
+    // Degraded: the segment was closed when the loss began, and the resume opens the next one.
+    if (this.losses.active) return;
+    const next = this.written;
+    try {
+      this.disk.seal();
+      this.disk.openActive(next);
+    } catch (err) {
+      this.losses.begin(next, err);
+      this.markLossEnd();
+      return;
+    }
+    const deleted = await this.enforceTotal();
+    const header = formatRecord({
+      kind: "segment",
+      ts: new Date().toISOString(),
+      off: next,
+      nextSeq,
+      ...(deleted.segments > 0 ? { deleted: { segments: deleted.segments, bytes: deleted.bytes } } : {}),
+    });
+    await this.writeIndexWhole(Buffer.from(header), next);
+    this.report(deleted);
+  }
+
+  /** Names the stream's end on disk while degraded (see SegmentFiles.markEnd). */
+  private markLossEnd(): void {
+    this.disk.markEnd(this.written);
+  }
+
+  /** Deletes the oldest closed segments past maxTotalBytes (see SegmentFiles.enforceTotal). */
+  private enforceTotal(): Promise<SegmentsDeleted> {
+    return this.disk.enforceTotal(this.policy, (err, doing) => this.events.onError(err, doing));
+  }
+
+  private report(deleted: SegmentsDeleted): void {
+    if (deleted.segments > 0) this.events.onDeleted(deleted);
+  }
+
+  /** Runs `run` as an op, after everything queued before it. */
+  private task<T>(run: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.enqueue({ kind: "task", run: () => run().then(resolve, reject) });
+    });
+  }
+
+  private enqueue(op: Op): void {
+    this.closeBatch();
+    // Records held by writeMarkSoon go before a task (a rotation, a close), in a batch of their own.
+    if (op.kind === "task" && !this.records.empty) {
+      this.ops.push({ kind: "batch", chunks: [], index: this.records.take() });
+    }
+    this.ops.push(op);
+    if (this.draining) return;
+    this.draining = true;
+    setImmediate(() => void this.drain());
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for (let op = this.ops.shift(); op; op = this.ops.shift()) {
+        if (op.kind === "task") {
+          await op.run().catch((err: unknown) => this.events.onError(err, "maintaining the capture files"));
+          continue;
+        }
+        // Only the newest batch is open (null index): its records are all those not yet taken.
+        await this.writeBatch(op.chunks, op.index ?? this.records.take());
+      }
+    } finally {
+      // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
+      this.draining = false;
+    }
+  }
+
+  /**
+   * Writes a batch's bytes, then its records (so the index never runs ahead of the raw file): both
+   * whole, or neither, and the batch's bytes are lost. Its offsets count either way.
+   */
+  private async writeBatch(chunks: Buffer[], records: Buffer): Promise<void> {
+    const length = chunks.reduce((sum, c) => sum + c.length, 0);
+    const start = this.written;
+    this.written += length;
+    let lost: LostSpan | null = null;
+    if (this.losses.active) {
+      lost = this.losses.reopen(start);
+      if (!lost) {
+        this.losses.count(length);
+        if (length > 0) this.markLossEnd();
+        return;
+      }
+    }
+    const index = this.losses.indexFor(records, chunks, start, lost, this.nextSeq);
+    const before = this.disk.sizes;
+    try {
+      await this.disk.append(chunks, length, index);
+    } catch (err) {
+      this.losses.count(length);
+      if (lost) {
+        // Still refused: the same episode goes on, the new files stay empty for the next try.
+        this.disk.truncateTo({ raw: 0, index: 0 });
+        this.losses.retryRefused();
+        this.markLossEnd();
+      } else this.fail(start, before, err);
+      return;
+    }
+    if (lost) this.losses.resumed(lost);
+  }
+
+  /** Writes a record on its own (a segment header); if refused, the episode begins at `off`. */
+  private async writeIndexWhole(bytes: Buffer, off: number): Promise<void> {
+    const before = this.disk.sizes;
+    try {
+      await this.disk.appendIndex(bytes);
+    } catch (err) {
+      this.fail(off, before, err);
+    }
+  }
+
+  /** A refused write: back to the last whole writes, the segment closed there, the episode begun. */
+  private fail(off: number, before: ActiveSizes, err: unknown): void {
+    this.disk.truncateTo(before);
+    this.losses.begin(off, err);
+    try {
+      this.disk.seal();
+    } catch {
+      // Read-only: the files stay the active ones, and a resume closes them first (see reopen).
+    }
+    this.markLossEnd();
+  }
+
+  /** The open batch is the newest op; once anything follows it (or its write starts) it is closed. */
+  private closeBatch(): void {
+    const last = this.ops.at(-1);
+    if (last?.kind === "batch" && last.index === null) last.index = this.records.take();
+  }
+}
