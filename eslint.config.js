@@ -9,7 +9,7 @@ import tseslint from "typescript-eslint";
  * folders may import each other while no cycle results). Folders not created yet are listed where
  * they go. "*.ts" is the leaf modules directly in src/ (errors, clock, logger ...), main.ts apart.
  * A type-only import counts as an import here; import-x/no-cycle follows value imports only.
- * test/unit/layers.test.ts checks that the rule fires and that every folder of src/ has a row.
+ * test/unit/project/layers.test.ts checks that the rule fires and that every folder of src/ has a row.
  */
 export const LAYERS = [
   ["main.ts"],

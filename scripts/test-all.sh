@@ -20,7 +20,7 @@ if [ "${1:-}" = "--checks" ]; then
 fi
 if [ "$suites" -eq 0 ]; then
   npm run build &&
-    node --import tsx --test --test-concurrency=1 test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts
+    node --import tsx --test --test-concurrency=1 test/unit/*/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts
   suites=$?
 else
   kill "$container" 2>/dev/null # the checks failed: no need to wait minutes for the image

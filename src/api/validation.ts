@@ -12,7 +12,7 @@ const common: Options = {
   strictTypes: false,
   useDefaults: true,
   removeAdditional: false,
-  // Route schemas are ours (TypeBox): test/unit/schema-meta.test.ts checks them against the
+  // Route schemas are ours (TypeBox): test/unit/api/schema-meta.test.ts checks them against the
   // meta-schema, so start-up does not.
   validateSchema: false,
 };

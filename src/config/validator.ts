@@ -12,7 +12,7 @@ export const CONFIG_AJV_OPTIONS: Options = {
   strict: true,
   strictTypes: false,
   strictRequired: false,
-  // Ours (TypeBox): test/unit/schema-meta.test.ts checks it against the meta-schema, not every start
+  // Ours (TypeBox): test/unit/api/schema-meta.test.ts checks it against the meta-schema, not every start
   // (see docs/performance.md).
   validateSchema: false,
 };

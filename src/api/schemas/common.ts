@@ -1,7 +1,7 @@
 /**
  * What every route's schema uses: the port id parameter, the error body, and which error statuses a
  * route answers. Each resource's own schemas are in the file named for it (TypeBox: one source for
- * types and schema; test/unit/schema-meta.test.ts checks every file of this folder).
+ * types and schema; test/unit/api/schema-meta.test.ts checks every file of this folder).
  */
 import Type from "typebox";
 import { PORT_ID_PATTERN } from "../../config/schema.js";
