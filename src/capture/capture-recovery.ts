@@ -6,7 +6,8 @@
  * records now: the complete lines one record, what follows the last LF one partial record, so the
  * next read starts a line of its own.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, readSync, statSync } from "node:fs";
+import { withFileForReading } from "./fd-io.js";
 import {
   activeSegmentStart,
   captureFiles,
@@ -126,13 +127,7 @@ export function unrecordedTail(
   covered: number,
   seq: number,
 ): UnrecordedTail | null {
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch {
-    return null;
-  }
-  try {
+  return withFileForReading(file, (fd) => {
     const stat = fstatSync(fd);
     const from = covered - first;
     const length = stat.size - from;
@@ -140,9 +135,7 @@ export function unrecordedTail(
     const bytes = Buffer.alloc(length);
     const read = readSync(fd, bytes, 0, length, from);
     return { records: recordsOf(bytes.subarray(0, read), covered, seq), ts: stat.mtime.toISOString() };
-  } finally {
-    closeSync(fd);
-  }
+  });
 }
 
 function recordsOf(bytes: Buffer, off: number, seq: number): TailRecord[] {

@@ -14,7 +14,8 @@
  * reads synchronously: a thread-pool hop per small read costs more than the read (see
  * docs/performance.md).
  */
-import { closeSync, fchmodSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
+import { fchmodSync, fstatSync, openSync, readSync, readdirSync, statSync } from "node:fs";
+import { withFileForReading } from "./fd-io.js";
 import path from "node:path";
 import { coveredEndOf, nextSeqAfter, segmentHeaderOffset } from "./index-format.js";
 
@@ -192,18 +193,7 @@ export function activeSegmentStart(index: IndexFile, closed: readonly Segment[])
 
 /** The next line seq recorded at the end of a closed index file (its last 64 KiB), or null when it records none. */
 export function nextSeqInIndex(file: string): number | null {
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch {
-    return null;
-  }
-  try {
-    const size = fstatSync(fd).size;
-    return nextSeqIn(readPart(fd, size, 64 * 1024, -64 * 1024));
-  } finally {
-    closeSync(fd);
-  }
+  return withFileForReading(file, (fd) => nextSeqIn(readPart(fd, fstatSync(fd).size, 64 * 1024, -64 * 1024)));
 }
 
 /** The next line seq the last seq-bearing record of `tail` gives (its first line may be cut). */

@@ -7,7 +7,7 @@
  * finished or fails with the error the rest hits, and the caller truncates the file back, so no
  * record is ever torn and no raw byte lands at a position that does not match its offset.
  */
-import { close, ftruncateSync, write, writeSync, writev, writevSync } from "node:fs";
+import { close, closeSync, ftruncateSync, openSync, write, writeSync, writev, writevSync } from "node:fs";
 
 export function writeAsync(fd: number, bytes: Buffer): Promise<number> {
   return new Promise((resolve, reject) => write(fd, bytes, (err, n) => (err ? reject(err) : resolve(n))));
@@ -42,5 +42,20 @@ export function truncateBack(fd: number, size: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** `read(fd)` on `file` opened read-only, closed after; null when the file cannot be opened. */
+export function withFileForReading<T>(file: string, read: (fd: number) => T): T | null {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return null;
+  }
+  try {
+    return read(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -6,6 +6,8 @@
  *                       │
  *                       └─ failures become a CliError carrying the exit status they mean
  */
+import type { AuditRecord } from "../audit/audit-log.js";
+import type { LogLine, LogPage } from "../capture/line-log.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { ExitCode, exitForStatus, type NmiVerdict } from "./exit-codes.js";
 
@@ -55,17 +57,6 @@ export interface NmiResultBody {
   readonly reason?: string;
 }
 
-export interface LogLine {
-  readonly seq: number;
-  readonly ts: string;
-  readonly text: string;
-}
-
-export interface LogPage {
-  readonly lines: LogLine[];
-  readonly next: number;
-}
-
 export interface LogQuery {
   readonly since?: number;
   readonly limit?: number;
@@ -102,17 +93,9 @@ export interface CaptureSlice {
   readonly end: number;
 }
 
-export interface AuditEntry {
-  readonly seq: number;
-  readonly ts: string;
-  readonly token: string;
-  readonly client: string;
-  readonly action: string;
-  readonly port?: string;
-  readonly status: number;
-  readonly code?: string;
-  readonly [more: string]: unknown;
-}
+/** The wire shapes are the daemon's own types (type-only imports: nothing of the daemon loads). */
+export type { LogLine, LogPage };
+export type AuditEntry = AuditRecord;
 
 /** Query string of the given values, undefined ones left out. */
 function query(values: Record<string, string | number | undefined>): string {
