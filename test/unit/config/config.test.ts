@@ -8,7 +8,9 @@ import {
   parseJsonDocument,
   parseYamlDocument,
   resolveConfig,
+  KINDS_BY_KEY,
 } from "../../../src/config/load.js";
+import { ConfigSchema } from "../../../src/config/schema.js";
 
 const base = { ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: 4555 } }] };
 
@@ -52,6 +54,10 @@ describe("config", () => {
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "usb" } }] }),
       "ports.0.transport.kind: must be one of tty, telnet, rfc2217",
+    );
+    assert.equal(
+      errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, nmi: { kind: "ipmi" } }] }),
+      "ports.0.nmi.kind: must be one of qmp, redfish",
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, break: { kind: "qmp" } }] }),
@@ -226,5 +232,24 @@ describe("config: security", () => {
       /^listen\.tls\.cert: /,
     );
     assert.match(errorOf({ ...base, audit: { fsync: "never" } }), /^audit\.fsync: /);
+  });
+});
+
+describe("KINDS_BY_KEY", () => {
+  it("names every discriminated key of the schema with exactly the kinds it takes", () => {
+    const found: Record<string, string[]> = {};
+    const walk = (node: unknown, key: string): void => {
+      if (Array.isArray(node)) return node.forEach((item) => walk(item, key));
+      if (typeof node !== "object" || node === null) return;
+      const schema = node as {
+        discriminator?: unknown;
+        oneOf?: { properties: { kind: { const: string } } }[];
+      };
+      if (schema.discriminator) found[key] = (schema.oneOf ?? []).map((kind) => kind.properties.kind.const);
+      for (const [name, child] of Object.entries(node))
+        walk(child, name === "items" || name === "properties" ? key : name);
+    };
+    walk(ConfigSchema, "");
+    assert.deepEqual(found, KINDS_BY_KEY);
   });
 });
