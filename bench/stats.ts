@@ -63,6 +63,8 @@ export function printHeader(): void {
 /** What every case gets: sizes, and where its rows go. */
 export interface BenchContext {
   readonly runs: number;
+  /** --runs was given: cases with a larger default of their own use `runs` instead. */
+  readonly runsGiven?: boolean;
   readonly smoke: boolean;
   readonly rows: Row[];
 }
