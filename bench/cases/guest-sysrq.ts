@@ -103,6 +103,8 @@ interface Samples {
   readonly phases: Record<string, number[]>;
   /** CPU (all threads, ms) the daemon and the relay used over the measured rounds, and how many. */
   readonly cpu: { daemonMs: number; relayMs: number; requests: number };
+  /** CPU (all threads, ms) each used while nothing asked anything, over `ms` of wall time. */
+  readonly idle: { daemonMs: number; relayMs: number; ms: number };
   /** The first request after start-up, one per daemon (relay) started. */
   readonly first: { daemon: FirstRequest[]; relay: FirstRequest[]; healthzMs: number[] };
 }
@@ -113,6 +115,7 @@ const noSamples = (): Samples => ({
   raw: [],
   phases: {},
   cpu: { daemonMs: 0, relayMs: 0, requests: 0 },
+  idle: { daemonMs: 0, relayMs: 0, ms: 0 },
   first: { daemon: [], relay: [], healthzMs: [] },
 });
 
@@ -164,6 +167,8 @@ async function warmUp(sides: Sides, count: number): Promise<void> {
  * src/cli/jit-tiering.ts). The warm rounds are issue 14's goals (see printGoals).
  */
 const WARM_UP = 300;
+/** How long each daemon and relay is left idle, after the warm rounds, for its idle CPU. */
+const IDLE_MS = 3000;
 /** Warm rounds per run (over the three rotations) unless --runs says otherwise: enough for a p90. */
 const WARM_ROUNDS = 300;
 
@@ -198,6 +203,16 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
         warm.cpu.daemonMs += daemon.threadsCpuMs() - cpuBefore.daemon;
         warm.cpu.relayMs += relay.threadsCpuMs() - cpuBefore.relay;
         warm.cpu.requests += warmRuns;
+        // Idle: what either costs between requests (timers), part of the CPU per request above.
+        const idleBefore = {
+          daemon: daemon.threadsCpuMs(),
+          relay: relay.threadsCpuMs(),
+          at: performance.now(),
+        };
+        await pause(ctx.smoke ? 200 : IDLE_MS);
+        warm.idle.daemonMs += daemon.threadsCpuMs() - idleBefore.daemon;
+        warm.idle.relayMs += relay.threadsCpuMs() - idleBefore.relay;
+        warm.idle.ms += performance.now() - idleBefore.at;
         if (rotation === guests.length - 1) await sequenceCase(ctx, client, sides.raw);
       } finally {
         client.close();
@@ -253,6 +268,14 @@ function printGoals(ctx: BenchContext, warm: Samples): void {
       `relay ${warm.first.relay.map((f) => ms(f.ms)).join(", ")}; ` +
       `spawn to /healthz ${warm.first.healthzMs.map((n) => n.toFixed(0)).join(", ")}`,
   );
+  const idle = {
+    daemon: (warm.idle.daemonMs / warm.idle.ms) * 1000,
+    floor: (warm.idle.relayMs / warm.idle.ms) * 1000,
+  };
+  console.log(
+    `      CPU per request: daemon ${ms(cpu.daemon)}, floor ${ms(cpu.floor)} (${(cpu.daemon / cpu.floor).toFixed(2)}x); ` +
+      `idle CPU (ms per s): daemon ${ms(idle.daemon)}, floor ${ms(idle.floor)}`,
+  );
   ctx.rows.push({
     case: "1",
     name: "first SysRq after /healthz answers",
@@ -266,6 +289,7 @@ function printGoals(ctx: BenchContext, warm: Samples): void {
     extra: {
       goals,
       cpuPerRequestMs: cpu,
+      idleCpuMsPerSecond: idle,
       healthzMs: warm.first.healthzMs,
       firstAcknowledged: warm.first.daemon.every((f) => f.acknowledged),
     },
