@@ -65,6 +65,8 @@ export interface BenchContext {
   readonly runs: number;
   /** --runs was given: cases with a larger default of their own use `runs` instead. */
   readonly runsGiven?: boolean;
+  /** Case 1's warm-up requests (--warm-up), instead of its default. */
+  readonly warmUp?: number;
   readonly smoke: boolean;
   readonly rows: Row[];
 }

@@ -167,6 +167,8 @@ async function warmUp(sides: Sides, count: number): Promise<void> {
  * src/cli/jit-tiering.ts). The warm rounds are issue 14's goals (see printGoals).
  */
 const WARM_UP = 300;
+const warmUpCount = (ctx: BenchContext): number => ctx.warmUp ?? (ctx.smoke ? 20 : WARM_UP);
+
 /** How long each daemon and relay is left idle, after the warm rounds, for its idle CPU. */
 const IDLE_MS = 3000;
 /** Warm rounds per run (over the three rotations) unless --runs says otherwise: enough for a p90. */
@@ -196,7 +198,7 @@ export async function guestCases(ctx: BenchContext): Promise<void> {
         const runs = Math.ceil(ctx.runs / guests.length);
         await alternate(sides, 2, null);
         await alternate(sides, runs, cold);
-        await warmUp(sides, ctx.smoke ? 20 : WARM_UP);
+        await warmUp(sides, warmUpCount(ctx));
         const warmRuns = ctx.smoke || ctx.runsGiven ? runs : Math.ceil(WARM_ROUNDS / guests.length);
         const cpuBefore = { daemon: daemon.threadsCpuMs(), relay: relay.threadsCpuMs() };
         await alternate(sides, warmRuns, warm);
@@ -256,7 +258,7 @@ function printGoals(ctx: BenchContext, warm: Samples): void {
     },
   ].map((g) => ({ ...g, ok: g.value <= g.limit }));
   const ms = (n: number): string => n.toFixed(2);
-  console.log(`    goals (warm, after ${ctx.smoke ? 20 : WARM_UP} warm-up requests to each; ms):`);
+  console.log(`    goals (warm, after ${warmUpCount(ctx)} warm-up requests to each; ms):`);
   for (const g of goals)
     console.log(
       `      ${g.goal.padEnd(28)} daemon ${ms(g.value).padStart(7)}  floor ${ms(g.floor).padStart(7)}  ` +
@@ -316,7 +318,7 @@ function pushRows(ctx: BenchContext, phase: "cold" | "warm", samples: Samples, l
       goal: "added <= 1.5 ms median, <= 3 ms p90",
       breakdownMs: breakdown,
       floor: { ...floor, addedMedianMs: floor.median - r.median, addedP90Ms: floor.p90 - r.p90 },
-      ...(phase === "warm" ? { warmUpRequests: ctx.smoke ? 20 : WARM_UP } : {}),
+      ...(phase === "warm" ? { warmUpRequests: warmUpCount(ctx) } : {}),
       load: [loadAtStart, load()],
     },
   });
