@@ -64,6 +64,8 @@ export async function rawClient(port: number) {
 interface FirstRequest {
   readonly ms: number;
   readonly acknowledged: boolean;
+  /** The daemon's own split of it (Server-Timing; the relay sends none). */
+  readonly timing: Record<string, number>;
 }
 
 /** POST sysrq h (settleMs 0) on a fresh connection, timed. */
@@ -73,7 +75,8 @@ async function firstRequest(url: string, path: string): Promise<FirstRequest> {
     const start = performance.now();
     const answer = await client.post<SysrqBody>(path, { keys: "h", settleMs: 0 });
     const ms = performance.now() - start;
-    return { ms, acknowledged: answer.body.results?.[0]?.verdict === "acknowledged" };
+    const acknowledged = answer.body.results?.[0]?.verdict === "acknowledged";
+    return { ms, acknowledged, timing: answer.timing };
   } finally {
     client.close();
   }
@@ -167,6 +170,12 @@ async function warmUp(sides: Sides, count: number): Promise<void> {
  * src/cli/jit-tiering.ts). The warm rounds are issue 14's goals (see printGoals).
  */
 const WARM_UP = 300;
+/** "http 1.2 wire 0.4 ..." from a Server-Timing record. */
+const splitText = (timing: Record<string, number>): string =>
+  Object.entries(timing)
+    .map(([name, ms]) => `${name} ${ms.toFixed(1)}`)
+    .join(" ");
+
 const warmUpCount = (ctx: BenchContext): number => ctx.warmUp ?? (ctx.smoke ? 20 : WARM_UP);
 
 /** How long each daemon and relay is left idle, after the warm rounds, for its idle CPU. */
@@ -266,7 +275,8 @@ function printGoals(ctx: BenchContext, warm: Samples): void {
     );
   console.log(
     `      first requests: daemon ${firstMs.map(ms).join(", ")}` +
-      `${warm.first.daemon.every((f) => f.acknowledged) ? "" : " (not all acknowledged)"}; ` +
+      `${warm.first.daemon.every((f) => f.acknowledged) ? "" : " (not all acknowledged)"} ` +
+      `(daemon's split: ${warm.first.daemon.map((f) => splitText(f.timing)).join("; ")}); ` +
       `relay ${warm.first.relay.map((f) => ms(f.ms)).join(", ")}; ` +
       `spawn to /healthz ${warm.first.healthzMs.map((n) => n.toFixed(0)).join(", ")}`,
   );
