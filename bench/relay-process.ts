@@ -4,14 +4,14 @@
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { processCpuMs } from "./daemon-process.js";
+import { processCpuMs, threadsCpuMs } from "./daemon-process.js";
 
 const RELAY = fileURLToPath(new URL("./peers/minimal-relay.ts", import.meta.url));
 
 /** Starts the relay on telnet peers (its ports p0, p1, ... in this order); resolves with its HTTP URL. */
 export async function startMinimalRelay(
   peerPorts: number[],
-): Promise<{ url: string; cpuMs(): number; close(): Promise<void> }> {
+): Promise<{ url: string; cpuMs(): number; threadsCpuMs(): number; close(): Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", RELAY, JSON.stringify(peerPorts)], {
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -27,6 +27,7 @@ export async function startMinimalRelay(
   return {
     url: `http://127.0.0.1:${port}`,
     cpuMs: () => processCpuMs(child.pid ?? 0),
+    threadsCpuMs: () => threadsCpuMs(child.pid ?? 0),
     close: async () => {
       child.stdin.end();
       await exited;

@@ -11,6 +11,9 @@
  *   6  BREAK hold: requested breakMs vs TIOCSBRK..TIOCCBRK in a real ser2net (RFC 2217, strace)
  *
  * Usage: npm run bench [-- --runs N] [-- --out FILE] [-- --smoke] [-- --only 1,4]
+ *   --only   the cases to run, by number (case 2 runs inside case 1)
+ *   --runs   rounds per latency case (default 40; case 1's warm rounds default to 300)
+ *   --warm-up N  case 1's warm-up requests to the daemon and the floor each (default 300, the issue's)
  *   --smoke  one short run per case (CI runs it through test/e2e/bench-smoke.test.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     out: { type: "string" },
     smoke: { type: "boolean", default: false },
     only: { type: "string" },
+    "warm-up": { type: "string" },
   },
 });
 const smoke = values.smoke ?? false;
@@ -51,7 +55,13 @@ const CASES: { id: string; run: (ctx: BenchContext) => Promise<void>; needs?: st
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  const ctx: BenchContext = { runs, smoke, rows };
+  const ctx: BenchContext = {
+    runs,
+    runsGiven: values.runs !== undefined,
+    ...(values["warm-up"] !== undefined ? { warmUp: Number(values["warm-up"]) } : {}),
+    smoke,
+    rows,
+  };
   const started = performance.now();
   const skipped: string[] = [];
   console.log(

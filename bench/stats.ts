@@ -63,6 +63,10 @@ export function printHeader(): void {
 /** What every case gets: sizes, and where its rows go. */
 export interface BenchContext {
   readonly runs: number;
+  /** --runs was given: cases with a larger default of their own use `runs` instead. */
+  readonly runsGiven?: boolean;
+  /** Case 1's warm-up requests (--warm-up), instead of its default. */
+  readonly warmUp?: number;
   readonly smoke: boolean;
   readonly rows: Row[];
 }

@@ -73,6 +73,21 @@ const configValidator: Plugin = {
 };
 
 /**
+ * src/api/precompiled-schemas.ts gets every route's validators and response serializers as generated
+ * code (scripts/route-schemas.ts): compiled at run time, the first request of a route waited for them
+ * (~100 ms for POST /ports/:id/sysrq on this project's VM, more than the rest of its answer).
+ */
+const routeSchemas: Plugin = {
+  name: "route-schemas",
+  setup(build) {
+    build.onLoad({ filter: /\/src\/api\/precompiled-schemas\.ts$/ }, async () => {
+      const { routeSchemasModule } = await import("./route-schemas.js");
+      return { contents: await routeSchemasModule(), loader: "js", resolveDir: root };
+    });
+  },
+};
+
+/**
  * The daemon side is a bundle of its own, CommonJS so that main.js can compile it with vm.Script and
  * a V8 code cache (src/daemon/code-cache.ts; Node 20 has no compile cache for ES modules): a start from
  * the cache skips parsing and compiling what an earlier start compiled. In place of
@@ -138,7 +153,7 @@ const daemon = await build({
   // so line numbers in stack traces and the source map stay the file's.
   banner: { js: BUNDLE_HEAD },
   footer: { js: BUNDLE_TAIL },
-  plugins: [packageDirname, configValidator],
+  plugins: [packageDirname, configValidator, routeSchemas],
   // packageDirname's require.resolve runs at run time on purpose.
   logOverride: { "require-resolve-not-external": "silent" },
 });

@@ -18,6 +18,7 @@ import { installAuth } from "./auth/install-auth.js";
 import { TokenVerifier } from "./auth/tokens.js";
 import { answerClientError, installErrorHandler } from "./error-handler.js";
 import { LazySchemas } from "./lazy-schemas.js";
+import { precompiledSchemas } from "./precompiled-schemas.js";
 import { BridgeMetrics } from "./metrics/metrics.js";
 import { registerOpenApi } from "./openapi.js";
 import { auditRoutes } from "./routes/audit.js";
@@ -80,6 +81,8 @@ export interface AppOptions {
   readonly tls?: ListenConfig["tls"];
   /** POST /reload; absent: the route answers that this daemon cannot reload (tests' in-process apps). */
   readonly reload?: () => Promise<ReloadResult>;
+  /** The route schemas' compilers; the build passes its own to list them (scripts/route-schemas.ts). */
+  readonly schemas?: LazySchemas;
 }
 
 export type BridgeApp = FastifyInstance<
@@ -93,7 +96,7 @@ export type BridgeApp = FastifyInstance<
 export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   // Typed as fastify's base logger so plugins written against the default instance type fit.
   const loggerInstance: FastifyBaseLogger = options.logger.child({ component: "http" });
-  const schemas = new LazySchemas();
+  const schemas = options.schemas ?? new LazySchemas(precompiledSchemas);
   const common = {
     loggerInstance,
     bodyLimit: 16 * 1024,

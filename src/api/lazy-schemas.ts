@@ -2,6 +2,8 @@
  * Route schemas (Ajv validators, fast-json-stringify serializers) compile when a request first needs
  * them, or once listening in the idle time, one per turn of the event loop: compiled up front they
  * delayed start-up (see docs/performance.md), and no request waits for all of them.
+ * The build compiles them all ahead (precompiled-schemas.ts): then "compiling" one here is a lookup
+ * of its generated code.
  */
 import { SerializerSelector } from "@fastify/fast-json-stringify-compiler";
 import type { FastifySchemaCompiler, FastifyServerOptions } from "fastify";
@@ -10,9 +12,40 @@ type SchemaControllerOptions = NonNullable<FastifyServerOptions["schemaControlle
 type CompilersFactory = NonNullable<SchemaControllerOptions["compilersFactory"]>;
 type Validate = ReturnType<FastifySchemaCompiler<unknown>>;
 type Serialize = (data: unknown) => string;
+type ValidatorRoute = Parameters<FastifySchemaCompiler<unknown>>[0];
+type SerializerFactory = NonNullable<CompilersFactory["buildSerializer"]>;
+
+/** Validators and serializers made ahead of time (by the build), found by schemaKey. */
+export interface PrecompiledSchemas {
+  validator(key: string): Validate | undefined;
+  serializer(key: string): Serialize | undefined;
+}
+
+/** What a schema compiles to depends on its text and, for a validator, the part it checks. */
+export function schemaKey(schema: unknown, httpPart?: string): string {
+  return `${httpPart ?? "response"} ${JSON.stringify(schema)}`;
+}
+
+/** A schema fastify asked for, as the build sees it (see routeSchemas). */
+export type RouteSchema =
+  | { readonly kind: "validator"; readonly route: ValidatorRoute }
+  | {
+      readonly kind: "serializer";
+      readonly schema: unknown;
+      readonly externalSchemas: Parameters<SerializerFactory>[0];
+      readonly options: Parameters<SerializerFactory>[1];
+    };
 
 export class LazySchemas {
   private readonly pending = new Set<() => void>();
+  private readonly seen: RouteSchema[] = [];
+
+  constructor(private readonly precompiled: PrecompiledSchemas | null = null) {}
+
+  /** Every schema fastify asked a compiler for (the build compiles these ahead). */
+  routeSchemas(): readonly RouteSchema[] {
+    return this.seen;
+  }
 
   /**
    * fastify's schema compilers: `validatorCompiler` compiles with the given one (ours, see
@@ -20,11 +53,21 @@ export class LazySchemas {
    */
   compilersFactory(validatorCompiler: FastifySchemaCompiler<unknown>): CompilersFactory {
     return {
-      buildValidator: (() => (route: Parameters<FastifySchemaCompiler<unknown>>[0]) =>
-        this.validator(() => validatorCompiler(route))) as unknown as CompilersFactory["buildValidator"],
+      buildValidator: (() => (route: ValidatorRoute) => {
+        this.seen.push({ kind: "validator", route });
+        return this.validator(
+          () =>
+            this.precompiled?.validator(schemaKey(route.schema, route.httpPart)) ?? validatorCompiler(route),
+        );
+      }) as unknown as CompilersFactory["buildValidator"],
       buildSerializer: (externalSchemas, options) => {
         const compile = SerializerSelector()(externalSchemas, options);
-        return (route) => this.serializer(() => compile(route));
+        return (route) => {
+          this.seen.push({ kind: "serializer", schema: route.schema, externalSchemas, options });
+          return this.serializer(
+            () => this.precompiled?.serializer(schemaKey(route.schema)) ?? compile(route),
+          );
+        };
       },
     };
   }

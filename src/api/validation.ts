@@ -17,6 +17,11 @@ const common: Options = {
   validateSchema: false,
 };
 
+/** The Ajv options for a part of the request (the build compiles route schemas with these too). */
+export function validatorOptions(httpPart: string | undefined): Options {
+  return { ...common, coerceTypes: httpPart !== "body" };
+}
+
 /**
  * Each instance is created by the first schema it compiles (validators compile lazily, see
  * lazy-schemas.ts): an Ajv instance adds its meta-schemas when created, a few milliseconds of
@@ -27,8 +32,8 @@ export function createValidatorCompiler(): FastifySchemaCompiler<unknown> {
   let coercingAjv: Ajv | undefined;
   return ({ schema, httpPart }) =>
     httpPart === "body"
-      ? (strictAjv ??= new Ajv({ ...common, coerceTypes: false })).compile(schema as object)
-      : (coercingAjv ??= new Ajv({ ...common, coerceTypes: true })).compile(schema as object);
+      ? (strictAjv ??= new Ajv(validatorOptions(httpPart))).compile(schema as object)
+      : (coercingAjv ??= new Ajv(validatorOptions(httpPart))).compile(schema as object);
 }
 
 /** The part of an Ajv error a message needs (fastify's FastifySchemaValidationError). */
