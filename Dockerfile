@@ -9,7 +9,7 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY scripts/build.ts ./scripts/
+COPY scripts/build.ts scripts/route-schemas.ts ./scripts/
 # serialport's native binding ships prebuilt for linux-x64/arm64; no compiler needed.
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
