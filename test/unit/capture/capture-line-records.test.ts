@@ -113,7 +113,8 @@ describe("capture line records", () => {
   it("says when each line came (dt, in 10 ms units) when a record's reads are further apart", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
     const capture = await openCapture(dir);
-    const t = performance.now();
+    // A whole number: "\n" at t + 35 is exactly half a unit after t + 30 (rounds up), with no float error.
+    const t = Math.ceil(performance.now());
     capture.append(Buffer.from("0\n"), t);
     capture.append(Buffer.from("1\n2\n"), t + 12);
     capture.append(Buffer.from("3"), t + 31);
