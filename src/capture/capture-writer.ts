@@ -12,6 +12,8 @@
  *   read(offset) ──┘   (rotation and reads are ops too)     └─> rename to <id>.raw.<first offset>,
  *                                                               delete the oldest past maxTotalBytes
  *
+ * The ops and their batches are write-queue.ts; this file decides what each write does to the files.
+ *
  * A segment closes at exactly rotateBytes (a chunk is split across the boundary). Retention keeps the
  * closed segments plus a full active one within maxTotalBytes of raw bytes; every deletion is
  * reported through onDeleted and recorded in the new index's header. Reads run as an op only to open
@@ -35,6 +37,7 @@ import {
   type RotationPolicy,
   type SegmentsDeleted,
 } from "./segment-files.js";
+import { WriteQueue } from "./write-queue.js";
 
 export type { RotationPolicy, SegmentsDeleted } from "./segment-files.js";
 export { RETRY_MS, type LostSpan } from "./capture-loss.js";
@@ -44,29 +47,15 @@ export interface WriterEvents extends LossEvents {
   readonly onError: (err: unknown, doing: string) => void;
 }
 
-/**
- * Raw bytes and index lines queued between two tasks, written as one writev of the bytes and then one
- * write of the lines that point into them (so the index never runs ahead of the raw file on disk).
- * Appends join the newest batch rather than queueing an op each: at stream rates thousands of chunks
- * and lines arrive during one write. Only the newest batch is open; its index records are the ones in
- * `records` not yet taken.
- */
-interface Batch {
-  readonly kind: "batch";
-  readonly chunks: Buffer[];
-  /** The batch's index records, cut from `records` once the batch is closed (null while open). */
-  index: Buffer | null;
-}
-
-type Op = Batch | { readonly kind: "task"; readonly run: () => Promise<void> };
-
 /** How long an index record written with writeMarkSoon may wait for bytes to travel with. */
 const SOON_MS = 50;
 
 export class CaptureWriter {
-  private readonly ops: Op[] = [];
   private readonly records = new IndexRecords();
-  private draining = false;
+  private readonly queue: WriteQueue = new WriteQueue(this.records, {
+    writeBatch: (chunks, index) => this.writeBatch(chunks, index),
+    onTaskError: (err) => this.events.onError(err, "maintaining the capture files"),
+  });
   private soonTimer: NodeJS.Timeout | null = null;
   /** Bytes of the active segment, counting those still queued. */
   private activeBytes: number;
@@ -113,7 +102,7 @@ export class CaptureWriter {
   ): CaptureWriter {
     const writer = new CaptureWriter(dir, portId, policy, events, closed, active);
     // A smaller limit than last time applies at once.
-    writer.enqueue({ kind: "task", run: () => writer.enforceTotal().then((d) => writer.report(d)) });
+    writer.queue.add(() => writer.enforceTotal().then((d) => writer.report(d)));
     return writer;
   }
 
@@ -174,7 +163,7 @@ export class CaptureWriter {
 
   /** Appends a BREAK or gap record to the active segment's index. */
   writeMark(record: MarkRecord): void {
-    this.batch();
+    this.queue.batch();
     this.records.mark(record);
   }
 
@@ -185,10 +174,10 @@ export class CaptureWriter {
    */
   writeMarkSoon(record: MarkRecord): void {
     this.records.mark(record);
-    if (this.ops.at(-1)?.kind === "batch" || this.soonTimer) return;
+    if (this.queue.batchOpen || this.soonTimer) return;
     this.soonTimer = setTimeout(() => {
       this.soonTimer = null;
-      if (!this.records.empty) this.batch();
+      if (!this.records.empty) this.queue.batch();
     }, SOON_MS);
   }
 
@@ -205,13 +194,15 @@ export class CaptureWriter {
     partial: boolean,
     dt = "",
   ): void {
-    this.batch();
+    this.queue.batch();
     this.records.lines(seq, ts, off, len, count, partial, dt);
   }
 
   /** Up to maxLength bytes from `offset` (default: the oldest retained byte), across segments. */
   async read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
-    const opened = await this.task(() => openRange(this.disk.onDisk(), offset, maxLength, this.currentLoss));
+    const opened = await this.queue.task(() =>
+      openRange(this.disk.onDisk(), offset, maxLength, this.currentLoss),
+    );
     return readOpened(opened);
   }
 
@@ -219,7 +210,7 @@ export class CaptureWriter {
   async close(): Promise<void> {
     if (this.soonTimer) clearTimeout(this.soonTimer);
     this.soonTimer = null;
-    await this.task(async () => {
+    await this.queue.task(async () => {
       if (this.losses.active) this.markLossEnd();
       await this.disk.close();
     });
@@ -228,21 +219,12 @@ export class CaptureWriter {
   private push(chunk: Buffer): void {
     this.activeBytes += chunk.length;
     this.appended += chunk.length;
-    this.batch().chunks.push(chunk);
-  }
-
-  /** The batch new bytes and lines join: the newest op if it is one that has not started, else a new one. */
-  private batch(): Batch {
-    const last = this.ops.at(-1);
-    if (last?.kind === "batch") return last;
-    const batch: Batch = { kind: "batch", chunks: [], index: null };
-    this.enqueue(batch);
-    return batch;
+    this.queue.batch().push(chunk);
   }
 
   private rotate(nextSeq: number): void {
     this.activeBytes = 0;
-    this.enqueue({ kind: "task", run: () => this.rotateOnDisk(nextSeq) });
+    this.queue.add(() => this.rotateOnDisk(nextSeq));
   }
 
   /** Closes the active segment at the bytes written so far and opens the next one there. */
@@ -282,41 +264,6 @@ export class CaptureWriter {
 
   private report(deleted: SegmentsDeleted): void {
     if (deleted.segments > 0) this.events.onDeleted(deleted);
-  }
-
-  /** Runs `run` as an op, after everything queued before it. */
-  private task<T>(run: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.enqueue({ kind: "task", run: () => run().then(resolve, reject) });
-    });
-  }
-
-  private enqueue(op: Op): void {
-    this.closeBatch();
-    // Records held by writeMarkSoon go before a task (a rotation, a close), in a batch of their own.
-    if (op.kind === "task" && !this.records.empty) {
-      this.ops.push({ kind: "batch", chunks: [], index: this.records.take() });
-    }
-    this.ops.push(op);
-    if (this.draining) return;
-    this.draining = true;
-    setImmediate(() => void this.drain());
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      for (let op = this.ops.shift(); op; op = this.ops.shift()) {
-        if (op.kind === "task") {
-          await op.run().catch((err: unknown) => this.events.onError(err, "maintaining the capture files"));
-          continue;
-        }
-        // Only the newest batch is open (null index): its records are all those not yet taken.
-        await this.writeBatch(op.chunks, op.index ?? this.records.take());
-      }
-    } finally {
-      // Synchronous with the loop's last check: an op enqueued from now on starts a new drain.
-      this.draining = false;
-    }
   }
 
   /**
@@ -373,11 +320,5 @@ export class CaptureWriter {
       // Read-only: the files stay the active ones, and a resume closes them first (see reopen).
     }
     this.markLossEnd();
-  }
-
-  /** The open batch is the newest op; once anything follows it (or its write starts) it is closed. */
-  private closeBatch(): void {
-    const last = this.ops.at(-1);
-    if (last?.kind === "batch" && last.index === null) last.index = this.records.take();
   }
 }
