@@ -15,7 +15,7 @@
  * The chunks sit two levels below the package root, as the sources do in src/<dir>/, so code that
  * finds package.json or web/ relative to import.meta.url works from both.
  * Left as a package in node_modules (loaded at run time, not bundled):
- *   serialport           native binding, found relative to its own package
+ *   @serialport/bindings-cpp   native binding, found relative to its own package
  * @fastify/swagger-ui is bundled, but finds its static files through __dirname, and pino's transport
  * (pretty output on a terminal) starts worker threads from files named relative to __dirname: see
  * packageDirname. pino was once left out for that; bundled, the code cache covers it and a start no
@@ -132,7 +132,7 @@ const common = {
   platform: "node" as const,
   target: "node20",
   sourcemap: true,
-  external: ["serialport"],
+  external: ["@serialport/bindings-cpp"],
   logLevel: "warning" as const,
   metafile: true as const,
 };

@@ -1,5 +1,6 @@
 /**
- * A local UART or USB-serial adapter through `serialport` (the only file that imports it).
+ * A local UART or USB-serial adapter through `serialport` (this file and tty-binding.ts, which moves
+ * its reads and writes off libuv's thread pool, are the only ones that import it).
  *
  *   open:  realpath(path) ─> stat (a pty cannot carry a BREAK) ─> UUCP lock (uucp-lock.ts)
  *          ─> open, hupcl off ─> set(dtr, rts)
@@ -16,7 +17,7 @@
 import { constants as fsConstants } from "node:fs";
 import { access, realpath, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SerialPort } from "serialport";
+import { SerialPortStream } from "@serialport/stream";
 import type { TtyTransportConfig } from "../config/types.js";
 import {
   TransportOpenError,
@@ -29,6 +30,7 @@ import {
   type TransportContext,
   type TransportSink,
 } from "./transport.js";
+import { eventLoopBinding } from "./tty-binding.js";
 import { acquireUucpLock, type UucpLock } from "./uucp-lock.js";
 
 /** Unix98 pty slaves (/dev/pts/N) have majors 136-143; BSD-style ptys 2 and 3; /dev/ptmx is 5:2. */
@@ -62,7 +64,7 @@ function fixedWhileOpen(what: string, key: string): Error {
 export class TtyTransport implements Transport {
   readonly kind = "tty" as const;
   readonly target: string;
-  private port: SerialPort | null = null;
+  private port: SerialPortStream | null = null;
   private lock: UucpLock | null = null;
   private lockReleased: Promise<void> = Promise.resolve();
   private capability: BreakCapability = { available: true, method: "tty-ioctl" };
@@ -159,7 +161,8 @@ export class TtyTransport implements Transport {
   private async openDevice(device: string, sink: TransportSink): Promise<void> {
     this.settings = TtyTransport.configured(this.config);
     this.breakOn = false;
-    const port = new SerialPort({
+    const port = new SerialPortStream({
+      binding: eventLoopBinding,
       path: device,
       baudRate: this.config.baudRate,
       dataBits: this.config.dataBits,
@@ -225,7 +228,10 @@ export class TtyTransport implements Transport {
   }
 
   /** The whole line state, every time: the BREAK as it is and the DTR/RTS levels in effect. */
-  private setLines(port: SerialPort, lines: Pick<SerialLine, "dtr" | "rts"> = this.settings): Promise<void> {
+  private setLines(
+    port: SerialPortStream,
+    lines: Pick<SerialLine, "dtr" | "rts"> = this.settings,
+  ): Promise<void> {
     return promisify((done) => port.set({ brk: this.breakOn, dtr: lines.dtr, rts: lines.rts }, done));
   }
 
@@ -238,7 +244,7 @@ export class TtyTransport implements Transport {
     return { cts: status.cts, dsr: status.dsr, ri: false, cd: status.dcd };
   }
 
-  private requirePort(): SerialPort {
+  private requirePort(): SerialPortStream {
     if (!this.port) throw new Error(`${this.target} is not open`);
     return this.port;
   }
