@@ -103,16 +103,19 @@ export class ExportSession {
     return this.client.holdsLease();
   }
 
-  /** Takes the lease if it is free and this client may write, then relays the target's output. */
-  async start(): Promise<void> {
+  /**
+   * Takes the lease if it may, greets, and subscribes to the output before awaiting the audit
+   * records: a byte the target prints meanwhile reaches this client too, after its greeting.
+   */
+  async start(greeting: (() => string) | null): Promise<void> {
     const { port, via } = this.deps;
     // An unauditable lease-take is not made: the client only reads (its input would be refused anyway).
-    if (this.mayWrite && port.lease.current === null && this.deps.audit.unavailable() === null) {
-      this.client.takeLease(via);
-      await this.client.audit("lease-take", {});
-    }
-    await this.client.audit("export-connect", { mode: this.deps.listener.mode, writer: this.writer });
+    const takesLease = this.mayWrite && port.lease.current === null && this.deps.audit.unavailable() === null;
+    if (takesLease) this.client.takeLease(via);
+    if (greeting) this.socket.write(greeting());
     this.client.untilEnd(port.onOutput((chunk) => this.output(chunk)));
+    if (takesLease) await this.client.audit("lease-take", {});
+    await this.client.audit("export-connect", { mode: this.deps.listener.mode, writer: this.writer });
   }
 
   /** Who holds the lease, for a telnet greeting. */

@@ -73,8 +73,5 @@ export function runTelnetLoop(
     if (answers.length > 0) socket.write(Buffer.concat(answers));
     overUnread(socket, session.cutOff); // answers the client does not read
   });
-  void session.start().then(() => {
-    if (greeting) socket.write(greeting());
-    socket.resume();
-  });
+  void session.start(greeting).then(() => socket.resume());
 }
