@@ -208,6 +208,10 @@ function resolveTransport(
       if (t.qmpChardev !== undefined && port.qmp === undefined) {
         throw configError(`${at}.qmpChardev: needs a qmp block on the port`);
       }
+      if (t.parity === "mark" || t.parity === "space") {
+        // serialport's Linux binding refuses them at every open, which would leave the port connecting forever.
+        throw configError(`${at}.parity: a tty takes none, even or odd (mark and space are for rfc2217)`);
+      }
       return {
         kind: "tty",
         device:

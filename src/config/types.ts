@@ -11,8 +11,10 @@ export interface SerialSettings {
   readonly stopBits: 1 | 1.5 | 2;
 }
 
-export interface TtyTransportConfig extends SerialSettings {
+export interface TtyTransportConfig extends Omit<SerialSettings, "parity"> {
   readonly kind: "tty";
+  /** serialport's Linux binding has no mark or space parity. */
+  readonly parity: "none" | "even" | "odd";
   /** The device, or the pty QMP names for this chardev id (looked up on every open). */
   readonly device: { readonly path: string } | { readonly qmpChardev: string };
   readonly rtscts: boolean;

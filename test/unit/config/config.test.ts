@@ -114,6 +114,21 @@ describe("config", () => {
     );
   });
 
+  it("refuses mark and space parity on a tty (serialport's Linux binding cannot open with them)", () => {
+    for (const parity of ["mark", "space"]) {
+      assert.equal(
+        errorOf({ ports: [{ id: "p", transport: { kind: "tty", path: "/dev/x", parity } }] }),
+        "ports.0.transport.parity: a tty takes none, even or odd (mark and space are for rfc2217)",
+      );
+    }
+    const rfc2217 = { kind: "rfc2217", host: "ts", port: 2001, parity: "mark" };
+    const config = resolveConfig({ ports: [{ id: "p", transport: rfc2217 }] }, "/srv");
+    assert.equal(
+      config.ports[0]?.transport.kind === "rfc2217" && config.ports[0].transport.line.parity,
+      "mark",
+    );
+  });
+
   it("reports YAML errors and duplicate keys with the file name", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-config-"));
     const file = path.join(dir, "c.yaml");
