@@ -15,7 +15,7 @@ export const LAYERS = [
   ["main.ts"],
   ["cli", "daemon"],
   ["api", "export"],
-  ["clients", "audit"],
+  ["clients", "audit", "recovery"],
   ["ports"],
   ["capture", "sysrq", "nmi"],
   ["transports", "telnet", "control"],
