@@ -28,6 +28,10 @@ export const ErrorCodes = {
   LEASE_REQUIRED: 409,
   NMI_UNSUPPORTED: 409,
   NMI_FAILED: 502,
+  POWER_UNSUPPORTED: 409,
+  /** Another power action on this port has not been answered yet. */
+  POWER_BUSY: 409,
+  POWER_FAILED: 502,
   PORT_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,
   TOO_MANY_CONNECTIONS: 503,

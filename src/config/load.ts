@@ -18,6 +18,10 @@ import {
   type BridgeConfig,
   type CaptureConfig,
   type NmiConfig,
+  type PowerConfig,
+  type ProbeConfig,
+  DEFAULT_POWER_COMMAND_TIMEOUT_MS,
+  DEFAULT_PROBE_PROMPT,
   type PortConfig,
   type QmpEndpointConfig,
   type TransportConfig,
@@ -37,6 +41,7 @@ function keyPath(instancePath: string): string {
 export const KINDS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
   transport: ["tty", "telnet", "rfc2217"],
   nmi: ["qmp", "redfish"],
+  power: ["qmp", "command"],
 };
 
 export function describeSchemaError(error: ErrorObject): string {
@@ -123,9 +128,15 @@ function resolvePort(
       `ports.${index}.nmi: kind qmp needs a qmp block on the port ({ path } or { host, port })`,
     );
   }
+  if (port.power?.kind === "qmp" && !qmp) {
+    throw configError(
+      `ports.${index}.power: kind qmp needs a qmp block on the port ({ path } or { host, port })`,
+    );
+  }
   return {
     id: port.id,
     transport: resolveTransport(port, index, baseDir, lockDir),
+    probe: resolveProbe(port.probe),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs:
       port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
@@ -135,10 +146,29 @@ function resolvePort(
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),
+    ...(port.power ? { power: resolvePower(port.power, `ports.${index}.power`) } : {}),
     ...(port.export
       ? { export: resolveExport(port.export, port.id, `ports.${index}.export`, auth, baseDir) }
       : {}),
   };
+}
+
+function resolvePower(power: NonNullable<PortInput["power"]>, at: string): PowerConfig {
+  switch (power.kind) {
+    case "qmp":
+      return power;
+    case "command": {
+      if (!power.on && !power.off && !power.cycle && !power.reset) {
+        throw configError(`${at}: kind command needs at least one of on, off, cycle, reset (an argv list)`);
+      }
+      return { ...power, timeoutMs: power.timeoutMs ?? DEFAULT_POWER_COMMAND_TIMEOUT_MS };
+    }
+  }
+}
+
+/** The prompt is compiled (RE2, as /log?match) when a probe runs; a bad one is reported there. */
+function resolveProbe(probe: PortInput["probe"]): ProbeConfig {
+  return { userspace: probe?.userspace ?? false, prompt: probe?.prompt ?? DEFAULT_PROBE_PROMPT };
 }
 
 function resolveNmi(nmi: NonNullable<PortInput["nmi"]>, at: string, baseDir: string): NmiConfig {

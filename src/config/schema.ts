@@ -130,6 +130,51 @@ export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof
   oneOf: [QmpNmiSchema, RedfishNmiSchema] as TSchema[],
 });
 
+export const QmpPowerSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
+
+const PowerArgv = Type.Array(Type.String({ minLength: 1 }), {
+  minItems: 1,
+  maxItems: 64,
+  description: "program and arguments, run with no shell",
+});
+
+export const CommandPowerSchema = Type.Object(
+  {
+    kind: Type.Literal("command"),
+    on: Type.Optional(PowerArgv),
+    off: Type.Optional(PowerArgv),
+    cycle: Type.Optional(PowerArgv),
+    reset: Type.Optional(PowerArgv),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 600_000, description: "per run; default 30000" }),
+    ),
+  },
+  strict,
+);
+
+export const PowerSchema = Type.Unsafe<Static<typeof QmpPowerSchema> | Static<typeof CommandPowerSchema>>({
+  type: "object",
+  required: ["kind"],
+  discriminator: { propertyName: "kind" },
+  oneOf: [QmpPowerSchema, CommandPowerSchema] as TSchema[],
+});
+
+export const ProbeSchema = Type.Object(
+  {
+    userspace: Type.Optional(
+      Type.Boolean({ description: "probe userspace with a CR (runs whatever sits in the input line)" }),
+    ),
+    prompt: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 256,
+        description: "regex for the shell prompt; default [#$>] ?$",
+      }),
+    ),
+  },
+  strict,
+);
+
 /** A listener re-exporting a port's console: telnet or RFC 2217, on host:port or a unix socket. */
 export const ExportListenerSchema = Type.Object(
   {
@@ -168,6 +213,8 @@ export const PortSchema = Type.Object(
     queueLimit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     qmp: Type.Optional(QmpSchema),
     nmi: Type.Optional(NmiSchema),
+    power: Type.Optional(PowerSchema),
+    probe: Type.Optional(ProbeSchema),
     break: Type.Optional(BreakSchema),
     sysrq: Type.Optional(
       Type.Object({ via: Type.Union([Type.Literal("break"), Type.Literal("keyboard")]) }, strict),

@@ -59,6 +59,30 @@ export interface RedfishNmiConfig {
 /** How NMIs reach this port's target; absent when none is configured. */
 export type NmiConfig = { readonly kind: "qmp" } | RedfishNmiConfig;
 
+/** Power through a program per action (argv, no shell), each run bounded by timeoutMs. */
+export interface CommandPowerConfig {
+  readonly kind: "command";
+  readonly on?: readonly string[];
+  readonly off?: readonly string[];
+  readonly cycle?: readonly string[];
+  readonly reset?: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/** How this port's target is powered (control/power-*.ts); absent when it cannot be. */
+export type PowerConfig = { readonly kind: "qmp" } | CommandPowerConfig;
+
+/** What POST /ports/:id/probe may do besides BREAK + h. */
+export interface ProbeConfig {
+  /** Send a CR when no one holds the writer lease and wait for a shell prompt (it runs what sits in the input line). */
+  readonly userspace: boolean;
+  /** The prompt that proves userspace answers, matched against the last line printed after the CR. */
+  readonly prompt: string;
+}
+
+export const DEFAULT_PROBE_PROMPT = "[#$>] ?$";
+export const DEFAULT_POWER_COMMAND_TIMEOUT_MS = 30_000;
+
 export interface PortConfig {
   readonly id: string;
   readonly transport: TransportConfig;
@@ -67,6 +91,8 @@ export interface PortConfig {
   readonly breakMs: number;
   readonly qmp?: QmpEndpointConfig;
   readonly nmi?: NmiConfig;
+  readonly power?: PowerConfig;
+  readonly probe: ProbeConfig;
   /** break: BREAK + key on the serial line; keyboard: Alt+SysRq+key through QMP send-key. */
   readonly sysrqVia: "break" | "keyboard";
   /** Requests that may wait or run on this port at once; more get 429 QUEUE_FULL. */

@@ -22,6 +22,7 @@ export interface PortInfo {
     /** How SysRq keys reach this target: after a serial BREAK, or as key presses over QMP. */
     readonly sysrq: { readonly available: boolean; readonly method: "break" | "keyboard" };
     readonly nmi: NmiCapability;
+    readonly power: PowerCapability;
   };
 }
 
@@ -37,6 +38,14 @@ export type LineInfo = (SerialLine | SerialSettings) & {
 export interface NmiCapability {
   readonly available: boolean;
   readonly method?: "qmp" | "redfish";
+  readonly reason?: string;
+}
+
+/** In the shape of NmiCapability; `actions` are those the channel can take. */
+export interface PowerCapability {
+  readonly available: boolean;
+  readonly method?: "qmp" | "command";
+  readonly actions?: string[];
   readonly reason?: string;
 }
 

@@ -22,7 +22,16 @@ import type { Capture } from "../capture/capture.js";
 import { WriterLease } from "./lease.js";
 import { nmiMethodFor } from "../control/nmi-method.js";
 import { QmpNmiSupport, isNmiRefusal } from "./nmi-support.js";
-import { describeTarget, type LineInfo, type NmiCapability, type PortInfo } from "./port-info.js";
+import {
+  describeTarget,
+  type LineInfo,
+  type NmiCapability,
+  type PortInfo,
+  type PowerCapability,
+} from "./port-info.js";
+import type { PowerChannel } from "../control/power-channel.js";
+import { powerChannelFor } from "../control/power-method.js";
+import type { ConsoleFeed } from "../sysrq/port-contract.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
 import { keyboardWire } from "../control/qmp-wire.js";
@@ -71,6 +80,9 @@ export class Port {
   private readonly link: PortLink;
   /** What QEMU says of NMI on this machine, for a port whose NMI goes through QMP. */
   private readonly nmiSupport: QmpNmiSupport | null;
+  /** The channel that powers the target, from the port's `power:` block. */
+  readonly powerChannel: PowerChannel | null;
+  private powering = false;
 
   constructor(
     readonly config: PortConfig,
@@ -81,6 +93,7 @@ export class Port {
     this.link = new PortLink(config, deps);
     this.console = new ConsoleAccess(config, this.link, deps);
     this.nmiSupport = config.nmi?.kind === "qmp" && deps.qmp ? new QmpNmiSupport(deps.qmp, deps) : null;
+    this.powerChannel = powerChannelFor(config, deps.qmp);
   }
 
   get capture(): Capture {
@@ -112,6 +125,7 @@ export class Port {
             ? { available: true, method: "keyboard" }
             : { available: breakCapability.available, method: "break" },
         nmi: this.nmiCapability(),
+        power: this.powerCapability(),
       },
     };
   }
@@ -255,6 +269,46 @@ export class Port {
     };
   }
 
+  /**
+   * The raw output for the daemon's own short reads (a probe waiting for a prompt, which is not a
+   * line yet): not a console client, so not counted in `viewers`.
+   */
+  tapOutput(listener: (chunk: Buffer, offset: number) => void): () => void {
+    return this.link.onOutput(listener);
+  }
+
+  /** The console's lines, as SysRq and NMI verdicts read them. */
+  consoleFeed(): ConsoleFeed {
+    return this.link.feed();
+  }
+
+  get clock(): Clock {
+    return this.deps.clock;
+  }
+
+  get log(): Logger {
+    return this.deps.log;
+  }
+
+  /** The port's QMP connection (qmp block), for status; null without one. */
+  get qmp(): QmpClient | null {
+    return this.deps.qmp;
+  }
+
+  /** One power action at a time per port: POWER_BUSY while one runs; call the result when done. */
+  beginPower(): () => void {
+    if (this.powering) {
+      throw new BridgeError(
+        "POWER_BUSY",
+        `port ${this.id} has a power action in progress; wait for its answer, then ask again`,
+      );
+    }
+    this.powering = true;
+    return () => {
+      this.powering = false;
+    };
+  }
+
   /** Console clients watching the output: WebSocket viewers and telnet / RFC 2217 clients alike. */
   get viewers(): number {
     return this.watching;
@@ -268,6 +322,12 @@ export class Port {
     support.refresh();
     const { kind, reason } = support.state;
     return { available: kind !== "unsupported", method: method.method, reason: `${method.where}: ${reason}` };
+  }
+
+  private powerCapability(): PowerCapability {
+    const channel = this.powerChannel;
+    if (!channel) return { available: false, reason: "no power configured for this port" };
+    return { available: true, method: channel.kind, actions: [...channel.actions], reason: channel.where };
   }
 
   /** Injects an NMI and reads the kernel's verdict from this port's console. */

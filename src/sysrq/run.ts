@@ -21,7 +21,14 @@ import {
   type KeyResult,
 } from "./result.js";
 import type { PhaseTimes } from "./timing.js";
-import { afterEventOf, isCompletionLine, markerCount, readLine, type Judgement } from "./verdict.js";
+import {
+  afterEventOf,
+  isBootBanner,
+  isCompletionLine,
+  markerCount,
+  readLine,
+  type Judgement,
+} from "./verdict.js";
 
 /** How long HTTP SysRq waits for the kernel by default; a console door's BREAK + key waits as long. */
 export const DEFAULT_SYSRQ_TIMEOUT_MS = 3000;
@@ -302,8 +309,7 @@ async function settle(
     }
     output.push(event.text);
     if (ends && after.event === "none") {
-      const seen =
-        afterEventOf(event.text) ?? (/Linux version |SeaBIOS/.test(event.text) ? "boot-banner" : null);
+      const seen = afterEventOf(event.text) ?? (isBootBanner(event.text) ? "boot-banner" : null);
       if (seen) after = { event: seen, line: event.text.trim() };
     }
   }

@@ -155,3 +155,8 @@ export function afterEventOf(line: string): AfterEvent | null {
   if (line.includes("reboot: Restarting system")) return "restart";
   return null;
 }
+
+/** The first line of a new boot: the kernel's banner, or the firmware's (SeaBIOS, U-Boot and its SPL). */
+export function isBootBanner(line: string): boolean {
+  return /Linux version |SeaBIOS|U-Boot (SPL )?\d/.test(line);
+}

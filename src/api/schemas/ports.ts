@@ -88,6 +88,12 @@ export const PortInfoSchema = Type.Object({
       method: Type.Optional(Type.String()),
       reason: Type.Optional(Type.String()),
     }),
+    power: Type.Object({
+      available: Type.Boolean(),
+      method: Type.Optional(Type.String({ description: "qmp or command" })),
+      actions: Type.Optional(Type.Array(Type.String(), { description: "the actions POST /power takes" })),
+      reason: Type.Optional(Type.String()),
+    }),
   }),
 });
 

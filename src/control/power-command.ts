@@ -1,0 +1,105 @@
+/**
+ * Power through a program (LAVA's power_on_command / hard_reset_command convention: `ipmitool chassis
+ * power cycle`, a USB relay, `virsh reset`): execFile with no shell, a deadline, and only the first
+ * COMMAND_OUTPUT_LIMIT bytes of each stream kept, for the evidence. Exit status 0 = the command ran.
+ */
+import { spawn } from "node:child_process";
+import type { CommandPowerConfig } from "../config/types.js";
+import {
+  PowerChannelError,
+  type PowerAction,
+  type PowerChannel,
+  type PowerOutcome,
+} from "./power-channel.js";
+
+export const COMMAND_OUTPUT_LIMIT = 8192;
+
+export function commandPowerChannel(config: CommandPowerConfig): PowerChannel {
+  const actions = (["on", "off", "cycle", "reset"] as const).filter((a) => config[a] !== undefined);
+  return {
+    kind: "command",
+    where: `command ${actions.map((a) => `${a}: ${config[a]?.[0] ?? ""}`).join(", ")}`,
+    actions,
+    run: (action) => runCommand(config, action),
+  };
+}
+
+function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<PowerOutcome> {
+  const argv = config[action];
+  if (!argv) {
+    return Promise.reject(
+      new PowerChannelError(`this port's power command channel has no \`${action}\` command`, { steps: [] }),
+    );
+  }
+  const [file, ...args] = argv as [string, ...string[]];
+  const step = argv.join(" ");
+  return new Promise((resolve, reject) => {
+    const out = new Bounded();
+    const err = new Bounded();
+    // detached: a deadline kills the whole process group, not only the first process.
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    child.stdout.on("data", (chunk: Buffer) => out.add(chunk));
+    child.stderr.on("data", (chunk: Buffer) => err.add(chunk));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid);
+    }, config.timeoutMs);
+    const outcome = (exitCode?: number): PowerOutcome => ({
+      steps: [step],
+      ...(exitCode === undefined ? {} : { exitCode }),
+      stdout: out.text(),
+      stderr: err.text(),
+    });
+    child.once("error", (e) => {
+      clearTimeout(timer);
+      reject(new PowerChannelError(`cannot run ${file}: ${e.message}`, outcome(), { cause: e }));
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        reject(
+          new PowerChannelError(`${file} did not finish within ${config.timeoutMs} ms; killed`, outcome()),
+        );
+      } else if (code === 0) {
+        resolve(outcome(0));
+      } else {
+        const how = code === null ? `was killed by ${signal ?? "a signal"}` : `exited with status ${code}`;
+        reject(new PowerChannelError(`${file} ${how}`, outcome(code ?? undefined)));
+      }
+    });
+  });
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+}
+
+/** The first COMMAND_OUTPUT_LIMIT bytes of a stream, and whether more came. */
+class Bounded {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private dropped = 0;
+
+  add(chunk: Buffer): void {
+    const room = COMMAND_OUTPUT_LIMIT - this.size;
+    if (room <= 0) {
+      this.dropped += chunk.length;
+      return;
+    }
+    const kept = chunk.subarray(0, room);
+    this.chunks.push(kept);
+    this.size += kept.length;
+    this.dropped += chunk.length - kept.length;
+  }
+
+  text(): string {
+    const text = Buffer.concat(this.chunks).toString("utf8");
+    return this.dropped > 0 ? `${text}\n[${this.dropped} more bytes not kept]` : text;
+  }
+}

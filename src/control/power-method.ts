@@ -1,0 +1,17 @@
+/** Picks a port's power channel from its config: QMP (the port's own connection) or a command. */
+import type { PortConfig } from "../config/types.js";
+import type { PowerChannel } from "./power-channel.js";
+import { commandPowerChannel } from "./power-command.js";
+import { qmpPowerChannel } from "./power-qmp.js";
+import type { QmpClient } from "./qmp.js";
+
+export function powerChannelFor(config: PortConfig, qmp: QmpClient | null): PowerChannel | null {
+  const power = config.power;
+  if (!power) return null;
+  switch (power.kind) {
+    case "qmp":
+      return qmp ? qmpPowerChannel(qmp) : null;
+    case "command":
+      return commandPowerChannel(power);
+  }
+}
