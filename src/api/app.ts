@@ -30,6 +30,7 @@ import { ConsoleHub } from "./console/hub.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { logRoutes } from "./routes/log.js";
 import { nmiRoutes } from "./routes/nmi.js";
+import { powerRoutes } from "./routes/power.js";
 import { portRoutes } from "./routes/ports.js";
 import { reloadRoutes } from "./routes/reload.js";
 import { sysrqRoutes } from "./routes/sysrq.js";
@@ -169,6 +170,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(logRoutes);
   await app.register(writeRoutes);
   await app.register(nmiRoutes);
+  await app.register(powerRoutes);
   await app.register(auditRoutes);
   await app.register(metricsRoutes);
   await app.register(captureRoutes);

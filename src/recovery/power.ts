@@ -1,0 +1,149 @@
+/**
+ * One power action with its verdict read from the target, not from the channel's say-so:
+ *
+ *   listen to the console ─> channel.run(action) ─> on / cycle / reset: wait for a boot banner
+ *                                                  off: QMP status paused, or the command ran
+ *
+ * The console is watched from before the action, so a banner printed while a command still runs
+ * counts; only the lines around it are kept (bounded), and every wait ends at the request's deadline.
+ */
+import { BridgeError } from "../errors.js";
+import { PowerChannelError, type PowerAction, type PowerOutcome } from "../control/power-channel.js";
+import type { Port } from "../ports/port.js";
+import { isBootBanner } from "../sysrq/verdict.js";
+
+export interface PowerEvidence extends PowerOutcome {
+  readonly channel: "qmp" | "command";
+  /** The boot banner that settled on / cycle / reset, or null. */
+  readonly banner: string | null;
+  /** ms from the request to the banner. */
+  readonly bannerMs?: number;
+  /** The last console lines up to the banner (at most EVIDENCE_LINES). */
+  readonly output: string[];
+  readonly reason?: string;
+}
+
+export interface PowerResult {
+  readonly action: PowerAction;
+  readonly verdict: "done" | "no-effect";
+  readonly evidence: PowerEvidence;
+  readonly ms: number;
+}
+
+const EVIDENCE_LINES = 50;
+const EVIDENCE_LINE_CHARS = 1000;
+
+export async function runPower(port: Port, action: PowerAction, timeoutMs: number): Promise<PowerResult> {
+  const channel = port.powerChannel;
+  if (!channel) {
+    throw new BridgeError(
+      "POWER_UNSUPPORTED",
+      `port ${port.id} has no power channel: add \`power: { kind: qmp }\` (with a qmp block) or ` +
+        "`power: { kind: command, cycle: [ipmitool, ...] }` to the port",
+    );
+  }
+  if (!channel.actions.includes(action)) {
+    throw new BridgeError(
+      "POWER_UNSUPPORTED",
+      `port ${port.id}'s power channel has no \`${action}\`; it takes ${channel.actions.join(", ")}`,
+    );
+  }
+  const done = port.beginPower();
+  const clock = port.clock;
+  const start = clock.now();
+  const watch = watchForBanner(port);
+  try {
+    let outcome: PowerOutcome;
+    try {
+      outcome = await withDeadline(channel.run(action), start + timeoutMs - clock.now(), channel.where);
+    } catch (err) {
+      const what = err instanceof PowerChannelError ? err.outcome : { steps: [] };
+      throw new BridgeError("POWER_FAILED", `port ${port.id}: power ${action}: ${(err as Error).message}`, {
+        cause: err,
+        details: { evidence: { channel: channel.kind, ...what } },
+      });
+    }
+    const ms = (): number => Math.round(clock.now() - start);
+    if (action === "off") {
+      const done = channel.kind === "command" || outcome.status === "paused";
+      const reason = done
+        ? undefined
+        : `QEMU reports the VM ${outcome.status ?? "in an unknown state"}, not paused`;
+      const evidence = { channel: channel.kind, ...outcome, banner: null, output: watch.lines() };
+      return {
+        action,
+        verdict: done ? "done" : "no-effect",
+        evidence: reason ? { ...evidence, reason } : evidence,
+        ms: ms(),
+      };
+    }
+    const banner = await watch.banner(start + timeoutMs);
+    const evidence: PowerEvidence = {
+      channel: channel.kind,
+      ...outcome,
+      banner: banner?.text ?? null,
+      ...(banner ? { bannerMs: Math.round(banner.at - start) } : {}),
+      output: watch.lines(),
+      ...(banner ? {} : { reason: `no boot banner (Linux version, SeaBIOS, U-Boot) within ${timeoutMs} ms` }),
+    };
+    return { action, verdict: banner ? "done" : "no-effect", evidence, ms: ms() };
+  } finally {
+    watch.close();
+    done();
+    port.log.info({ action }, "power");
+  }
+}
+
+interface BannerWatch {
+  /** The first banner seen since the watch began, or null once `deadline` passes without one. */
+  banner(deadline: number): Promise<{ text: string; at: number } | null>;
+  lines(): string[];
+  close(): void;
+}
+
+/** Watches the console from now: keeps the last lines (bounded) until the first boot banner. */
+function watchForBanner(port: Port): BannerWatch {
+  const kept: string[] = [];
+  let found: { text: string; at: number } | null = null;
+  let wake: (() => void) | null = null;
+  const unsubscribe = port.consoleFeed().subscribe((event) => {
+    if (event.type !== "line" || found) return;
+    const text = event.text.trimEnd();
+    kept.push(text.length > EVIDENCE_LINE_CHARS ? `${text.slice(0, EVIDENCE_LINE_CHARS)}…` : text);
+    if (kept.length > EVIDENCE_LINES) kept.shift();
+    if (isBootBanner(text)) {
+      found = { text: text.trim(), at: event.at };
+      wake?.();
+    }
+  });
+  return {
+    banner: async (deadline) => {
+      const wait = deadline - port.clock.now();
+      if (!found && wait > 0) {
+        await new Promise<void>((resolve) => {
+          const cancel = port.clock.schedule(resolve, wait);
+          wake = () => {
+            cancel();
+            resolve();
+          };
+        });
+        wake = null;
+      }
+      return found;
+    },
+    lines: () => [...kept],
+    close: unsubscribe,
+  };
+}
+
+/** The channel's own promise, or a rejection once `ms` pass (its work may still finish later). */
+function withDeadline<T>(work: Promise<T>, ms: number, where: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${where} did not answer within the request's timeoutMs`)),
+      Math.max(0, ms),
+    );
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}

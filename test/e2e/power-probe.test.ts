@@ -1,0 +1,211 @@
+/**
+ * Probe and power against the real guest (issue 16, sections 2 and 4). One guest for the file,
+ * allowed to reboot in place (a QMP system_reset with -no-reboot ends QEMU), with three QMP sockets:
+ * the daemon's, the test's own (QMP serves one client per socket) and one for a command power channel.
+ * Two daemons in turn on the same guest: the first powers through QMP, the second through a command.
+ */
+import assert from "node:assert/strict";
+import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { QmpClient } from "../../src/control/qmp.js";
+import { startTestDaemon } from "../helpers/daemon.js";
+import { client, type LogBody } from "../helpers/http.js";
+import { startTarget, stopTarget, waitForPrompt, type Target } from "../helpers/qemu-target.js";
+import { requireTools } from "../helpers/tools.js";
+import { READY_MARKER } from "../kit/index.js";
+
+const skip = requireTools("qemu-system-x86_64", "cpio", "busybox", "socat");
+
+interface ProbeBody {
+  kernel: string;
+  userspace: string;
+  vm?: string;
+  evidence: {
+    kernel: { verdict: string; line: string | null };
+    userspace: { tail?: string; reason?: string };
+    vm?: { status?: string; reason?: string };
+  };
+}
+
+interface PowerBody {
+  action: string;
+  verdict: string;
+  ms: number;
+  code?: string;
+  message?: string;
+  evidence: {
+    channel: string;
+    steps: string[];
+    status?: string;
+    banner: string | null;
+    exitCode?: number;
+    stderr?: string;
+    output: string[];
+  };
+}
+
+/** Waits for the guest's next boot to reach its shell (after `since`). */
+async function bootedAgain(api: ReturnType<typeof client>, since: number): Promise<void> {
+  const ready = await api.get<LogBody>(`/ports/vm0/log?since=${since}&waitMs=60000&match=${READY_MARKER}`);
+  assert.equal(ready.body.lines.length, 1, "the guest booted again");
+  await waitForPrompt(api);
+}
+
+describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
+  let target: Target | undefined;
+  let testQmp: QmpClient | undefined;
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-power-"));
+    const sockets = ["daemon", "test", "script"].map((name) => path.join(dir, `${name}.sock`));
+    target = await startTarget(
+      ["sysctl.kernel.sysrq=1"],
+      sockets.flatMap((sock) => ["-qmp", `unix:${sock},server=on,wait=off`]),
+      {
+        reboot: true,
+        port: { qmp: { path: sockets[0] }, power: { kind: "qmp" }, probe: { userspace: true } },
+      },
+    );
+    testQmp = new QmpClient({ path: sockets[1]! });
+  });
+  after(async () => {
+    testQmp?.close();
+    await stopTarget(target);
+  });
+
+  it("a healthy guest: kernel alive, userspace responsive, vm running; capabilities.power lists qmp", async () => {
+    const { api } = target!;
+    const info = await api.get<{ capabilities: { power: { available: boolean; method?: string } } }>(
+      "/ports/vm0",
+    );
+    assert.deepEqual(
+      [info.body.capabilities.power.available, info.body.capabilities.power.method],
+      [true, "qmp"],
+    );
+    const res = await api.post<ProbeBody>("/ports/vm0/probe", {});
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual([res.body.kernel, res.body.userspace, res.body.vm], ["alive", "responsive", "running"]);
+    assert.match(res.body.evidence.kernel.line ?? "", /HELP/);
+    assert.match(res.body.evidence.userspace.tail ?? "", /# ?$/);
+  });
+
+  it("a held writer lease: userspace skipped, no CR sent", async () => {
+    const { api, daemon } = target!;
+    const lease = await api.post<{ leaseId: string }>("/ports/vm0/lease", {});
+    assert.equal(lease.status, 200);
+    const bytesBefore = daemon.ports.get("vm0").capture.size;
+    try {
+      const res = await api.post<ProbeBody>("/ports/vm0/probe", { probeMs: 1500 });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.kernel, "alive");
+      assert.equal(res.body.userspace, "skipped");
+      assert.match(res.body.evidence.userspace.reason ?? "", /writer lease/);
+    } finally {
+      await fetch(`${daemon.url}/ports/vm0/lease`, {
+        method: "DELETE",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ leaseId: lease.body.leaseId }),
+      });
+    }
+    assert.ok(daemon.ports.get("vm0").capture.size > bytesBefore, "the HELP line came");
+  });
+
+  it("a bad body is a 400 that sends nothing", async () => {
+    const { api } = target!;
+    for (const body of [
+      { action: "explode" },
+      { action: "cycle", timeoutMs: 0 },
+      { action: "off", extra: 1 },
+      {},
+    ]) {
+      const res = await api.post<PowerBody>("/ports/vm0/power", body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+    }
+    const status = (await testQmp!.execute("query-status")) as { status: string };
+    assert.equal(status.status, "running", "no action reached QEMU");
+  });
+
+  it("a frozen VM (QMP stop through the test's own socket): kernel no-response, vm paused; cycle brings a boot banner", async () => {
+    const { api, daemon } = target!;
+    await testQmp!.execute("stop");
+    const probe = await api.post<ProbeBody>("/ports/vm0/probe", { probeMs: 1500 });
+    assert.equal(probe.status, 200);
+    assert.deepEqual(
+      [probe.body.kernel, probe.body.userspace, probe.body.vm],
+      ["no-response", "skipped", "paused"],
+    );
+    const since = daemon.ports.get("vm0").capture.lines.next;
+    const res = await api.post<PowerBody>("/ports/vm0/power", { action: "cycle", timeoutMs: 60_000 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.verdict, "done");
+    assert.match(res.body.evidence.banner ?? "", /Linux version/);
+    assert.deepEqual(res.body.evidence.steps, ["query-status", "system_reset", "cont", "query-status"]);
+    await bootedAgain(api, since);
+  });
+
+  it("off pauses the VM (done), on brings it back with a boot banner", async () => {
+    const { api, daemon } = target!;
+    const off = await api.post<PowerBody>("/ports/vm0/power", { action: "off" });
+    assert.equal(off.status, 200);
+    assert.deepEqual([off.body.verdict, off.body.evidence.status], ["done", "paused"]);
+    const since = daemon.ports.get("vm0").capture.lines.next;
+    const on = await api.post<PowerBody>("/ports/vm0/power", { action: "on", timeoutMs: 60_000 });
+    assert.equal(on.status, 200);
+    assert.equal(on.body.verdict, "done");
+    assert.match(on.body.evidence.banner ?? "", /Linux version/);
+    await bootedAgain(api, since);
+  });
+
+  it("a command channel (socat to a QMP socket): done with the banner; a failing command is 502; no power is 409", async () => {
+    const script = path.join(dir, "qmp-reset.sh");
+    await writeFile(
+      script,
+      `#!/bin/sh\nprintf '{"execute":"qmp_capabilities"}\\n{"execute":"system_reset"}\\n' | socat -t 2 - UNIX-CONNECT:"$1"\necho reset sent\n`,
+    );
+    await chmod(script, 0o755);
+    const { daemon: first, guest } = target!;
+    await first.close();
+    const daemon = await startTestDaemon({
+      listen: true,
+      ports: [
+        {
+          id: "vm0",
+          transport: { kind: "telnet", host: "127.0.0.1", port: guest.telnetPort },
+          power: {
+            kind: "command",
+            cycle: [script, path.join(dir, "script.sock")],
+            reset: ["sh", "-c", "echo relay offline >&2; exit 3"],
+            timeoutMs: 10_000,
+          },
+        },
+        { id: "bare", transport: { kind: "telnet", host: "127.0.0.1", port: 9 } },
+      ],
+    });
+    target = { ...target!, daemon, api: client(daemon.url) };
+    const { api } = target;
+    await new Promise((r) => setTimeout(r, 500));
+    const since = daemon.ports.get("vm0").capture.lines.next;
+    const res = await api.post<PowerBody>("/ports/vm0/power", { action: "cycle", timeoutMs: 60_000 });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.verdict, "done");
+    assert.equal(res.body.evidence.channel, "command");
+    assert.equal(res.body.evidence.exitCode, 0);
+    assert.match(res.body.evidence.banner ?? "", /Linux version/);
+    await bootedAgain(api, since);
+
+    const failed = await api.post<PowerBody>("/ports/vm0/power", { action: "reset" });
+    assert.equal(failed.status, 502);
+    assert.equal(failed.body.code, "POWER_FAILED");
+    assert.match(failed.body.evidence.stderr ?? "", /relay offline/);
+    assert.equal(failed.body.evidence.exitCode, 3);
+
+    const noAction = await api.post<PowerBody>("/ports/vm0/power", { action: "off" });
+    assert.deepEqual([noAction.status, noAction.body.code], [409, "POWER_UNSUPPORTED"]);
+    const none = await api.post<PowerBody>("/ports/bare/power", { action: "cycle" });
+    assert.deepEqual([none.status, none.body.code], [409, "POWER_UNSUPPORTED"]);
+    const info = await api.get<{ capabilities: { power: { available: boolean } } }>("/ports/bare");
+    assert.equal(info.body.capabilities.power.available, false);
+  });
+});
