@@ -127,6 +127,44 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     assert.equal(status.status, "running", "no action reached QEMU");
   });
 
+  it("a foreground program that ignores input: the CR's echo alone is unresponsive", async () => {
+    const { api, daemon } = target!;
+    assert.equal((await api.post("/ports/vm0/write", { data: "sleep 4\r" })).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    const res = await api.post<ProbeBody>("/ports/vm0/probe", { probeMs: 1500 });
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      [res.body.kernel, res.body.userspace],
+      ["alive", "unresponsive"],
+      JSON.stringify(res.body),
+    );
+    const since = daemon.ports.get("vm0").capture.lines.next;
+    assert.equal((await api.post("/ports/vm0/write", { data: "echo AWAKE-$((6*7))\r" })).status, 200);
+    const awake = await api.get<LogBody>(`/ports/vm0/log?since=${since}&waitMs=15000&match=%5EAWAKE-42`);
+    assert.equal(awake.body.lines.length, 1, "the shell came back after sleep");
+    await new Promise((r) => setTimeout(r, 300));
+  });
+
+  it("a SIGSTOPped QEMU: vm unreachable, kernel no-response", async () => {
+    const { api, guest } = target!;
+    process.kill(guest.pid, "SIGSTOP");
+    let res;
+    try {
+      res = await api.post<ProbeBody>("/ports/vm0/probe", { probeMs: 1500 });
+    } finally {
+      process.kill(guest.pid, "SIGCONT");
+    }
+    assert.equal(res.status, 200);
+    assert.deepEqual(
+      [res.body.kernel, res.body.vm],
+      ["no-response", "unreachable"],
+      JSON.stringify(res.body),
+    );
+    assert.match(res.body.evidence.vm?.reason ?? "", /no answer within 1500 ms|no reply/);
+    // The BREAK + h reach the guest once QEMU runs again: let its HELP line pass before the next case.
+    await new Promise((r) => setTimeout(r, 1500));
+  });
+
   it("a frozen VM (QMP stop through the test's own socket): kernel no-response, vm paused; cycle brings a boot banner", async () => {
     const { api, daemon } = target!;
     await testQmp!.execute("stop");
@@ -177,6 +215,7 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
             kind: "command",
             cycle: [script, path.join(dir, "script.sock")],
             reset: ["sh", "-c", "echo relay offline >&2; exit 3"],
+            on: ["true"],
             timeoutMs: 10_000,
           },
         },
@@ -200,6 +239,14 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     assert.equal(failed.body.code, "POWER_FAILED");
     assert.match(failed.body.evidence.stderr ?? "", /relay offline/);
     assert.equal(failed.body.evidence.exitCode, 3);
+
+    // The command ran (status 0) but nothing booted: the console, not the exit status, decides.
+    const noBoot = await api.post<PowerBody>("/ports/vm0/power", { action: "on", timeoutMs: 1500 });
+    assert.equal(noBoot.status, 200);
+    assert.deepEqual(
+      [noBoot.body.verdict, noBoot.body.evidence.exitCode, noBoot.body.evidence.banner],
+      ["no-effect", 0, null],
+    );
 
     const noAction = await api.post<PowerBody>("/ports/vm0/power", { action: "off" });
     assert.deepEqual([noAction.status, noAction.body.code], [409, "POWER_UNSUPPORTED"]);
