@@ -108,7 +108,13 @@ async function probeUserspace(
   });
   try {
     const start = port.clock.now();
-    await port.write(Buffer.from("\r"), probeMs);
+    try {
+      await port.write(Buffer.from("\r"), probeMs);
+    } catch (err) {
+      if (!(err instanceof BridgeError)) throw err;
+      // The CR could not go (line busy, link down): userspace was not tested.
+      return { state: "skipped", evidence: { prompt, reason: `no CR sent: ${err.code}: ${err.message}` } };
+    }
     const wait = start + probeMs - port.clock.now();
     if (!matched && wait > 0) {
       await new Promise<void>((resolve) => {

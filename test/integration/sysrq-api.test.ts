@@ -64,6 +64,7 @@ describe("HTTP API over a fake kernel", () => {
         break: { available: true, method: "telnet-brk" },
         sysrq: { available: true, method: "break" },
         nmi: { available: false, reason: "no nmi configured for this port" },
+        power: { available: false, reason: "no power configured for this port" },
       },
     });
     assert.equal((await daemon.app.inject({ method: "GET", url: "/ports" })).json<unknown[]>().length, 2);
