@@ -180,6 +180,9 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     assert.equal(res.body.verdict, "done");
     assert.match(res.body.evidence.banner ?? "", /Linux version/);
     assert.deepEqual(res.body.evidence.steps, ["query-status", "system_reset", "cont", "query-status"]);
+    const audit = await api.get<{ entries: Record<string, unknown>[] }>("/audit?port=vm0");
+    const record = audit.body.entries.findLast((entry) => entry["action"] === "power");
+    assert.deepEqual([record?.["power"], record?.["verdict"], record?.["status"]], ["cycle", "done", 200]);
     await bootedAgain(api, since);
   });
 

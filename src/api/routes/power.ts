@@ -31,10 +31,11 @@ export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { action, timeoutMs = 120_000 } = request.body;
-      request.auditDetail = { action };
+      // `action` is the audit record's own key (power): the requested one goes beside it.
+      request.auditDetail = { power: action };
       const port = app.ports.get(request.params.id);
       const result = await runPower(port, action, timeoutMs);
-      request.auditDetail = { action, verdict: result.verdict };
+      request.auditDetail = { power: action, verdict: result.verdict };
       return result;
     },
   );
