@@ -52,10 +52,17 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
   const clock = port.clock;
   const start = clock.now();
   const watch = watchForBanner(port);
+  // A channel still working past the request's deadline keeps the port busy until it ends.
+  let ended: Promise<void> = Promise.resolve();
   try {
     let outcome: PowerOutcome;
     try {
-      outcome = await withDeadline(channel.run(action), start + timeoutMs - clock.now(), channel.where);
+      const work = channel.run(action);
+      ended = work.then(
+        () => undefined,
+        () => undefined,
+      );
+      outcome = await withDeadline(work, start + timeoutMs - clock.now(), channel.where);
     } catch (err) {
       const what = err instanceof PowerChannelError ? err.outcome : { steps: [] };
       throw new BridgeError("POWER_FAILED", `port ${port.id}: power ${action}: ${(err as Error).message}`, {
@@ -89,7 +96,7 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
     return { action, verdict: banner ? "done" : "no-effect", evidence, ms: ms() };
   } finally {
     watch.close();
-    done();
+    void ended.then(done);
     port.log.info({ action }, "power");
   }
 }

@@ -68,6 +68,16 @@ describe("power and probe over a fake kernel", { timeout: 30_000 }, () => {
     assert.ok(Date.now() - started < 2000);
   });
 
+  it("a request whose deadline passes while the command runs is 502, and the port stays busy until the command ends", async () => {
+    const late = await post("/ports/vm0/power", { action: "cycle", timeoutMs: 100 });
+    assert.deepEqual([late.statusCode, late.json<PowerBody>().code], [502, "POWER_FAILED"]);
+    const busy = await post("/ports/vm0/power", { action: "on", timeoutMs: 100 });
+    assert.deepEqual([busy.statusCode, busy.json<PowerBody>().code], [409, "POWER_BUSY"]);
+    await new Promise((r) => setTimeout(r, 500));
+    const free = await post("/ports/vm0/power", { action: "on", timeoutMs: 100 });
+    assert.equal(free.statusCode, 200);
+  });
+
   it("probe: the HELP header is alive; a CR's echo alone is unresponsive, a prompt after it responsive", async () => {
     const echoOnly = await post("/ports/vm0/probe", { probeMs: 300 });
     assert.equal(echoOnly.statusCode, 200);
