@@ -14,6 +14,7 @@
  *   --only   the cases to run, by number (case 2 runs inside case 1)
  *   --runs   rounds per latency case (default 40; case 1's warm rounds default to 300)
  *   --warm-up N  case 1's warm-up requests to the daemon and the floor each (default 300, the issue's)
+ *   --guest-nodelay  case 1's guests with QEMU's chardev nodelay=on (no ~42 ms Nagle stall on a first BREAK)
  *   --smoke  one short run per case (CI runs it through test/e2e/bench-smoke.test.ts)
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     smoke: { type: "boolean", default: false },
     only: { type: "string" },
     "warm-up": { type: "string" },
+    "guest-nodelay": { type: "boolean", default: false },
   },
 });
 const smoke = values.smoke ?? false;
@@ -59,6 +61,7 @@ async function main(): Promise<void> {
     runs,
     runsGiven: values.runs !== undefined,
     ...(values["warm-up"] !== undefined ? { warmUp: Number(values["warm-up"]) } : {}),
+    guestNodelay: values["guest-nodelay"] ?? false,
     smoke,
     rows,
   };

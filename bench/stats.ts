@@ -67,6 +67,8 @@ export interface BenchContext {
   readonly runsGiven?: boolean;
   /** Case 1's warm-up requests (--warm-up), instead of its default. */
   readonly warmUp?: number;
+  /** Case 1's guests send without Nagle (--guest-nodelay: QEMU's chardev nodelay=on). */
+  readonly guestNodelay?: boolean;
   readonly smoke: boolean;
   readonly rows: Row[];
 }

@@ -24,8 +24,8 @@ interface SysrqBody {
 const GAP_MS = 30;
 const PHASES = ["http", "queue", "wire", "kernel", "settle", "respond", "total"] as const;
 
-async function bootGuest(): Promise<Guest> {
-  const guest = await startGuest({ append: ["sysctl.kernel.sysrq=1"] });
+async function bootGuest(nodelay: boolean): Promise<Guest> {
+  const guest = await startGuest({ append: ["sysctl.kernel.sysrq=1"], nodelay });
   await waitForFile(guest.logfile, READY_MARKER, 90_000);
   return guest;
 }
@@ -184,7 +184,8 @@ const IDLE_MS = 3000;
 const WARM_ROUNDS = 300;
 
 export async function guestCases(ctx: BenchContext): Promise<void> {
-  const guests = await Promise.all([bootGuest(), bootGuest(), bootGuest()]);
+  const nodelay = ctx.guestNodelay === true;
+  const guests = await Promise.all([bootGuest(nodelay), bootGuest(nodelay), bootGuest(nodelay)]);
   const cold = noSamples();
   const warm = noSamples();
   const loadAtStart = load();
@@ -267,7 +268,8 @@ function printGoals(ctx: BenchContext, warm: Samples): void {
     },
   ].map((g) => ({ ...g, ok: g.value <= g.limit }));
   const ms = (n: number): string => n.toFixed(2);
-  console.log(`    goals (warm, after ${warmUpCount(ctx)} warm-up requests to each; ms):`);
+  const guestsSay = ctx.guestNodelay === true ? "; guests' chardev nodelay=on" : "";
+  console.log(`    goals (warm, after ${warmUpCount(ctx)} warm-up requests to each${guestsSay}; ms):`);
   for (const g of goals)
     console.log(
       `      ${g.goal.padEnd(28)} daemon ${ms(g.value).padStart(7)}  floor ${ms(g.floor).padStart(7)}  ` +

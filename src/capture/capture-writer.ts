@@ -163,14 +163,15 @@ export class CaptureWriter {
 
   /** Appends a BREAK or gap record to the active segment's index. */
   writeMark(record: MarkRecord): void {
-    this.queue.batch();
+    this.batch();
     this.records.mark(record);
   }
 
   /**
    * Appends a record that need not be written at once: it joins the next bytes' write (within
    * SOON_MS at most). A BREAK mark is one: written on its own it was a disk write (two thread wake-ups)
-   * between the key and the kernel's answer, which arrives a few ms later anyway.
+   * between the key and the kernel's answer, which arrives a few ms later anyway. Whatever opens a
+   * batch first carries it and stops the timer (a wake-up per SysRq request otherwise).
    */
   writeMarkSoon(record: MarkRecord): void {
     this.records.mark(record);
@@ -194,7 +195,7 @@ export class CaptureWriter {
     partial: boolean,
     dt = "",
   ): void {
-    this.queue.batch();
+    this.batch();
     this.records.lines(seq, ts, off, len, count, partial, dt);
   }
 
@@ -208,8 +209,7 @@ export class CaptureWriter {
 
   /** Writes everything queued, then closes both files. */
   async close(): Promise<void> {
-    if (this.soonTimer) clearTimeout(this.soonTimer);
-    this.soonTimer = null;
+    this.cancelSoon();
     await this.queue.task(async () => {
       if (this.losses.active) this.markLossEnd();
       await this.disk.close();
@@ -219,11 +219,24 @@ export class CaptureWriter {
   private push(chunk: Buffer): void {
     this.activeBytes += chunk.length;
     this.appended += chunk.length;
-    this.queue.batch().push(chunk);
+    this.batch().push(chunk);
+  }
+
+  /** The open batch; the records writeMarkSoon holds travel with it, so their timer has no job left. */
+  private batch(): Buffer[] {
+    this.cancelSoon();
+    return this.queue.batch();
+  }
+
+  private cancelSoon(): void {
+    if (this.soonTimer === null) return;
+    clearTimeout(this.soonTimer);
+    this.soonTimer = null;
   }
 
   private rotate(nextSeq: number): void {
     this.activeBytes = 0;
+    this.cancelSoon(); // a task takes the held records into a batch of its own (write-queue.ts)
     this.queue.add(() => this.rotateOnDisk(nextSeq));
   }
 

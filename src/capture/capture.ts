@@ -209,6 +209,7 @@ export class Capture {
       this.runTimer ??= this.armRunTimer();
     }
     if (this.splitter.hasPartial()) this.armPartialTimer();
+    else this.stopPartialTimer(); // the line is whole: nothing left for the timer to index
   }
 
   /** The open record's timer: it is written once no read could join it any more. */
@@ -233,6 +234,12 @@ export class Capture {
         this.flushPartial();
       }, PARTIAL_IDLE_MS);
     }
+  }
+
+  private stopPartialTimer(): void {
+    if (this.partialTimer === null) return;
+    clearTimeout(this.partialTimer);
+    this.partialTimer = null;
   }
 
   private flushPartial(): void {
@@ -277,6 +284,9 @@ export class Capture {
     if (run.lines === 0) return;
     this.writer.indexLines(run.seq, run.ts, run.off, run.len, run.lines, false, run.lines > 1 ? run.dt : "");
     run.lines = 0;
+    if (this.runTimer === null) return;
+    clearTimeout(this.runTimer); // its record is written: the timer would only wake the daemon
+    this.runTimer = null;
   }
 
   /**
@@ -313,9 +323,8 @@ export class Capture {
   }
 
   async close(): Promise<void> {
-    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.stopPartialTimer();
     if (this.runTimer) clearTimeout(this.runTimer);
-    this.partialTimer = null;
     this.runTimer = null;
     this.indexRun();
     this.flushPartial();

@@ -65,6 +65,28 @@ describe("BREAK marks in the capture index", () => {
     await capture.close();
   });
 
+  it("leave no timer to wake the daemon once the answer's whole lines carried them", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-break-"));
+    const capture = await openCapture(dir);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timers();
+    // A SysRq request: the BREAK's mark, the answer in two reads (the first ends mid-line), a listener.
+    const stop = capture.onLine(() => undefined);
+    capture.markBreak();
+    capture.append(Buffer.from("sysrq: HELP : log"), performance.now());
+    capture.append(Buffer.from("level(0-9)\r\n"), performance.now());
+    stop();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(timers(), before, "no BREAK-mark, partial-line or record timer is left armed");
+    await capture.close();
+    const index = await records(path.join(dir, "vm0.index.jsonl"));
+    assert.deepEqual(
+      index.map((r) => (r["break"] === true ? "break" : (r["lines"] ?? 1))),
+      ["break", 1],
+      "the mark, then the answer's line",
+    );
+  });
+
   it("are written by close() when it comes first", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-break-"));
     const capture = await openCapture(dir);

@@ -137,6 +137,25 @@ describe("capture line records", () => {
     assert.deepEqual([0, 1, 2, 3, 4].map(at), [0, 10, 10, 40, 380]);
   });
 
+  it("a prompt's record, written PARTIAL_IDLE_MS after it, also ends the lines' record and its timer", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
+    const capture = await openCapture(dir);
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timers();
+    capture.append(Buffer.from("Linux 6.1\r\n/ # "), performance.now());
+    await new Promise((resolve) => setTimeout(resolve, PARTIAL_IDLE_MS + 50));
+    assert.equal(timers(), before, "the lines' record timer does not wake the daemon again");
+    const records = await rawRecords(capture);
+    assert.deepEqual(
+      records.map((r) => [r["seq"], r["partial"] ?? false]),
+      [
+        [0, false],
+        [1, true],
+      ],
+    );
+    await capture.close();
+  });
+
   it("finds the line seq again behind more than 4 KiB of restarts' gap records", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-lines-"));
     const capture = await openCapture(dir);
