@@ -22,7 +22,7 @@ import type { CaptureSlice } from "./capture-reads.js";
 import { openWriter, recordTail } from "./capture-recovery.js";
 import type { CaptureWriter, RotationPolicy, WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
-import { LineSplitter, type LineSink } from "./line-splitter.js";
+import { LineSplitter, lineText, type LineSink } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
 export type { CaptureSlice } from "./capture-reads.js";
@@ -49,6 +49,27 @@ export interface CapturedLine {
   readonly text: string;
   /** Monotonic receive time (performance.now()) of the chunk that completed the line. */
   readonly at: number;
+}
+
+/** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
+export type StreamAction =
+  { readonly kind: "break" } | { readonly kind: "key"; readonly key: string } | { readonly kind: "nmi" };
+
+/**
+ * Follows every line without changing how the index is written (unlike onLine, which writes each
+ * line's record first): the crash watcher. Also hears our own actions and gaps, in stream order.
+ */
+export interface LineObserver {
+  line(line: {
+    readonly seq: number;
+    readonly text: string;
+    readonly offset: number;
+    readonly end: number;
+    readonly at: number;
+  }): void;
+  action(action: StreamAction, at: number): void;
+  /** No bytes could arrive (a disconnect, a restart): what follows is a new connection's output. */
+  gap(at: number): void;
 }
 
 export interface CaptureOptions {
@@ -83,6 +104,7 @@ const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
+  private readonly observers = new Set<LineObserver>();
   private partialTimer: NodeJS.Timeout | null = null;
   private runTimer: NodeJS.Timeout | null = null;
   /** Monotonic receive times of the open record's first and latest reads. */
@@ -171,6 +193,17 @@ export class Capture {
 
   lastActivityAt(): number {
     return this.lastActivity;
+  }
+
+  observe(observer: LineObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Tells observers of something the daemon sent that the target will answer (a key, an NMI). */
+  noteAction(action: StreamAction): void {
+    const at = performance.now();
+    for (const observer of this.observers) observer.action(action, at);
   }
 
   onLine(listener: (line: CapturedLine) => void): () => void {
@@ -264,6 +297,12 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
+    if (this.observers.size > 0) {
+      // Decoded here, not through the line log, which would keep the text of every line.
+      const text = lineText(source.subarray(start, end));
+      const line = { seq, text, offset, end: offset + end - start, at: this.receivedAt };
+      for (const observer of this.observers) observer.line(line);
+    }
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
@@ -284,6 +323,7 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
+    this.noteAction({ kind: "break" });
     this.indexRun();
     this.writer.writeMarkSoon({
       kind: "break",
@@ -309,6 +349,8 @@ export class Capture {
   markGap(reason: string): void {
     this.indexRun();
     this.flushPartial();
+    const at = performance.now();
+    for (const observer of this.observers) observer.gap(at);
     this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off: this.size, reason });
   }
 

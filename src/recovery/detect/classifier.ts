@@ -90,8 +90,12 @@ export interface LineInput {
   readonly at: number;
 }
 
+/** What the daemon sent: a BREAK (a SysRq key follows), the key itself, an NMI, a power action. */
 export type OwnAction =
-  { readonly kind: "sysrq"; readonly key: string } | { readonly kind: "nmi" } | { readonly kind: "power" };
+  | { readonly kind: "break" }
+  | { readonly kind: "key"; readonly key: string }
+  | { readonly kind: "nmi" }
+  | { readonly kind: "power" };
 
 const DEFAULTS = {
   reportQuietMs: 2000,
@@ -136,7 +140,7 @@ export class Classifier {
   action(action: OwnAction, at: number): void {
     this.ownStartedAt = at;
     this.ownUntil = at + this.o.ownQuietMs;
-    if (action.kind === "power" || (action.kind === "sysrq" && REBOOTING_KEYS.has(action.key)))
+    if (action.kind === "power" || (action.kind === "key" && REBOOTING_KEYS.has(action.key)))
       this.rebootExpected = true;
   }
 

@@ -94,7 +94,7 @@ describe("crash classifier on the real guest's transcripts", () => {
   it("an ordinary boot, userspace look-alikes and BREAK + l open nothing", () => {
     const feed = new Feed();
     feed.bytes(fixture("boot")).wait(500).bytes(fixture("userspace")).wait(500);
-    feed.classifier.action({ kind: "sysrq", key: "l" }, feed.now);
+    feed.classifier.action({ kind: "key", key: "l" }, feed.now);
     feed.bytes(fixture("break-l")).wait(40_000);
     assert.deepEqual(feed.opened(), []);
   });
@@ -164,7 +164,7 @@ describe("crash classifier on the real guest's transcripts", () => {
     const announced = new Feed().bytes(boot).bytes("[   30.1] reboot: Restarting system\r\n").bytes(boot);
     assert.deepEqual(announced.opened(), []);
     const ours = new Feed().bytes(boot).wait(1000);
-    ours.classifier.action({ kind: "sysrq", key: "b" }, ours.now);
+    ours.classifier.action({ kind: "key", key: "b" }, ours.now);
     ours.bytes(boot);
     assert.deepEqual(ours.opened(), []);
     const reconnected = new Feed().bytes(boot).wait(1000);
