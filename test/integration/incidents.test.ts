@@ -10,6 +10,11 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import { pino } from "pino";
+import { resolveConfig } from "../../src/config/load.js";
+import { startDaemon } from "../../src/daemon/daemon.js";
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/crash/${name}.bin`, import.meta.url)).toString("latin1");
@@ -123,5 +128,31 @@ describe("incidents", () => {
     }
     const metrics = await daemon.app.inject({ url: "/metrics" });
     assert.match(metrics.body, /sysrq_bridge_incidents_total/);
+  });
+
+  it("a reload applies a changed watch: `watch: false` stops it, turning it back on starts it", async () => {
+    const kernel = new FakeKernel();
+    const captureDir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-incidents-"));
+    let watch: unknown = false;
+    const config = () => resolveConfig({ captureDir, ports: [{ id: "vm0", transport: telnet, watch }] }, "/");
+    const daemon = await startDaemon({
+      config: config(),
+      logger: pino({ level: "silent" }),
+      listen: false,
+      createTransport: kernel.factory,
+      loadConfig: () => Promise.resolve(config()),
+    });
+    daemons.push(daemon);
+    const opened = async (): Promise<number> =>
+      (await daemon.app.inject({ url: "/incidents" })).json<{ incidents: unknown[] }>().incidents.length;
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+    kernel.transports.at(-1)?.print(fixture("boot") + fixture("panic"));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await opened(), 0, "watch: false");
+    watch = { quietMs: 5000 };
+    assert.deepEqual((await daemon.reload()).changed, ["vm0"]);
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open again");
+    kernel.transports.at(-1)?.print(fixture("boot") + fixture("panic"));
+    await waitUntil(async () => (await opened()) === 1, 3000, "the incident after the reload");
   });
 });
