@@ -22,7 +22,7 @@ import type { CaptureSlice } from "./capture-reads.js";
 import { openWriter, recordTail } from "./capture-recovery.js";
 import type { CaptureWriter, RotationPolicy, WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
-import { LineSplitter, lineText, type LineSink } from "./line-splitter.js";
+import { LineSplitter, type LineSink } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
 export type { CaptureSlice } from "./capture-reads.js";
@@ -60,13 +60,11 @@ export type StreamAction =
  * line's record first): the crash watcher. Also hears our own actions and gaps, in stream order.
  */
 export interface LineObserver {
-  line(line: {
-    readonly seq: number;
-    readonly text: string;
-    readonly offset: number;
-    readonly end: number;
-    readonly at: number;
-  }): void;
+  /**
+   * A line: source[start, end) (with its LF), at capture `offset`, received at `at` (monotonic).
+   * Bytes, not text: the watcher decodes only the few lines it needs (see recovery/detect/prefilter.ts).
+   */
+  line(seq: number, source: Buffer, start: number, end: number, offset: number, at: number): void;
   action(action: StreamAction, at: number): void;
   /** No bytes could arrive (a disconnect, a restart): what follows is a new connection's output. */
   gap(at: number): void;
@@ -297,12 +295,7 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
-    if (this.observers.size > 0) {
-      // Decoded here, not through the line log, which would keep the text of every line.
-      const text = lineText(source.subarray(start, end));
-      const line = { seq, text, offset, end: offset + end - start, at: this.receivedAt };
-      for (const observer of this.observers) observer.line(line);
-    }
+    for (const observer of this.observers) observer.line(seq, source, start, end, offset, this.receivedAt);
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).

@@ -10,7 +10,9 @@ import type { Logger } from "pino";
 import type { LineObserver, StreamAction } from "../capture/capture.js";
 import { compileUserRegex } from "../capture/user-regex.js";
 import type { WatchConfig } from "../config/types.js";
+import { lineText } from "../capture/line-splitter.js";
 import type { Port } from "../ports/port.js";
+import { mayMatter } from "./detect/prefilter.js";
 import { Classifier, type Change, type WatchPattern } from "./detect/classifier.js";
 import type { IncidentStore } from "./incidents.js";
 
@@ -40,6 +42,11 @@ export class PortWatch {
         quietMs: config.quietMs,
         silenceMs: config.silenceMs,
         patterns,
+        contextOf: (seq, lines) => {
+          const out: string[] = [];
+          for (let s = Math.max(0, seq - lines); s < seq; s += 1) out.push(port.capture.lines.text(s));
+          return out.filter((text) => text !== ""); // "" also for lines the log no longer holds
+        },
         newId: () => store.newId(),
         wallClock: () => new Date().toISOString(),
       },
@@ -47,7 +54,12 @@ export class PortWatch {
     );
     const watch = new PortWatch(port, classifier, store, log);
     const observer: LineObserver = {
-      line: (line) => watch.apply(classifier.line(line)),
+      line: (seq, source, start, end, offset, at) => {
+        const input = { seq, offset, end: offset + end - start, at };
+        if (classifier.needsText || mayMatter(source, start, end, classifier.stamped))
+          watch.apply(classifier.line({ ...input, text: lineText(source.subarray(start, end)) }));
+        else watch.apply(classifier.skip(at));
+      },
       action: (action, at) => classifier.action(ownAction(action), at),
       gap: (at) => {
         watch.apply(classifier.disconnected(at));

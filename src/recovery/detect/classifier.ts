@@ -48,6 +48,11 @@ export interface ClassifierOptions {
   readonly contextLines?: number;
   /** Bounds of one incident's report + context, in characters (the file copy stays ≤ 1 MiB). */
   readonly maxReportChars?: number;
+  /**
+   * The lines before `seq` (the trigger) for an incident's context, oldest first; absent: the
+   * classifier keeps them itself from the lines it is given as text.
+   */
+  readonly contextOf?: (seq: number, lines: number) => string[];
   readonly newId: () => string;
   readonly wallClock: () => string;
 }
@@ -129,7 +134,8 @@ export class Classifier {
   private lastBanner: Banner | "connected" = "connected";
   private outputSinceBanner = false;
   private rebootExpected = false;
-  private readonly o: Required<Omit<ClassifierOptions, "kinds">> & { kinds?: ReadonlySet<IncidentKind> };
+  private readonly o: Required<Omit<ClassifierOptions, "kinds" | "contextOf">> &
+    Pick<ClassifierOptions, "kinds" | "contextOf">;
 
   constructor(options: ClassifierOptions, now: number) {
     this.o = { ...DEFAULTS, ...options };
@@ -156,6 +162,30 @@ export class Classifier {
   disconnected(at: number): Change[] {
     const changes = this.tick(at);
     this.collecting = false;
+    return changes;
+  }
+
+  /** True while every line must come as text: a report is being collected, or something needs it. */
+  get needsText(): boolean {
+    return this.collecting || this.cutHere !== null || this.o.patterns.length > 0;
+  }
+
+  /** The port has shown printk timestamps (prefilter.ts: a line without one is then userspace). */
+  get stamped(): boolean {
+    return this.timestamps;
+  }
+
+  /**
+   * A line prefilter.ts found nothing in, not decoded: it only counts as output (for quiet, silence,
+   * our own action's window and the banner rule).
+   */
+  skip(at: number): Change[] {
+    const changes = this.open === null ? [] : this.tick(at);
+    this.lastActivityAt = at;
+    this.silenceFired = false;
+    this.inOwnWindow(at);
+    this.lastLineAt = at;
+    this.outputSinceBanner = true;
     return changes;
   }
 
@@ -311,7 +341,9 @@ export class Classifier {
   private newIncident(kind: IncidentKind, line: LineInput, text: string): DetectedIncident {
     this.chars = 0;
     const context: string[] = [];
-    for (const c of this.context) {
+    const before =
+      this.o.contextOf && line.seq >= 0 ? this.o.contextOf(line.seq, this.o.contextLines) : this.context;
+    for (const c of before) {
       if (this.chars + c.length > this.o.maxReportChars) break;
       context.push(c);
       this.chars += c.length;
@@ -344,6 +376,7 @@ export class Classifier {
   }
 
   private remember(text: string): void {
+    if (this.o.contextOf) return;
     this.context.push(text);
     if (this.context.length > this.o.contextLines) this.context.shift();
   }

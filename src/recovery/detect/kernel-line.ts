@@ -21,12 +21,14 @@ export interface KernelLine {
 }
 
 export function readKernelLine(raw: string): KernelLine {
-  const text =
-    raw.includes("\x1b") || raw.includes("\r") || raw.includes("\n") ? raw.replace(ESCAPES, "") : raw;
+  let text = raw;
+  if (text.includes("\x1b") || text.includes("\r") || text.includes("\n")) text = text.replace(ESCAPES, "");
+  // The last timestamp near the start (a glued prompt before it is short): not a scan of a long line.
+  const head = text.length > 300 ? text.slice(0, 300) : text;
   let end = -1;
-  if (text.includes("]")) {
+  if (head.includes("]")) {
     TIMESTAMP.lastIndex = 0;
-    for (let m = TIMESTAMP.exec(text); m !== null; m = TIMESTAMP.exec(text)) end = m.index + m[0].length;
+    for (let m = TIMESTAMP.exec(head); m !== null; m = TIMESTAMP.exec(head)) end = m.index + m[0].length;
   }
   if (end >= 0) return { text, message: text.slice(end), timestamped: true };
   return { text, message: text.replace(/^<\d>/, ""), timestamped: false };

@@ -9,6 +9,9 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { compileUserRegex } from "../../../src/capture/user-regex.js";
 import { LineSplitter, lineText } from "../../../src/capture/line-splitter.js";
+import { mayMatter } from "../../../src/recovery/detect/prefilter.js";
+import { ANNOUNCED_REBOOT, CUT_HERE, bannerOf, headerKind } from "../../../src/recovery/detect/headers.js";
+import { readKernelLine } from "../../../src/recovery/detect/kernel-line.js";
 import {
   Classifier,
   type Change,
@@ -30,7 +33,15 @@ class Feed {
   readonly classifier: Classifier;
   private rand: number;
 
-  constructor(options: Partial<ClassifierOptions> = {}, seed = 1) {
+  /** Every line's text, for the context (the daemon reads it from the line log). */
+  private readonly texts: string[] = [];
+
+  /** `prefilter`: skip the lines prefilter.ts rules out, as the daemon's watcher does. */
+  constructor(
+    options: Partial<ClassifierOptions> = {},
+    seed = 1,
+    readonly prefilter = true,
+  ) {
     let n = 0;
     this.rand = seed;
     this.classifier = new Classifier(
@@ -39,6 +50,7 @@ class Feed {
         silenceMs: 0,
         patterns: [],
         newId: () => `i${++n}`,
+        contextOf: (seq, lines) => this.texts.slice(Math.max(0, seq - lines), seq),
         wallClock: () => new Date(this.now).toISOString(),
         ...options,
       },
@@ -58,9 +70,12 @@ class Feed {
     const sink = {
       line: (source: Buffer, start: number, end: number, offset: number) => {
         const text = lineText(source.subarray(start, end));
-        this.changes.push(
-          ...this.classifier.line({ text, seq: this.seq++, offset, end: offset + end - start, at: this.now }),
-        );
+        this.texts.push(text);
+        const input = { seq: this.seq++, offset, end: offset + end - start, at: this.now };
+        const c = this.classifier;
+        if (!this.prefilter || c.needsText || mayMatter(source, start, end, c.stamped))
+          this.changes.push(...c.line({ ...input, text }));
+        else this.changes.push(...c.skip(this.now));
       },
     };
     for (let at = 0; at < buf.length;) {
@@ -198,6 +213,30 @@ describe("crash classifier on lines written from the kernel's format strings (no
     ["oom", "[   41.1] Memory cgroup out of memory: Killed process 12 (x) total-vm:1kB"], // mm/oom_kill.c
     ["panic", "/ # \x1b[6n[   41.1] Kernel panic - not syncing: Fatal exception"], // glued to a prompt
   ];
+  it("the byte prefilter lets through every line of every transcript and case that could matter", () => {
+    const lines = ["boot", "userspace", "break-l", "nmi", "oom", "panic"]
+      .flatMap((name) => fixture(name).toString("latin1").split("\n"))
+      .concat(cases.map(([, line]) => line))
+      .concat(["SeaBIOS (version 1.16.2)", "U-Boot 2024.01 (Jan 01 2024)", "[ 1.0] reboot: Power down"]);
+    let through = 0;
+    for (const line of lines) {
+      const { message, text } = readKernelLine(line);
+      const matters =
+        headerKind(message) !== null ||
+        bannerOf(message, text) !== null ||
+        CUT_HERE.test(message) ||
+        ANNOUNCED_REBOOT.test(message);
+      const buf = Buffer.from(`${line}\n`, "latin1");
+      const passes = mayMatter(buf, 0, buf.length, true);
+      if (matters) assert.ok(passes, JSON.stringify(line));
+      if (passes) through += 1;
+    }
+    assert.ok(
+      through < lines.length / 5,
+      `the prefilter lets few lines through (${through} of ${lines.length})`,
+    );
+  });
+
   for (const [kind, line] of cases) {
     it(`${kind}: ${JSON.stringify(line.slice(11, 60))}`, () => {
       const feed = new Feed().bytes(fixture("boot")).wait(1000).bytes(`${line}\r\n`);
