@@ -5,6 +5,7 @@
  */
 export const ErrorCodes = {
   PORT_NOT_FOUND: 404,
+  INCIDENT_NOT_FOUND: 404,
   INVALID_KEY: 400,
   VALIDATION: 400,
   MALFORMED_REQUEST: 400,

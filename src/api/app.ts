@@ -37,6 +37,8 @@ import { sysrqRoutes } from "./routes/sysrq.js";
 import { writeRoutes } from "./routes/write.js";
 import { HTTP_SERVER_OPTIONS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "./http-connections.js";
 import { createValidatorCompiler } from "./validation.js";
+import { incidentRoutes } from "./routes/incidents.js";
+import { IncidentStore } from "../recovery/incidents.js";
 import { registerWebConsole } from "./web.js";
 
 declare module "fastify" {
@@ -46,6 +48,7 @@ declare module "fastify" {
     metrics: BridgeMetrics;
     tokens: TokenVerifier;
     consoles: ConsoleHub;
+    incidents: IncidentStore;
     /** Re-reads the config file and applies it (daemon/daemon.ts); POST /reload and SIGHUP. */
     reloadConfig: () => Promise<ReloadResult>;
     /** A reload's tokens and rate limits, for the requests that follow. */
@@ -76,6 +79,8 @@ export interface AppOptions {
   readonly ports: PortRegistry;
   readonly logger: Logger;
   readonly audit: AuditLog;
+  /** What the crash watchers found; absent: an empty store in memory (in-process tests). */
+  readonly incidents?: IncidentStore;
   /** Empty: no authentication (the config then allows loopback listeners only). */
   readonly tokens: readonly TokenConfig[];
   readonly rateLimit: RateLimitConfig;
@@ -123,7 +128,9 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.decorate("audit", options.audit);
   app.decorate("tokens", new TokenVerifier(options.tokens));
   app.decorate("consoles", new ConsoleHub());
-  app.decorate("metrics", new BridgeMetrics(options.ports));
+  const incidents = options.incidents ?? IncidentStore.inMemory(options.logger);
+  app.decorate("incidents", incidents);
+  app.decorate("metrics", new BridgeMetrics(options.ports, incidents));
   // Hooks every request runs take a callback: no promise on every answer's path (see docs/performance.md).
   app.addHook("onResponse", (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
@@ -177,6 +184,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(consoleRoutes);
   await app.register(leaseRoutes);
   await app.register(reloadRoutes);
+  await app.register(incidentRoutes);
   await registerWebConsole(app);
   return app;
 }

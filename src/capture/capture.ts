@@ -51,6 +51,25 @@ export interface CapturedLine {
   readonly at: number;
 }
 
+/** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
+export type StreamAction =
+  { readonly kind: "break" } | { readonly kind: "key"; readonly key: string } | { readonly kind: "nmi" };
+
+/**
+ * Follows every line without changing how the index is written (unlike onLine, which writes each
+ * line's record first): the crash watcher. Also hears our own actions and gaps, in stream order.
+ */
+export interface LineObserver {
+  /**
+   * A line: source[start, end) (with its LF), at capture `offset`, received at `at` (monotonic).
+   * Bytes, not text: the watcher decodes only the few lines it needs (see recovery/detect/prefilter.ts).
+   */
+  line(seq: number, source: Buffer, start: number, end: number, offset: number, at: number): void;
+  action(action: StreamAction, at: number): void;
+  /** No bytes could arrive (a disconnect, a restart): what follows is a new connection's output. */
+  gap(at: number): void;
+}
+
 export interface CaptureOptions {
   readonly retainLines: number;
   readonly rotation: RotationPolicy;
@@ -83,6 +102,7 @@ const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
+  private readonly observers = new Set<LineObserver>();
   private partialTimer: NodeJS.Timeout | null = null;
   private runTimer: NodeJS.Timeout | null = null;
   /** Monotonic receive times of the open record's first and latest reads. */
@@ -171,6 +191,17 @@ export class Capture {
 
   lastActivityAt(): number {
     return this.lastActivity;
+  }
+
+  observe(observer: LineObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
+  }
+
+  /** Tells observers of something the daemon sent that the target will answer (a key, an NMI). */
+  noteAction(action: StreamAction): void {
+    const at = performance.now();
+    for (const observer of this.observers) observer.action(action, at);
   }
 
   onLine(listener: (line: CapturedLine) => void): () => void {
@@ -271,6 +302,7 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
+    for (const observer of this.observers) observer.line(seq, source, start, end, offset, this.receivedAt);
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
@@ -294,6 +326,7 @@ export class Capture {
    * console printed before and after each one.
    */
   markBreak(): void {
+    this.noteAction({ kind: "break" });
     this.indexRun();
     this.writer.writeMarkSoon({
       kind: "break",
@@ -319,6 +352,8 @@ export class Capture {
   markGap(reason: string): void {
     this.indexRun();
     this.flushPartial();
+    const at = performance.now();
+    for (const observer of this.observers) observer.gap(at);
     this.writer.writeMark({ kind: "gap", ts: new Date().toISOString(), off: this.size, reason });
   }
 

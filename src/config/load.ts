@@ -25,6 +25,8 @@ import {
   type PortConfig,
   type QmpEndpointConfig,
   type TransportConfig,
+  DEFAULT_WATCH_QUIET_MS,
+  type WatchConfig,
 } from "./types.js";
 import { validateConfig } from "./validator.js";
 
@@ -103,6 +105,16 @@ function resolveCapture(capture: ConfigInput["capture"]): CaptureConfig {
   return { rotateBytes, maxTotalBytes };
 }
 
+function resolveWatch(watch: PortInput["watch"]): WatchConfig | null {
+  if (watch === false) return null;
+  return {
+    kinds: watch?.kinds ?? null,
+    silenceMs: watch?.silenceMs ?? 0,
+    quietMs: watch?.quietMs ?? DEFAULT_WATCH_QUIET_MS,
+    patterns: watch?.patterns ?? [],
+  };
+}
+
 function resolvePort(
   port: PortInput,
   index: number,
@@ -143,6 +155,7 @@ function resolvePort(
     sysrqVia,
     queueLimit: port.queueLimit ?? 64,
     allowLineControl: port.allowLineControl ?? false,
+    watch: resolveWatch(port.watch),
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

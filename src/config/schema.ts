@@ -3,6 +3,7 @@
  * Unknown keys are errors. Defaults are applied in load.ts, explicitly typed, not by the validator.
  */
 import Type, { type Static, type TSchema } from "typebox";
+import { WATCH_KINDS } from "./types.js";
 
 export const PORT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
@@ -203,6 +204,49 @@ export const ExportSchema = Type.Object(
   strict,
 );
 
+export const WatchSchema = Type.Union([
+  Type.Literal(false),
+  Type.Object(
+    {
+      kinds: Type.Optional(
+        Type.Array(Type.Union(WATCH_KINDS.map((kind) => Type.Literal(kind))), { uniqueItems: true }),
+      ),
+      silenceMs: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: 86_400_000,
+          description: "no output this long opens `silence`; 0 off",
+        }),
+      ),
+      quietMs: Type.Optional(
+        Type.Integer({
+          minimum: 1000,
+          maximum: 86_400_000,
+          description: "an incident closes after this quiet",
+        }),
+      ),
+      patterns: Type.Optional(
+        Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$" }),
+              match: Type.String({
+                minLength: 1,
+                maxLength: 1000,
+                description: "RE2 syntax, as GET /log?match",
+              }),
+              severity: Type.Union([Type.Literal("info"), Type.Literal("warning"), Type.Literal("error")]),
+            },
+            strict,
+          ),
+          { maxItems: 32 },
+        ),
+      ),
+    },
+    strict,
+  ),
+]);
+
 export const PortSchema = Type.Object(
   {
     id: Type.String({ pattern: PORT_ID_PATTERN }),
@@ -226,6 +270,7 @@ export const PortSchema = Type.Object(
           "tty ports: RFC 2217 clients' baud and DTR/RTS requests change the device (default false: echoed, not applied)",
       }),
     ),
+    watch: Type.Optional(WatchSchema),
   },
   strict,
 );

@@ -106,7 +106,47 @@ export interface PortConfig {
    * and audited as not applied (pyserial sends 9600 baud and raises DTR/RTS on every open).
    */
   readonly allowLineControl: boolean;
+  /** Crash and hang detection on this port's console (docs/recovery.md); null: `watch: false`. */
+  readonly watch: WatchConfig | null;
 }
+
+/** Report kinds the watcher knows: the kernel's, no output for silenceMs, a user pattern, a reboot. */
+export const WATCH_KINDS = [
+  "panic",
+  "oops",
+  "bug",
+  "warning",
+  "soft-lockup",
+  "hard-lockup",
+  "rcu-stall",
+  "hung-task",
+  "wq-lockup",
+  "oom",
+  "nmi",
+  "silence",
+  "pattern",
+  "reboot",
+] as const;
+export type WatchKind = (typeof WATCH_KINDS)[number];
+
+export interface WatchPatternConfig {
+  readonly name: string;
+  /** RE2 syntax, compiled by capture/user-regex.ts like GET /log?match. */
+  readonly match: string;
+  readonly severity: "info" | "warning" | "error";
+}
+
+export interface WatchConfig {
+  /** Kinds that open an incident; null: all. */
+  readonly kinds: readonly WatchKind[] | null;
+  /** No byte for this long opens a `silence` incident; 0: off (idle consoles are quiet). */
+  readonly silenceMs: number;
+  /** An incident closes as `observed` after this long without a new report. */
+  readonly quietMs: number;
+  readonly patterns: readonly WatchPatternConfig[];
+}
+
+export const DEFAULT_WATCH_QUIET_MS = 30_000;
 
 /** One re-export listener; its clients act as the named token (or as everyone, with no tokens). */
 export interface ExportListenerConfig {

@@ -16,6 +16,8 @@ import { BridgeError } from "../errors.js";
 import { startExports, type ExportListeners } from "../export/listeners.js";
 import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
+import { IncidentStore } from "../recovery/incidents.js";
+import { PortWatch } from "../recovery/watch.js";
 import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
 export interface Daemon {
@@ -71,6 +73,24 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       log: logger,
     });
     undo.push(() => ports.stopAll(0));
+    const incidents = IncidentStore.open(config.captureDir, logger.child({ component: "incidents" }));
+    // Watching from before the ports start, so a crash watcher sees each port's first byte.
+    const watches = new Map<string, PortWatch>();
+    const watchPorts = async (ids: readonly string[]): Promise<void> => {
+      for (const id of ids) {
+        watches.get(id)?.stop();
+        watches.delete(id);
+        const port = ports.list().find((p) => p.id === id);
+        if (!port) continue;
+        const watch = await PortWatch.start(port, incidents, logger.child({ port: id, component: "watch" }));
+        if (watch) watches.set(id, watch);
+      }
+    };
+    await watchPorts(config.ports.map((port) => port.id));
+    undo.push(async () => {
+      for (const watch of watches.values()) watch.stop();
+      await incidents.flush();
+    });
     const audit = await AuditLog.open(config.audit, logger);
     undo.push(() => audit.close());
     let reload: () => Promise<ReloadResult> = () =>
@@ -80,6 +100,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ports,
       logger,
       audit,
+      incidents,
       tokens: config.auth.tokens,
       rateLimit: config.rateLimit,
       ...(config.listen.tls ? { tls: config.listen.tls } : {}),
@@ -120,6 +141,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         await exportChange.abandon();
         throw err;
       }
+      await watchPorts([...plan.removed, ...started.map((port) => port.id)]);
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
       // pino children made without a level of their own (every one here) read the root's.
@@ -185,6 +207,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
           await ports.stopAll(graceMs);
+          for (const watch of watches.values()) watch.stop();
+          await incidents.flush();
           await serverClosed;
           await audit.close();
         })();

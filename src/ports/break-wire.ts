@@ -58,6 +58,7 @@ export class BreakWire {
       },
       sendKey: async (key) => {
         arm.byteSent();
+        capture.noteAction({ kind: "key", key });
         await withDeadline(transport.write(Buffer.from(key, "latin1")), 0, "key write");
       },
       sendBreakAndKey: async (holdMs, key) => {
@@ -69,6 +70,7 @@ export class BreakWire {
         await this.quietLine();
         await withDeadline(combined(holdMs, Buffer.from(key, "latin1")), holdMs, "BREAK and key");
         capture.markBreak();
+        capture.noteAction({ kind: "key", key });
         arm.byteSent(); // the key consumed the arm at once
       },
       keyAnswered: () => arm.writesRead(),

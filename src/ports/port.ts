@@ -346,6 +346,7 @@ export class Port {
       throw new BridgeError("NMI_UNSUPPORTED", `port ${this.id}: ${support.state.reason}`);
     return this.link.runOnWire("open", async () => {
       const inject = async (): Promise<void> => {
+        this.deps.capture.noteAction({ kind: "nmi" });
         try {
           await method.inject();
         } catch (err) {

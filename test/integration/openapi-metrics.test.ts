@@ -18,6 +18,8 @@ const EXPECTED_ERRORS: Record<string, number[]> = {
   "GET /ports/{id}": [400, 401, 403, 404, 429],
   "GET /sysrq/keys": [401, 403, 429],
   "GET /audit": [400, 401, 403, 429],
+  "GET /incidents": [400, 401, 403, 429],
+  "GET /incidents/{id}": [400, 401, 403, 404, 429],
   "POST /reload": [400, 401, 403, 429, 503],
   "GET /ports/{id}/log": [400, 401, 403, 404, 429],
   "GET /ports/{id}/capture": [400, 401, 403, 404, 410, 416, 429],

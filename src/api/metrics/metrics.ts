@@ -6,6 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { NmiResult } from "../../nmi/run.js";
 import type { PortRegistry } from "../../ports/registry.js";
+import type { IncidentStore } from "../../recovery/incidents.js";
 import type { KeyResult } from "../../sysrq/result.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
@@ -21,7 +22,7 @@ export class BridgeMetrics {
   private readonly nmiVerdicts: Counter<"port" | "verdict">;
   private readonly sysrqLatency: Histogram<"port">;
 
-  constructor(ports: PortRegistry) {
+  constructor(ports: PortRegistry, incidents?: IncidentStore) {
     const registers = [this.registry];
     // Event-loop lag sampled every 100 ms, not prom-client's 10: its timer woke an idle daemon 100
     // times a second (~6 ms of CPU a second on the bench's VM, ~1 ms per request at a request a tenth
@@ -51,6 +52,19 @@ export class BridgeMetrics {
       registers,
       collect() {
         for (const port of stats()) this.set({ port: port.id }, port.queueDepth);
+      },
+    });
+    new Counter({
+      name: "sysrq_bridge_incidents_total",
+      help: "incidents the crash watcher opened since start-up, by port and kind (an incident counts once per kind it has)",
+      labelNames: ["port", "kind"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [key, count] of incidents?.counts() ?? []) {
+          const [port = "", kind = ""] = key.split("\u0000");
+          this.inc({ port, kind }, count);
+        }
       },
     });
     new Counter({

@@ -1,0 +1,383 @@
+/**
+ * A streaming crash and hang classifier over one port's console lines. Pure: no I/O, no timers; time
+ * comes in with each call (monotonic ms), ids and wall-clock stamps through the options.
+ *
+ *   line(text, offsets, at) ──> header? ──> open incident ──> report lines until the console is quiet
+ *                                   │            └─ a later header joins it (one failure, one incident)
+ *                                   └─ inside the window of our own SysRq / NMI: the action's output
+ *   tick(now) ──> the report ends after reportQuietMs of quiet; the incident closes (observed) after
+ *                 quietMs without a new header; no output for silenceMs opens `silence`
+ *
+ * A header counts only where the kernel's message starts (kernel-line.ts); once the port has shown
+ * printk timestamps, a line without one is userspace and never a header.
+ */
+import type { UserRegex } from "../../capture/user-regex.js";
+import {
+  ANNOUNCED_REBOOT,
+  CUT_HERE,
+  REPORT_END,
+  bannerOf,
+  headerKind,
+  type Banner,
+  type IncidentKind,
+} from "./headers.js";
+import { readKernelLine } from "./kernel-line.js";
+
+export type Severity = "info" | "warning" | "error";
+
+export interface WatchPattern {
+  readonly name: string;
+  readonly regex: UserRegex;
+  readonly severity: Severity;
+}
+
+export interface ClassifierOptions {
+  /** Kinds that may open an incident (all when absent). */
+  readonly kinds?: ReadonlySet<IncidentKind>;
+  /** An open incident closes as `observed` after this long without a new header. */
+  readonly quietMs: number;
+  /** No byte for this long opens a `silence` incident; 0 = off. */
+  readonly silenceMs: number;
+  readonly patterns: readonly WatchPattern[];
+  /** A report ends once the console has been quiet this long after its last line. */
+  readonly reportQuietMs?: number;
+  /** Our action's output ends once the console has been quiet this long (and at most ownMaxMs). */
+  readonly ownQuietMs?: number;
+  readonly ownMaxMs?: number;
+  /** Lines kept before a trigger, copied into the incident's context. */
+  readonly contextLines?: number;
+  /** Bounds of one incident's report + context, in characters (the file copy stays ≤ 1 MiB). */
+  readonly maxReportChars?: number;
+  /**
+   * The lines before `seq` (the trigger) for an incident's context, oldest first; absent: the
+   * classifier keeps them itself from the lines it is given as text.
+   */
+  readonly contextOf?: (seq: number, lines: number) => string[];
+  readonly newId: () => string;
+  readonly wallClock: () => string;
+}
+
+export interface Span {
+  readonly kind: IncidentKind;
+  readonly start: number;
+  end: number;
+}
+
+export interface DetectedIncident {
+  readonly id: string;
+  readonly kinds: IncidentKind[];
+  state: "open" | "closed";
+  readonly opened: string;
+  closed?: string;
+  outcome?: "observed";
+  readonly trigger: { readonly line: string; readonly seq: number; readonly offset: number };
+  readonly report: string[];
+  readonly context: readonly string[];
+  /** Each header's report in capture byte offsets: [start, end). */
+  readonly spans: Span[];
+  /** User patterns that matched, with their severity. */
+  readonly patterns: { name: string; severity: Severity }[];
+  /** The report or context hit maxReportChars: later lines were left out. */
+  truncated: boolean;
+}
+
+export type Change =
+  | { readonly type: "opened"; readonly incident: DetectedIncident }
+  | { readonly type: "grew"; readonly incident: DetectedIncident }
+  | { readonly type: "closed"; readonly incident: DetectedIncident };
+
+export interface LineInput {
+  readonly text: string;
+  readonly seq: number;
+  /** Capture offsets of the line's first byte and just past its last. */
+  readonly offset: number;
+  readonly end: number;
+  readonly at: number;
+}
+
+/** What the daemon sent: a BREAK (a SysRq key follows), the key itself, an NMI, a power action. */
+export type OwnAction =
+  | { readonly kind: "break" }
+  | { readonly kind: "key"; readonly key: string }
+  | { readonly kind: "nmi" }
+  | { readonly kind: "power" };
+
+const DEFAULTS = {
+  reportQuietMs: 2000,
+  ownQuietMs: 1500,
+  ownMaxMs: 60_000,
+  contextLines: 50,
+  maxReportChars: 512 * 1024,
+};
+/** Lines after `cut here` within which the header it announces must come. */
+const CUT_HERE_LINES = 4;
+/** Keys after which a new boot banner is what we asked for. */
+const REBOOTING_KEYS = new Set(["b", "o", "c"]);
+
+export class Classifier {
+  private open: DetectedIncident | null = null;
+  /** The open incident's report is still collecting lines. */
+  private collecting = false;
+  /** The report being collected has printed its `---[ end ...` line. */
+  private endSeen = false;
+  private chars = 0;
+  private lastHeaderAt = 0;
+  private lastLineAt = 0;
+  private lastActivityAt: number;
+  private silenceFired = false;
+  private readonly context: string[] = [];
+  private cutHere: { line: LineInput; text: string; left: number } | null = null;
+  private ownUntil = -1;
+  private ownStartedAt = -1;
+  private timestamps = false;
+  /** Banner rule: the last banner seen since (re)connect, output after it, a reboot we expect. */
+  private lastBanner: Banner | "connected" = "connected";
+  private outputSinceBanner = false;
+  private rebootExpected = false;
+  private readonly o: Required<Omit<ClassifierOptions, "kinds" | "contextOf">> &
+    Pick<ClassifierOptions, "kinds" | "contextOf">;
+
+  constructor(options: ClassifierOptions, now: number) {
+    this.o = { ...DEFAULTS, ...options };
+    this.lastActivityAt = now;
+  }
+
+  /** Our own action just went out: what the console prints next belongs to it. */
+  action(action: OwnAction, at: number): void {
+    this.ownStartedAt = at;
+    this.ownUntil = at + this.o.ownQuietMs;
+    if (action.kind === "power" || (action.kind === "key" && REBOOTING_KEYS.has(action.key)))
+      this.rebootExpected = true;
+  }
+
+  /** The port (re)connected: the first banner after this never opens a `reboot` incident. */
+  connected(at: number): void {
+    this.lastBanner = "connected";
+    this.outputSinceBanner = false;
+    this.lastActivityAt = at;
+    this.silenceFired = false;
+  }
+
+  /** The port lost its wire: a report in progress ends there. */
+  disconnected(at: number): Change[] {
+    const changes = this.tick(at);
+    this.collecting = false;
+    return changes;
+  }
+
+  /** True while every line must come as text: a report is being collected, or something needs it. */
+  get needsText(): boolean {
+    return this.collecting || this.cutHere !== null || this.o.patterns.length > 0;
+  }
+
+  /** The port has shown printk timestamps (prefilter.ts: a line without one is then userspace). */
+  get stamped(): boolean {
+    return this.timestamps;
+  }
+
+  /**
+   * A line prefilter.ts found nothing in, not decoded: it only counts as output (for quiet, silence,
+   * our own action's window and the banner rule).
+   */
+  skip(at: number): Change[] {
+    const changes = this.open === null ? [] : this.tick(at);
+    this.lastActivityAt = at;
+    this.silenceFired = false;
+    this.inOwnWindow(at);
+    this.lastLineAt = at;
+    this.outputSinceBanner = true;
+    return changes;
+  }
+
+  line(input: LineInput): Change[] {
+    const changes = this.tick(input.at);
+    this.lastActivityAt = input.at;
+    this.silenceFired = false;
+    const kl = readKernelLine(input.text);
+    if (kl.timestamped) this.timestamps = true;
+    const owned = this.inOwnWindow(input.at);
+    this.lastLineAt = input.at;
+    const message = kl.timestamped || !this.timestamps ? kl.message : "";
+
+    let kind: IncidentKind | null = headerKind(message);
+    if (kind === null && this.cutHere !== null) {
+      this.cutHere.left -= 1;
+      if (this.cutHere.left <= 0) {
+        // A `cut here` with no header after it: the kernel's WARN without its header line.
+        const cut = this.cutHere;
+        this.cutHere = null;
+        this.header("warning", cut.line, cut.text, changes);
+      }
+    }
+    let startLine: { line: LineInput; text: string } = { line: input, text: kl.text };
+    if (kind !== null && this.cutHere !== null) startLine = this.cutHere;
+    if (kind === null && CUT_HERE.test(message) && !owned) {
+      this.cutHere = { line: input, text: kl.text, left: CUT_HERE_LINES };
+    }
+    if (kind !== null) this.cutHere = null;
+    if (kind !== null && owned && kind !== "panic") kind = null; // the dump we asked for
+
+    let pattern: { name: string; severity: "info" | "warning" | "error" } | null = null;
+    if (kind === null && this.o.patterns.length > 0) {
+      for (const p of this.o.patterns) {
+        if (p.regex.test(kl.text)) {
+          pattern = { name: p.name, severity: p.severity };
+          kind = "pattern";
+          break;
+        }
+      }
+    }
+
+    const banner = kind === null ? bannerOf(message, kl.text) : null;
+    if (banner !== null) {
+      const unexpected =
+        !this.rebootExpected &&
+        this.outputSinceBanner &&
+        (this.lastBanner === "linux" || (this.lastBanner !== "connected" && banner === "firmware"));
+      this.lastBanner = banner;
+      this.outputSinceBanner = false;
+      this.rebootExpected = false;
+      if (unexpected && this.open === null) kind = "reboot";
+    } else {
+      this.outputSinceBanner = true;
+      if (ANNOUNCED_REBOOT.test(message)) this.rebootExpected = true;
+    }
+
+    if (kind !== null && this.enabled(kind)) {
+      this.header(kind, startLine.line, startLine.text, changes, pattern);
+      if (startLine.line !== input) this.append(input, kl.text);
+    } else if (this.open !== null && this.collecting) {
+      this.append(input, kl.text);
+      if (REPORT_END.test(message)) this.endSeen = true;
+    }
+    this.remember(kl.text);
+    return changes;
+  }
+
+  /** Time passes: reports end, incidents close, silence is noticed. */
+  tick(now: number): Change[] {
+    const changes: Change[] = [];
+    const open = this.open;
+    if (open !== null) {
+      // Before the report's end line a pause may be the kernel still printing (a slow console).
+      const quiet = this.endSeen ? this.o.reportQuietMs : this.o.reportQuietMs * 3;
+      if (this.collecting && now - this.lastLineAt >= quiet) {
+        this.collecting = false;
+        changes.push({ type: "grew", incident: open });
+      }
+      if (now - this.lastHeaderAt >= this.o.quietMs) {
+        open.state = "closed";
+        open.closed = this.o.wallClock();
+        open.outcome = "observed";
+        this.open = null;
+        this.collecting = false;
+        changes.push({ type: "closed", incident: open });
+      }
+    }
+    if (
+      this.o.silenceMs > 0 &&
+      !this.silenceFired &&
+      this.open === null &&
+      now - this.lastActivityAt >= this.o.silenceMs &&
+      this.enabled("silence")
+    ) {
+      this.silenceFired = true;
+      const incident = this.newIncident("silence", { text: "", seq: -1, offset: -1, end: -1, at: now }, "");
+      this.open = incident;
+      this.collecting = false;
+      this.lastHeaderAt = now;
+      changes.push({ type: "opened", incident });
+    }
+    return changes;
+  }
+
+  /** The open incident, if any. */
+  get current(): DetectedIncident | null {
+    return this.open;
+  }
+
+  private inOwnWindow(at: number): boolean {
+    if (this.ownUntil < 0) return false;
+    if (at <= this.ownUntil && at - this.ownStartedAt <= this.o.ownMaxMs) {
+      this.ownUntil = at + this.o.ownQuietMs;
+      return true;
+    }
+    this.ownUntil = -1;
+    return false;
+  }
+
+  private enabled(kind: IncidentKind): boolean {
+    return this.o.kinds === undefined || this.o.kinds.has(kind);
+  }
+
+  private header(
+    kind: IncidentKind,
+    line: LineInput,
+    text: string,
+    changes: Change[],
+    pattern: { name: string; severity: Severity } | null = null,
+  ): void {
+    this.lastHeaderAt = line.at;
+    const open = this.open;
+    if (open === null) {
+      const incident = this.newIncident(kind, line, text);
+      if (pattern) incident.patterns.push(pattern);
+      this.open = incident;
+      this.collecting = true;
+      this.endSeen = false;
+      this.append(line, text);
+      changes.push({ type: "opened", incident });
+      return;
+    }
+    if (!open.kinds.includes(kind)) open.kinds.push(kind);
+    if (pattern && !open.patterns.some((p) => p.name === pattern.name)) open.patterns.push(pattern);
+    open.spans.push({ kind, start: line.offset, end: line.end });
+    this.collecting = true;
+    this.endSeen = false;
+    this.append(line, text);
+    changes.push({ type: "grew", incident: open });
+  }
+
+  private newIncident(kind: IncidentKind, line: LineInput, text: string): DetectedIncident {
+    this.chars = 0;
+    const context: string[] = [];
+    const before =
+      this.o.contextOf && line.seq >= 0 ? this.o.contextOf(line.seq, this.o.contextLines) : this.context;
+    for (const c of before) {
+      if (this.chars + c.length > this.o.maxReportChars) break;
+      context.push(c);
+      this.chars += c.length;
+    }
+    return {
+      id: this.o.newId(),
+      kinds: [kind],
+      state: "open",
+      opened: this.o.wallClock(),
+      trigger: { line: text, seq: line.seq, offset: line.offset },
+      report: [],
+      context,
+      spans: line.offset >= 0 ? [{ kind, start: line.offset, end: line.end }] : [],
+      patterns: [],
+      truncated: false,
+    };
+  }
+
+  private append(line: LineInput, text: string): void {
+    const open = this.open;
+    if (open === null) return;
+    const span = open.spans[open.spans.length - 1];
+    if (span && line.end > span.end) span.end = line.end;
+    if (this.chars + text.length > this.o.maxReportChars) {
+      open.truncated = true;
+      return;
+    }
+    this.chars += text.length;
+    open.report.push(text);
+  }
+
+  private remember(text: string): void {
+    if (this.o.contextOf) return;
+    this.context.push(text);
+    if (this.context.length > this.o.contextLines) this.context.shift();
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * Incidents of every port: kept in memory (at most MAX_KEPT, the oldest closed ones forgotten first)
+ * and each in a file of its own under <captureDir>/incidents/<id>.json, its report and context copied
+ * in (≤ MAX_FILE_BYTES), so an incident survives rotation of the raw capture and daemon restarts.
+ *
+ *   watch.ts (per port) ──upsert──> IncidentStore ──write (tmp + rename)──> incidents/<id>.json
+ *                                        └── list / get (GET /incidents) ; counts (metrics)
+ *
+ * Ids are a sequence over all ports; `next` in a listing is the id the next incident will get, so a
+ * harness that records it before its test and passes it as `since` afterwards sees only newer ones.
+ */
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { rename, unlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "pino";
+import { BridgeError } from "../errors.js";
+import type { DetectedIncident, Span } from "./detect/classifier.js";
+import type { IncidentKind } from "./detect/headers.js";
+
+export const MAX_KEPT = 1000;
+export const MAX_FILE_BYTES = 1024 * 1024;
+export const MAX_PAGE = 100;
+
+export interface IncidentStep {
+  readonly step: string;
+  readonly verdict: string;
+  readonly output: string[];
+  readonly startedAt: string;
+  readonly ms: number;
+}
+
+export interface Incident {
+  readonly id: string;
+  readonly port: string;
+  readonly kinds: IncidentKind[];
+  readonly state: "open" | "closed";
+  readonly opened: string;
+  readonly closed?: string;
+  readonly trigger: { readonly line: string; readonly seq: number; readonly offset: number };
+  readonly report: string[];
+  readonly context: string[];
+  readonly steps: IncidentStep[];
+  readonly outcome?: "recovered" | "failed" | "quarantined" | "observed";
+  /** Each report's capture byte offsets [start, end). */
+  readonly spans: Span[];
+  readonly patterns: { readonly name: string; readonly severity: string }[];
+  /** The report was cut at its bound; later lines are only in the raw capture. */
+  readonly truncated: boolean;
+}
+
+export interface IncidentQuery {
+  readonly port?: string;
+  readonly since?: number;
+  readonly state?: "open" | "closed";
+  readonly limit?: number;
+  /** The ports the caller may see; null: all. */
+  readonly ports: ReadonlySet<string> | null;
+}
+
+export class IncidentStore {
+  /** By numeric id, ascending. */
+  private readonly incidents = new Map<number, Incident>();
+  private nextId: number;
+  private readonly writes = new Map<number, Promise<void>>();
+  private readonly opened = new Map<string, number>();
+  /** Open incidents: the classifier's object, whose report grows between changes. */
+  private readonly live = new Map<number, { port: string; detected: DetectedIncident }>();
+
+  private constructor(
+    private readonly dir: string | null,
+    private readonly log: Logger,
+    private readonly maxKept: number,
+  ) {
+    this.nextId = 1;
+  }
+
+  /** A store that keeps nothing on disk (in-process tests of the HTTP layer). */
+  static inMemory(log: Logger, maxKept = MAX_KEPT): IncidentStore {
+    return new IncidentStore(null, log, maxKept);
+  }
+
+  /** Reads the incidents a previous run left (the newest maxKept); an unreadable file is skipped, logged. */
+  static open(captureDir: string, log: Logger, maxKept = MAX_KEPT): IncidentStore {
+    const dir = path.join(captureDir, "incidents");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const store = new IncidentStore(dir, log, maxKept);
+    const ids = readdirSync(dir)
+      .map((name) => /^(\d{1,12})\.json$/.exec(name)?.[1])
+      .filter((id): id is string => id !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
+    for (const id of ids.slice(-maxKept)) {
+      try {
+        const incident = JSON.parse(readFileSync(path.join(dir, `${id}.json`), "utf8")) as Incident;
+        // An incident open when the daemon stopped can no longer be watched: closed as observed.
+        store.incidents.set(
+          id,
+          incident.state === "open" ? { ...incident, state: "closed", outcome: "observed" } : incident,
+        );
+      } catch (err) {
+        log.warn({ err, file: `${id}.json` }, "incidents: skipped an unreadable incident file");
+      }
+    }
+    store.nextId = (ids.at(-1) ?? 0) + 1;
+    return store;
+  }
+
+  /** The id the next incident gets (the watcher's classifier asks, synchronously). */
+  newId(): string {
+    return String(this.nextId++);
+  }
+
+  get next(): number {
+    return this.nextId;
+  }
+
+  /** Records an incident's new state and writes its file; while open, reads see its report grow. */
+  upsert(port: string, detected: DetectedIncident): Incident {
+    const id = Number(detected.id);
+    const previous = this.incidents.get(id);
+    const incident = snapshot(port, detected, previous?.steps ?? []);
+    for (const kind of incident.kinds) if (!previous?.kinds.includes(kind)) this.count(port, kind);
+    this.incidents.set(id, incident);
+    if (detected.state === "open") this.live.set(id, { port, detected });
+    else this.live.delete(id);
+    this.forgetOldest();
+    this.write(id, incident);
+    return incident;
+  }
+
+  /** The incident as kept, or as it stands now while its report is still being collected. */
+  private view(id: number, kept: Incident): Incident {
+    const live = this.live.get(id);
+    return live === undefined ? kept : snapshot(live.port, live.detected, kept.steps);
+  }
+
+  get(id: string): Incident {
+    const kept = /^\d{1,12}$/.test(id) ? this.incidents.get(Number(id)) : undefined;
+    if (kept === undefined) {
+      throw new BridgeError(
+        "INCIDENT_NOT_FOUND",
+        `no incident "${id}" is kept; GET /incidents lists them (the oldest ${MAX_KEPT} beyond are forgotten)`,
+      );
+    }
+    return this.view(Number(id), kept);
+  }
+
+  /** Incidents from `since` (an id; default: the oldest kept), oldest first, and the `since` to read on. */
+  list(query: IncidentQuery): { incidents: Incident[]; next: number } {
+    const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const out: Incident[] = [];
+    let next = this.nextId;
+    for (const [id, incident] of this.incidents) {
+      if (id < (query.since ?? 0)) continue;
+      if (query.port !== undefined && incident.port !== query.port) continue;
+      if (query.ports !== null && !query.ports.has(incident.port)) continue;
+      if (query.state !== undefined && incident.state !== query.state) continue;
+      if (out.length === limit) {
+        next = id;
+        break;
+      }
+      out.push(this.view(id, incident));
+    }
+    return { incidents: out, next };
+  }
+
+  /** Incidents opened since start-up by port and kind (the metrics). */
+  counts(): ReadonlyMap<string, number> {
+    return this.opened;
+  }
+
+  /** Waits for the files being written (shutdown, tests). */
+  async flush(): Promise<void> {
+    for (const [id, live] of this.live)
+      this.write(id, snapshot(live.port, live.detected, this.incidents.get(id)?.steps ?? []));
+    await Promise.all([...this.writes.values()]);
+  }
+
+  private count(port: string, kind: string): void {
+    const key = `${port}\u0000${kind}`;
+    this.opened.set(key, (this.opened.get(key) ?? 0) + 1);
+  }
+
+  private forgetOldest(): void {
+    if (this.incidents.size <= this.maxKept) return;
+    for (const [id, incident] of this.incidents) {
+      if (this.incidents.size <= this.maxKept) break;
+      if (incident.state === "open") continue;
+      this.incidents.delete(id);
+      const file = this.file(id);
+      if (file !== null) this.chain(id, () => unlink(file).catch(() => undefined));
+    }
+  }
+
+  private file(id: number): string | null {
+    return this.dir === null ? null : path.join(this.dir, `${id}.json`);
+  }
+
+  /** One write per incident at a time; a later state replaces an earlier one on disk (tmp + rename). */
+  private write(id: number, incident: Incident): void {
+    const file = this.file(id);
+    if (file === null) return;
+    const text = boundedJson(incident);
+    this.chain(id, async () => {
+      const tmp = `${file}.tmp`;
+      try {
+        await writeFile(tmp, text, { mode: 0o600 });
+        await rename(tmp, file);
+      } catch (err) {
+        this.log.error({ err, incident: id }, "incidents: could not write the incident file");
+      }
+    });
+  }
+
+  private chain(id: number, task: () => Promise<void>): void {
+    const run = (this.writes.get(id) ?? Promise.resolve()).then(task);
+    this.writes.set(id, run);
+    void run.finally(() => {
+      if (this.writes.get(id) === run) this.writes.delete(id);
+    });
+  }
+}
+
+function snapshot(port: string, detected: DetectedIncident, steps: IncidentStep[]): Incident {
+  return {
+    id: detected.id,
+    port,
+    kinds: [...detected.kinds],
+    state: detected.state,
+    opened: detected.opened,
+    ...(detected.closed === undefined ? {} : { closed: detected.closed }),
+    trigger: detected.trigger,
+    report: [...detected.report],
+    context: [...detected.context],
+    steps,
+    ...(detected.outcome === undefined ? {} : { outcome: detected.outcome }),
+    spans: detected.spans.map((span) => ({ ...span })),
+    patterns: detected.patterns.map((p) => ({ ...p })),
+    truncated: detected.truncated,
+  };
+}
+
+/** The incident as JSON of at most MAX_FILE_BYTES: report lines dropped from the end (marked) until it fits. */
+export function boundedJson(incident: Incident): string {
+  let text = JSON.stringify(incident);
+  if (Buffer.byteLength(text) <= MAX_FILE_BYTES) return text;
+  let report = incident.report;
+  let context = incident.context;
+  while (Buffer.byteLength(text) > MAX_FILE_BYTES) {
+    if (report.length > 0) report = report.slice(0, Math.floor(report.length / 2));
+    else context = context.slice(Math.ceil(context.length / 2));
+    text = JSON.stringify({ ...incident, report, context, truncated: true });
+    if (report.length === 0 && context.length === 0) break;
+  }
+  return text;
+}

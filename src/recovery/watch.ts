@@ -1,0 +1,133 @@
+/**
+ * Watches one port's console for crashes and hangs: the capture's lines, our own actions and gaps go
+ * into the port's classifier (detect/classifier.ts); what it opens, grows and closes goes to the
+ * incident store. A timer ticks the classifier so quiet closes incidents and silence is noticed.
+ *
+ *   Capture.observe ──line/action/gap──> Classifier ──changes──> IncidentStore (file per incident)
+ *   setInterval(TICK_MS) ──tick──┘
+ */
+import type { Logger } from "pino";
+import type { LineObserver, StreamAction } from "../capture/capture.js";
+import { compileUserRegex } from "../capture/user-regex.js";
+import type { WatchConfig } from "../config/types.js";
+import { lineText } from "../capture/line-splitter.js";
+import type { Port } from "../ports/port.js";
+import { mayMatter } from "./detect/prefilter.js";
+import { Classifier, type Change, type WatchPattern } from "./detect/classifier.js";
+import type { IncidentStore } from "./incidents.js";
+
+const TICK_MS = 1000;
+
+export class PortWatch {
+  private timer: NodeJS.Timeout | null = null;
+  private unobserve: (() => void) | null = null;
+  /** The open incident's report length when its file was last written. */
+  private persisted = -1;
+
+  private constructor(
+    private readonly port: Port,
+    private readonly classifier: Classifier,
+    private readonly store: IncidentStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts watching `port`, or returns null when its config says `watch: false`. */
+  static async start(port: Port, store: IncidentStore, log: Logger): Promise<PortWatch | null> {
+    const config = port.config.watch;
+    if (config === null) return null;
+    const patterns = await compilePatterns(config, log);
+    const classifier = new Classifier(
+      {
+        ...(config.kinds === null ? {} : { kinds: new Set(config.kinds) }),
+        quietMs: config.quietMs,
+        silenceMs: config.silenceMs,
+        patterns,
+        contextOf: (seq, lines) => {
+          const out: string[] = [];
+          for (let s = Math.max(0, seq - lines); s < seq; s += 1) out.push(port.capture.lines.text(s));
+          return out.filter((text) => text !== ""); // "" also for lines the log no longer holds
+        },
+        newId: () => store.newId(),
+        wallClock: () => new Date().toISOString(),
+      },
+      performance.now(),
+    );
+    const watch = new PortWatch(port, classifier, store, log);
+    const observer: LineObserver = {
+      line: (seq, source, start, end, offset, at) => {
+        const input = { seq, offset, end: offset + end - start, at };
+        if (classifier.needsText || mayMatter(source, start, end, classifier.stamped))
+          watch.apply(classifier.line({ ...input, text: lineText(source.subarray(start, end)) }));
+        else watch.apply(classifier.skip(at));
+      },
+      action: (action, at) => classifier.action(ownAction(action), at),
+      gap: (at) => {
+        watch.apply(classifier.disconnected(at));
+        classifier.connected(at);
+      },
+    };
+    watch.unobserve = port.capture.observe(observer);
+    watch.timer = setInterval(() => {
+      watch.apply(classifier.tick(performance.now()));
+      watch.persistGrowth();
+    }, TICK_MS);
+    watch.timer.unref();
+    return watch;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.unobserve?.();
+    this.unobserve = null;
+  }
+
+  /** An open incident's report written again once it grew: a daemon killed mid-report keeps what came. */
+  private persistGrowth(): void {
+    const open = this.classifier.current;
+    if (open === null) return;
+    const size = open.report.length + open.kinds.length;
+    if (size === this.persisted) return;
+    this.persisted = size;
+    this.store.upsert(this.port.id, open);
+  }
+
+  private apply(changes: readonly Change[]): void {
+    for (const change of changes) {
+      const incident = this.store.upsert(this.port.id, change.incident);
+      if (change.type !== "grew")
+        this.log.warn(
+          { incident: { id: incident.id, kinds: incident.kinds, state: incident.state } },
+          change.type === "opened" ? "incident opened" : "incident closed",
+        );
+    }
+  }
+}
+
+function ownAction(action: StreamAction): Parameters<Classifier["action"]>[0] {
+  switch (action.kind) {
+    case "break":
+      return { kind: "break" };
+    case "key":
+      return { kind: "key", key: action.key };
+    case "nmi":
+      return { kind: "nmi" };
+  }
+}
+
+/** A pattern RE2 refuses is logged and left out: the port's other detectors keep working. */
+async function compilePatterns(config: WatchConfig, log: Logger): Promise<WatchPattern[]> {
+  const out: WatchPattern[] = [];
+  for (const [index, p] of config.patterns.entries()) {
+    try {
+      out.push({
+        name: p.name,
+        severity: p.severity,
+        regex: await compileUserRegex(p.match, `watch.patterns.${index}.match`),
+      });
+    } catch (err) {
+      log.error({ err, pattern: p.name }, "watch: a pattern could not be compiled; it is left out");
+    }
+  }
+  return out;
+}

@@ -1,0 +1,158 @@
+/**
+ * The crash watcher inside the daemon, over a fake wire that prints the real guest's recorded panic
+ * (test/fixtures/crash/): GET /incidents and /incidents/:id, `since`/`next`, the incident file that a
+ * restarted daemon reads back, `watch: false`, bad queries and unknown ids.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { FakeKernel } from "../kit/index.js";
+import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import { pino } from "pino";
+import { resolveConfig } from "../../src/config/load.js";
+import { startDaemon } from "../../src/daemon/daemon.js";
+
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../fixtures/crash/${name}.bin`, import.meta.url)).toString("latin1");
+const telnet = { kind: "telnet", host: "127.0.0.1", port: 4555 };
+
+interface IncidentBody {
+  id: string;
+  port: string;
+  kinds: string[];
+  state: string;
+  report: string[];
+  context: string[];
+  trigger: { line: string; seq: number; offset: number };
+  spans: { kind: string; start: number; end: number }[];
+}
+
+describe("incidents", () => {
+  const daemons: { close(): Promise<void> }[] = [];
+  after(async () => {
+    for (const daemon of daemons) await daemon.close();
+  });
+
+  it("a panic on the console is one incident, served by id and in the listing, and kept across a restart", async () => {
+    const kernel = new FakeKernel();
+    const ports = [
+      { id: "vm0", transport: telnet },
+      { id: "quiet", transport: telnet, watch: false },
+    ];
+    const daemon = await startTestDaemon({ ports, createTransport: kernel.factory });
+    daemons.push(daemon);
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+    const before = await daemon.app.inject({ url: "/incidents" });
+    assert.equal(before.statusCode, 200);
+    const { next } = before.json<{ next: number }>();
+    const [vm0, quiet] = kernel.transports;
+    assert.ok(vm0 && quiet);
+    vm0.print(fixture("boot"));
+    quiet.print(fixture("boot"));
+    vm0.print(fixture("panic"));
+    quiet.print(fixture("panic"));
+    await waitUntil(
+      async () =>
+        (await daemon.app.inject({ url: `/incidents?since=${next}` })).json<{ incidents: unknown[] }>()
+          .incidents.length > 0,
+      3000,
+      "an incident",
+    );
+    const list = (await daemon.app.inject({ url: `/incidents?since=${next}&port=vm0&state=open` })).json<{
+      incidents: IncidentBody[];
+      next: number;
+    }>();
+    assert.equal(list.incidents.length, 1);
+    const incident = list.incidents[0] as IncidentBody;
+    assert.deepEqual([incident.port, incident.kinds, incident.state], ["vm0", ["panic"], "open"]);
+    assert.ok(
+      incident.report.some((line) => line.includes("Call Trace:")),
+      JSON.stringify(incident).slice(0, 1500),
+    );
+    assert.ok(incident.report.some((line) => line.includes("---[ end Kernel panic")));
+    const none = (await daemon.app.inject({ url: `/incidents?since=${list.next}` })).json<{
+      incidents: unknown[];
+    }>();
+    assert.deepEqual(none.incidents, [], "`next` is past every incident listed");
+    const all = (await daemon.app.inject({ url: `/incidents` })).json<{ incidents: IncidentBody[] }>();
+    assert.deepEqual(
+      all.incidents.map((i) => i.port),
+      ["vm0"],
+      "watch: false watches nothing",
+    );
+    const one = await daemon.app.inject({ url: `/incidents/${incident.id}` });
+    assert.equal(one.statusCode, 200);
+    assert.equal(one.json<IncidentBody>().trigger.line, incident.trigger.line);
+
+    await daemon.close();
+    assert.deepEqual(await readdir(path.join(daemon.captureDir, "incidents")), [`${incident.id}.json`]);
+    const again = await startTestDaemon({
+      ports,
+      createTransport: kernel.factory,
+      captureDir: daemon.captureDir,
+    });
+    daemons.push(again);
+    const kept = await again.app.inject({ url: `/incidents/${incident.id}` });
+    assert.equal(kept.statusCode, 200);
+    const body = kept.json<IncidentBody & { outcome: string }>();
+    assert.deepEqual(body.report, incident.report);
+    assert.equal(body.state, "closed", "an incident open at shutdown can no longer be watched");
+    const fresh = (await again.app.inject({ url: "/incidents" })).json<{ next: number }>();
+    assert.equal(fresh.next, Number(incident.id) + 1, "ids go on from the kept ones");
+  });
+
+  it("unknown ids are 404 INCIDENT_NOT_FOUND; bad queries are 400", async () => {
+    const daemon = await startTestDaemon({
+      ports: [{ id: "vm0", transport: telnet }],
+      createTransport: new FakeKernel().factory,
+    });
+    daemons.push(daemon);
+    const missing = await daemon.app.inject({ url: "/incidents/999" });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json<{ code: string }>().code, "INCIDENT_NOT_FOUND");
+    for (const url of [
+      "/incidents/abc",
+      "/incidents?state=gone",
+      "/incidents?since=-1",
+      "/incidents?port=../etc",
+      "/incidents?limit=100000",
+      "/incidents?bogus=1",
+    ]) {
+      const bad = await daemon.app.inject({ url });
+      assert.equal(bad.statusCode, 400, url);
+      assert.equal(bad.json<{ code: string }>().code, "VALIDATION", url);
+    }
+    const metrics = await daemon.app.inject({ url: "/metrics" });
+    assert.match(metrics.body, /sysrq_bridge_incidents_total/);
+  });
+
+  it("a reload applies a changed watch: `watch: false` stops it, turning it back on starts it", async () => {
+    const kernel = new FakeKernel();
+    const captureDir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-incidents-"));
+    let watch: unknown = false;
+    const config = () => resolveConfig({ captureDir, ports: [{ id: "vm0", transport: telnet, watch }] }, "/");
+    const daemon = await startDaemon({
+      config: config(),
+      logger: pino({ level: "silent" }),
+      listen: false,
+      createTransport: kernel.factory,
+      loadConfig: () => Promise.resolve(config()),
+    });
+    daemons.push(daemon);
+    const opened = async (): Promise<number> =>
+      (await daemon.app.inject({ url: "/incidents" })).json<{ incidents: unknown[] }>().incidents.length;
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+    kernel.transports.at(-1)?.print(fixture("boot") + fixture("panic"));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await opened(), 0, "watch: false");
+    watch = { quietMs: 5000 };
+    assert.deepEqual((await daemon.reload()).changed, ["vm0"]);
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open again");
+    kernel.transports.at(-1)?.print(fixture("boot") + fixture("panic"));
+    await waitUntil(async () => (await opened()) === 1, 3000, "the incident after the reload");
+  });
+});

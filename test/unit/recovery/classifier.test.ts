@@ -1,0 +1,344 @@
+/**
+ * The crash classifier over byte-exact console transcripts of the real guest (test/fixtures/crash/,
+ * recorded by test/kit/capture-crash-fixtures.ts), cut into reads at arbitrary points and split into
+ * lines by the capture's own LineSplitter. Kinds the TCG guest cannot produce are fed from the
+ * kernel's format strings (each cited) and marked as such.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { compileUserRegex } from "../../../src/capture/user-regex.js";
+import { LineSplitter, lineText } from "../../../src/capture/line-splitter.js";
+import { mayMatter } from "../../../src/recovery/detect/prefilter.js";
+import { ANNOUNCED_REBOOT, CUT_HERE, bannerOf, headerKind } from "../../../src/recovery/detect/headers.js";
+import { readKernelLine } from "../../../src/recovery/detect/kernel-line.js";
+import {
+  Classifier,
+  type Change,
+  type ClassifierOptions,
+  type DetectedIncident,
+} from "../../../src/recovery/detect/classifier.js";
+
+const fixture = (name: string): Buffer =>
+  readFileSync(new URL(`../../fixtures/crash/${name}.bin`, import.meta.url));
+
+/** A console: feeds bytes in reads of random sizes (seeded), 1 ms apart, through the line splitter. */
+class Feed {
+  readonly changes: Change[] = [];
+  readonly stream: Buffer[] = [];
+  private offset = 0;
+  private seq = 0;
+  now = 1000;
+  private readonly splitter = new LineSplitter(0);
+  readonly classifier: Classifier;
+  private rand: number;
+
+  /** Every line's text, for the context (the daemon reads it from the line log). */
+  private readonly texts: string[] = [];
+
+  /** `prefilter`: skip the lines prefilter.ts rules out, as the daemon's watcher does. */
+  constructor(
+    options: Partial<ClassifierOptions> = {},
+    seed = 1,
+    readonly prefilter = true,
+  ) {
+    let n = 0;
+    this.rand = seed;
+    this.classifier = new Classifier(
+      {
+        quietMs: 30_000,
+        silenceMs: 0,
+        patterns: [],
+        newId: () => `i${++n}`,
+        contextOf: (seq, lines) => this.texts.slice(Math.max(0, seq - lines), seq),
+        wallClock: () => new Date(this.now).toISOString(),
+        ...options,
+      },
+      this.now,
+    );
+    this.classifier.connected(this.now);
+  }
+
+  private next(): number {
+    this.rand = (this.rand * 1103515245 + 12345) % 2147483648;
+    return this.rand;
+  }
+
+  bytes(data: Buffer | string): this {
+    const buf = typeof data === "string" ? Buffer.from(data, "latin1") : data;
+    this.stream.push(buf);
+    const sink = {
+      line: (source: Buffer, start: number, end: number, offset: number) => {
+        const text = lineText(source.subarray(start, end));
+        this.texts.push(text);
+        const input = { seq: this.seq++, offset, end: offset + end - start, at: this.now };
+        const c = this.classifier;
+        if (!this.prefilter || c.needsText || mayMatter(source, start, end, c.stamped))
+          this.changes.push(...c.line({ ...input, text }));
+        else this.changes.push(...c.skip(this.now));
+      },
+    };
+    for (let at = 0; at < buf.length;) {
+      const size = 1 + (this.next() % 300);
+      this.splitter.push(buf.subarray(at, at + size), sink);
+      at += size;
+      this.now += 1;
+    }
+    this.offset += buf.length;
+    this.now += 150;
+    this.splitter.flushPartial(sink);
+    return this;
+  }
+
+  wait(ms: number): this {
+    this.now += ms;
+    this.changes.push(...this.classifier.tick(this.now));
+    return this;
+  }
+
+  get all(): Buffer {
+    return Buffer.concat(this.stream);
+  }
+
+  opened(): DetectedIncident[] {
+    return this.changes.filter((c) => c.type === "opened").map((c) => c.incident);
+  }
+}
+
+describe("crash classifier on the real guest's transcripts", () => {
+  it("an ordinary boot, userspace look-alikes and BREAK + l open nothing", () => {
+    const feed = new Feed();
+    feed.bytes(fixture("boot")).wait(500).bytes(fixture("userspace")).wait(500);
+    feed.classifier.action({ kind: "key", key: "l" }, feed.now);
+    feed.bytes(fixture("break-l")).wait(40_000);
+    assert.deepEqual(feed.opened(), []);
+  });
+
+  it("the NMI we sent is our own output; an NMI nobody sent opens `nmi`", () => {
+    const ours = new Feed().bytes(fixture("boot")).wait(500);
+    ours.classifier.action({ kind: "nmi" }, ours.now);
+    ours.bytes(fixture("nmi"));
+    assert.deepEqual(ours.opened(), []);
+    const theirs = new Feed().bytes(fixture("boot")).wait(500).bytes(fixture("nmi"));
+    assert.deepEqual(
+      theirs.opened().map((i) => i.kinds),
+      [["nmi"]],
+    );
+  });
+
+  for (const seed of [1, 7, 42, 1234]) {
+    it(`a panic is one incident with the whole report and its byte offsets (reads seed ${seed})`, () => {
+      const feed = new Feed({}, seed).bytes(fixture("boot")).wait(1000);
+      const before = feed.all.length;
+      feed.bytes(fixture("panic")).wait(5000);
+      const opened = feed.opened();
+      assert.equal(opened.length, 1);
+      const incident = opened[0] as DetectedIncident;
+      assert.deepEqual(incident.kinds, ["panic"]);
+      assert.match(incident.trigger.line, /\] Kernel panic - not syncing: sysrq triggered crash$/);
+      assert.ok(incident.report.some((l) => l.endsWith("] Call Trace:")));
+      assert.ok(incident.report.some((l) => l.includes("entry_SYSCALL_64_after_hwframe")));
+      assert.match(
+        incident.report.at(-1) ?? "",
+        /---\[ end Kernel panic - not syncing: sysrq triggered crash \]---$/,
+      );
+      assert.ok(
+        incident.context.some((l) => l.includes("sysrq: Trigger a crash")),
+        "context holds what came before",
+      );
+      const all = feed.all;
+      const span = incident.spans[0];
+      assert.ok(span && span.start > before);
+      assert.equal(incident.trigger.offset, span.start);
+      assert.match(all.toString("latin1", span.start, span.start + 40), /^\[ +[\d.]+\] Kernel panic/);
+      assert.match(all.toString("latin1", 0, span.end), /---\[ end Kernel panic[^\n]*\n$/);
+      assert.equal(incident.state, "open");
+      feed.wait(30_000);
+      assert.equal(incident.state, "closed");
+      assert.equal(incident.outcome, "observed");
+    });
+  }
+
+  it("the OOM killer's report is one `oom` incident from `invoked oom-killer` to the kill", () => {
+    const feed = new Feed().bytes(fixture("boot")).wait(1000).bytes(fixture("oom")).wait(10_000);
+    const opened = feed.opened();
+    assert.equal(opened.length, 1);
+    const incident = opened[0] as DetectedIncident;
+    assert.deepEqual(incident.kinds, ["oom"]);
+    assert.match(incident.trigger.line, /sort invoked oom-killer: /);
+    assert.ok(incident.report.some((l) => /Out of memory: Killed process \d+ \(sort\)/.test(l)));
+  });
+
+  it("a second boot banner after output, unannounced, opens `reboot`; announced or ours, none", () => {
+    const boot = fixture("boot");
+    const bare = new Feed().bytes(boot).wait(1000).bytes(boot).wait(40_000);
+    assert.deepEqual(
+      bare.opened().map((i) => i.kinds),
+      [["reboot"]],
+    );
+    const announced = new Feed().bytes(boot).bytes("[   30.1] reboot: Restarting system\r\n").bytes(boot);
+    assert.deepEqual(announced.opened(), []);
+    const ours = new Feed().bytes(boot).wait(1000);
+    ours.classifier.action({ kind: "key", key: "b" }, ours.now);
+    ours.bytes(boot);
+    assert.deepEqual(ours.opened(), []);
+    const reconnected = new Feed().bytes(boot).wait(1000);
+    reconnected.classifier.connected(reconnected.now);
+    reconnected.bytes(boot);
+    assert.deepEqual(reconnected.opened(), []);
+  });
+});
+
+describe("crash classifier on lines written from the kernel's format strings (not captured)", () => {
+  // Linux 6.1 sources, as cited per line; the guest cannot produce these (no modules, TCG, no KASAN).
+  const cases: [string, string][] = [
+    ["oops", "[   41.1] BUG: kernel NULL pointer dereference, address: 0000000000000000"], // arch/x86/mm/fault.c
+    ["oops", "[   41.1] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP"], // traps.c
+    ["oops", "[   41.1] kernel BUG at mm/slub.c:123!"], // lib/bug.c
+    ["oops", "[   41.1] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI"], // arch/x86/kernel/traps.c
+    ["oops", "[   41.1] Oops: 0002 [#1] SMP NOPTI"], // arch/x86/kernel/dumpstack.c
+    ["bug", "[   41.1] BUG: KASAN: slab-out-of-bounds in foo+0x1/0x2"], // mm/kasan/report.c
+    ["bug", "[   41.1] BUG: KFENCE: use-after-free read in bar+0x1/0x2"], // mm/kfence/report.c
+    ["bug", "[   41.1] BUG: KCSAN: data-race in a / b"], // kernel/kcsan/report.c
+    ["bug", "[   41.1] UBSAN: shift-out-of-bounds in lib/x.c:10:5"], // lib/ubsan.c
+    ["bug", "[   41.1] BUG: sleeping function called from invalid context at mm/slab.h:1"], // kernel/sched/core.c
+    ["warning", "[   41.1] WARNING: CPU: 1 PID: 123 at kernel/foo.c:10 foo+0x1/0x2"], // kernel/panic.c __warn()
+    ["soft-lockup", "[   41.1] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [spin:88]"], // kernel/watchdog.c
+    ["hard-lockup", "[   41.1] NMI watchdog: Watchdog detected hard LOCKUP on cpu 1"], // kernel/watchdog_hld.c
+    ["rcu-stall", "[   41.1] rcu: INFO: rcu_preempt self-detected stall on CPU"], // kernel/rcu/tree_stall.h
+    ["rcu-stall", "[   41.1] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"], // tree_stall.h
+    ["rcu-stall", "[   41.1] rcu: INFO: rcu_preempt detected expedited stalls on CPUs/tasks: {"], // tree_exp.h
+    ["hung-task", "[   41.1] INFO: task sh:96 blocked for more than 3 seconds."], // kernel/hung_task.c
+    ["wq-lockup", "[   41.1] BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 31s!"], // workqueue.c
+    ["oom", "[   41.1] Memory cgroup out of memory: Killed process 12 (x) total-vm:1kB"], // mm/oom_kill.c
+    ["panic", "/ # \x1b[6n[   41.1] Kernel panic - not syncing: Fatal exception"], // glued to a prompt
+  ];
+  it("the byte prefilter lets through every line of every transcript and case that could matter", () => {
+    const lines = ["boot", "userspace", "break-l", "nmi", "oom", "panic"]
+      .flatMap((name) => fixture(name).toString("latin1").split("\n"))
+      .concat(cases.map(([, line]) => line))
+      .concat(["SeaBIOS (version 1.16.2)", "U-Boot 2024.01 (Jan 01 2024)", "[ 1.0] reboot: Power down"]);
+    let through = 0;
+    for (const line of lines) {
+      const { message, text } = readKernelLine(line);
+      const matters =
+        headerKind(message) !== null ||
+        bannerOf(message, text) !== null ||
+        CUT_HERE.test(message) ||
+        ANNOUNCED_REBOOT.test(message);
+      const buf = Buffer.from(`${line}\n`, "latin1");
+      const passes = mayMatter(buf, 0, buf.length, true);
+      if (matters) assert.ok(passes, JSON.stringify(line));
+      if (passes) through += 1;
+    }
+    assert.ok(
+      through < lines.length / 5,
+      `the prefilter lets few lines through (${through} of ${lines.length})`,
+    );
+  });
+
+  for (const [kind, line] of cases) {
+    it(`${kind}: ${JSON.stringify(line.slice(11, 60))}`, () => {
+      const feed = new Feed().bytes(fixture("boot")).wait(1000).bytes(`${line}\r\n`);
+      assert.deepEqual(
+        feed.opened().map((i) => i.kinds),
+        [[kind]],
+      );
+    });
+  }
+
+  it("a WARNING's report starts at its `cut here` line and runs through `end trace`", () => {
+    const feed = new Feed().bytes(fixture("boot")).wait(1000);
+    feed.bytes(
+      [
+        "[   50.000001] ------------[ cut here ]------------", // lib/bug.c
+        "[   50.000002] WARNING: CPU: 0 PID: 1 at kernel/foo.c:10 foo+0x1/0x2",
+        "[   50.000003] Modules linked in:",
+        "[   50.000004] Call Trace:",
+        "[   50.000005]  foo+0x1/0x2",
+        "[   50.000006] ---[ end trace 0000000000000000 ]---",
+        "",
+      ].join("\r\n"),
+    );
+    feed.wait(10_000);
+    const [incident] = feed.opened();
+    assert.ok(incident);
+    assert.deepEqual(incident.kinds, ["warning"]);
+    assert.match(incident.report[0] ?? "", /cut here/);
+    assert.match(incident.report.at(-1) ?? "", /end trace/);
+  });
+
+  it("one hang, one incident: RCU stall, soft lockup and hung tasks from two CPUs join", () => {
+    const feed = new Feed().bytes(fixture("boot")).wait(1000);
+    feed.bytes(
+      [
+        "[   60.100000] rcu: INFO: rcu_preempt self-detected stall on CPU",
+        "[   60.100001] rcu: \t0-....: (5250 ticks this GP) idle=1234/1/0x4000000000000000",
+        "[   60.100002] NMI backtrace for cpu 1",
+        "[   60.100003] CPU: 1 PID: 88 Comm: lockup-test Not tainted 6.1.0 #1",
+        "[   60.100004] Call Trace:",
+        "",
+      ].join("\r\n"),
+    );
+    feed.wait(3000).bytes("[   63.2] watchdog: BUG: soft lockup - CPU#1 stuck for 23s! [lockup-test:88]\r\n");
+    feed.bytes("[   63.3] CPU: 0 PID: 12 Comm: kworker/0:1\r\n[   63.4] Call Trace:\r\n");
+    feed.wait(8000).bytes("[   71.0] INFO: task sh:96 blocked for more than 3 seconds.\r\n");
+    feed.wait(5000);
+    const opened = feed.opened();
+    assert.equal(opened.length, 1);
+    assert.deepEqual(opened[0]?.kinds, ["rcu-stall", "soft-lockup", "hung-task"]);
+    assert.equal(opened[0]?.spans.length, 3);
+  });
+});
+
+describe("crash classifier: what must not fire, and its bounds", () => {
+  it("userspace BUG-looking lines without a timestamp on a timestamped console are not headers", () => {
+    const feed = new Feed()
+      .bytes(fixture("boot"))
+      .bytes("BUG: this is userspace\r\nKernel panic - not syncing: echo\r\n");
+    assert.deepEqual(feed.opened(), []);
+  });
+
+  it("on a console without printk timestamps a header at the line start counts", () => {
+    const feed = new Feed().bytes("Kernel panic - not syncing: VFS: Unable to mount root fs\r\n");
+    assert.deepEqual(
+      feed.opened().map((i) => i.kinds),
+      [["panic"]],
+    );
+  });
+
+  it("`watch.kinds` limits what opens; user patterns run through the RE2 engine", async () => {
+    const regex = await compileUserRegex("E2E-FAIL \\d+", "watch.patterns[0].match");
+    const feed = new Feed({
+      kinds: new Set(["pattern"]),
+      patterns: [{ name: "harness", regex, severity: "error" }],
+    });
+    feed.bytes(fixture("boot")).bytes(fixture("panic")).wait(40_000).bytes("test says E2E-FAIL 3\r\n");
+    const opened = feed.opened();
+    assert.deepEqual(
+      opened.map((i) => [i.kinds, i.patterns]),
+      [[["pattern"], [{ name: "harness", severity: "error" }]]],
+    );
+  });
+
+  it("a flood after a header stays within maxReportChars, marked truncated", () => {
+    const feed = new Feed({ maxReportChars: 4096 }).bytes(fixture("boot")).wait(1000);
+    feed.bytes(
+      `[   70.0] Kernel panic - not syncing: x\r\n${"[   70.1] spam spam spam spam\r\n".repeat(5000)}`,
+    );
+    const [incident] = feed.opened();
+    assert.ok(incident?.truncated);
+    const chars = incident.report.join("").length + incident.context.join("").length;
+    assert.ok(chars <= 4096, `${chars} chars`);
+  });
+
+  it("silenceMs opens `silence` once, only when set", () => {
+    const off = new Feed().bytes(fixture("boot")).wait(600_000);
+    assert.deepEqual(off.opened(), []);
+    const on = new Feed({ silenceMs: 10_000 }).bytes(fixture("boot")).wait(5000).wait(6000).wait(6000);
+    assert.deepEqual(
+      on.opened().map((i) => i.kinds),
+      [["silence"]],
+    );
+  });
+});
