@@ -10,9 +10,7 @@ import type { Logger } from "pino";
 import type { LineObserver, StreamAction } from "../capture/capture.js";
 import { compileUserRegex } from "../capture/user-regex.js";
 import type { WatchConfig } from "../config/types.js";
-import { lineText } from "../capture/line-splitter.js";
 import type { Port } from "../ports/port.js";
-import { mayMatter } from "./detect/prefilter.js";
 import { Classifier, type Change, type WatchPattern } from "./detect/classifier.js";
 import type { IncidentStore } from "./incidents.js";
 
@@ -55,10 +53,8 @@ export class PortWatch {
     const watch = new PortWatch(port, classifier, store, log);
     const observer: LineObserver = {
       line: (seq, source, start, end, offset, at) => {
-        const input = { seq, offset, end: offset + end - start, at };
-        if (classifier.needsText || mayMatter(source, start, end, classifier.stamped))
-          watch.apply(classifier.line({ ...input, text: lineText(source.subarray(start, end)) }));
-        else watch.apply(classifier.skip(at));
+        const changes = classifier.lineBytes(seq, source, start, end, offset, at);
+        if (changes.length > 0) watch.apply(changes);
       },
       action: (action, at) => classifier.action(ownAction(action), at),
       gap: (at) => {

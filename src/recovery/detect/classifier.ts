@@ -21,7 +21,10 @@ import {
   type Banner,
   type IncidentKind,
 } from "./headers.js";
-import { readKernelLine } from "./kernel-line.js";
+import { lineText } from "../../capture/line-splitter.js";
+import { readKernelLine, reportText } from "./kernel-line.js";
+import { mayMatter } from "./prefilter.js";
+import { RawLines } from "./raw-lines.js";
 
 export type Severity = "info" | "warning" | "error";
 
@@ -81,6 +84,12 @@ export interface DetectedIncident {
   truncated: boolean;
 }
 
+/** What a line that changes nothing returns: the line path allocates nothing per ordinary line. */
+const NO_CHANGES: readonly Change[] = Object.freeze([]);
+const LF = 0x0a;
+const CR = 0x0d;
+const DASH = 0x2d;
+
 export type Change =
   | { readonly type: "opened"; readonly incident: DetectedIncident }
   | { readonly type: "grew"; readonly incident: DetectedIncident }
@@ -126,6 +135,10 @@ export class Classifier {
   private lastActivityAt: number;
   private silenceFired = false;
   private readonly context: string[] = [];
+  /** The open report's lines that no test needed decoded: their bytes, decoded when the report is read. */
+  private readonly raw = new RawLines();
+  /** The open incident's report lines (its `report` getter decodes `raw` into them first). */
+  private lines: string[] = [];
   private cutHere: { line: LineInput; text: string; left: number } | null = null;
   private ownUntil = -1;
   private ownStartedAt = -1;
@@ -181,11 +194,57 @@ export class Classifier {
    */
   skip(at: number): Change[] {
     const changes = this.open === null ? [] : this.tick(at);
+    this.passed(at);
+    return changes;
+  }
+
+  /** A line went by that is nothing but output. */
+  private passed(at: number): void {
     this.lastActivityAt = at;
     this.silenceFired = false;
     this.inOwnWindow(at);
     this.lastLineAt = at;
     this.outputSinceBanner = true;
+  }
+
+  /** tick() would change something (checked per line without building its answer). */
+  private due(now: number): boolean {
+    const quiet = this.endSeen ? this.o.reportQuietMs : this.o.reportQuietMs * 3;
+    return (this.collecting && now - this.lastLineAt >= quiet) || now - this.lastHeaderAt >= this.o.quietMs;
+  }
+
+  /**
+   * A line as the capture's bytes: source[start, end), at capture `offset`. The byte prefilter
+   * (prefilter.ts) decides whether it needs decoding, even while a report is collecting lines: a line
+   * that is only kept in the report is copied as bytes and decoded when the report is read.
+   */
+  lineBytes(
+    seq: number,
+    source: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    at: number,
+  ): readonly Change[] {
+    if (
+      this.cutHere !== null ||
+      this.o.patterns.length > 0 ||
+      mayMatter(source, start, end, this.timestamps) ||
+      (this.collecting && !this.endSeen && endsLikeTrace(source, start, end))
+    )
+      return this.line({
+        seq,
+        offset,
+        end: offset + end - start,
+        at,
+        text: lineText(source.subarray(start, end)),
+      });
+    let changes = NO_CHANGES;
+    if (this.open !== null) {
+      if (this.due(at)) changes = this.tick(at);
+      if (this.collecting) this.appendRaw(source, start, end, offset + end - start);
+    }
+    this.passed(at);
     return changes;
   }
 
@@ -266,6 +325,8 @@ export class Classifier {
         changes.push({ type: "grew", incident: open });
       }
       if (now - this.lastHeaderAt >= this.o.quietMs) {
+        this.decodeRaw();
+        this.raw.release();
         open.state = "closed";
         open.closed = this.o.wallClock();
         open.outcome = "observed";
@@ -348,31 +409,73 @@ export class Classifier {
       context.push(c);
       this.chars += c.length;
     }
-    return {
+    const report: string[] = [];
+    this.lines = report;
+    const decodeRaw = (): void => {
+      if (this.open === incident) this.decodeRaw();
+    };
+    const incident: DetectedIncident = {
       id: this.o.newId(),
       kinds: [kind],
       state: "open",
       opened: this.o.wallClock(),
       trigger: { line: text, seq: line.seq, offset: line.offset },
-      report: [],
+      // Reading the report decodes the lines kept as bytes first.
+      get report(): string[] {
+        decodeRaw();
+        return report;
+      },
       context,
       spans: line.offset >= 0 ? [{ kind, start: line.offset, end: line.end }] : [],
       patterns: [],
       truncated: false,
     };
+    return incident;
   }
 
   private append(line: LineInput, text: string): void {
     const open = this.open;
     if (open === null) return;
+    this.spanTo(open, line.end);
+    this.decodeRaw();
+    this.keep(open, text);
+  }
+
+  /** A report line kept as bytes: decoded later, unless it reaches the bound, where its length decides now. */
+  private appendRaw(source: Buffer, start: number, end: number, endOffset: number): void {
+    const open = this.open;
+    if (open === null) return;
+    this.spanTo(open, endOffset);
+    if (open.truncated) return;
+    // Bytes are never fewer than the characters they decode to: within the bound as bytes, within it as text.
+    if (this.chars + this.raw.length + end - start <= this.o.maxReportChars)
+      this.raw.push(source, start, end);
+    else {
+      this.decodeRaw();
+      this.keep(open, reportText(lineText(source.subarray(start, end))));
+    }
+  }
+
+  private spanTo(open: DetectedIncident, end: number): void {
     const span = open.spans[open.spans.length - 1];
-    if (span && line.end > span.end) span.end = line.end;
+    if (span && end > span.end) span.end = end;
+  }
+
+  /** Lines past the bound are left out, and so is every later one: the report stays one piece. */
+  private keep(open: DetectedIncident, text: string): void {
+    if (open.truncated) return;
     if (this.chars + text.length > this.o.maxReportChars) {
       open.truncated = true;
       return;
     }
     this.chars += text.length;
-    open.report.push(text);
+    this.lines.push(text);
+  }
+
+  private decodeRaw(): void {
+    const open = this.open;
+    if (open === null || this.raw.length === 0) return;
+    this.raw.drain((text) => this.keep(open, text));
   }
 
   private remember(text: string): void {
@@ -380,4 +483,16 @@ export class Classifier {
     this.context.push(text);
     if (this.context.length > this.o.contextLines) this.context.shift();
   }
+}
+
+/**
+ * The line ends like `end trace 0123abcd ]---` (REPORT_END's unanchored form), CR and LF aside: a
+ * report's end line the prefilter (which looks only at the message's start) would not pass.
+ */
+function endsLikeTrace(buf: Buffer, start: number, end: number): boolean {
+  let i = end - 1;
+  while (i >= start && (buf[i] === LF || buf[i] === CR)) i -= 1;
+  return (
+    i - 3 >= start && buf[i] === DASH && buf[i - 1] === DASH && buf[i - 2] === DASH && buf[i - 3] === 0x5d
+  );
 }

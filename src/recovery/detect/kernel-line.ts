@@ -20,9 +20,13 @@ export interface KernelLine {
   readonly timestamped: boolean;
 }
 
+/** The line as a report keeps it: escapes, CR and LF stripped. */
+export function reportText(raw: string): string {
+  return raw.includes("\x1b") || raw.includes("\r") || raw.includes("\n") ? raw.replace(ESCAPES, "") : raw;
+}
+
 export function readKernelLine(raw: string): KernelLine {
-  let text = raw;
-  if (text.includes("\x1b") || text.includes("\r") || text.includes("\n")) text = text.replace(ESCAPES, "");
+  const text = reportText(raw);
   // The last timestamp near the start (a glued prompt before it is short): not a scan of a long line.
   const head = text.length > 300 ? text.slice(0, 300) : text;
   let end = -1;

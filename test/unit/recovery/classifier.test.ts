@@ -36,7 +36,11 @@ class Feed {
   /** Every line's text, for the context (the daemon reads it from the line log). */
   private readonly texts: string[] = [];
 
-  /** `prefilter`: skip the lines prefilter.ts rules out, as the daemon's watcher does. */
+  /**
+   * `prefilter`: lines go in as bytes (Classifier.lineBytes), as the daemon's watcher feeds them: the
+   * prefilter decides which are decoded; the rest only count as output or are kept as report bytes.
+   * Otherwise every line is decoded and goes through Classifier.line.
+   */
   constructor(
     options: Partial<ClassifierOptions> = {},
     seed = 1,
@@ -71,11 +75,10 @@ class Feed {
       line: (source: Buffer, start: number, end: number, offset: number) => {
         const text = lineText(source.subarray(start, end));
         this.texts.push(text);
-        const input = { seq: this.seq++, offset, end: offset + end - start, at: this.now };
         const c = this.classifier;
-        if (!this.prefilter || c.needsText || mayMatter(source, start, end, c.stamped))
-          this.changes.push(...c.line({ ...input, text }));
-        else this.changes.push(...c.skip(this.now));
+        const seq = this.seq++;
+        if (this.prefilter) this.changes.push(...c.lineBytes(seq, source, start, end, offset, this.now));
+        else this.changes.push(...c.line({ seq, offset, end: offset + end - start, at: this.now, text }));
       },
     };
     for (let at = 0; at < buf.length;) {
@@ -331,6 +334,34 @@ describe("crash classifier: what must not fire, and its bounds", () => {
     const chars = incident.report.join("").length + incident.context.join("").length;
     assert.ok(chars <= 4096, `${chars} chars`);
   });
+
+  for (const seed of [1, 7, 42]) {
+    it(`report lines kept as bytes read back as the decoded lines would (reads seed ${seed})`, () => {
+      // Every line decoded (Classifier.line) against the daemon's byte path, over every transcript
+      // and a flood past a small bound, with reports read in the middle of collecting and at the end.
+      const replay = (prefilter: boolean): unknown[] => {
+        const feed = new Feed({ maxReportChars: 6000 }, seed, prefilter).bytes(fixture("boot")).wait(1000);
+        feed.bytes(fixture("panic"));
+        const middle = feed.opened().map((i) => [...i.report]);
+        feed.wait(40_000).bytes("[   60.0] WARNING: CPU: 0 PID: 1 at kernel/foo.c:10 foo+0x1/0x2\r\n");
+        // An end line the prefilter does not pass: 2 s of quiet after it end the report, so the next line is not in it.
+        feed
+          .bytes("[   60.1] \x1b[1mCall Trace:\x1b[0m\r\n[   60.2]  end trace 0123abcd ]---\r\n")
+          .wait(3000);
+        feed.bytes("[   63.0] after the report\r\n").wait(40_000);
+        feed.bytes(fixture("oom")).bytes(`[   70.0] spam\r\n`.repeat(500)).wait(40_000);
+        feed.classifier.action({ kind: "key", key: "l" }, feed.now);
+        feed.bytes(fixture("break-l")).bytes(fixture("boot")).bytes(fixture("boot")).wait(40_000);
+        return [
+          middle,
+          feed.changes.map((c): unknown[] => [c.type, JSON.parse(JSON.stringify(c.incident)) as unknown]),
+        ];
+      };
+      const decoded = replay(false);
+      assert.deepEqual(replay(true), decoded);
+      assert.ok(JSON.stringify(decoded).includes('truncated":true'), "the flood reaches the bound");
+    });
+  }
 
   it("silenceMs opens `silence` once, only when set", () => {
     const off = new Feed().bytes(fixture("boot")).wait(600_000);
