@@ -40,6 +40,14 @@ const PREFIXES = [
 /** Banners printed by firmware, without a timestamp even on a console that has them. */
 const UNSTAMPED = ["SeaBIOS", "U-Boot"].map((p) => Buffer.from(p, "latin1"));
 const OOM = Buffer.from(" invoked oom-killer:", "latin1");
+/** Horspool's shifts for OOM: how far the needle may move on, by the byte under its last one. */
+const OOM_SHIFT = new Uint8Array(256).fill(OOM.length);
+for (let k = 0; k < OOM.length - 1; k += 1) OOM_SHIFT[OOM[k] as number] = OOM.length - 1 - k;
+/** The bytes a printk timestamp is made of. */
+const IN_TIMESTAMP = new Uint8Array(256);
+for (const c of "[]. 0123456789") IN_TIMESTAMP[c.charCodeAt(0)] = 1;
+/** "[0.0]": a timestamp is at least this long, all of it IN_TIMESTAMP bytes. */
+const SHORTEST_TIMESTAMP = 5;
 
 function byFirstByte(prefixes: readonly Buffer[]): (readonly Buffer[])[] {
   const table: Buffer[][] = Array.from({ length: 256 }, () => []);
@@ -57,17 +65,33 @@ const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30
 
 /** Index just past the last printk timestamp ("[   12.345678] ", "[ T12]" after it) near the start, or -1. */
 export function messageStart(buf: Buffer, start: number, end: number): number {
+  const within = start + TIMESTAMP_WITHIN;
+  if (buf[start] !== LBRACKET && !mayHoldTimestamp(buf, start, within, end)) return -1;
   let found = -1;
-  const limit = Math.min(end, start + TIMESTAMP_WITHIN);
+  const limit = Math.min(end, within);
   for (let i = start; i < limit; i += 1) {
     if (buf[i] !== LBRACKET) continue;
     const after = timestampEnd(buf, i, end);
     if (after !== -1) {
       found = after;
+      if (!mayHoldTimestamp(buf, after, within, end)) break;
       i = after - 1;
     }
   }
   return found;
+}
+
+/**
+ * False when no timestamp can start in [from, within): one that did would cover one of the bytes
+ * probed every SHORTEST_TIMESTAMP bytes, and every byte of it is IN_TIMESTAMP. A binary or userspace
+ * line is ruled out in 5 reads instead of 24, the rest of the window after a timestamp in 2 instead of 9.
+ */
+function mayHoldTimestamp(buf: Buffer, from: number, within: number, end: number): boolean {
+  const limit = Math.min(end, within + SHORTEST_TIMESTAMP - 1);
+  for (let i = from + SHORTEST_TIMESTAMP - 1; i < limit; i += SHORTEST_TIMESTAMP)
+    if (IN_TIMESTAMP[buf[i] as number] === 1) return true;
+  // Too few bytes for a probe may still hold a timestamp's start: the scan decides.
+  return from < within && limit - from < SHORTEST_TIMESTAMP;
 }
 
 /** `buf[i]` is "[": the index past "[ *d+.d+]" (+ "[ *[TC]d+]") and one space, or -1. */
@@ -128,11 +152,12 @@ export function mayMatter(buf: Buffer, start: number, end: number, stamped: bool
 /** "NAME invoked oom-killer:" with NAME a task's comm (≤ 15 bytes, printed by mm/oom_kill.c). */
 function hasOomKiller(buf: Buffer, at: number, end: number): boolean {
   const limit = Math.min(end - OOM.length, at + 16);
-  for (let i = at; i <= limit; i += 1) {
-    if (buf[i] !== SPACE || buf[i + 1] !== 0x69) continue;
-    let k = 2;
-    while (k < OOM.length && buf[i + k] === OOM[k]) k += 1;
-    if (k === OOM.length) return true;
+  const last = OOM.length - 1;
+  // Horspool: most lines are ruled out after reading a byte or two, not 16.
+  for (let i = at; i <= limit; i += OOM_SHIFT[buf[i + last] as number] as number) {
+    let k = last;
+    while (k >= 0 && buf[i + k] === OOM[k]) k -= 1;
+    if (k < 0) return true;
   }
   return false;
 }

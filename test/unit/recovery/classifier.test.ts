@@ -240,6 +240,52 @@ describe("crash classifier on lines written from the kernel's format strings (no
     );
   });
 
+  it("the prefilter's shortcuts (probing for timestamps, skipping through oom lines) miss no header", () => {
+    // Headers behind prompts and timestamps of every width, OOM lines with every comm length, with and
+    // without printk.time, at every offset into a buffer of other bytes.
+    // A timestamp, and where its last one starts (the prefilter looks for it in a line's first 24 bytes).
+    const stamps: [string, number][] = [
+      ["", 0],
+      ["[0.0] ", 0],
+      ["[0.0]", 0],
+      ["[    1.000000] ", 0],
+      ["[  123.456789] [  T12] ", 0],
+      ["[ 1.5]", 0],
+      ["[1.0] [    2.000000] ", 6],
+    ];
+    const prompts = ["", "/ # ", "/ # \x1b[6n", "login: ", "12345"].concat(
+      Array.from({ length: 23 }, (_, n) => "#abcdefghijklmnopqrstuv".slice(0, n + 1)),
+    );
+    const messages = [
+      "Kernel panic - not syncing: x",
+      "Oops: 0000 [#1] SMP",
+      "BUG: soft lockup - CPU#0 stuck for 22s! [spin:88]",
+      "Linux version 6.1.0 (x)",
+      "---[ end trace 0000000000000000 ]---",
+      ...Array.from(
+        { length: 15 },
+        (_, n) => `${"abcdefghijklmnopq".slice(0, n + 1)} invoked oom-killer: gfp_mask=0x0`,
+      ),
+      ...Array.from({ length: 4 }, (_, n) => `${"12.3 ".repeat(n + 1)}invoked oom-killer: order=0`),
+    ];
+    let checked = 0;
+    for (const prompt of prompts)
+      for (const [stamp, last] of stamps)
+        for (const message of messages)
+          for (const pad of [0, 1, 3, 7]) {
+            const line = `${prompt}${stamp}${message}`;
+            const read = readKernelLine(line);
+            const stamped = read.timestamped;
+            if (headerKind(read.message) === null && bannerOf(read.message, read.text) === null) continue;
+            // Beyond the prefilter's window, by design: a long prompt, or a comm not at the line's start.
+            if (prompt.length + last >= 24 || (stamp === "" && prompt !== "")) continue;
+            const buf = Buffer.concat([Buffer.alloc(pad, 0x5b), Buffer.from(`${line}\r\n`, "latin1")]);
+            assert.ok(mayMatter(buf, pad, buf.length, stamped), JSON.stringify([line, pad]));
+            checked += 1;
+          }
+    assert.ok(checked > 500, `${checked} lines checked`);
+  });
+
   for (const [kind, line] of cases) {
     it(`${kind}: ${JSON.stringify(line.slice(11, 60))}`, () => {
       const feed = new Feed().bytes(fixture("boot")).wait(1000).bytes(`${line}\r\n`);
