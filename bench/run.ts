@@ -6,6 +6,7 @@
  *   2  "reisu" with verdicts awaited vs 1 s sleeps between keys
  *   3a a guest floods its console: capture vs QEMU's logfile, byte for byte, while requests are served
  *   3b capture ceiling: a telnet peer streaming flat out vs a raw socket reader; CPU per MB, bytes lost
+ *   3c the crash watcher's cost: capture rate with it on vs off (in-process), against the 0.95x goal
  *   4  256 ports with SysRq on all at once: p99, throughput, RSS per idle port
  *   5  start-up to /healthz with 256 ports vs a bare node http server
  *   6  BREAK hold: requested breakMs vs TIOCSBRK..TIOCCBRK in a real ser2net (RFC 2217, strace)
@@ -28,6 +29,7 @@ import { guestCases } from "./cases/guest-sysrq.js";
 import { manyPortsCase } from "./cases/many-ports.js";
 import { startupCase } from "./cases/startup.js";
 import { streamCase } from "./cases/stream.js";
+import { watchCostCase } from "./cases/watch-cost.js";
 import { load, printHeader, printRow, type BenchContext, type Row } from "./stats.js";
 import { hasCommand } from "../test/helpers/tools.js";
 
@@ -50,6 +52,7 @@ const CASES: { id: string; run: (ctx: BenchContext) => Promise<void>; needs?: st
   { id: "1", run: guestCases, needs: ["qemu-system-x86_64"] },
   { id: "3a", run: guestFloodCase, needs: ["qemu-system-x86_64"] },
   { id: "3b", run: streamCase },
+  { id: "3c", run: watchCostCase },
   { id: "4", run: manyPortsCase },
   { id: "5", run: startupCase },
   { id: "6", run: breakHoldCase },

@@ -46,7 +46,7 @@ describe("bench smoke", { skip, timeout: 240_000 }, () => {
     assert.deepEqual(result.skipped, []);
     assert.deepEqual(
       [...new Set(result.rows.map((row) => row.case))].sort(),
-      ["1", "2", "3a", "3b", "4", "5", "6"],
+      ["1", "2", "3a", "3b", "3c", "4", "5", "6"],
       "one or more rows per case",
     );
     const floors = result.rows.filter((row) => /floor/.test(`${row.name} ${row.baseline?.name ?? ""}`));
