@@ -49,13 +49,23 @@ for (const c of "[]. 0123456789") IN_TIMESTAMP[c.charCodeAt(0)] = 1;
 /** "[0.0]": a timestamp is at least this long, all of it IN_TIMESTAMP bytes. */
 const SHORTEST_TIMESTAMP = 5;
 
-function byFirstByte(prefixes: readonly Buffer[]): (readonly Buffer[])[] {
-  const table: Buffer[][] = Array.from({ length: 256 }, () => []);
-  for (const p of prefixes) table[p[0] as number]?.push(p);
-  return table;
+interface PrefixTable {
+  /** 1 where some prefix starts with these two bytes (first * 256 + second): most lines end there. */
+  readonly pairs: Uint8Array;
+  readonly byFirst: (readonly Buffer[])[];
 }
-const TABLE = byFirstByte(PREFIXES);
-const UNSTAMPED_TABLE = byFirstByte(UNSTAMPED);
+
+function prefixTable(prefixes: readonly Buffer[]): PrefixTable {
+  const pairs = new Uint8Array(65536);
+  const byFirst: Buffer[][] = Array.from({ length: 256 }, () => []);
+  for (const p of prefixes) {
+    pairs[(p[0] as number) * 256 + (p[1] as number)] = 1;
+    byFirst[p[0] as number]?.push(p);
+  }
+  return { pairs, byFirst };
+}
+const TABLE = prefixTable(PREFIXES);
+const UNSTAMPED_TABLE = prefixTable(UNSTAMPED);
 
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
@@ -121,10 +131,13 @@ function timestampEnd(buf: Buffer, i: number, end: number): number {
   return j;
 }
 
-function startsWithAny(buf: Buffer, at: number, end: number, table: (readonly Buffer[])[]): boolean {
-  const first = buf[at];
-  if (first === undefined || at >= end) return false;
-  for (const prefix of table[first] ?? []) {
+function startsWithAny(buf: Buffer, at: number, end: number, table: PrefixTable): boolean {
+  if (end - at < 2) return false; // every prefix is longer
+  const first = buf[at] as number;
+  if (table.pairs[first * 256 + (buf[at + 1] as number)] !== 1) return false;
+  const candidates = table.byFirst[first] as readonly Buffer[];
+  for (let c = 0; c < candidates.length; c += 1) {
+    const prefix = candidates[c] as Buffer;
     if (end - at < prefix.length) continue;
     let k = 1;
     while (k < prefix.length && buf[at + k] === prefix[k]) k += 1;
