@@ -23,7 +23,7 @@ import {
 } from "./headers.js";
 import { lineText } from "../../capture/line-splitter.js";
 import { readKernelLine, reportText } from "./kernel-line.js";
-import { mayMatter } from "./prefilter.js";
+import { mayMatter, messageStart } from "./prefilter.js";
 import { RawLines } from "./raw-lines.js";
 
 export type Severity = "info" | "warning" | "error";
@@ -242,7 +242,11 @@ export class Classifier {
     let changes = NO_CHANGES;
     if (this.open !== null) {
       if (this.due(at)) changes = this.tick(at);
-      if (this.collecting) this.appendRaw(source, start, end, offset + end - start);
+      if (this.collecting) {
+        // A report's line decoded would have shown the port's timestamps; kept as bytes, it still must.
+        if (!this.timestamps && messageStart(source, start, end) !== -1) this.timestamps = true;
+        this.appendRaw(source, start, end, offset + end - start);
+      }
     }
     this.passed(at);
     return changes;

@@ -398,6 +398,12 @@ describe("crash classifier: what must not fire, and its bounds", () => {
         feed.bytes(fixture("oom")).bytes(`[   70.0] spam\r\n`.repeat(500)).wait(40_000);
         feed.classifier.action({ kind: "key", key: "l" }, feed.now);
         feed.bytes(fixture("break-l")).bytes(fixture("boot")).bytes(fixture("boot")).wait(40_000);
+        // Timestamps first seen inside a report (its header had none): later unstamped lines are userspace.
+        const bare = new Feed({}, seed, prefilter).bytes(
+          "Kernel panic - not syncing: x\r\n[    1.000000] CPU: 0\r\n",
+        );
+        bare.wait(40_000).bytes("BUG: not the kernel\r\n").wait(40_000);
+        feed.changes.push(...bare.changes);
         return [
           middle,
           feed.changes.map((c): unknown[] => [c.type, JSON.parse(JSON.stringify(c.incident)) as unknown]),
