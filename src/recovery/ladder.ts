@@ -42,6 +42,8 @@ export interface LadderContext {
    */
   audit(action: string, status: number, detail: Record<string, unknown>): Promise<void>;
   allowed(): string | null;
+  /** Aborted when the daemon stops: a wait ends at once and no further step runs. */
+  readonly signal: AbortSignal;
 }
 
 export type LadderEnd = "recovered" | "failed";
@@ -90,7 +92,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
             ctx.record(verdictOf(name, "skipped", [why], at));
             continue;
           }
-          const watch = restarting ? watchFor(port, until) : null;
+          const watch = restarting ? watchFor(port, until, ctx.signal) : null;
           const result = await sendKey(port, key);
           ctx.record(verdictOf(name, result.verdict, result.output, at));
           await ctx.audit("sysrq", result.status, { keys: key, verdict: result.verdict });
@@ -123,7 +125,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
           ctx.record(verdictOf(stepName(step), "error", [regex.message], started));
           break;
         }
-        const watch = watchFor(port, regex);
+        const watch = watchFor(port, regex, ctx.signal);
         const line = await watch.until(started + step.timeoutMs);
         watch.close();
         ctx.record(
@@ -133,7 +135,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
       }
       case "power": {
         const restarting = step.action !== "off";
-        const watch = restarting ? watchFor(port, until) : null;
+        const watch = restarting ? watchFor(port, until, ctx.signal) : null;
         let done = false;
         try {
           const result = await runPower(port, step.action, ctx.config.untilTimeoutMs);
@@ -155,7 +157,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         break;
       }
       case "command": {
-        const watch = watchFor(port, until);
+        const watch = watchFor(port, until, ctx.signal);
         const channel = commandPowerChannel({ kind: "command", cycle: step.argv, timeoutMs: step.timeoutMs });
         let ran = false;
         try {
@@ -248,7 +250,7 @@ interface LineWatch {
 }
 
 /** Watches the console's lines from now for `regex`. */
-function watchFor(port: Port, regex: UserRegex): LineWatch {
+function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch {
   let found: string | null = null;
   let wake: (() => void) | null = null;
   const unsubscribe = port.consoleFeed().subscribe((event) => {
@@ -261,13 +263,16 @@ function watchFor(port: Port, regex: UserRegex): LineWatch {
   return {
     until: async (deadline) => {
       const wait = deadline - port.clock.now();
-      if (found === null && wait > 0) {
+      if (found === null && wait > 0 && !signal.aborted) {
         await new Promise<void>((resolve) => {
           const cancel = port.clock.schedule(resolve, wait);
           wake = () => {
             cancel();
+            signal.removeEventListener("abort", onAbort);
             resolve();
           };
+          const onAbort = (): void => wake?.();
+          signal.addEventListener("abort", onAbort, { once: true });
         });
         wake = null;
       }

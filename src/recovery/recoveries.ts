@@ -41,6 +41,7 @@ export class Recoveries {
   private readonly handled = new Set<string>();
   private readonly unsubscribe: () => void;
   private closed = false;
+  private readonly stopping = new AbortController();
   private readonly now: () => number;
 
   constructor(private readonly o: RecoveriesOptions) {
@@ -96,6 +97,7 @@ export class Recoveries {
 
   close(): void {
     this.closed = true;
+    this.stopping.abort();
     this.unsubscribe();
   }
 
@@ -181,6 +183,7 @@ export class Recoveries {
       audit: (action, status, detail) =>
         this.audit(port.id, action, status, { incident: incidentId, ...detail }),
       allowed: () => (this.closed ? "the daemon is stopping" : this.o.audit.unavailable()),
+      signal: this.stopping.signal,
     });
     this.o.store.end(incidentId, outcome);
     await this.audit(port.id, "recover", 200, { incident: incidentId, outcome });

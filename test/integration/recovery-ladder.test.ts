@@ -180,8 +180,16 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
     assert.equal(done.outcome, "recovered");
   });
 
-  it("refuses a port without recover (409 RECOVERY_UNCONFIGURED) and an unknown port (404), sending nothing", async () => {
+  it("refuses a body field (400), a port without recover (409 RECOVERY_UNCONFIGURED) and an unknown port (404), sending nothing", async () => {
     const wire = kernel.wire.length;
+    const since = daemon!.app.incidents.next;
+    const bad = await daemon!.app.inject({
+      method: "POST",
+      url: "/ports/vm0/recover",
+      payload: { steps: [] },
+    });
+    assert.deepEqual([bad.statusCode, bad.json<{ code: string }>().code], [400, "VALIDATION"]);
+    assert.equal(daemon!.app.incidents.next, since, "no incident made");
     const plain = await post("/ports/plain/recover");
     assert.deepEqual([plain.statusCode, plain.json<{ code: string }>().code], [409, "RECOVERY_UNCONFIGURED"]);
     const unknown = await post("/ports/nope/recover");
@@ -214,5 +222,36 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
     assert.ok(records.some((r) => r["token"] === "recovery" && r["action"] === "quarantine"));
     const lifted = records.findLast((r) => r["action"] === "quarantine-lift");
     assert.deepEqual([lifted?.["token"], lifted?.["lifted"], lifted?.["status"]], ["anonymous", true, 200]);
+  });
+});
+
+describe("a daemon that stops while a ladder waits", { timeout: 20_000 }, () => {
+  it("ends the wait at once: the ladder fails, nothing runs after, close is not held up", async () => {
+    const kernel = new FakeKernel(1);
+    const daemon = await start(kernel, {
+      recover: {
+        until: "E2E-READY",
+        steps: [{ wait: { match: "never", timeoutMs: 60_000 } }, { sysrq: "s" }],
+      },
+    });
+    const since = daemon.app.incidents.next;
+    assert.equal((await daemon.app.inject({ method: "POST", url: "/ports/vm0/recover" })).statusCode, 202);
+    await new Promise((r) => setTimeout(r, 200));
+    const started = Date.now();
+    await daemon.close();
+    await daemon.app.recovery.idle();
+    assert.ok(Date.now() - started < 5000, `closed in ${Date.now() - started} ms`);
+    const incident = incidentOf(daemon, since)!;
+    assert.deepEqual(
+      [incident.outcome, incident.steps.map((s) => [s.step, s.verdict])],
+      [
+        "failed",
+        [
+          ["wait never", "timeout"],
+          ["sysrq s", "not-sent"],
+        ],
+      ],
+    );
+    assert.ok(!kernel.wire.some((op) => op.op === "write"), "no key went out");
   });
 });

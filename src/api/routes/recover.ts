@@ -1,13 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { principalOf } from "../auth/install-auth.js";
-import { PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
-import { QuarantineResponse, RecoverResponse } from "../schemas/recover.js";
+import { BODY_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
+import { QuarantineResponse, RecoverBody, RecoverResponse } from "../schemas/recover.js";
+import { emptyBodyIsDefaults } from "../validation.js";
 
 export const recoverRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     "/ports/:id/recover",
     {
       config: { access: "admin", audit: "recover-request" },
+      preValidation: emptyBodyIsDefaults,
       schema: {
         summary: "Run the port's recovery ladder",
         description:
@@ -16,9 +18,10 @@ export const recoverRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "runs, the answer is its incident: nothing new starts.",
         tags: ["recovery"],
         params: PortParams,
+        body: RecoverBody,
         response: {
           202: RecoverResponse,
-          ...errorsOf([...PORT_ERRORS, 409, 503], {
+          ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS, 409, 503], {
             409: "the port has no recover block (RECOVERY_UNCONFIGURED) or is quarantined (PORT_QUARANTINED)",
           }),
         },
