@@ -113,6 +113,17 @@ describe(
       );
       assert.deepEqual([audit.at(-1)!["incident"], audit.at(-1)!["outcome"]], [incident.id, "recovered"]);
     });
+
+    it("within cooldownMs of the last ladder a new panic is left to the watcher: no action, closed observed", async () => {
+      await new Promise((r) => setTimeout(r, 1100)); // the last incident has closed (quietMs)
+      const since = daemon!.app.incidents.next;
+      const wire = kernel.wire.length;
+      kernel.transports.at(-1)!.print(PANIC);
+      const incident = await ended(daemon!, since, 5000);
+      assert.deepEqual([incident.kinds, incident.outcome, incident.steps], [["panic"], "observed", []]);
+      assert.equal(kernel.wire.length, wire, "nothing sent");
+      assert.equal(await health(daemon!), "good");
+    });
   },
 );
 
