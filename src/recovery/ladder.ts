@@ -97,7 +97,9 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
           ctx.record(verdictOf(name, result.verdict, result.output, at));
           await ctx.audit("sysrq", result.status, { keys: key, verdict: result.verdict });
           if (result.verdict === "no-response") kernelSilent = true;
-          if (watch && (await awaitUntil(ctx, watch, at))) return "recovered";
+          // A key the port refused never left: nothing restarts, nothing to wait for.
+          if (watch && result.status !== 200) watch.close();
+          else if (watch && (await awaitUntil(ctx, watch, at))) return "recovered";
         }
         break;
       case "nmi": {

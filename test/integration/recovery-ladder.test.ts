@@ -10,6 +10,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import type { Incident } from "../../src/recovery/incidents.js";
+import { ladderSteps } from "../../src/recovery/ladder-steps.js";
 import { FakeKernel } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 
@@ -264,5 +265,40 @@ describe("a daemon that stops while a ladder waits", { timeout: 20_000 }, () => 
       ],
     );
     assert.ok(!kernel.wire.some((op) => op.op === "write"), "no key went out");
+  });
+});
+
+describe("the port's key guard holds for the ladder too", { timeout: 20_000 }, () => {
+  it("a key outside sysrqMask is refused (nothing sent); the default ladder leaves t out", async () => {
+    const kernel = new FakeKernel(16); // 16: sync only
+    const daemon = await start(kernel, {
+      sysrqMask: 16,
+      recover: { until: "E2E-READY", untilTimeoutMs: 300, steps: [{ sysrq: "sb" }] },
+    });
+    try {
+      const since = daemon.app.incidents.next;
+      assert.equal((await daemon.app.inject({ method: "POST", url: "/ports/vm0/recover" })).statusCode, 202);
+      const incident = await ended(daemon, since, 10_000);
+      assert.deepEqual(
+        incident.steps.map((s) => [s.step, s.verdict]),
+        [
+          ["sysrq s", "acknowledged"],
+          ["sysrq b", "refused"],
+        ],
+      );
+      assert.match(incident.steps[1]!.output[0] ?? "", /^KEY_NOT_ALLOWED: /);
+      assert.equal(incident.outcome, "failed");
+      const writes = kernel.wire.filter((op) => op.op === "write").map((op) => op.bytes.toString("latin1"));
+      assert.deepEqual(writes, ["s"]);
+      const port = daemon.ports.get("vm0");
+      const defaults = ladderSteps(port, { ...port.config.recover!, steps: null });
+      assert.deepEqual(
+        defaults.map((step) => (step.kind === "sysrq" ? step.keys : step.kind)),
+        ["probe", "wl", "su", "b"],
+        "no t (mask), no NMI, no power on this port",
+      );
+    } finally {
+      await daemon.close();
+    }
   });
 });
