@@ -10,6 +10,7 @@
  * yet BREAK + b still reboots it): once the kernel has answered no-response, later SysRq and NMI
  * steps are skipped when a power or command step follows, and without one only b / c go out, blind.
  */
+import { StringDecoder } from "node:string_decoder";
 import { commandPowerChannel } from "../control/power-command.js";
 import type { RecoverConfig, RecoverStep } from "../config/types.js";
 import { compileUserRegex, type UserRegex } from "../capture/user-regex.js";
@@ -251,16 +252,32 @@ interface LineWatch {
   close(): void;
 }
 
-/** Watches the console's lines from now for `regex`. */
+/** The partial line kept for matching (a prompt is short; a line without end is not kept whole). */
+const PARTIAL_CHARS = 4096;
+
+/**
+ * Watches the console's output from now for `regex`: each complete line, and the line being printed
+ * (a `login:` prompt never ends its line), without CRs and ANSI escapes.
+ */
 function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch {
   let found: string | null = null;
   let wake: (() => void) | null = null;
-  const unsubscribe = port.consoleFeed().subscribe((event) => {
-    if (event.type !== "line" || found !== null) return;
-    if (regex.test(event.text)) {
-      found = event.text.trim();
-      wake?.();
-    }
+  let partial = "";
+  const decoder = new StringDecoder("utf8");
+  const test = (line: string): boolean => {
+    // eslint-disable-next-line no-control-regex
+    const text = line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "").replace(/\r/g, "");
+    if (found !== null || !regex.test(text)) return false;
+    found = text.trim();
+    wake?.();
+    return true;
+  };
+  const untap = port.tapOutput((chunk) => {
+    if (found !== null) return;
+    const lines = (partial + decoder.write(chunk)).split("\n");
+    partial = (lines.pop() ?? "").slice(-PARTIAL_CHARS);
+    for (const line of lines) if (test(line)) return;
+    test(partial);
   });
   return {
     until: async (deadline) => {
@@ -280,6 +297,6 @@ function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch 
       }
       return found;
     },
-    close: unsubscribe,
+    close: untap,
   };
 }

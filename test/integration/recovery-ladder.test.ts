@@ -146,7 +146,7 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
           watch: { quietMs: 1000 },
           recover: {
             on: ["panic"],
-            until: "E2E-READY",
+            until: "login: ?$",
             untilTimeoutMs: 2000,
             cooldownMs: 0,
             maxPerHour: 2,
@@ -162,7 +162,7 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
 
   const post = (url: string) => daemon!.app.inject({ method: "POST", url });
 
-  it("answers 202 with the incident at once; s and b acknowledged and until after b: recovered without power", async () => {
+  it("answers 202 with the incident at once; s and b acknowledged, a login: prompt after b: recovered without power", async () => {
     const since = daemon!.app.incidents.next;
     const res = await post("/ports/vm0/recover");
     assert.equal(res.statusCode, 202, res.body);
@@ -178,7 +178,8 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
     // b disconnects the fake kernel; the port reconnects and the target prints its ready line.
     await waitUntil(() => kernel.transports.length === 2, 5000, "reconnect after b");
     await waitUntil(() => daemon!.ports.get("vm0").info().state === "open", 5000, "port open again");
-    kernel.transports.at(-1)!.print("E2E-READY\r\n");
+    // A getty's prompt never ends its line: `until` matches the line being printed too.
+    kernel.transports.at(-1)!.print("\r\nDebian GNU/Linux 12 vm0 ttyS0\r\n\r\nvm0 login: ");
     const done = await ended(daemon!, since, 5000);
     assert.equal(done.id, incident.id);
     assert.deepEqual(
@@ -190,6 +191,7 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
       ],
     );
     assert.equal(done.outcome, "recovered");
+    assert.deepEqual(done.steps.at(-1)!.output, ["vm0 login:"]);
   });
 
   it("refuses a body field (400), a port without recover (409 RECOVERY_UNCONFIGURED) and an unknown port (404), sending nothing", async () => {
