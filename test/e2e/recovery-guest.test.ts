@@ -43,19 +43,14 @@ describe("recovery ladders on a real guest", { skip, timeout: 240_000 }, () => {
   });
   after(() => stopTarget(target));
 
-  /** The first incident since `since` (a `reboot` one may follow it) once its ladder has ended. */
+  /**
+   * The first incident since `since` (a `reboot` one may follow it) once its ladder has ended; read
+   * in process, since polling over HTTP would meet the rate limit.
+   */
   async function ended(since: number, timeoutMs: number): Promise<Incident> {
-    let incident: Incident | undefined;
-    await waitUntil(
-      async () => {
-        const res = await target!.api.get<{ incidents: Incident[] }>(`/incidents?port=vm0&since=${since}`);
-        incident = res.body.incidents[0];
-        return incident?.outcome !== undefined;
-      },
-      timeoutMs,
-      "the ladder's end",
-    );
-    return incident!;
+    const first = () => target!.daemon.app.incidents.list({ port: "vm0", since, ports: null }).incidents[0];
+    await waitUntil(() => first()?.outcome !== undefined, timeoutMs, "the ladder's end");
+    return first()!;
   }
 
   const health = async (): Promise<string> =>
@@ -69,7 +64,7 @@ describe("recovery ladders on a real guest", { skip, timeout: 240_000 }, () => {
       (await api.post("/ports/vm0/write", { data: "echo c > /proc/sysrq-trigger\r" })).status,
       200,
     );
-    await waitUntil(async () => (await health()) === "recovering", 20_000, "health recovering");
+    await waitUntil(() => daemon.app.recovery.health("vm0") === "recovering", 20_000, "health recovering");
     const incident = await ended(since, 90_000);
     assert.deepEqual(incident.kinds, ["panic"]);
     assert.ok(
