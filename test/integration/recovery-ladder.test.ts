@@ -65,7 +65,7 @@ describe(
       const since = daemon!.app.incidents.next;
       kernel.answerDelayMs = 3000; // a panicked kernel runs SysRq silently (later than the probe waits)
       kernel.transports.at(-1)!.print(PANIC);
-      await waitUntil(async () => (await health(daemon!)) === "recovering", 3000, "health recovering");
+      await waitUntil(() => daemon!.app.recovery.health("vm0") === "recovering", 3000, "health recovering");
       // The power command ran: the target boots and prints its ready line.
       await waitUntil(
         () =>
