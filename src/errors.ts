@@ -33,6 +33,10 @@ export const ErrorCodes = {
   /** Another power action on this port has not been answered yet. */
   POWER_BUSY: 409,
   POWER_FAILED: 502,
+  /** POST /ports/:id/recover on a port without a `recover:` block (no consent to a ladder). */
+  RECOVERY_UNCONFIGURED: 409,
+  /** The port ran more than recover.maxPerHour ladders: DELETE /ports/:id/quarantine first. */
+  PORT_QUARANTINED: 409,
   PORT_UNAVAILABLE: 503,
   AUDIT_UNAVAILABLE: 503,
   TOO_MANY_CONNECTIONS: 503,

@@ -39,6 +39,8 @@ import { HTTP_SERVER_OPTIONS, KEEP_ALIVE_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "
 import { createValidatorCompiler } from "./validation.js";
 import { incidentRoutes } from "./routes/incidents.js";
 import { IncidentStore } from "../recovery/incidents.js";
+import { Recoveries } from "../recovery/recoveries.js";
+import { recoverRoutes } from "./routes/recover.js";
 import { registerWebConsole } from "./web.js";
 
 declare module "fastify" {
@@ -49,6 +51,8 @@ declare module "fastify" {
     tokens: TokenVerifier;
     consoles: ConsoleHub;
     incidents: IncidentStore;
+    /** Recovery ladders and their guard rails (health, quarantine). */
+    recovery: Recoveries;
     /** Re-reads the config file and applies it (daemon/daemon.ts); POST /reload and SIGHUP. */
     reloadConfig: () => Promise<ReloadResult>;
     /** A reload's tokens and rate limits, for the requests that follow. */
@@ -81,6 +85,8 @@ export interface AppOptions {
   readonly audit: AuditLog;
   /** What the crash watchers found; absent: an empty store in memory (in-process tests). */
   readonly incidents?: IncidentStore;
+  /** The daemon's ladders; absent: made here over `incidents` (in-process tests). */
+  readonly recovery?: Recoveries;
   /** Empty: no authentication (the config then allows loopback listeners only). */
   readonly tokens: readonly TokenConfig[];
   readonly rateLimit: RateLimitConfig;
@@ -130,6 +136,16 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   app.decorate("consoles", new ConsoleHub());
   const incidents = options.incidents ?? IncidentStore.inMemory(options.logger);
   app.decorate("incidents", incidents);
+  app.decorate(
+    "recovery",
+    options.recovery ??
+      new Recoveries({
+        ports: options.ports,
+        store: incidents,
+        audit: options.audit,
+        log: options.logger.child({ component: "recovery" }),
+      }),
+  );
   app.decorate("metrics", new BridgeMetrics(options.ports, incidents));
   // Hooks every request runs take a callback: no promise on every answer's path (see docs/performance.md).
   app.addHook("onResponse", (request, reply, done) => {
@@ -185,6 +201,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(leaseRoutes);
   await app.register(reloadRoutes);
   await app.register(incidentRoutes);
+  await app.register(recoverRoutes);
   await registerWebConsole(app);
   return app;
 }

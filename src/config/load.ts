@@ -27,6 +27,12 @@ import {
   type TransportConfig,
   DEFAULT_WATCH_QUIET_MS,
   type WatchConfig,
+  DEFAULT_RECOVER_COOLDOWN_MS,
+  DEFAULT_RECOVER_MAX_PER_HOUR,
+  DEFAULT_RECOVER_ON,
+  DEFAULT_RECOVER_UNTIL_TIMEOUT_MS,
+  type RecoverConfig,
+  type RecoverStep,
 } from "./types.js";
 import { validateConfig } from "./validator.js";
 
@@ -115,6 +121,36 @@ function resolveWatch(watch: PortInput["watch"]): WatchConfig | null {
   };
 }
 
+function resolveRecover(recover: NonNullable<PortInput["recover"]>): RecoverConfig {
+  const untilTimeoutMs = recover.untilTimeoutMs ?? DEFAULT_RECOVER_UNTIL_TIMEOUT_MS;
+  return {
+    on: recover.on ?? DEFAULT_RECOVER_ON,
+    until: recover.until,
+    untilTimeoutMs,
+    cooldownMs: recover.cooldownMs ?? DEFAULT_RECOVER_COOLDOWN_MS,
+    maxPerHour: recover.maxPerHour ?? DEFAULT_RECOVER_MAX_PER_HOUR,
+    crashKernel: recover.crashKernel ?? false,
+    steps:
+      recover.steps?.map((step): RecoverStep => {
+        if (step === "probe") return { kind: "probe" };
+        if (step === "nmi") return { kind: "nmi" };
+        if ("sysrq" in step) return { kind: "sysrq", keys: step.sysrq };
+        if ("power" in step) return { kind: "power", action: step.power };
+        if ("wait" in step)
+          return {
+            kind: "wait",
+            match: step.wait.match ?? recover.until,
+            timeoutMs: step.wait.timeoutMs ?? untilTimeoutMs,
+          };
+        return {
+          kind: "command",
+          argv: step.command.argv,
+          timeoutMs: step.command.timeoutMs ?? DEFAULT_POWER_COMMAND_TIMEOUT_MS,
+        };
+      }) ?? null,
+  };
+}
+
 function resolvePort(
   port: PortInput,
   index: number,
@@ -156,6 +192,7 @@ function resolvePort(
     queueLimit: port.queueLimit ?? 64,
     allowLineControl: port.allowLineControl ?? false,
     watch: resolveWatch(port.watch),
+    ...(port.recover ? { recover: resolveRecover(port.recover) } : {}),
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

@@ -247,6 +247,80 @@ export const WatchSchema = Type.Union([
   ),
 ]);
 
+const RecoverMs = (description: string) => Type.Integer({ minimum: 1, maximum: 3_600_000, description });
+
+/** A ladder step: `probe`, `nmi`, or an object with one key (sysrq, wait, power, command). */
+export const RecoverStepSchema = Type.Union([
+  Type.Literal("probe"),
+  Type.Literal("nmi"),
+  Type.Object(
+    { sysrq: Type.String({ pattern: "^[0-9A-Za-z]{1,32}$", description: "keys sent one by one" }) },
+    strict,
+  ),
+  Type.Object(
+    {
+      wait: Type.Object(
+        {
+          match: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 1000, description: "RE2; default the ladder's until" }),
+          ),
+          timeoutMs: Type.Optional(RecoverMs("default the ladder's untilTimeoutMs")),
+        },
+        strict,
+      ),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      power: Type.Union([
+        Type.Literal("on"),
+        Type.Literal("off"),
+        Type.Literal("cycle"),
+        Type.Literal("reset"),
+      ]),
+    },
+    strict,
+  ),
+  Type.Object(
+    {
+      command: Type.Object(
+        {
+          argv: Type.Array(Type.String({ minLength: 1 }), {
+            minItems: 1,
+            maxItems: 64,
+            description: "program and arguments, run with no shell",
+          }),
+          timeoutMs: Type.Optional(RecoverMs("default 30000")),
+        },
+        strict,
+      ),
+    },
+    strict,
+  ),
+]);
+
+export const RecoverSchema = Type.Object(
+  {
+    on: Type.Optional(
+      Type.Array(Type.Union(WATCH_KINDS.map((kind) => Type.Literal(kind))), { uniqueItems: true }),
+    ),
+    until: Type.String({
+      minLength: 1,
+      maxLength: 1000,
+      description: "RE2: the line that shows the target is back (e.g. 'login:|E2E-READY')",
+    }),
+    untilTimeoutMs: Type.Optional(RecoverMs("wait for until after a restarting step; default 120000")),
+    cooldownMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 86_400_000, description: "default 60000" }),
+    ),
+    maxPerHour: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "default 3" })),
+    crashKernel: Type.Optional(Type.Boolean({ description: "the default ladder sends c (kdump)" })),
+    steps: Type.Optional(Type.Array(RecoverStepSchema, { minItems: 1, maxItems: 32 })),
+  },
+  strict,
+);
+
 export const PortSchema = Type.Object(
   {
     id: Type.String({ pattern: PORT_ID_PATTERN }),
@@ -271,6 +345,7 @@ export const PortSchema = Type.Object(
       }),
     ),
     watch: Type.Optional(WatchSchema),
+    recover: Type.Optional(RecoverSchema),
   },
   strict,
 );

@@ -108,7 +108,39 @@ export interface PortConfig {
   readonly allowLineControl: boolean;
   /** Crash and hang detection on this port's console (docs/recovery.md); null: `watch: false`. */
   readonly watch: WatchConfig | null;
+  /** The recovery ladder (docs/recovery.md); absent: no automatic action and no POST /recover. */
+  readonly recover?: RecoverConfig;
 }
+
+/** One rung of a recovery ladder, as the runner takes it (recovery/ladder.ts). */
+export type RecoverStep =
+  | { readonly kind: "sysrq"; readonly keys: string }
+  | { readonly kind: "nmi" }
+  | { readonly kind: "probe" }
+  | { readonly kind: "wait"; readonly match: string; readonly timeoutMs: number }
+  | { readonly kind: "power"; readonly action: "on" | "off" | "cycle" | "reset" }
+  | { readonly kind: "command"; readonly argv: readonly string[]; readonly timeoutMs: number };
+
+export interface RecoverConfig {
+  /** Incident kinds that start the ladder. */
+  readonly on: readonly WatchKind[];
+  /** RE2: the line that proves the target is back, after a step that restarts it. */
+  readonly until: string;
+  readonly untilTimeoutMs: number;
+  /** After a ladder ends, automatic triggers are ignored this long. */
+  readonly cooldownMs: number;
+  /** More ladders than this within an hour quarantine the port. */
+  readonly maxPerHour: number;
+  /** The default ladder sends `c` (kdump) instead of an NMI. */
+  readonly crashKernel: boolean;
+  /** null: the default Linux ladder, built for the port when a ladder starts (ladder-steps.ts). */
+  readonly steps: readonly RecoverStep[] | null;
+}
+
+export const DEFAULT_RECOVER_ON: readonly WatchKind[] = ["panic", "soft-lockup", "hung-task"];
+export const DEFAULT_RECOVER_UNTIL_TIMEOUT_MS = 120_000;
+export const DEFAULT_RECOVER_COOLDOWN_MS = 60_000;
+export const DEFAULT_RECOVER_MAX_PER_HOUR = 3;
 
 /** Report kinds the watcher knows: the kernel's, no output for silenceMs, a user pattern, a reboot. */
 export const WATCH_KINDS = [

@@ -17,6 +17,7 @@ import { startExports, type ExportListeners } from "../export/listeners.js";
 import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
 import { IncidentStore } from "../recovery/incidents.js";
+import { Recoveries } from "../recovery/recoveries.js";
 import { PortWatch } from "../recovery/watch.js";
 import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
@@ -93,6 +94,14 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     });
     const audit = await AuditLog.open(config.audit, logger);
     undo.push(() => audit.close());
+    // Subscribed before the ports start: the first incident of a port with `recover:` starts its ladder.
+    const recovery = new Recoveries({
+      ports,
+      store: incidents,
+      audit,
+      log: logger.child({ component: "recovery" }),
+    });
+    undo.push(async () => recovery.close());
     let reload: () => Promise<ReloadResult> = () =>
       Promise.reject(new BridgeError("CONFIG_INVALID", "the daemon is still starting"));
     const app = await buildApp({
@@ -101,6 +110,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       logger,
       audit,
       incidents,
+      recovery,
       tokens: config.auth.tokens,
       rateLimit: config.rateLimit,
       ...(config.listen.tls ? { tls: config.listen.tls } : {}),
@@ -206,6 +216,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const serverClosed = app.close();
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
+          recovery.close();
           await ports.stopAll(graceMs);
           for (const watch of watches.values()) watch.stop();
           await incidents.flush();

@@ -65,6 +65,11 @@ export class IncidentStore {
   private readonly opened = new Map<string, number>();
   /** Open incidents: the classifier's object, whose report grows between changes. */
   private readonly live = new Map<number, { port: string; detected: DetectedIncident }>();
+  /** Incidents a recovery ladder ended: their outcome stands over the watcher's later `observed`. */
+  private readonly ended = new Map<number, { outcome: NonNullable<Incident["outcome"]>; closed: string }>();
+  /** Incidents a ladder runs on: open until it ends, whatever the watcher's quiet says. */
+  private readonly held = new Set<number>();
+  private readonly listeners = new Set<(incident: Incident) => void>();
 
   private constructor(
     private readonly dir: string | null,
@@ -118,20 +123,100 @@ export class IncidentStore {
   upsert(port: string, detected: DetectedIncident): Incident {
     const id = Number(detected.id);
     const previous = this.incidents.get(id);
-    const incident = snapshot(port, detected, previous?.steps ?? []);
+    const incident = this.settled(id, snapshot(port, detected, previous?.steps ?? []));
     for (const kind of incident.kinds) if (!previous?.kinds.includes(kind)) this.count(port, kind);
     this.incidents.set(id, incident);
     if (detected.state === "open") this.live.set(id, { port, detected });
     else this.live.delete(id);
     this.forgetOldest();
     this.write(id, incident);
+    for (const listener of this.listeners) listener(incident);
     return incident;
+  }
+
+  /** Calls `listener` with every incident the watchers open or grow; returns the unsubscribe. */
+  onUpsert(listener: (incident: Incident) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** An incident with no report of its own (a ladder asked for through the API). */
+  create(port: string, trigger: Incident["trigger"]): Incident {
+    const id = Number(this.newId());
+    const incident: Incident = {
+      id: String(id),
+      port,
+      kinds: [],
+      state: "open",
+      opened: new Date().toISOString(),
+      trigger,
+      report: [],
+      context: [],
+      steps: [],
+      spans: [],
+      patterns: [],
+      truncated: false,
+    };
+    this.incidents.set(id, incident);
+    this.forgetOldest();
+    this.write(id, incident);
+    return incident;
+  }
+
+  /** The newest incident of `port` still open, if any. */
+  openOf(port: string): Incident | null {
+    for (const [id, incident] of [...this.incidents].reverse()) {
+      if (incident.port === port && incident.state === "open") return this.view(id, incident);
+    }
+    return null;
+  }
+
+  /** A ladder step's verdict, appended to the incident's `steps` and written. */
+  addStep(id: string, step: IncidentStep): void {
+    this.change(id, (incident) => ({ ...incident, steps: [...incident.steps, step] }));
+  }
+
+  /** A ladder starts on the incident: it stays open until `end`. */
+  hold(id: string): void {
+    this.held.add(Number(id));
+    this.change(id, (incident) => this.settled(Number(id), incident));
+  }
+
+  /** A ladder's end: the incident closes with `outcome`, whatever the watcher later sees. */
+  end(id: string, outcome: NonNullable<Incident["outcome"]>): void {
+    const closed = new Date().toISOString();
+    this.held.delete(Number(id));
+    this.ended.set(Number(id), { outcome, closed });
+    this.change(id, (incident) => this.settled(Number(id), incident));
+  }
+
+  private change(id: string, update: (incident: Incident) => Incident): void {
+    const key = Number(id);
+    const kept = this.incidents.get(key);
+    if (kept === undefined) return;
+    const next = update(kept);
+    this.incidents.set(key, next);
+    this.write(key, this.view(key, next));
+  }
+
+  private settled(id: number, incident: Incident): Incident {
+    if (this.held.has(id) && incident.state === "closed") {
+      const open: Incident & { closed?: string; outcome?: Incident["outcome"] } = {
+        ...incident,
+        state: "open",
+      };
+      delete open.closed;
+      delete open.outcome;
+      return open;
+    }
+    const ended = this.ended.get(id);
+    return ended === undefined ? incident : { ...incident, state: "closed", ...ended };
   }
 
   /** The incident as kept, or as it stands now while its report is still being collected. */
   private view(id: number, kept: Incident): Incident {
     const live = this.live.get(id);
-    return live === undefined ? kept : snapshot(live.port, live.detected, kept.steps);
+    return live === undefined ? kept : this.settled(id, snapshot(live.port, live.detected, kept.steps));
   }
 
   get(id: string): Incident {
@@ -172,7 +257,10 @@ export class IncidentStore {
   /** Waits for the files being written (shutdown, tests). */
   async flush(): Promise<void> {
     for (const [id, live] of this.live)
-      this.write(id, snapshot(live.port, live.detected, this.incidents.get(id)?.steps ?? []));
+      this.write(
+        id,
+        this.settled(id, snapshot(live.port, live.detected, this.incidents.get(id)?.steps ?? [])),
+      );
     await Promise.all([...this.writes.values()]);
   }
 
@@ -187,6 +275,7 @@ export class IncidentStore {
       if (this.incidents.size <= this.maxKept) break;
       if (incident.state === "open") continue;
       this.incidents.delete(id);
+      this.ended.delete(id);
       const file = this.file(id);
       if (file !== null) this.chain(id, () => unlink(file).catch(() => undefined));
     }

@@ -29,6 +29,8 @@ const EXPECTED_ERRORS: Record<string, number[]> = {
   "POST /ports/{id}/nmi": [400, 401, 403, 404, 409, 413, 415, 429, 502, 503],
   "POST /ports/{id}/power": [400, 401, 403, 404, 409, 413, 415, 429, 502, 503],
   "POST /ports/{id}/probe": [400, 401, 403, 404, 413, 415, 429, 503],
+  "POST /ports/{id}/recover": [400, 401, 403, 404, 409, 413, 415, 429, 503],
+  "DELETE /ports/{id}/quarantine": [400, 401, 403, 404, 429, 503],
   "POST /ports/{id}/lease": [400, 401, 403, 404, 409, 413, 415, 429, 503],
   "DELETE /ports/{id}/lease": [400, 401, 403, 404, 413, 415, 429],
 };

@@ -60,6 +60,7 @@ describe("HTTP API over a fake kernel", () => {
       line: null,
       lease: null,
       viewers: 0,
+      health: "good",
       capabilities: {
         break: { available: true, method: "telnet-brk" },
         sysrq: { available: true, method: "break" },

@@ -12,6 +12,7 @@ export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...port.info(),
     lease: leaseView(port.lease.current),
     viewers: port.viewers,
+    health: app.recovery.health(port.id),
   });
 
   app.get(

@@ -77,6 +77,9 @@ export const PortInfoSchema = Type.Object({
   viewers: Type.Integer({
     description: "console clients attached: WebSocket viewers and telnet / RFC 2217 connections",
   }),
+  health: Type.Union([Type.Literal("good"), Type.Literal("recovering"), Type.Literal("bad")], {
+    description: "recovering while a recovery ladder runs; bad while quarantined (docs/recovery.md)",
+  }),
   capabilities: Type.Object({
     break: BreakCapabilitySchema,
     sysrq: Type.Object({
