@@ -53,7 +53,10 @@ export interface CapturedLine {
 
 /** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
 export type StreamAction =
-  { readonly kind: "break" } | { readonly kind: "key"; readonly key: string } | { readonly kind: "nmi" };
+  | { readonly kind: "break" }
+  | { readonly kind: "key"; readonly key: string }
+  | { readonly kind: "nmi" }
+  | { readonly kind: "power" };
 
 /**
  * Follows every line without changing how the index is written (unlike onLine, which writes each

@@ -57,6 +57,8 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
   try {
     let outcome: PowerOutcome;
     try {
+      // The boot that follows is our doing: the watcher must not call it a `reboot` incident.
+      port.capture.noteAction({ kind: "power" });
       const work = channel.run(action);
       ended = work.then(
         () => undefined,

@@ -108,6 +108,8 @@ function ownAction(action: StreamAction): Parameters<Classifier["action"]>[0] {
       return { kind: "key", key: action.key };
     case "nmi":
       return { kind: "nmi" };
+    case "power":
+      return { kind: "power" };
   }
 }
 

@@ -184,6 +184,13 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     const record = audit.body.entries.findLast((entry) => entry["action"] === "power");
     assert.deepEqual([record?.["power"], record?.["verdict"], record?.["status"]], ["cycle", "done", 200]);
     await bootedAgain(api, since);
+    // The boot the cycle caused is our own doing, not a `reboot` incident.
+    const incidents = await api.get<{ incidents: { kinds: string[] }[] }>("/incidents?port=vm0");
+    assert.deepEqual(
+      incidents.body.incidents.filter((incident) => incident.kinds.includes("reboot")),
+      [],
+      JSON.stringify(incidents.body),
+    );
   });
 
   it("off pauses the VM (done), on brings it back with a boot banner", async () => {
