@@ -142,8 +142,8 @@ export const DEFAULT_RECOVER_UNTIL_TIMEOUT_MS = 120_000;
 export const DEFAULT_RECOVER_COOLDOWN_MS = 60_000;
 export const DEFAULT_RECOVER_MAX_PER_HOUR = 3;
 
-/** Report kinds the watcher knows: the kernel's, no output for silenceMs, a user pattern, a reboot. */
-export const WATCH_KINDS = [
+/** The kernel's own report kinds (recovery/detect/headers.ts matches their printk headers). */
+export const KERNEL_KINDS = [
   "panic",
   "oops",
   "bug",
@@ -155,10 +155,10 @@ export const WATCH_KINDS = [
   "wq-lockup",
   "oom",
   "nmi",
-  "silence",
-  "pattern",
-  "reboot",
 ] as const;
+
+/** Report kinds the watcher knows: the kernel's, no output for silenceMs, a user pattern, a reboot. */
+export const WATCH_KINDS = [...KERNEL_KINDS, "silence", "pattern", "reboot"] as const;
 export type WatchKind = (typeof WATCH_KINDS)[number];
 
 export interface WatchPatternConfig {

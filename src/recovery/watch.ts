@@ -7,7 +7,7 @@
  *   setInterval(TICK_MS) ──tick──┘
  */
 import type { Logger } from "pino";
-import type { LineObserver, StreamAction } from "../capture/capture.js";
+import type { LineObserver } from "../capture/capture.js";
 import { compileUserRegex } from "../capture/user-regex.js";
 import type { WatchConfig } from "../config/types.js";
 import type { Port } from "../ports/port.js";
@@ -56,7 +56,7 @@ export class PortWatch {
         const changes = classifier.lineBytes(seq, source, start, end, offset, at);
         if (changes.length > 0) watch.apply(changes);
       },
-      action: (action, at) => classifier.action(ownAction(action), at),
+      action: (action, at) => classifier.action(action, at),
       gap: (at) => {
         watch.apply(classifier.disconnected(at));
         classifier.connected(at);
@@ -97,19 +97,6 @@ export class PortWatch {
           change.type === "opened" ? "incident opened" : "incident closed",
         );
     }
-  }
-}
-
-function ownAction(action: StreamAction): Parameters<Classifier["action"]>[0] {
-  switch (action.kind) {
-    case "break":
-      return { kind: "break" };
-    case "key":
-      return { kind: "key", key: action.key };
-    case "nmi":
-      return { kind: "nmi" };
-    case "power":
-      return { kind: "power" };
   }
 }
 

@@ -11,6 +11,7 @@
  * A header counts only where the kernel's message starts (kernel-line.ts); once the port has shown
  * printk timestamps, a line without one is userspace and never a header.
  */
+import type { StreamAction } from "../../capture/capture.js";
 import type { UserRegex } from "../../capture/user-regex.js";
 import {
   ANNOUNCED_REBOOT,
@@ -104,12 +105,8 @@ export interface LineInput {
   readonly at: number;
 }
 
-/** What the daemon sent: a BREAK (a SysRq key follows), the key itself, an NMI, a power action. */
-export type OwnAction =
-  | { readonly kind: "break" }
-  | { readonly kind: "key"; readonly key: string }
-  | { readonly kind: "nmi" }
-  | { readonly kind: "power" };
+/** What the daemon sent (a BREAK, a key, an NMI, a power action), as the capture tells it. */
+export type OwnAction = StreamAction;
 
 const DEFAULTS = {
   reportQuietMs: 2000,

@@ -3,24 +3,11 @@
  * at the start of the kernel message (kernel-line.ts finds it). Order matters: the first match wins,
  * so the specific `BUG:` forms come before the catch-all.
  */
+import type { KERNEL_KINDS, WatchKind } from "../../config/types.js";
 
-export const KERNEL_KINDS = [
-  "panic",
-  "oops",
-  "bug",
-  "warning",
-  "soft-lockup",
-  "hard-lockup",
-  "rcu-stall",
-  "hung-task",
-  "wq-lockup",
-  "oom",
-  "nmi",
-] as const;
 export type KernelKind = (typeof KERNEL_KINDS)[number];
-/** Every kind an incident can carry: the kernel's, no output for silenceMs, a user pattern, a reboot. */
-export const INCIDENT_KINDS = [...KERNEL_KINDS, "silence", "pattern", "reboot"] as const;
-export type IncidentKind = (typeof INCIDENT_KINDS)[number];
+/** Every kind an incident can carry: the config's watch kinds. */
+export type IncidentKind = WatchKind;
 
 const HEADERS: readonly (readonly [KernelKind, RegExp])[] = [
   ["panic", /^Kernel panic - not syncing/], // kernel/panic.c panic()
