@@ -94,6 +94,11 @@ MODULES_TXT="$GUEST_DIR/modules.txt"
 KMOD_CACHE="$GUEST_DIR/kmods" # the KMODS (and what they depend on) of the cached kernel package
 
 mkdir -p "$GUEST_DIR"
+# Test files run in parallel (and helpers share one cache): one build at a time, others wait for it.
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$GUEST_DIR/.build.lock"
+  flock 9
+fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/sysrq-bridge-guest.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -252,6 +257,6 @@ fi
 mv -f "$INITRD.tmp" "$INITRD"
 mv -f "$WORK/modules.txt" "$MODULES_TXT"
 printf '%s\n' "$STAMP" >"$STAMP_FILE"
-log "initramfs: $INITRD ($(wc -c <"$INITRD") bytes); modules: $(cut -d' ' -f1 "$MODULES_TXT" | tr '\n' ' ')"
+log "initramfs: $INITRD ($(wc -c <"$INITRD") bytes); modules: $(awk '$2 != "-" { printf "%s ", $1 }' "$MODULES_TXT")"
 
 printf '%s\n%s\n' "$KERNEL" "$INITRD"
