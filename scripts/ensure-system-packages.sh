@@ -4,7 +4,9 @@
 #   ensure-system-packages.sh [demo|test]    (default: test)
 #
 #   demo  what `npm run demo` uses: QEMU and what test/kit/build-guest.sh builds the guest with
-#   test  everything the test suites use (the demo's packages included)
+#   test  everything the test suites use (the demo's packages included), with gcc, make and the
+#         linux-headers package of the guest's exact kernel (test/kit/guest-kernel.sh picks it), which
+#         build-guest.sh builds the guest's test module with
 #
 # When every package is installed (and the apt lists know the guest's kernel package, or the guest is
 # already built) it exits at once without calling apt. Otherwise it says what it installs and waits up
@@ -40,6 +42,8 @@ test_packages=(
   runc             # podman's runtime here: crun refuses hybrid cgroup (v1) hosts
   debootstrap      # the stand-in node:20-bookworm-slim base image (test/kit/build-node-base.sh)
   debian-archive-keyring # debootstrap checks the mirror's Release signature with it
+  gcc                    # builds the guest's test module (test/kit/spin-module/), with make and
+  make                   # linux-headers-<the guest kernel's ABI>, added below from the apt lists
 )
 case "$group" in
   demo) packages=("${demo_packages[@]}") ;;
@@ -52,16 +56,28 @@ esac
 read -r -a extra <<<"${SYSRQ_BRIDGE_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
 
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-# build-guest.sh downloads the kernel .deb by name from the apt lists (empty in a fresh container).
+# shellcheck source=../test/kit/guest-kernel.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../test/kit/guest-kernel.sh"
 guest_dir="${SYSRQ_BRIDGE_GUEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sysrq-bridge/guest}"
-need_lists=0
-if [ ! -s "$guest_dir/vmlinuz" ] && ! apt-cache show linux-image-cloud-amd64 >/dev/null 2>&1; then
-  need_lists=1
-fi
+
+# Sets `missing` and `need_lists` (the apt lists cannot name the guest's kernel package: empty in a
+# fresh container; build-guest.sh downloads the kernel .deb by name from them).
+find_missing() {
+  local pkg kernel
+  missing=()
+  need_lists=0
+  wanted=("${packages[@]}")
+  kernel="$(guest_kernel_package "$guest_dir")"
+  if [ -z "$kernel" ]; then
+    need_lists=1
+  elif [ "$group" = test ]; then
+    wanted+=("$(headers_package "$kernel")")
+  fi
+  for pkg in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+}
+find_missing
 [ ${#missing[@]} -eq 0 ] && [ "$need_lists" -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -101,6 +117,8 @@ else
   log "updating the apt package lists (waits up to ${LOCK_WAIT_S} s for another apt)"
   update_lists
 fi
+# The fresh lists may name another kernel (headers gone from the archive: build-guest.sh moves on).
+find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 log "installing for '$group': ${missing[*]} (waits up to ${LOCK_WAIT_S} s for the dpkg lock)"
 apt_install() {

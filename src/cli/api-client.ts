@@ -8,6 +8,11 @@
  */
 import type { AuditRecord } from "../audit/audit-log.js";
 import type { LogLine, LogPage } from "../capture/line-log.js";
+import type { PowerAction } from "../control/power-channel.js";
+import type { Incident } from "../recovery/incidents.js";
+import type { PowerResult } from "../recovery/power.js";
+import type { ProbeResult } from "../recovery/probe.js";
+import type { Health } from "../recovery/quarantine.js";
 import type { KeyResult } from "../sysrq/result.js";
 import { ExitCode, exitForStatus, type NmiVerdict } from "./exit-codes.js";
 
@@ -34,10 +39,13 @@ export interface PortSummary {
   readonly reason?: string;
   readonly lease: LeaseView | null;
   readonly viewers: number;
+  /** Absent from a daemon older than the recovery ladders. */
+  readonly health?: Health;
   readonly capabilities: {
     readonly break: { readonly available: boolean; readonly method?: string };
     readonly sysrq: { readonly available: boolean; readonly method: string };
     readonly nmi: { readonly available: boolean; readonly method?: string; readonly reason?: string };
+    readonly power?: { readonly available: boolean; readonly method?: string; readonly reason?: string };
   };
 }
 
@@ -93,8 +101,14 @@ export interface CaptureSlice {
   readonly end: number;
 }
 
+export interface IncidentPage {
+  readonly incidents: Incident[];
+  /** Pass as `since` to list only incidents opened after this page. */
+  readonly next: number;
+}
+
 /** The wire shapes are the daemon's own types (type-only imports: nothing of the daemon loads). */
-export type { LogLine, LogPage };
+export type { Incident, LogLine, LogPage, PowerAction, PowerResult, ProbeResult };
 export type AuditEntry = AuditRecord;
 
 /** Query string of the given values, undefined ones left out. */
@@ -182,6 +196,40 @@ export class ApiClient {
     next: number;
   }> {
     return this.json("GET", `/audit${query(options)}`);
+  }
+
+  probe(port: string, probeMs?: number): Promise<ProbeResult> {
+    return this.json(
+      "POST",
+      `/ports/${encodeURIComponent(port)}/probe`,
+      probeMs === undefined ? {} : { probeMs },
+    );
+  }
+
+  power(port: string, action: PowerAction, timeoutMs?: number): Promise<PowerResult> {
+    return this.json("POST", `/ports/${encodeURIComponent(port)}/power`, {
+      action,
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    });
+  }
+
+  recover(port: string): Promise<{ incident: Incident }> {
+    return this.json("POST", `/ports/${encodeURIComponent(port)}/recover`, {});
+  }
+
+  liftQuarantine(port: string): Promise<{ lifted: boolean; health: Health }> {
+    return this.json("DELETE", `/ports/${encodeURIComponent(port)}/quarantine`);
+  }
+
+  incidents(
+    options: { port?: string; since?: number; state?: "open" | "closed"; limit?: number },
+    signal?: AbortSignal,
+  ): Promise<IncidentPage> {
+    return this.json("GET", `/incidents${query(options)}`, undefined, signal);
+  }
+
+  incident(id: string, signal?: AbortSignal): Promise<Incident> {
+    return this.json("GET", `/incidents/${encodeURIComponent(id)}`, undefined, signal);
   }
 
   async capture(port: string, options: { offset?: number; length?: number }): Promise<CaptureSlice> {

@@ -18,6 +18,12 @@ export const COMMAND_NAMES = [
   "capture",
   "audit",
   "keys",
+  "probe",
+  "power",
+  "recover",
+  "incidents",
+  "incident",
+  "quarantine",
 ] as const;
 export type CommandName = (typeof COMMAND_NAMES)[number];
 
@@ -36,7 +42,23 @@ export type Command =
   | { kind: "lease"; action: LeaseAction; port: string; ttlMs?: number; leaseId?: string; takeover: boolean }
   | { kind: "capture"; port: string; offset?: number; length?: number }
   | { kind: "audit"; since?: number; limit?: number; port?: string }
-  | { kind: "keys"; port: string };
+  | { kind: "keys"; port: string }
+  | { kind: "probe"; port: string; probeMs?: number }
+  | { kind: "power"; port: string; action: PowerAction; timeoutMs?: number }
+  | { kind: "recover"; port: string; detach: boolean }
+  | {
+      kind: "incidents";
+      port?: string;
+      since?: number;
+      state?: "open" | "closed";
+      limit?: number;
+      follow: boolean;
+    }
+  | { kind: "incident"; id: string }
+  | { kind: "quarantine"; action: "clear"; port: string };
+
+export const POWER_ACTIONS = ["on", "off", "cycle", "reset"] as const;
+export type PowerAction = (typeof POWER_ACTIONS)[number];
 
 export const LEASE_ACTIONS = ["show", "take", "release"] as const;
 export type LeaseAction = (typeof LEASE_ACTIONS)[number];
@@ -70,6 +92,16 @@ commands:
   audit                  the audit log, one line per request (admin; --since, --limit, --port)
   keys <port>            the SysRq keys, the role each needs, and which the port's kernel offers
                          (from its last HELP line: send h to refresh)
+  probe <port>           how alive the target is: kernel (BREAK + h), userspace, VM
+  power <port> <action>  on, off, cycle or reset through the port's power channel (admin); waits
+                         for the verdict (done: the boot banner seen)
+  recover <port>         run the port's recovery ladder (admin), printing each step as it ends
+                         (--detach: print the incident id and return)
+  incidents [<port>]     crashes and hangs found on the consoles (--since ID, --state, --limit);
+                         -f keeps printing new ones and their outcomes
+  incident <id>          one incident: its report, the lines before it, the ladder's steps
+  quarantine clear <port>
+                         let automatic recovery act on a quarantined port again (admin)
 
 options:
   --url URL              the daemon (env SYSRQ_BRIDGE_URL, default ${DEFAULT_URL})
@@ -89,6 +121,13 @@ options:
   --offset N, --length N capture: absolute byte offset (default the oldest kept), byte count
   --since SEQ, --limit N audit: first record, how many (default 1000)
   --port PORT            audit: only this port's records
+  --probe-ms N           probe: how long each check waits (default 2000)
+  --state open|closed    incidents: only these
+  --detach               recover: return once the ladder has started
+
+exit status of probe: 0 kernel alive (and userspace responsive when checked), 4 otherwise;
+power: 0 done, 4 no-effect, 7 failed (POWER_FAILED); recover: 0 recovered or observed, 4 failed,
+6 quarantined.
 
 exit status (worst wins): 0 acknowledged, 2 disabled, 3 unsupported, 4 no-response or skipped,
 5 panic, 6 refused by the daemon (4xx, or FORBIDDEN in a console), 7 transport error (cannot
@@ -113,6 +152,9 @@ const OPTIONS = {
   length: { type: "string" },
   limit: { type: "string" },
   port: { type: "string" },
+  "probe-ms": { type: "string" },
+  state: { type: "string" },
+  detach: { type: "boolean" },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -130,7 +172,16 @@ const SHAPES: Record<CommandName, { options: OptionName[]; positionals: string[]
   capture: { options: ["offset", "length"], positionals: ["port"] },
   audit: { options: ["since", "limit", "port"], positionals: [] },
   keys: { options: [], positionals: ["port"] },
+  probe: { options: ["probe-ms"], positionals: ["port"] },
+  power: { options: ["timeout-ms"], positionals: ["port", "action"] },
+  recover: { options: ["detach"], positionals: ["port"] },
+  incidents: { options: ["since", "state", "limit", "follow"], positionals: ["port"] },
+  incident: { options: [], positionals: ["id"] },
+  quarantine: { options: [], positionals: ["action", "port"] },
 };
+
+/** `incidents` without a port lists every port's. */
+const ALL_INCIDENTS_SHAPE = { options: SHAPES.incidents.options, positionals: [] as string[] };
 
 const RELEASE_SHAPE = { options: [] as OptionName[], positionals: ["action", "port", "lease-id"] };
 
@@ -153,7 +204,6 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
   const [name, ...rest] = argv;
   if (!isClientCommand(name)) throw new UsageError(`unknown command "${name ?? ""}"`);
   // `lease release` takes the lease id as a third word.
-  const shape = name === "lease" && rest[0] === "release" ? RELEASE_SHAPE : SHAPES[name];
   let parsed;
   try {
     parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
@@ -161,6 +211,12 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
+  const shape =
+    name === "lease" && rest[0] === "release"
+      ? RELEASE_SHAPE
+      : name === "incidents" && positionals.length === 0
+        ? ALL_INCIDENTS_SHAPE
+        : SHAPES[name];
   const allowed = new Set<string>([...GLOBAL_OPTIONS, ...shape.options]);
   const stray = Object.keys(values).filter((option) => !allowed.has(option));
   if (stray.length > 0) throw new UsageError(`${name} takes no --${stray.join(", --")}`);
@@ -238,6 +294,33 @@ export function parseClientArgs(argv: readonly string[], env: NodeJS.ProcessEnv)
         });
       case "keys":
         return { kind: "keys", port };
+      case "probe":
+        return defined({ kind: "probe", port, probeMs: integer("probe-ms", values["probe-ms"], 100) });
+      case "power":
+        if (!(POWER_ACTIONS as readonly string[]).includes(second))
+          throw new UsageError(`power: the action is ${POWER_ACTIONS.join(", ")}, not "${second}"`);
+        return defined({ kind: "power", port, action: second as PowerAction, timeoutMs });
+      case "recover":
+        return { kind: "recover", port, detach: values.detach === true };
+      case "incidents": {
+        const state = values.state;
+        if (state !== undefined && state !== "open" && state !== "closed")
+          throw new UsageError(`--state is open or closed, not "${state}"`);
+        return defined({
+          kind: "incidents",
+          port: port === "" ? undefined : port,
+          since: integer("since", values.since, 1),
+          state,
+          limit: integer("limit", values.limit, 1),
+          follow: values.follow === true,
+        });
+      }
+      case "incident":
+        return { kind: "incident", id: port };
+      case "quarantine":
+        // The first word is the action, as with lease.
+        if (port !== "clear") throw new UsageError(`quarantine: the action is clear, not "${port}"`);
+        return { kind: "quarantine", action: "clear", port: second };
     }
   })();
   return { command, url, token, json };

@@ -7,6 +7,7 @@ import type { KeyResult } from "../sysrq/result.js";
 import { ApiClient, CliError, type LogPage } from "./api-client.js";
 import { CLIENT_USAGE, UsageError, parseClientArgs, type Command, type Invocation } from "./args.js";
 import { runConsole } from "./console.js";
+import { runRecoveryCommand } from "./recovery-commands.js";
 import { ExitCode, exitForVerdict, worst } from "./exit-codes.js";
 import { keysFromHelp } from "../sysrq/verdict.js";
 import {
@@ -104,6 +105,13 @@ async function run(command: Command, client: ApiClient, json: boolean, print: Ou
       if (!json) process.stderr.write(`next: --since ${page.next}\n`);
       return ExitCode.OK;
     }
+    case "probe":
+    case "power":
+    case "recover":
+    case "incidents":
+    case "incident":
+    case "quarantine":
+      return runRecoveryCommand(command, client, json, print);
     case "keys": {
       const [{ keys }, offered] = await Promise.all([client.sysrqKeys(), offeredKeys(client, command.port)]);
       print(json ? JSON.stringify({ port: command.port, offered, keys }) : formatKeys(keys, offered));

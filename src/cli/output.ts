@@ -59,14 +59,16 @@ export function formatBreak(sent: { port: string; breakMs?: number; method: stri
 /** A fixed-width table of the ports. */
 export function formatPorts(ports: readonly PortSummary[]): string {
   const rows = [
-    ["PORT", "STATE", "KIND", "TARGET", "SYSRQ", "NMI", "LEASE", "VIEWERS"],
+    ["PORT", "STATE", "HEALTH", "KIND", "TARGET", "SYSRQ", "NMI", "POWER", "LEASE", "VIEWERS"],
     ...ports.map((port) => [
       port.id,
       port.state,
+      port.health ?? "-",
       port.kind,
       port.target,
       port.capabilities.sysrq.available ? port.capabilities.sysrq.method : "-",
       port.capabilities.nmi.available ? (port.capabilities.nmi.method ?? "yes") : "-",
+      port.capabilities.power?.available === true ? (port.capabilities.power.method ?? "yes") : "-",
       port.lease === null ? "-" : `${port.lease.holder} (${port.lease.via})`,
       String(port.viewers),
     ]),

@@ -2,7 +2,8 @@
  * The client commands of the real binary (dist/main.js) against a daemon attached to real Linux
  * guests under QEMU, one per kernel.sysrq level (1, 438, 0), booted side by side. The port's own
  * sysrqMask is 1 (all keys), so the kernel decides and its verdicts become the exit status. The
- * kernel.sysrq=0 guest also has QMP and unknown_nmi_panic=1, for an NMI that panics (exit 5).
+ * kernel.sysrq=0 guest also has QMP and unknown_nmi_panic=1, for an NMI that panics (exit 5), and
+ * then (panic=0: it stays panicked) QMP power and a recover block for the recovery commands.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -14,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../../src/config/security.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
-import { freeTcpPort } from "../kit/index.js";
+import { READY_MARKER, freeTcpPort } from "../kit/index.js";
 import { startTestDaemon, waitUntil } from "../helpers/daemon.js";
 import type { KeyResultBody, SysrqBody } from "../helpers/http.js";
 import { startTarget, stopTarget, type Target } from "../helpers/qemu-target.js";
@@ -92,7 +93,7 @@ const withConsoleTail =
 
 const guestOptions = { port: { sysrqMask: 1 } };
 
-describe("sysrq-bridge client commands against real kernels", { skip, timeout: 150_000 }, () => {
+describe("sysrq-bridge client commands against real kernels", { skip, timeout: 240_000 }, () => {
   let full: Target | undefined;
   let debian: Target | undefined;
   let off: Target | undefined;
@@ -103,9 +104,19 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
       startTarget(["sysctl.kernel.sysrq=1"], [], guestOptions),
       startTarget(["sysctl.kernel.sysrq=438"], [], guestOptions),
       startTarget(
-        ["sysctl.kernel.sysrq=0", "unknown_nmi_panic=1"],
+        ["sysctl.kernel.sysrq=0", "unknown_nmi_panic=1", "panic=0"],
         ["-qmp", `unix:${qmpPath},server=on,wait=off`],
-        { port: { ...guestOptions.port, qmp: { path: qmpPath }, nmi: { kind: "qmp" } } },
+        {
+          reboot: true,
+          port: {
+            ...guestOptions.port,
+            qmp: { path: qmpPath },
+            nmi: { kind: "qmp" },
+            power: { kind: "qmp" },
+            // No automatic ladder: `recover` below starts it.
+            recover: { on: [], until: READY_MARKER, untilTimeoutMs: 60_000, cooldownMs: 0, maxPerHour: 5 },
+          },
+        },
       ),
     ]);
   });
@@ -270,6 +281,56 @@ describe("sysrq-bridge client commands against real kernels", { skip, timeout: 1
       assert.equal(run.code, 5, run.stderr);
       assert.match(run.stdout, /^NMI {2}panic/m);
       assert.match(run.stdout, /Kernel panic - not syncing: NMI/);
+    });
+
+    it("incidents lists the panic; incident prints its report", async () => {
+      const list = await cli(["incidents", "vm0", "--json"], off!.daemon.url);
+      assert.equal(list.code, 0, list.stderr);
+      const panic = list.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { id: string; kinds: string[] })
+        .find((incident) => incident.kinds.includes("panic"));
+      assert.ok(panic, list.stdout);
+      const human = await cli(["incidents"], off!.daemon.url);
+      assert.match(human.stdout, new RegExp(`^${panic.id} {2}vm0 {2}\\S*panic`, "m"));
+      assert.match(human.stderr, /^next: --since \d+$/m);
+      const one = await cli(["incident", panic.id], off!.daemon.url);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /^report:$/m);
+      assert.match(one.stdout, /Kernel panic - not syncing: NMI/);
+    });
+
+    it("probe exits 4: the panicked kernel does not answer, the VM runs", async () => {
+      const run = await cli(["probe", "vm0", "--probe-ms", "1500"], off!.daemon.url);
+      assert.equal(run.code, 4, run.stderr);
+      assert.match(run.stdout, /^vm0: kernel no-response, userspace skipped, vm running$/m);
+    });
+
+    it("recover prints each step as it ends and exits 0 once the ready line is back", async () => {
+      const run = await cli(["recover", "vm0"], off!.daemon.url);
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      assert.match(run.stdout, /^vm0: recovery started, incident \d+$/m);
+      assert.match(run.stdout, /^ {3}power cycle {2}done/m);
+      assert.match(run.stdout, /^vm0: recovered; sysrq-bridge incident \d+$/m);
+    });
+
+    it("power off and on exit 0 with the verdict; an unknown action is a usage error (64)", async () => {
+      const off_ = await cli(["power", "vm0", "off"], off!.daemon.url);
+      assert.equal(off_.code, 0, off_.stderr);
+      assert.match(off_.stdout, /^vm0: power off done via qmp/m);
+      const on = await cli(["power", "vm0", "on", "--json"], off!.daemon.url);
+      assert.equal(on.code, 0, on.stderr);
+      const body = JSON.parse(on.stdout) as { verdict: string; evidence: { banner: string | null } };
+      assert.equal(body.verdict, "done");
+      assert.match(body.evidence.banner ?? "", /Linux version/);
+      assert.equal((await cli(["power", "vm0", "explode"], off!.daemon.url)).code, 64);
+    });
+
+    it("quarantine clear on a port that is not quarantined says so and exits 0", async () => {
+      const run = await cli(["quarantine", "clear", "vm0"], off!.daemon.url);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.trim(), "vm0: was not quarantined; health good");
     });
   });
 

@@ -6,14 +6,16 @@
  * A telnet `IAC BRK` (0xFF 0xF3) sent to that port makes QEMU raise a serial
  * BREAK on the guest UART, so `IAC BRK` followed by a key triggers Magic SysRq.
  *
- * The image is built/cached by ./build-guest.sh (outside the repo).
+ * The image is built/cached by ./build-guest.sh (outside the repo). Its initramfs carries kernel
+ * modules from the kernel's own package (loop, pvpanic) and ./spin-module/'s test module, built
+ * against that kernel's exact headers when gcc, make and the headers are installed: guestModules().
  * Linux-only (reads /proc/net/tcp and /proc/<pid>/fd to detect that QEMU is listening).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, readFile, readlink } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const READY_MARKER = "SYSRQ-BRIDGE-GUEST-READY";
@@ -100,6 +102,28 @@ function runBuildScript(): Promise<{ kernel: string; initrd: string }> {
       resolve({ kernel, initrd });
     });
   });
+}
+
+/** The modules the guest's initramfs carries, and why any it should carry was left out. */
+export interface GuestModules {
+  /** module name (as the kernel names it: pvpanic_mmio) -> its path inside the guest */
+  readonly paths: ReadonlyMap<string, string>;
+  /** module name -> why build-guest.sh left it out (e.g. the headers package it lacked) */
+  readonly missing: ReadonlyMap<string, string>;
+}
+
+/** Reads the modules.txt build-guest.sh writes beside the initramfs (`NAME PATH` or `NAME - REASON`). */
+export async function guestModules(image?: { initrd: string }): Promise<GuestModules> {
+  const { initrd } = image ?? (await ensureGuestImage());
+  const paths = new Map<string, string>();
+  const missing = new Map<string, string>();
+  for (const line of (await readFile(join(dirname(initrd), "modules.txt"), "utf8")).split("\n")) {
+    const [name, where, ...reason] = line.trim().split(" ");
+    if (name === undefined || name === "" || where === undefined) continue;
+    if (where === "-") missing.set(name, reason.join(" "));
+    else paths.set(name, where);
+  }
+  return { paths, missing };
 }
 
 /** Asks the OS for a currently free TCP port on 127.0.0.1 (inherently racy; startGuest retries). */

@@ -14,9 +14,11 @@ export {
   READY_MARKER,
   ensureGuestImage,
   freeTcpPort,
+  guestModules,
   startGuest,
   waitForFile,
   type Guest,
+  type GuestModules,
   type GuestOptions,
 } from "./guest.js";
 export {

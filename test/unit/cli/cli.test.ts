@@ -6,6 +6,9 @@ import { DEFAULT_URL, UsageError, parseClientArgs } from "../../../src/cli/args.
 import { EscapeFilter, type EscapeEvent } from "../../../src/cli/console-escape.js";
 import { ExitCode, exitForStatus, exitForVerdict, worst } from "../../../src/cli/exit-codes.js";
 import { formatKeyResult, formatLogLine, visible } from "../../../src/cli/output.js";
+import { exitForOutcome } from "../../../src/cli/recovery-commands.js";
+import { formatIncident, formatIncidentLine } from "../../../src/cli/recovery-output.js";
+import type { Incident } from "../../../src/recovery/incidents.js";
 
 const show = (events: EscapeEvent[]): string[] =>
   events.map((e) => (e.kind === "data" ? `data:${e.bytes.toString("latin1")}` : e.kind));
@@ -64,6 +67,39 @@ describe("parseClientArgs", () => {
       port: "vm0",
     });
     assert.deepEqual(parseClientArgs(["keys", "vm0"], {}).command, { kind: "keys", port: "vm0" });
+    assert.deepEqual(parseClientArgs(["probe", "vm0", "--probe-ms", "1500"], {}).command, {
+      kind: "probe",
+      port: "vm0",
+      probeMs: 1500,
+    });
+    assert.deepEqual(parseClientArgs(["power", "vm0", "cycle", "--timeout-ms", "9000"], {}).command, {
+      kind: "power",
+      port: "vm0",
+      action: "cycle",
+      timeoutMs: 9000,
+    });
+    assert.deepEqual(parseClientArgs(["recover", "vm0", "--detach"], {}).command, {
+      kind: "recover",
+      port: "vm0",
+      detach: true,
+    });
+    assert.deepEqual(parseClientArgs(["incidents", "--since", "4", "-f"], {}).command, {
+      kind: "incidents",
+      since: 4,
+      follow: true,
+    });
+    assert.deepEqual(parseClientArgs(["incidents", "vm0", "--state", "open"], {}).command, {
+      kind: "incidents",
+      port: "vm0",
+      state: "open",
+      follow: false,
+    });
+    assert.deepEqual(parseClientArgs(["incident", "12"], {}).command, { kind: "incident", id: "12" });
+    assert.deepEqual(parseClientArgs(["quarantine", "clear", "vm0"], {}).command, {
+      kind: "quarantine",
+      action: "clear",
+      port: "vm0",
+    });
     assert.deepEqual(parseClientArgs(["write", "vm0", "root", "--enter"], {}).command, {
       kind: "write",
       port: "vm0",
@@ -88,6 +124,16 @@ describe("parseClientArgs", () => {
       ["lease", "take", "vm0", "--ttl-ms", "10"],
       ["audit", "--since", "0"],
       ["keys"],
+      ["power", "vm0"],
+      ["power", "vm0", "explode"],
+      ["power", "vm0", "cycle", "--probe-ms", "100"],
+      ["probe", "vm0", "--probe-ms", "5"],
+      ["recover"],
+      ["incidents", "vm0", "vm1"],
+      ["incidents", "--state", "gone"],
+      ["incident"],
+      ["quarantine", "lift", "vm0"],
+      ["quarantine", "clear"],
     ]) {
       assert.throws(() => parseClientArgs(argv, {}), UsageError, argv.join(" "));
     }
@@ -131,6 +177,44 @@ describe("exit status", () => {
     assert.deepEqual([400, 404, 409, 429, 500, 503].map(exitForStatus), [6, 6, 6, 6, 7, 7]);
     assert.equal(worst([ExitCode.OK, ExitCode.NO_RESPONSE, ExitCode.DISABLED]), ExitCode.NO_RESPONSE);
     assert.equal(worst([]), ExitCode.OK);
+  });
+});
+
+describe("the recovery commands' exit status and lines", () => {
+  it("maps a ladder's outcome: recovered or observed 0, failed 4, quarantined 6", () => {
+    assert.deepEqual(
+      (["recovered", "observed", "failed", "quarantined", undefined] as const).map(exitForOutcome),
+      [ExitCode.OK, ExitCode.OK, ExitCode.NO_RESPONSE, ExitCode.REFUSED, ExitCode.NO_RESPONSE],
+    );
+  });
+
+  it("shows the target's escape sequences in an incident, never sends them to the terminal", () => {
+    const incident: Incident = {
+      id: "7",
+      port: "vm0",
+      kinds: ["panic"],
+      state: "closed",
+      opened: "2026-12-07T23:00:00.000Z",
+      closed: "2026-12-07T23:00:30.000Z",
+      trigger: { line: "Kernel panic - not syncing: \x1b[6n", seq: 10, offset: 100 },
+      report: ["Kernel panic - not syncing: \x1b[6n", "---[ end Kernel panic ]---"],
+      context: ["\x1b]0;title\x07"],
+      steps: [
+        { step: "power cycle", verdict: "done", output: ["Linux version 6.1"], startedAt: "", ms: 4200 },
+      ],
+      outcome: "recovered",
+      spans: [],
+      patterns: [],
+      truncated: false,
+    };
+    assert.equal(
+      formatIncidentLine(incident),
+      "7  vm0  panic  closed recovered  2026-12-07T23:00:00.000Z  Kernel panic - not syncing: ^[[6n",
+    );
+    const text = formatIncident(incident);
+    assert.ok(!text.includes("\x1b") && !text.includes("\x07"), JSON.stringify(text));
+    assert.match(text, /^ {3}power cycle {2}done \(4200 ms\) {2}Linux version 6\.1$/m);
+    assert.match(text, /^ {3}\^\[\]0;title\^G$/m);
   });
 });
 
@@ -181,6 +265,8 @@ describe("the client's import graph", () => {
       "cli/console.ts",
       "cli/exit-codes.ts",
       "cli/output.ts",
+      "cli/recovery-commands.ts",
+      "cli/recovery-output.ts",
       "sysrq/keys.ts",
       "sysrq/verdict.ts",
     ]);

@@ -1,0 +1,168 @@
+/**
+ * The recovery commands: probe, power, recover, incidents, incident and quarantine clear. Like
+ * commands.ts, each talks through ApiClient, prints through recovery-output.ts and returns its exit
+ * status. `recover` and `incidents -f` follow by polling GET /incidents (every POLL_MS).
+ */
+import { CliError, type ApiClient, type Incident } from "./api-client.js";
+import type { Command } from "./args.js";
+import { ExitCode } from "./exit-codes.js";
+import {
+  formatIncident,
+  formatIncidentLine,
+  formatPower,
+  formatProbe,
+  formatStep,
+} from "./recovery-output.js";
+
+type RecoveryCommand = Extract<
+  Command,
+  { kind: "probe" | "power" | "recover" | "incidents" | "incident" | "quarantine" }
+>;
+
+/** How often a follow asks again: a ladder's steps take seconds, so a second is prompt enough. */
+const POLL_MS = 1000;
+/** Open incidents `incidents -f` keeps asking after; older ones are left to a later listing. */
+const MAX_WATCHED = 100;
+
+export async function runRecoveryCommand(
+  command: RecoveryCommand,
+  client: ApiClient,
+  json: boolean,
+  print: (text: string) => void,
+): Promise<ExitCode> {
+  switch (command.kind) {
+    case "probe": {
+      const probe = await client.probe(command.port, command.probeMs);
+      print(json ? JSON.stringify({ port: command.port, ...probe }) : formatProbe(command.port, probe));
+      const alive = probe.kernel === "alive" && probe.userspace !== "unresponsive";
+      return alive ? ExitCode.OK : ExitCode.NO_RESPONSE;
+    }
+    case "power": {
+      const result = await client.power(command.port, command.action, command.timeoutMs);
+      print(json ? JSON.stringify({ port: command.port, ...result }) : formatPower(command.port, result));
+      return result.verdict === "done" ? ExitCode.OK : ExitCode.NO_RESPONSE;
+    }
+    case "recover":
+      return recover(command.port, command.detach, client, json, print);
+    case "incidents":
+      return incidents(command, client, json, print);
+    case "incident": {
+      const incident = await client.incident(command.id);
+      print(json ? JSON.stringify(incident) : formatIncident(incident));
+      return ExitCode.OK;
+    }
+    case "quarantine": {
+      const { lifted, health } = await client.liftQuarantine(command.port);
+      const said = lifted ? "quarantine lifted" : "was not quarantined";
+      print(
+        json
+          ? JSON.stringify({ port: command.port, lifted, health })
+          : `${command.port}: ${said}; health ${health}`,
+      );
+      return ExitCode.OK;
+    }
+  }
+}
+
+export function exitForOutcome(outcome: Incident["outcome"]): ExitCode {
+  switch (outcome) {
+    case "recovered":
+    case "observed":
+      return ExitCode.OK;
+    case "quarantined":
+      return ExitCode.REFUSED;
+    case "failed":
+    case undefined:
+      return ExitCode.NO_RESPONSE;
+  }
+}
+
+/** Starts the ladder, then prints each step as the incident gains it, until the outcome. */
+async function recover(
+  port: string,
+  detach: boolean,
+  client: ApiClient,
+  json: boolean,
+  print: (text: string) => void,
+): Promise<ExitCode> {
+  const { incident: started } = await client.recover(port);
+  if (detach) {
+    print(
+      json
+        ? JSON.stringify({ port, incident: started })
+        : `${port}: recovery started, incident ${started.id}`,
+    );
+    return ExitCode.OK;
+  }
+  if (!json) print(`${port}: recovery started, incident ${started.id}`);
+  let incident = started;
+  let shown = 0;
+  await follow(async (signal) => {
+    incident = await client.incident(started.id, signal);
+    if (!json) for (const step of incident.steps.slice(shown)) print(formatStep(step));
+    shown = incident.steps.length;
+    return incident.outcome !== undefined;
+  });
+  if (json) print(JSON.stringify(incident));
+  else
+    print(
+      `${port}: ${incident.outcome ?? "still running (interrupted)"}; sysrq-bridge incident ${incident.id}`,
+    );
+  return exitForOutcome(incident.outcome);
+}
+
+async function incidents(
+  command: Extract<Command, { kind: "incidents" }>,
+  client: ApiClient,
+  json: boolean,
+  print: (text: string) => void,
+): Promise<ExitCode> {
+  const { port, state, limit } = command;
+  const show = (incident: Incident): void =>
+    print(json ? JSON.stringify(incident) : formatIncidentLine(incident));
+  let page = await client.incidents({ port, since: command.since, state, limit });
+  page.incidents.forEach(show);
+  if (!command.follow) {
+    if (!json) process.stderr.write(`next: --since ${page.next}\n`);
+    return ExitCode.OK;
+  }
+  // Open ones are shown again when they close, with their outcome.
+  const open = new Set(page.incidents.filter((i) => i.state === "open").map((i) => i.id));
+  await follow(async (signal) => {
+    for (const id of [...open]) {
+      const now = await client.incident(id, signal).catch((err: unknown) => {
+        if (err instanceof CliError && err.code === "INCIDENT_NOT_FOUND") return null; // rotated away
+        throw err;
+      });
+      if (now === null || now.state === "closed") open.delete(id);
+      if (now?.state === "closed") show(now);
+    }
+    page = await client.incidents({ port, since: page.next, state }, signal);
+    for (const incident of page.incidents) {
+      show(incident);
+      if (incident.state === "open" && open.size < MAX_WATCHED) open.add(incident.id);
+    }
+    return false;
+  });
+  return ExitCode.OK;
+}
+
+/** Calls `poll` every POLL_MS until it returns true or SIGINT / SIGTERM. */
+async function follow(poll: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
+  try {
+    while (!stop.signal.aborted) {
+      if (await poll(stop.signal)) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, POLL_MS);
+        stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+    }
+  } catch (err) {
+    if (!stop.signal.aborted) throw err;
+  } finally {
+    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
+  }
+}
