@@ -32,6 +32,7 @@ test_packages=(
   ser2net          # a real telnet / RFC 2217 server for the terminal-server tests
   strace           # proves a BREAK reached the device (ser2net's TIOCSBRK/TIOCCBRK)
   openssl          # a self-signed certificate for the local Redfish (BMC) endpoint
+  pdudaemon        # the PDU daemon LAVA labs run: a real power channel (localcmdline driver) for the guest
   python3-serial   # pyserial: a real RFC 2217 client for the re-export tests
   conserver-server # conserver: the console server the README points at a telnet re-export
   conserver-client # console: conserver's client, attached through a pty from util-linux script

@@ -20,10 +20,14 @@ import {
   type NmiConfig,
   type PowerConfig,
   type ProbeConfig,
+  DEFAULT_PDUDAEMON_DELAY_S,
+  DEFAULT_PDUDAEMON_TIMEOUT_MS,
+  DEFAULT_PDUDAEMON_URL,
   DEFAULT_POWER_COMMAND_TIMEOUT_MS,
   DEFAULT_PROBE_PROMPT,
   type PortConfig,
   type QmpEndpointConfig,
+  type RedfishConfig,
   type TransportConfig,
   DEFAULT_WATCH_QUIET_MS,
   type WatchConfig,
@@ -49,7 +53,7 @@ function keyPath(instancePath: string): string {
 export const KINDS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
   transport: ["tty", "telnet", "rfc2217"],
   nmi: ["qmp", "redfish"],
-  power: ["qmp", "command"],
+  power: ["qmp", "command", "pdudaemon", "redfish"],
 };
 
 export function describeSchemaError(error: ErrorObject): string {
@@ -196,14 +200,14 @@ function resolvePort(
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),
-    ...(port.power ? { power: resolvePower(port.power, `ports.${index}.power`) } : {}),
+    ...(port.power ? { power: resolvePower(port.power, `ports.${index}.power`, baseDir) } : {}),
     ...(port.export
       ? { export: resolveExport(port.export, port.id, `ports.${index}.export`, auth, baseDir) }
       : {}),
   };
 }
 
-function resolvePower(power: NonNullable<PortInput["power"]>, at: string): PowerConfig {
+function resolvePower(power: NonNullable<PortInput["power"]>, at: string, baseDir: string): PowerConfig {
   switch (power.kind) {
     case "qmp":
       return power;
@@ -213,6 +217,17 @@ function resolvePower(power: NonNullable<PortInput["power"]>, at: string): Power
       }
       return { ...power, timeoutMs: power.timeoutMs ?? DEFAULT_POWER_COMMAND_TIMEOUT_MS };
     }
+    case "pdudaemon":
+      return {
+        kind: "pdudaemon",
+        url: power.url ?? DEFAULT_PDUDAEMON_URL,
+        hostname: power.hostname,
+        outlet: power.outlet,
+        delaySeconds: power.delaySeconds ?? DEFAULT_PDUDAEMON_DELAY_S,
+        timeoutMs: power.timeoutMs ?? DEFAULT_PDUDAEMON_TIMEOUT_MS,
+      };
+    case "redfish":
+      return resolveRedfish(power, at, baseDir);
   }
 }
 
@@ -225,40 +240,45 @@ function resolveNmi(nmi: NonNullable<PortInput["nmi"]>, at: string, baseDir: str
   switch (nmi.kind) {
     case "qmp":
       return nmi;
-    case "redfish": {
-      if ((nmi.passwordEnv === undefined) === (nmi.passwordFile === undefined)) {
-        throw configError(`${at}: give either passwordEnv or passwordFile (never the password itself)`);
-      }
-      let password: string;
-      let ca: Buffer | undefined;
-      try {
-        password = readSecret(
-          nmi.passwordEnv !== undefined
-            ? { env: nmi.passwordEnv }
-            : { file: path.resolve(baseDir, nmi.passwordFile ?? "") },
-          `${at}.${nmi.passwordEnv !== undefined ? "passwordEnv" : "passwordFile"}`,
-        );
-      } catch (err) {
-        throw configError((err as Error).message);
-      }
-      if (nmi.caFile !== undefined) {
-        try {
-          ca = readFileSync(path.resolve(baseDir, nmi.caFile));
-        } catch (err) {
-          throw configError(`${at}.caFile: ${(err as Error).message}`);
-        }
-      }
-      return {
-        kind: "redfish",
-        url: nmi.url,
-        username: nmi.username,
-        password,
-        auth: nmi.auth ?? "session",
-        insecure: nmi.insecure ?? false,
-        ...(ca ? { ca } : {}),
-      };
+    case "redfish":
+      return resolveRedfish(nmi, at, baseDir);
+  }
+}
+
+type RedfishInput = Extract<NonNullable<PortInput["nmi"]>, { kind: "redfish" }>;
+
+function resolveRedfish(redfish: RedfishInput, at: string, baseDir: string): RedfishConfig {
+  if ((redfish.passwordEnv === undefined) === (redfish.passwordFile === undefined)) {
+    throw configError(`${at}: give either passwordEnv or passwordFile (never the password itself)`);
+  }
+  let password: string;
+  let ca: Buffer | undefined;
+  try {
+    password = readSecret(
+      redfish.passwordEnv !== undefined
+        ? { env: redfish.passwordEnv }
+        : { file: path.resolve(baseDir, redfish.passwordFile ?? "") },
+      `${at}.${redfish.passwordEnv !== undefined ? "passwordEnv" : "passwordFile"}`,
+    );
+  } catch (err) {
+    throw configError((err as Error).message);
+  }
+  if (redfish.caFile !== undefined) {
+    try {
+      ca = readFileSync(path.resolve(baseDir, redfish.caFile));
+    } catch (err) {
+      throw configError(`${at}.caFile: ${(err as Error).message}`);
     }
   }
+  return {
+    kind: "redfish",
+    url: redfish.url,
+    username: redfish.username,
+    password,
+    auth: redfish.auth ?? "session",
+    insecure: redfish.insecure ?? false,
+    ...(ca ? { ca } : {}),
+  };
 }
 
 function resolveQmp(qmp: NonNullable<PortInput["qmp"]>, at: string, baseDir: string): QmpEndpointConfig {

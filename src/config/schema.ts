@@ -110,7 +110,8 @@ export const BreakSchema = Type.Object(
 
 export const QmpNmiSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
 
-export const RedfishNmiSchema = Type.Object(
+/** A BMC's Redfish endpoint and credentials: the same block for `nmi` and `power`. */
+export const RedfishSchema = Type.Object(
   {
     kind: Type.Literal("redfish"),
     url: Type.String({ pattern: "^https://", description: "the ComputerSystem resource" }),
@@ -124,11 +125,11 @@ export const RedfishNmiSchema = Type.Object(
   strict,
 );
 
-export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof RedfishNmiSchema>>({
+export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof RedfishSchema>>({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [QmpNmiSchema, RedfishNmiSchema] as TSchema[],
+  oneOf: [QmpNmiSchema, RedfishSchema] as TSchema[],
 });
 
 export const QmpPowerSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
@@ -153,11 +154,38 @@ export const CommandPowerSchema = Type.Object(
   strict,
 );
 
-export const PowerSchema = Type.Unsafe<Static<typeof QmpPowerSchema> | Static<typeof CommandPowerSchema>>({
+export const PduDaemonPowerSchema = Type.Object(
+  {
+    kind: Type.Literal("pdudaemon"),
+    url: Type.Optional(
+      Type.String({ pattern: "^https?://", description: "the listener; default http://127.0.0.1:16421" }),
+    ),
+    hostname: Type.String({ minLength: 1, maxLength: 256, description: "the PDU's name in pdudaemon.conf" }),
+    outlet: Type.Integer({ minimum: 0, maximum: 65535 }),
+    delaySeconds: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 3600, description: "between off and on in a reboot; default 5" }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 600_000,
+        description: "the HTTP request's deadline; default 30000",
+      }),
+    ),
+  },
+  strict,
+);
+
+export const PowerSchema = Type.Unsafe<
+  | Static<typeof QmpPowerSchema>
+  | Static<typeof CommandPowerSchema>
+  | Static<typeof PduDaemonPowerSchema>
+  | Static<typeof RedfishSchema>
+>({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [QmpPowerSchema, CommandPowerSchema] as TSchema[],
+  oneOf: [QmpPowerSchema, CommandPowerSchema, PduDaemonPowerSchema, RedfishSchema] as TSchema[],
 });
 
 export const ProbeSchema = Type.Object(

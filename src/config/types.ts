@@ -44,8 +44,8 @@ export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc22
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
 
-/** NMI through a BMC's Redfish API (control/redfish.ts); the password read from env or file. */
-export interface RedfishNmiConfig {
+/** A BMC's Redfish API (control/redfish.ts), for NMI and power alike; the password read from env or file. */
+export interface RedfishConfig {
   readonly kind: "redfish";
   /** The ComputerSystem resource, e.g. https://bmc7.lab/redfish/v1/Systems/1 */
   readonly url: string;
@@ -57,7 +57,7 @@ export interface RedfishNmiConfig {
 }
 
 /** How NMIs reach this port's target; absent when none is configured. */
-export type NmiConfig = { readonly kind: "qmp" } | RedfishNmiConfig;
+export type NmiConfig = { readonly kind: "qmp" } | RedfishConfig;
 
 /** Power through a program per action (argv, no shell), each run bounded by timeoutMs. */
 export interface CommandPowerConfig {
@@ -69,8 +69,23 @@ export interface CommandPowerConfig {
   readonly timeoutMs: number;
 }
 
+/** Power through a pdudaemon (LAVA's PDU daemon) HTTP listener: one outlet of a PDU it knows. */
+export interface PduDaemonPowerConfig {
+  readonly kind: "pdudaemon";
+  /** The listener's base URL, e.g. http://127.0.0.1:16421 */
+  readonly url: string;
+  /** The PDU's name in pdudaemon.conf. */
+  readonly hostname: string;
+  readonly outlet: number;
+  /** pdudaemon's pause between off and on in a reboot. */
+  readonly delaySeconds: number;
+  /** The whole HTTP request's deadline. */
+  readonly timeoutMs: number;
+}
+
 /** How this port's target is powered (control/power-*.ts); absent when it cannot be. */
-export type PowerConfig = { readonly kind: "qmp" } | CommandPowerConfig;
+export type PowerConfig =
+  { readonly kind: "qmp" } | CommandPowerConfig | PduDaemonPowerConfig | RedfishConfig;
 
 /** What POST /ports/:id/probe may do besides BREAK + h. */
 export interface ProbeConfig {
@@ -82,6 +97,9 @@ export interface ProbeConfig {
 
 export const DEFAULT_PROBE_PROMPT = "[#$>] ?$";
 export const DEFAULT_POWER_COMMAND_TIMEOUT_MS = 30_000;
+export const DEFAULT_PDUDAEMON_URL = "http://127.0.0.1:16421";
+export const DEFAULT_PDUDAEMON_DELAY_S = 5;
+export const DEFAULT_PDUDAEMON_TIMEOUT_MS = 30_000;
 
 export interface PortConfig {
   readonly id: string;

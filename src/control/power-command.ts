@@ -20,11 +20,15 @@ export function commandPowerChannel(config: CommandPowerConfig): PowerChannel {
     kind: "command",
     where: `command ${actions.map((a) => `${a}: ${config[a]?.[0] ?? ""}`).join(", ")}`,
     actions,
-    run: (action) => runCommand(config, action),
+    run: (action, sending) => runCommand(config, action, sending),
   };
 }
 
-function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<PowerOutcome> {
+function runCommand(
+  config: CommandPowerConfig,
+  action: PowerAction,
+  sending: (() => void) | undefined,
+): Promise<PowerOutcome> {
   const argv = config[action];
   if (!argv) {
     return Promise.reject(
@@ -36,6 +40,7 @@ function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<Po
   return new Promise((resolve, reject) => {
     const out = new Bounded();
     const err = new Bounded();
+    sending?.();
     // detached: a deadline kills the whole process group, not only the first process.
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
     child.stdout.on("data", (chunk: Buffer) => out.add(chunk));

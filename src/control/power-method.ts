@@ -1,8 +1,10 @@
-/** Picks a port's power channel from its config: QMP (the port's own connection) or a command. */
+/** Picks a port's power channel from its config: QMP (the port's own connection), a command, pdudaemon or Redfish. */
 import type { PortConfig } from "../config/types.js";
 import type { PowerChannel } from "./power-channel.js";
 import { commandPowerChannel } from "./power-command.js";
+import { pduDaemonPowerChannel } from "./power-pdudaemon.js";
 import { qmpPowerChannel } from "./power-qmp.js";
+import { redfishPowerChannel } from "./power-redfish.js";
 import type { QmpClient } from "./qmp.js";
 
 export function powerChannelFor(config: PortConfig, qmp: QmpClient | null): PowerChannel | null {
@@ -13,5 +15,9 @@ export function powerChannelFor(config: PortConfig, qmp: QmpClient | null): Powe
       return qmp ? qmpPowerChannel(qmp) : null;
     case "command":
       return commandPowerChannel(power);
+    case "pdudaemon":
+      return pduDaemonPowerChannel(power);
+    case "redfish":
+      return redfishPowerChannel(power);
   }
 }

@@ -16,7 +16,10 @@ export function qmpPowerChannel(qmp: QmpClient): PowerChannel {
     kind: "qmp",
     where: `QMP at ${qmp.describe()}`,
     actions: ["on", "off", "cycle", "reset"],
-    run: (action) => runQmpPower(qmp, action),
+    run: (action, sending) => {
+      sending?.();
+      return runQmpPower(qmp, action);
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import type { SerialSettings, TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { CaptureHealth } from "../capture/capture.js";
+import type { PowerChannelKind } from "../control/power-channel.js";
 import type { PortState } from "./device-connection.js";
 
 export interface PortInfo {
@@ -44,7 +45,7 @@ export interface NmiCapability {
 /** In the shape of NmiCapability; `actions` are those the channel can take. */
 export interface PowerCapability {
   readonly available: boolean;
-  readonly method?: "qmp" | "command";
+  readonly method?: PowerChannelKind;
   readonly actions?: string[];
   readonly reason?: string;
 }

@@ -2,18 +2,24 @@
  * One power action with its verdict read from the target, not from the channel's say-so:
  *
  *   listen to the console ─> channel.run(action) ─> on / cycle / reset: wait for a boot banner
- *                                                  off: QMP status paused, or the command ran
+ *                                                  off: QMP status paused, Redfish PowerState Off,
+ *                                                       or the command ran / pdudaemon took it
  *
  * The console is watched from before the action, so a banner printed while a command still runs
  * counts; only the lines around it are kept (bounded), and every wait ends at the request's deadline.
  */
 import { BridgeError } from "../errors.js";
-import { PowerChannelError, type PowerAction, type PowerOutcome } from "../control/power-channel.js";
+import {
+  PowerChannelError,
+  type PowerAction,
+  type PowerChannelKind,
+  type PowerOutcome,
+} from "../control/power-channel.js";
 import type { Port } from "../ports/port.js";
 import { isBootBanner } from "../sysrq/verdict.js";
 
 export interface PowerEvidence extends PowerOutcome {
-  readonly channel: "qmp" | "command";
+  readonly channel: PowerChannelKind;
   /** The boot banner that settled on / cycle / reset, or null. */
   readonly banner: string | null;
   /** ms from the request to the banner. */
@@ -38,8 +44,9 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
   if (!channel) {
     throw new BridgeError(
       "POWER_UNSUPPORTED",
-      `port ${port.id} has no power channel: add \`power: { kind: qmp }\` (with a qmp block) or ` +
-        "`power: { kind: command, cycle: [ipmitool, ...] }` to the port",
+      `port ${port.id} has no power channel: add \`power: { kind: qmp }\` (with a qmp block), ` +
+        "`power: { kind: command, cycle: [ipmitool, ...] }`, `power: { kind: pdudaemon, hostname, outlet }` " +
+        "or `power: { kind: redfish, url, username, passwordEnv }` to the port",
     );
   }
   if (!channel.actions.includes(action)) {
@@ -58,8 +65,7 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
     let outcome: PowerOutcome;
     try {
       // The boot that follows is our doing: the watcher must not call it a `reboot` incident.
-      port.capture.noteAction({ kind: "power" });
-      const work = channel.run(action);
+      const work = channel.run(action, () => port.capture.noteAction({ kind: "power" }));
       ended = work.then(
         () => undefined,
         () => undefined,
@@ -67,6 +73,11 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
       outcome = await withDeadline(work, start + timeoutMs - clock.now(), channel.where);
     } catch (err) {
       const what = err instanceof PowerChannelError ? err.outcome : { steps: [] };
+      if (err instanceof PowerChannelError && err.unsupported) {
+        throw new BridgeError("POWER_UNSUPPORTED", `port ${port.id}: power ${action}: ${err.message}`, {
+          cause: err,
+        });
+      }
       throw new BridgeError("POWER_FAILED", `port ${port.id}: power ${action}: ${(err as Error).message}`, {
         cause: err,
         details: { evidence: { channel: channel.kind, ...what } },
@@ -74,10 +85,8 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
     }
     const ms = (): number => Math.round(clock.now() - start);
     if (action === "off") {
-      const done = channel.kind === "command" || outcome.status === "paused";
-      const reason = done
-        ? undefined
-        : `QEMU reports the VM ${outcome.status ?? "in an unknown state"}, not paused`;
+      const reason = offShortfall(channel.kind, outcome);
+      const done = reason === undefined;
       const evidence = { channel: channel.kind, ...outcome, banner: null, output: watch.lines() };
       return {
         action,
@@ -100,6 +109,23 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
     watch.close();
     void ended.then(done);
     port.log.info({ action }, "power");
+  }
+}
+
+/** Why an accepted off is not done, or undefined when it is (a command or pdudaemon cannot tell more). */
+function offShortfall(kind: PowerChannelKind, outcome: PowerOutcome): string | undefined {
+  switch (kind) {
+    case "qmp":
+      return outcome.status === "paused"
+        ? undefined
+        : `QEMU reports the VM ${outcome.status ?? "in an unknown state"}, not paused`;
+    case "redfish":
+      return outcome.status === "Off"
+        ? undefined
+        : `the BMC reports PowerState ${outcome.status ?? "unknown"}, not Off`;
+    case "command":
+    case "pdudaemon":
+      return undefined;
   }
 }
 

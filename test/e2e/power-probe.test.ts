@@ -1,11 +1,14 @@
 /**
- * Probe and power against the real guest (issue 16, sections 2 and 4). One guest for the file,
- * allowed to reboot in place (a QMP system_reset with -no-reboot ends QEMU), with three QMP sockets:
- * the daemon's, the test's own (QMP serves one client per socket) and one for a command power channel.
- * Two daemons in turn on the same guest: the first powers through QMP, the second through a command.
+ * Probe and power against the real guest (issue 16, sections 2 and 4; issue 17's pdudaemon). One guest
+ * for the file, allowed to reboot in place (a QMP system_reset with -no-reboot ends QEMU), with three
+ * QMP sockets: the daemon's, the test's own (QMP serves one client per socket) and one for the command
+ * and pdudaemon channels' scripts. Two daemons in turn on the same guest: the first powers through
+ * QMP, the second through a command, then (reloaded) through the real pdudaemon.
  */
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, writeFile } from "node:fs/promises";
+import { spawn, type ChildProcess } from "node:child_process";
+import { chmod, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -14,7 +17,7 @@ import { startTestDaemon } from "../helpers/daemon.js";
 import { client, type LogBody } from "../helpers/http.js";
 import { startTarget, stopTarget, waitForPrompt, type Target } from "../helpers/qemu-target.js";
 import { requireTools } from "../helpers/tools.js";
-import { READY_MARKER } from "../kit/index.js";
+import { READY_MARKER, freeTcpPort } from "../kit/index.js";
 
 const skip = requireTools("qemu-system-x86_64", "cpio", "busybox", "socat");
 
@@ -39,6 +42,7 @@ interface PowerBody {
     channel: string;
     steps: string[];
     status?: string;
+    reply?: string;
     banner: string | null;
     exitCode?: number;
     stderr?: string;
@@ -53,10 +57,30 @@ async function bootedAgain(api: ReturnType<typeof client>, since: number): Promi
   await waitForPrompt(api);
 }
 
-describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
+/** Resolves once something accepts TCP connections on the port, or rejects at the deadline. */
+async function listening(port: number, withinMs: number): Promise<void> {
+  const end = Date.now() + withinMs;
+  for (;;) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on("error", () => resolve(false));
+    });
+    if (up) return;
+    if (Date.now() > end) throw new Error(`nothing listening on ${port} within ${withinMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("probe and power on a real guest", { skip, timeout: 300_000 }, () => {
   let target: Target | undefined;
   let testQmp: QmpClient | undefined;
   let dir = "";
+  let pdudaemon: ChildProcess | undefined;
+  /** The ports the command case's daemon reads on POST /reload. */
+  let reloadedPorts: unknown[] = [];
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-power-"));
     const sockets = ["daemon", "test", "script"].map((name) => path.join(dir, `${name}.sock`));
@@ -71,6 +95,7 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     testQmp = new QmpClient({ path: sockets[1]! });
   });
   after(async () => {
+    pdudaemon?.kill("SIGKILL");
     testQmp?.close();
     await stopTarget(target);
   });
@@ -231,6 +256,7 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
         },
         { id: "bare", transport: { kind: "telnet", host: "127.0.0.1", port: 9 } },
       ],
+      reloadPorts: () => reloadedPorts,
     });
     target = { ...target!, daemon, api: client(daemon.url) };
     const { api } = target;
@@ -265,4 +291,114 @@ describe("probe and power on a real guest", { skip, timeout: 240_000 }, () => {
     const info = await api.get<{ capabilities: { power: { available: boolean } } }>("/ports/bare");
     assert.equal(info.body.capabilities.power.available, false);
   });
+
+  it(
+    "the real pdudaemon (reloaded in live): a frozen guest cycles through its localcmdline driver, done from the boot banner; an unknown PDU and a pdudaemon that is down are 502",
+    { skip: requireTools("pdudaemon") },
+    async () => {
+      // The driver runs its command and waits for it: each one talks QMP on the script socket and returns.
+      const script = path.join(dir, "pdu-qmp.sh");
+      const driverLog = path.join(dir, "pdu-driver.log");
+      await writeFile(
+        script,
+        [
+          "#!/bin/sh",
+          "# $1: off | on, $2: the outlet (pdudaemon's %d)",
+          'case "$1" in',
+          '  off) cmds=\'{"execute":"stop"}\' ;;',
+          '  on) cmds=\'{"execute":"system_reset"} {"execute":"cont"}\' ;;',
+          "esac",
+          `printf '{"execute":"qmp_capabilities"}\\n%s\\n' "$cmds" | socat -t 1 - UNIX-CONNECT:"${path.join(dir, "script.sock")}" >/dev/null`,
+          `echo "$1 $2" >> "${driverLog}"`,
+          "",
+        ].join("\n"),
+      );
+      await chmod(script, 0o755);
+      const pduPort = await freeTcpPort();
+      const conf = path.join(dir, "pdudaemon.conf");
+      await writeFile(
+        conf,
+        JSON.stringify({
+          daemon: { hostname: "127.0.0.1", port: pduPort, listener: "http", logging_level: "DEBUG" },
+          pdus: {
+            rig: {
+              driver: "localcmdline",
+              retries: 1,
+              cmd_off: `${script} off %d`,
+              cmd_on: `${script} on %d`,
+            },
+          },
+        }),
+      );
+      pdudaemon = spawn("pdudaemon", ["--conf", conf, "--loglevel", "DEBUG"], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let pduLog = "";
+      pdudaemon.stderr?.on("data", (chunk: Buffer) => (pduLog = (pduLog + chunk.toString()).slice(-8192)));
+      await listening(pduPort, 30_000);
+
+      const url = `http://127.0.0.1:${pduPort}`;
+      const telnet = { kind: "telnet", host: "127.0.0.1", port: target!.guest.telnetPort };
+      reloadedPorts = [
+        {
+          id: "vm0",
+          transport: telnet,
+          power: { kind: "pdudaemon", url, hostname: "rig", outlet: 1, delaySeconds: 1 },
+        },
+        {
+          id: "bare",
+          transport: { kind: "telnet", host: "127.0.0.1", port: 9 },
+          power: { kind: "pdudaemon", url, hostname: "not-in-the-conf", outlet: 1 },
+        },
+      ];
+      const { api, daemon } = target!;
+      const reload = await api.post<{ changed?: string[] }>("/reload", {});
+      assert.equal(reload.status, 200, JSON.stringify(reload.body));
+      const info = await api.get<{ capabilities: { power: { method?: string; reason?: string } } }>(
+        "/ports/vm0",
+      );
+      assert.equal(
+        info.body.capabilities.power.method,
+        "pdudaemon",
+        "the reload applied the new power block",
+      );
+      assert.match(info.body.capabilities.power.reason ?? "", /PDU rig outlet 1/);
+      const open = Date.now() + 10_000;
+      while (daemon.ports.get("vm0").info().state !== "open") {
+        assert.ok(Date.now() < open, "vm0 reopened after the reload");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+
+      await testQmp!.execute("stop");
+      const res = await api.post<PowerBody>("/ports/vm0/power", { action: "cycle", timeoutMs: 60_000 });
+      assert.equal(res.status, 200, `${JSON.stringify(res.body)}\n${pduLog}`);
+      assert.equal(res.body.verdict, "done");
+      assert.equal(res.body.evidence.channel, "pdudaemon");
+      assert.deepEqual(res.body.evidence.steps, ["GET /power/control/reboot?hostname=rig&port=1&delay=1"]);
+      assert.equal(res.body.evidence.reply, "OK - accepted request");
+      assert.match(res.body.evidence.banner ?? "", /Linux version/);
+      assert.equal(await readFile(driverLog, "utf8"), "off 1\non 1\n", "pdudaemon's driver ran off, then on");
+      // The rest needs no shell: the guest may still be booting.
+
+      // A PDU pdudaemon does not know: it answers 500 "Invalid request" and runs nothing.
+      const unknown = await api.post<PowerBody>("/ports/bare/power", { action: "on" });
+      assert.deepEqual(
+        [unknown.status, unknown.body.code],
+        [502, "POWER_FAILED"],
+        JSON.stringify(unknown.body),
+      );
+      assert.equal(unknown.body.evidence.reply, "Invalid request");
+
+      // pdudaemon down: nothing answers, nothing happens to the guest.
+      const exited = new Promise((resolve) => pdudaemon!.once("exit", resolve));
+      pdudaemon.kill("SIGKILL");
+      await exited;
+      const down = await api.post<PowerBody>("/ports/vm0/power", { action: "cycle", timeoutMs: 5000 });
+      assert.deepEqual([down.status, down.body.code], [502, "POWER_FAILED"], JSON.stringify(down.body));
+      assert.match(down.body.message ?? "", /ECONNREFUSED/);
+      assert.equal(await readFile(driverLog, "utf8"), "off 1\non 1\n", "no driver ran");
+      const status = (await testQmp!.execute("query-status")) as { status: string };
+      assert.equal(status.status, "running");
+    },
+  );
 });

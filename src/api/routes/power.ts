@@ -13,16 +13,20 @@ export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: "Power the target on, off, or cycle / reset it",
         description:
-          "Admin only. Runs the action through the port's power channel (QMP or a command) and answers when the " +
+          "Admin only. Runs the action through the port's power channel (QMP, a command, pdudaemon or Redfish) and " +
+          "answers when the " +
           "verdict is known: done for on / cycle / reset means a boot banner (Linux version, SeaBIOS, U-Boot) came " +
-          "on the console afterwards; off is done when QEMU reports the VM paused, or the command ran.",
+          "on the console afterwards; off is done when QEMU reports the VM paused, the BMC reports PowerState Off, " +
+          "or the command ran / pdudaemon took the job (neither can report the state).",
         tags: ["power"],
         params: PortParams,
         body: PowerBody,
         response: {
           200: PowerResponse,
           ...errorsOf([...PORT_ERRORS, ...BODY_ERRORS, 409, 502, 503], {
-            409: "the port has no power channel, or none for this action (POWER_UNSUPPORTED), or one is running (POWER_BUSY)",
+            409:
+              "the port has no power channel, or none for this action, or the BMC does not offer its ResetType " +
+              "(POWER_UNSUPPORTED; nothing sent), or one is running (POWER_BUSY)",
             429: "too many requests from this token or address (RATE_LIMITED); see Retry-After",
             502: "the power channel refused or failed (POWER_FAILED); `evidence` has what it did and printed",
           }),

@@ -24,9 +24,21 @@ export const PowerBody = Type.Object(
 
 export const PowerEvidenceSchema = Type.Object(
   {
-    channel: Type.Union([Type.Literal("qmp"), Type.Literal("command")]),
-    steps: Type.Array(Type.String(), { description: "the QMP commands sent, or the argv run" }),
-    status: Type.Optional(Type.String({ description: "QMP: the VM's status after the action" })),
+    channel: Type.Union([
+      Type.Literal("qmp"),
+      Type.Literal("command"),
+      Type.Literal("pdudaemon"),
+      Type.Literal("redfish"),
+    ]),
+    steps: Type.Array(Type.String(), {
+      description: "the QMP commands sent, the argv run, or the HTTP requests made",
+    }),
+    status: Type.Optional(
+      Type.String({
+        description: "QMP: the VM's status after the action; Redfish: the system's PowerState after off",
+      }),
+    ),
+    reply: Type.Optional(Type.String({ description: "pdudaemon: its answer (the first 4 KiB)" })),
     exitCode: Type.Optional(Type.Integer()),
     stdout: Type.Optional(Type.String({ description: "a command's output (the first 8 KiB)" })),
     stderr: Type.Optional(Type.String()),

@@ -18,7 +18,7 @@ import { parseYamlDocument, resolveConfig } from "../../../src/config/load.js";
  * Anything after the marker word is a note for readers. Without a marker the block is a whole config.
  *
  * Secrets a config names are read when it is resolved, so the test provides them: an `env` or
- * `passwordEnv` variable gets a value of its own; a token `file`, `passwordFile`, `caFile` and
+ * `passwordEnv` variable (in `nmi` or `power`) gets a value of its own; a token `file`, `passwordFile`, `caFile` and
  * `listen.tls` files are made under a temporary folder (their paths rewritten to it).
  */
 
@@ -131,11 +131,14 @@ function provideSecrets(doc: unknown, dir: string): () => void {
       file(tls, "key");
     }
     for (const port of Array.isArray(doc["ports"]) ? doc["ports"] : []) {
-      const nmi = isMapping(port) ? port["nmi"] : undefined;
-      if (!isMapping(nmi)) continue;
-      env(nmi["passwordEnv"]);
-      file(nmi, "passwordFile");
-      file(nmi, "caFile");
+      // nmi and power take the same Redfish block.
+      for (const key of ["nmi", "power"]) {
+        const redfish = isMapping(port) ? port[key] : undefined;
+        if (!isMapping(redfish)) continue;
+        env(redfish["passwordEnv"]);
+        file(redfish, "passwordFile");
+        file(redfish, "caFile");
+      }
     }
   }
   return () => {

@@ -43,9 +43,63 @@ describe("power and probe config", () => {
       /^ports\.0\.power: kind command needs at least one of/,
     );
     assert.match(errorOf({ power: { kind: "command", on: [] } }), /^ports\.0\.power/);
-    assert.equal(errorOf({ power: { kind: "pdu" } }), "ports.0.power.kind: must be one of qmp, command");
+    assert.equal(
+      errorOf({ power: { kind: "pdu" } }),
+      "ports.0.power.kind: must be one of qmp, command, pdudaemon, redfish",
+    );
     assert.match(errorOf({ power: { kind: "command", on: ["x"], shell: "rm -rf" } }), /unknown key/);
     assert.match(errorOf({ probe: { userspace: "yes" } }), /^ports\.0\.probe\.userspace/);
+  });
+
+  it("resolves a pdudaemon channel with its defaults; refuses a missing outlet or a non-http url", () => {
+    assert.deepEqual(portOf({ power: { kind: "pdudaemon", hostname: "pdu-rack3", outlet: 7 } }).power, {
+      kind: "pdudaemon",
+      url: "http://127.0.0.1:16421",
+      hostname: "pdu-rack3",
+      outlet: 7,
+      delaySeconds: 5,
+      timeoutMs: 30_000,
+    });
+    assert.match(
+      errorOf({ power: { kind: "pdudaemon", hostname: "pdu-rack3" } }),
+      /^ports\.0\.power\.outlet: is required/,
+    );
+    assert.match(
+      errorOf({ power: { kind: "pdudaemon", url: "ftp://x", hostname: "p", outlet: 1 } }),
+      /^ports\.0\.power\.url/,
+    );
+    assert.match(
+      errorOf({ power: { kind: "pdudaemon", hostname: "p", outlet: 1, delaySeconds: -1 } }),
+      /^ports\.0\.power\.delaySeconds/,
+    );
+  });
+
+  it("resolves a redfish channel as the nmi block does: password from env, never inline", () => {
+    process.env["SYSRQ_TEST_POWER_BMC"] = "pw";
+    try {
+      const redfish = {
+        kind: "redfish",
+        url: "https://bmc7.lab/redfish/v1/Systems/1",
+        username: "ops",
+        passwordEnv: "SYSRQ_TEST_POWER_BMC",
+      };
+      assert.deepEqual(portOf({ power: redfish }).power, {
+        kind: "redfish",
+        url: "https://bmc7.lab/redfish/v1/Systems/1",
+        username: "ops",
+        password: "pw",
+        auth: "session",
+        insecure: false,
+      });
+      assert.match(
+        errorOf({ power: { ...redfish, passwordEnv: undefined } }),
+        /^ports\.0\.power: give either passwordEnv or passwordFile/,
+      );
+      assert.match(errorOf({ power: { ...redfish, password: "pw" } }), /unknown key/);
+      assert.match(errorOf({ power: { ...redfish, url: "http://bmc7.lab/x" } }), /^ports\.0\.power\.url/);
+    } finally {
+      delete process.env["SYSRQ_TEST_POWER_BMC"];
+    }
   });
 
   it("a reload that changes power or probe restarts the port with the new block (applied live)", () => {
@@ -59,5 +113,13 @@ describe("power and probe config", () => {
     );
     assert.equal(planReload(before, doc({ probe: { userspace: true } })).changed.length, 1);
     assert.deepEqual(planReload(withPower, withPower).unchanged, ["vm0"]);
+    const pdu = (outlet: number) => doc({ power: { kind: "pdudaemon", hostname: "pdu-rack3", outlet } });
+    assert.deepEqual(
+      planReload(withPower, pdu(7)).changed.map((p) => p.power?.kind),
+      ["pdudaemon"],
+      "command -> pdudaemon",
+    );
+    assert.equal(planReload(pdu(7), pdu(8)).changed.length, 1, "another outlet");
+    assert.deepEqual(planReload(pdu(7), pdu(7)).unchanged, ["vm0"]);
   });
 });
