@@ -4,12 +4,23 @@
  *   connect ─> {"QMP": greeting} ─> qmp_capabilities ─> {"return": {}} ─> commands ...
  *
  * Replies are matched to commands by `id`; asynchronous events ({"event": ...}) may arrive between
- * a command and its reply and are ignored here. The connection is opened on first use and again
- * after it drops; every command has a deadline.
+ * a command and its reply and go to the `onEvent` listeners. The connection is opened on first use
+ * and again after it drops; while anyone listens for events it is kept open (reopened every
+ * RETRY_MS). Every command has a deadline.
  */
 import net from "node:net";
 
 export type QmpEndpoint = { readonly path: string } | { readonly host: string; readonly port: number };
+
+/** How soon a listened-to connection that dropped or was refused is tried again. */
+const RETRY_MS = 1000;
+
+/** One asynchronous QMP event; `at` is QEMU's own timestamp (ISO), so QEMU's order is kept. */
+export interface QmpEvent {
+  readonly event: string;
+  readonly at: string;
+  readonly data?: unknown;
+}
 
 export class QmpError extends Error {
   constructor(
@@ -31,6 +42,8 @@ type QmpMessage = {
   return?: unknown;
   error?: { class: string; desc: string };
   event?: string;
+  data?: unknown;
+  timestamp?: { seconds: number; microseconds: number };
   id?: number;
 };
 
@@ -40,6 +53,9 @@ export class QmpClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private buffer = "";
+  private readonly listeners = new Set<(event: QmpEvent) => void>();
+  private retry: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(
     readonly endpoint: QmpEndpoint,
@@ -54,6 +70,31 @@ export class QmpClient {
   async execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
     await this.connect();
     return this.send(command, args);
+  }
+
+  /** Calls `listener` with every QMP event; while any listens, the connection is kept open. */
+  onEvent(listener: (event: QmpEvent) => void): () => void {
+    this.listeners.add(listener);
+    this.keepOpen();
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.retry) clearTimeout(this.retry);
+      if (this.listeners.size === 0) this.retry = null;
+    };
+  }
+
+  private keepOpen(): void {
+    if (this.closed || this.listeners.size === 0 || this.retry !== null) return;
+    this.connect().catch(() => this.retryLater());
+  }
+
+  private retryLater(): void {
+    if (this.closed || this.listeners.size === 0 || this.retry !== null) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.keepOpen();
+    }, RETRY_MS);
+    this.retry.unref();
   }
 
   private connect(): Promise<void> {
@@ -133,12 +174,33 @@ export class QmpClient {
       } catch {
         continue;
       }
-      if (message.event !== undefined || message.id === undefined) continue;
+      if (message.event !== undefined) {
+        this.emit(message);
+        continue;
+      }
+      if (message.id === undefined) continue;
       const waiter = this.pending.get(message.id);
       if (!waiter) continue;
       this.pending.delete(message.id);
       if (message.error) waiter.reject(new QmpError(message.error.desc, message.error.class));
       else waiter.resolve(message.return);
+    }
+  }
+
+  private emit(message: QmpMessage): void {
+    const ts = message.timestamp;
+    const ms = ts ? ts.seconds * 1000 + Math.floor(ts.microseconds / 1000) : Date.now();
+    const event: QmpEvent = {
+      event: String(message.event),
+      at: new Date(ms).toISOString(),
+      ...(message.data === undefined ? {} : { data: message.data }),
+    };
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's failure is its own; the next listener and the next message still come.
+      }
     }
   }
 
@@ -149,9 +211,13 @@ export class QmpClient {
     for (const waiter of this.pending.values())
       waiter.reject(new QmpError(`QMP connection to ${this.describe()} closed`));
     this.pending.clear();
+    this.retryLater();
   }
 
   close(): void {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     this.socket?.destroy();
   }
 }

@@ -20,6 +20,16 @@ import type { IncidentKind } from "./detect/headers.js";
 export const MAX_KEPT = 1000;
 export const MAX_FILE_BYTES = 1024 * 1024;
 export const MAX_PAGE = 100;
+/** QMP events kept per incident: the first ones (the failure and what followed it) matter. */
+export const MAX_EVENTS = 64;
+
+/** An out-of-band event on the port's machine while the incident was open (QMP: GUEST_PANICKED, STOP...). */
+export interface IncidentEvent {
+  readonly event: string;
+  /** QEMU's timestamp, ISO. */
+  readonly at: string;
+  readonly data?: unknown;
+}
 
 export interface IncidentStep {
   readonly step: string;
@@ -46,6 +56,8 @@ export interface Incident {
   readonly patterns: { readonly name: string; readonly severity: string }[];
   /** The report was cut at its bound; later lines are only in the raw capture. */
   readonly truncated: boolean;
+  /** QMP events while it was open, in QEMU's order (≤ MAX_EVENTS); absent: none. */
+  readonly events?: IncidentEvent[];
 }
 
 export interface IncidentQuery {
@@ -123,7 +135,7 @@ export class IncidentStore {
   upsert(port: string, detected: DetectedIncident): Incident {
     const id = Number(detected.id);
     const previous = this.incidents.get(id);
-    const incident = this.settled(id, snapshot(port, detected, previous?.steps ?? []));
+    const incident = this.settled(id, snapshot(port, detected, previous?.steps ?? [], previous?.events));
     for (const kind of incident.kinds) if (!previous?.kinds.includes(kind)) this.count(port, kind);
     this.incidents.set(id, incident);
     if (detected.state === "open") this.live.set(id, { port, detected });
@@ -176,6 +188,15 @@ export class IncidentStore {
     this.change(id, (incident) => ({ ...incident, steps: [...incident.steps, step] }));
   }
 
+  /** A QMP event on the incident's machine, appended to its `events` (the first MAX_EVENTS) and written. */
+  addEvent(id: string, event: IncidentEvent): void {
+    this.change(id, (incident) =>
+      (incident.events?.length ?? 0) >= MAX_EVENTS
+        ? incident
+        : { ...incident, events: [...(incident.events ?? []), event] },
+    );
+  }
+
   /** A ladder starts on the incident: it stays open until `end`. */
   hold(id: string): void {
     this.held.add(Number(id));
@@ -216,7 +237,9 @@ export class IncidentStore {
   /** The incident as kept, or as it stands now while its report is still being collected. */
   private view(id: number, kept: Incident): Incident {
     const live = this.live.get(id);
-    return live === undefined ? kept : this.settled(id, snapshot(live.port, live.detected, kept.steps));
+    return live === undefined
+      ? kept
+      : this.settled(id, snapshot(live.port, live.detected, kept.steps, kept.events));
   }
 
   get(id: string): Incident {
@@ -256,11 +279,10 @@ export class IncidentStore {
 
   /** Waits for the files being written (shutdown, tests). */
   async flush(): Promise<void> {
-    for (const [id, live] of this.live)
-      this.write(
-        id,
-        this.settled(id, snapshot(live.port, live.detected, this.incidents.get(id)?.steps ?? [])),
-      );
+    for (const [id, live] of this.live) {
+      const kept = this.incidents.get(id);
+      this.write(id, this.settled(id, snapshot(live.port, live.detected, kept?.steps ?? [], kept?.events)));
+    }
     await Promise.all([...this.writes.values()]);
   }
 
@@ -310,7 +332,12 @@ export class IncidentStore {
   }
 }
 
-function snapshot(port: string, detected: DetectedIncident, steps: IncidentStep[]): Incident {
+function snapshot(
+  port: string,
+  detected: DetectedIncident,
+  steps: IncidentStep[],
+  events: IncidentEvent[] | undefined,
+): Incident {
   return {
     id: detected.id,
     port,
@@ -326,6 +353,7 @@ function snapshot(port: string, detected: DetectedIncident, steps: IncidentStep[
     spans: detected.spans.map((span) => ({ ...span })),
     patterns: detected.patterns.map((p) => ({ ...p })),
     truncated: detected.truncated,
+    ...(events === undefined ? {} : { events }),
   };
 }
 

@@ -5,20 +5,25 @@
  *
  *   Capture.observe ──line/action/gap──> Classifier ──changes──> IncidentStore (file per incident)
  *   setInterval(TICK_MS) ──tick──┘
+ *   QMP events (port with `qmp`) ──GUEST_PANICKED──> Classifier.external ; all RECORDED ──> events
  */
 import type { Logger } from "pino";
 import type { LineObserver } from "../capture/capture.js";
 import { compileUserRegex } from "../capture/user-regex.js";
 import type { WatchConfig } from "../config/types.js";
+import type { QmpEvent } from "../control/qmp.js";
 import type { Port } from "../ports/port.js";
 import { Classifier, type Change, type WatchPattern } from "./detect/classifier.js";
 import type { IncidentStore } from "./incidents.js";
 
 const TICK_MS = 1000;
+/** QMP events written on the port's open incident; GUEST_PANICKED (pvpanic) also opens one. */
+const RECORDED = new Set(["GUEST_PANICKED", "STOP", "RESET", "SHUTDOWN"]);
 
 export class PortWatch {
   private timer: NodeJS.Timeout | null = null;
   private unobserve: (() => void) | null = null;
+  private unlisten: (() => void) | null = null;
   /** The open incident's report length when its file was last written. */
   private persisted = -1;
 
@@ -68,6 +73,7 @@ export class PortWatch {
       watch.persistGrowth();
     }, TICK_MS);
     watch.timer.unref();
+    watch.unlisten = port.qmp?.onEvent((event) => watch.qmpEvent(event)) ?? null;
     return watch;
   }
 
@@ -76,6 +82,17 @@ export class PortWatch {
     this.timer = null;
     this.unobserve?.();
     this.unobserve = null;
+    this.unlisten?.();
+    this.unlisten = null;
+  }
+
+  /** pvpanic's GUEST_PANICKED is a detector that a flooded console cannot hide; the others are the record. */
+  private qmpEvent(event: QmpEvent): void {
+    if (!RECORDED.has(event.event)) return;
+    if (event.event === "GUEST_PANICKED")
+      this.apply(this.classifier.external("panic", "GUEST_PANICKED (QMP)", performance.now()));
+    const id = this.classifier.current?.id ?? this.store.openOf(this.port.id)?.id;
+    if (id !== undefined) this.store.addEvent(id, event);
   }
 
   /** An open incident's report written again once it grew: a daemon killed mid-report keeps what came. */

@@ -65,6 +65,16 @@ export const IncidentSchema = Type.Object({
   ),
   patterns: Type.Array(Type.Object({ name: Type.String(), severity: Type.String() })),
   truncated: Type.Boolean({ description: "the report hit its bound; the rest is in the raw capture" }),
+  events: Type.Optional(
+    Type.Array(
+      Type.Object({
+        event: Type.String({ description: "GUEST_PANICKED, STOP, RESET or SHUTDOWN" }),
+        at: Type.String({ description: "QEMU's timestamp, ISO" }),
+        data: Type.Optional(Type.Unknown()),
+      }),
+      { description: "QMP events while the incident was open, in QEMU's order (at most 64)" },
+    ),
+  ),
 });
 
 export const IncidentListResponse = Type.Object({

@@ -314,6 +314,30 @@ export class Classifier {
     return changes;
   }
 
+  /**
+   * A detector beside the console (QMP's GUEST_PANICKED): opens an incident of `kind` whose trigger
+   * is `text`, or joins the open one (one failure, one incident); the console's report that follows
+   * is collected into it.
+   */
+  external(kind: IncidentKind, text: string, at: number): Change[] {
+    const changes = this.tick(at);
+    if (!this.enabled(kind)) return changes;
+    this.lastHeaderAt = at;
+    const open = this.open;
+    if (open === null) {
+      const incident = this.newIncident(kind, { text, seq: -1, offset: -1, end: -1, at }, text);
+      this.open = incident;
+      this.collecting = true;
+      this.endSeen = false;
+      this.lastLineAt = at;
+      changes.push({ type: "opened", incident });
+      return changes;
+    }
+    if (!open.kinds.includes(kind)) open.kinds.push(kind);
+    changes.push({ type: "grew", incident: open });
+    return changes;
+  }
+
   /** Time passes: reports end, incidents close, silence is noticed. */
   tick(now: number): Change[] {
     const changes: Change[] = [];
