@@ -425,3 +425,35 @@ describe("crash classifier: what must not fire, and its bounds", () => {
     );
   });
 });
+
+describe("crash classifier: a detector beside the console (QMP GUEST_PANICKED)", () => {
+  const panicked = (feed: Feed): void => {
+    feed.changes.push(...feed.classifier.external("panic", "GUEST_PANICKED (QMP)", feed.now));
+  };
+
+  it("the event first opens `panic`; the console's report that follows joins it: one incident", () => {
+    const feed = new Feed();
+    feed.bytes(fixture("userspace"));
+    panicked(feed);
+    feed.bytes(fixture("panic")).wait(5000);
+    const opened = feed.opened();
+    assert.equal(opened.length, 1);
+    const incident = opened[0]!;
+    assert.deepEqual(incident.kinds, ["panic"]);
+    assert.equal(incident.trigger.line, "GUEST_PANICKED (QMP)");
+    assert.ok(incident.report.some((l) => /Kernel panic - not syncing: sysrq triggered crash$/.test(l)));
+  });
+
+  it("the console first: the event joins its open incident; none when `panic` is not watched", () => {
+    const feed = new Feed();
+    feed.bytes(fixture("panic"));
+    panicked(feed);
+    feed.wait(5000);
+    assert.equal(feed.opened().length, 1);
+    assert.match(feed.opened()[0]!.trigger.line, /Kernel panic - not syncing/);
+
+    const off = new Feed({ kinds: new Set(["oops"]) });
+    panicked(off);
+    assert.deepEqual(off.opened(), []);
+  });
+});
