@@ -6,6 +6,8 @@
 export const ErrorCodes = {
   PORT_NOT_FOUND: 404,
   INCIDENT_NOT_FOUND: 404,
+  /** GET /incidents/:id/dump of an incident whose ladder wrote no memory dump. */
+  DUMP_NOT_FOUND: 404,
   INVALID_KEY: 400,
   VALIDATION: 400,
   MALFORMED_REQUEST: 400,

@@ -138,6 +138,7 @@ function resolveRecover(recover: NonNullable<PortInput["recover"]>): RecoverConf
       recover.steps?.map((step): RecoverStep => {
         if (step === "probe") return { kind: "probe" };
         if (step === "nmi") return { kind: "nmi" };
+        if (step === "qemu-dump") return { kind: "qemu-dump" };
         if ("sysrq" in step) return { kind: "sysrq", keys: step.sysrq };
         if ("power" in step) return { kind: "power", action: step.power };
         if ("wait" in step)

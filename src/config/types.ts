@@ -135,6 +135,8 @@ export type RecoverStep =
   | { readonly kind: "sysrq"; readonly keys: string }
   | { readonly kind: "nmi" }
   | { readonly kind: "probe" }
+  /** QMP dump-guest-memory (kdump-zlib) into the incident's dump file, before any reset. */
+  | { readonly kind: "qemu-dump" }
   | { readonly kind: "wait"; readonly match: string; readonly timeoutMs: number }
   | { readonly kind: "power"; readonly action: "on" | "off" | "cycle" | "reset" }
   | { readonly kind: "command"; readonly argv: readonly string[]; readonly timeoutMs: number };

@@ -300,7 +300,14 @@ export class IncidentStore {
       this.ended.delete(id);
       const file = this.file(id);
       if (file !== null) this.chain(id, () => unlink(file).catch(() => undefined));
+      const dump = this.dumpFile(String(id));
+      if (dump !== null) this.chain(id, () => unlink(dump).catch(() => undefined));
     }
+  }
+
+  /** Where a `qemu-dump` step has QEMU write the incident's memory dump; null: nothing on disk. */
+  dumpFile(id: string): string | null {
+    return this.dir === null ? null : path.join(this.dir, `${Number(id)}.kdump`);
   }
 
   private file(id: number): string | null {

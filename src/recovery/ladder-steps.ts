@@ -40,6 +40,8 @@ export function stepName(step: RecoverStep, key?: string): string {
       return "nmi";
     case "probe":
       return "probe";
+    case "qemu-dump":
+      return "qemu-dump";
     case "wait":
       return `wait ${step.match}`;
     case "power":

@@ -21,6 +21,7 @@ import type { IncidentStep } from "./incidents.js";
 import { RESTARTING_KEYS, isOutOfBand, stepName } from "./ladder-steps.js";
 import { runPower } from "./power.js";
 import { probePort } from "./probe.js";
+import { dumpStep } from "./qemu-dump.js";
 
 /** How long one SysRq key of a ladder waits for its answer, and the quiet that ends its output. */
 const KEY_TIMEOUT_MS = 5000;
@@ -45,6 +46,8 @@ export interface LadderContext {
   allowed(): string | null;
   /** Aborted when the daemon stops: a wait ends at once and no further step runs. */
   readonly signal: AbortSignal;
+  /** Where a `qemu-dump` step has QEMU write the dump (the incident's); null/absent: no dump. */
+  readonly dumpFile?: string | null;
 }
 
 export type LadderEnd = "recovered" | "failed";
@@ -118,6 +121,12 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
           ctx.record(verdictOf("nmi", failed.verdict, failed.output, started));
           await ctx.audit("nmi", failed.status, { code: failed.code });
         }
+        break;
+      }
+      case "qemu-dump": {
+        const result = await dumpStep(port, ctx.dumpFile ?? null);
+        ctx.record(verdictOf("qemu-dump", result.verdict, result.output, started));
+        await ctx.audit("qemu-dump", result.status, { verdict: result.verdict });
         break;
       }
       case "wait": {

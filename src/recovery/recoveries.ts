@@ -180,6 +180,7 @@ export class Recoveries {
       config,
       steps,
       record: (step) => this.o.store.addStep(incidentId, step),
+      dumpFile: this.o.store.dumpFile(incidentId),
       audit: (action, status, detail) =>
         this.audit(port.id, action, status, { incident: incidentId, ...detail }),
       allowed: () => (this.closed ? "the daemon is stopping" : this.o.audit.unavailable()),

@@ -18,7 +18,7 @@ import type { IncidentStore } from "./incidents.js";
 
 const TICK_MS = 1000;
 /** QMP events written on the port's open incident; GUEST_PANICKED (pvpanic) also opens one. */
-const RECORDED = new Set(["GUEST_PANICKED", "STOP", "RESET", "SHUTDOWN"]);
+const RECORDED = new Set(["GUEST_PANICKED", "STOP", "RESET", "SHUTDOWN", "DUMP_COMPLETED"]);
 
 export class PortWatch {
   private timer: NodeJS.Timeout | null = null;

@@ -1,9 +1,17 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { mayUsePort } from "../auth/principal.js";
 import { principalOf } from "../auth/install-auth.js";
 import { BridgeError } from "../../errors.js";
 import { AUTH_ERRORS, errorsOf } from "../schemas/common.js";
-import { IncidentListResponse, IncidentParams, IncidentQuery, IncidentSchema } from "../schemas/incidents.js";
+import {
+  IncidentDump,
+  IncidentListResponse,
+  IncidentParams,
+  IncidentQuery,
+  IncidentSchema,
+} from "../schemas/incidents.js";
 
 export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -57,6 +65,46 @@ export const incidentRoutes: FastifyPluginAsyncTypebox = async (app) => {
           `no incident "${request.params.id}" is kept; GET /incidents lists them`,
         );
       return incident;
+    },
+  );
+
+  app.get(
+    "/incidents/:id/dump",
+    {
+      config: { access: "admin" },
+      schema: {
+        summary: "Download an incident's memory dump",
+        description:
+          "The guest memory dump a `qemu-dump` ladder step had QEMU write (kdump-compressed, application/octet-stream): guest memory may hold secrets, so admin only.",
+        tags: ["incidents"],
+        params: IncidentParams,
+        response: {
+          200: IncidentDump,
+          ...errorsOf([400, 404, ...AUTH_ERRORS], {
+            404: "no such incident, or it has no dump (INCIDENT_NOT_FOUND, DUMP_NOT_FOUND)",
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const incident = app.incidents.get(request.params.id);
+      if (!mayUsePort(principalOf(request), incident.port))
+        throw new BridgeError(
+          "INCIDENT_NOT_FOUND",
+          `no incident "${request.params.id}" is kept; GET /incidents lists them`,
+        );
+      const file = app.incidents.dumpFile(incident.id);
+      const info = file === null ? null : await stat(file).catch(() => null);
+      if (file === null || info === null || !info.isFile())
+        throw new BridgeError(
+          "DUMP_NOT_FOUND",
+          `incident ${incident.id} has no memory dump (a qemu-dump step of its ladder writes one)`,
+        );
+      return reply
+        .header("content-type", "application/octet-stream")
+        .header("content-length", String(info.size))
+        .header("content-disposition", `attachment; filename="incident-${incident.id}.kdump"`)
+        .send(createReadStream(file));
     },
   );
 };

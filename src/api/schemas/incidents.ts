@@ -1,4 +1,5 @@
 /** GET /incidents, GET /incidents/:id: what the crash watcher found (src/recovery/incidents.ts). */
+import type { Readable } from "node:stream";
 import Type from "typebox";
 import { PORT_ID_PATTERN } from "../../config/schema.js";
 import { WATCH_KINDS } from "../../config/types.js";
@@ -76,6 +77,8 @@ export const IncidentSchema = Type.Object({
     ),
   ),
 });
+
+export const IncidentDump = Type.Unsafe<Readable>({ description: "kdump-compressed guest memory" });
 
 export const IncidentListResponse = Type.Object({
   incidents: Type.Array(IncidentSchema),
