@@ -167,6 +167,9 @@ describe("authentication, roles and audit", () => {
     assert.equal(nmi.statusCode, 403);
     assert.equal(nmi.json<ErrorBody>().requiredRole, "admin");
     assert.equal((await call("GET", "/audit", "rig")).statusCode, 403);
+    const dump = await call("GET", "/incidents/1/dump", "rig");
+    assert.equal(dump.statusCode, 403, "guest memory dumps are for admins");
+    assert.equal(dump.json<ErrorBody>().requiredRole, "admin");
   });
 
   it("an admin token read from a file (whitespace trimmed) may send destructive keys", async () => {

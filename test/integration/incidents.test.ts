@@ -87,6 +87,8 @@ describe("incidents", () => {
     const one = await daemon.app.inject({ url: `/incidents/${incident.id}` });
     assert.equal(one.statusCode, 200);
     assert.equal(one.json<IncidentBody>().trigger.line, incident.trigger.line);
+    const noDump = await daemon.app.inject({ url: `/incidents/${incident.id}/dump` });
+    assert.deepEqual([noDump.statusCode, noDump.json<{ code: string }>().code], [404, "DUMP_NOT_FOUND"]);
 
     await daemon.close();
     assert.deepEqual(await readdir(path.join(daemon.captureDir, "incidents")), [`${incident.id}.json`]);
@@ -114,8 +116,11 @@ describe("incidents", () => {
     const missing = await daemon.app.inject({ url: "/incidents/999" });
     assert.equal(missing.statusCode, 404);
     assert.equal(missing.json<{ code: string }>().code, "INCIDENT_NOT_FOUND");
+    const missingDump = await daemon.app.inject({ url: "/incidents/999/dump" });
+    assert.equal(missingDump.json<{ code: string }>().code, "INCIDENT_NOT_FOUND");
     for (const url of [
       "/incidents/abc",
+      "/incidents/abc/dump",
       "/incidents?state=gone",
       "/incidents?since=-1",
       "/incidents?port=../etc",
