@@ -18,7 +18,7 @@ import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
 import { IncidentStore } from "../recovery/incidents.js";
 import { Recoveries } from "../recovery/recoveries.js";
-import { PortWatch } from "../recovery/watch.js";
+import { PortWatch, followRotation } from "../recovery/watch.js";
 import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
 export interface Daemon {
@@ -77,12 +77,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const incidents = IncidentStore.open(config.captureDir, logger.child({ component: "incidents" }));
     // Watching from before the ports start, so a crash watcher sees each port's first byte.
     const watches = new Map<string, PortWatch>();
+    const rotations = new Map<string, () => void>();
     const watchPorts = async (ids: readonly string[]): Promise<void> => {
       for (const id of ids) {
         watches.get(id)?.stop();
         watches.delete(id);
+        rotations.get(id)?.();
+        rotations.delete(id);
         const port = ports.list().find((p) => p.id === id);
         if (!port) continue;
+        rotations.set(id, followRotation(port, incidents));
         const watch = await PortWatch.start(port, incidents, logger.child({ port: id, component: "watch" }));
         if (watch) watches.set(id, watch);
       }

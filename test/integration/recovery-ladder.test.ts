@@ -270,6 +270,51 @@ describe("a daemon that stops while a ladder waits", { timeout: 20_000 }, () => 
   });
 });
 
+describe("an incident a ladder closed takes no more reports", { timeout: 20_000 }, () => {
+  it("a panic after the ladder's end, within watch.quietMs, opens a new incident", async () => {
+    const kernel = new FakeKernel(1);
+    const daemon = await startTestDaemon({
+      createTransport: kernel.factory,
+      ports: [
+        {
+          id: "vm0",
+          transport: telnet,
+          watch: { quietMs: 30_000 },
+          recover: {
+            on: ["panic"],
+            until: "E2E-READY",
+            cooldownMs: 0,
+            maxPerHour: 10,
+            steps: [{ wait: { match: "never", timeoutMs: 100 } }],
+          },
+        },
+      ],
+    });
+    try {
+      await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+      const since = daemon.app.incidents.next;
+      kernel.transports.at(-1)!.print(PANIC);
+      const first = await ended(daemon, since, 5000);
+      assert.deepEqual([first.state, first.outcome], ["closed", "failed"]);
+      kernel.transports.at(-1)!.print("[   13.000000] Kernel panic - not syncing: the second one\r\n");
+      await waitUntil(
+        () => daemon.app.incidents.list({ port: "vm0", since, ports: null }).incidents.length === 2,
+        3000,
+        "a second incident",
+      );
+      const [closed, second] = daemon.app.incidents.list({ port: "vm0", since, ports: null }).incidents;
+      assert.equal(closed!.id, first.id);
+      assert.deepEqual(closed!.report, first.report, "the closed incident took nothing more");
+      assert.ok(!closed!.report.some((line) => line.includes("the second one")));
+      assert.deepEqual(closed!.spans, first.spans);
+      assert.match(second!.trigger.line, /the second one/);
+      assert.deepEqual(second!.kinds, ["panic"]);
+    } finally {
+      await daemon.close();
+    }
+  });
+});
+
 describe("the port's key guard holds for the ladder too", { timeout: 20_000 }, () => {
   it("a key outside sysrqMask is refused (nothing sent); the default ladder leaves t out", async () => {
     const kernel = new FakeKernel(16); // 16: sync only
