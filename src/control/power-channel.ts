@@ -23,8 +23,11 @@ export interface PowerChannel {
   readonly where: string;
   /** The actions this channel can take (a command channel may name only some). */
   readonly actions: readonly PowerAction[];
-  /** Takes the action; rejects with PowerChannelError when the channel refused or failed. */
-  run(action: PowerAction): Promise<PowerOutcome>;
+  /**
+   * Takes the action; rejects with PowerChannelError when the channel refused or failed. An abort of
+   * `signal` (the daemon stopping) ends it at once: a command's process group is killed.
+   */
+  run(action: PowerAction, signal?: AbortSignal): Promise<PowerOutcome>;
 }
 
 /** The channel refused or failed; `outcome` holds what it did before that (a command's output). */

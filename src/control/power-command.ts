@@ -20,11 +20,15 @@ export function commandPowerChannel(config: CommandPowerConfig): PowerChannel {
     kind: "command",
     where: `command ${actions.map((a) => `${a}: ${config[a]?.[0] ?? ""}`).join(", ")}`,
     actions,
-    run: (action) => runCommand(config, action),
+    run: (action, signal) => runCommand(config, action, signal),
   };
 }
 
-function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<PowerOutcome> {
+function runCommand(
+  config: CommandPowerConfig,
+  action: PowerAction,
+  signal?: AbortSignal,
+): Promise<PowerOutcome> {
   const argv = config[action];
   if (!argv) {
     return Promise.reject(
@@ -33,6 +37,9 @@ function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<Po
   }
   const [file, ...args] = argv as [string, ...string[]];
   const step = argv.join(" ");
+  if (signal?.aborted) {
+    return Promise.reject(new PowerChannelError(`not run: ${abortReason}`, { steps: [] }));
+  }
   return new Promise((resolve, reject) => {
     const out = new Bounded();
     const err = new Bounded();
@@ -41,10 +48,16 @@ function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<Po
     child.stdout.on("data", (chunk: Buffer) => out.add(chunk));
     child.stderr.on("data", (chunk: Buffer) => err.add(chunk));
     let timedOut = false;
+    let aborted = false;
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(child.pid);
     }, config.timeoutMs);
+    const onAbort = (): void => {
+      aborted = true;
+      killGroup(child.pid);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
     const outcome = (exitCode?: number): PowerOutcome => ({
       steps: [step],
       ...(exitCode === undefined ? {} : { exitCode }),
@@ -53,23 +66,29 @@ function runCommand(config: CommandPowerConfig, action: PowerAction): Promise<Po
     });
     child.once("error", (e) => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       reject(new PowerChannelError(`cannot run ${file}: ${e.message}`, outcome(), { cause: e }));
     });
-    child.once("close", (code, signal) => {
+    child.once("close", (code, killedBy) => {
       clearTimeout(timer);
-      if (timedOut) {
+      signal?.removeEventListener("abort", onAbort);
+      if (aborted) {
+        reject(new PowerChannelError(`${file} killed: ${abortReason}`, outcome()));
+      } else if (timedOut) {
         reject(
           new PowerChannelError(`${file} did not finish within ${config.timeoutMs} ms; killed`, outcome()),
         );
       } else if (code === 0) {
         resolve(outcome(0));
       } else {
-        const how = code === null ? `was killed by ${signal ?? "a signal"}` : `exited with status ${code}`;
+        const how = code === null ? `was killed by ${killedBy ?? "a signal"}` : `exited with status ${code}`;
         reject(new PowerChannelError(`${file} ${how}`, outcome(code ?? undefined)));
       }
     });
   });
 }
+
+const abortReason = "the daemon is stopping";
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;

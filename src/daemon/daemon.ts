@@ -105,7 +105,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       audit,
       log: logger.child({ component: "recovery" }),
     });
-    undo.push(async () => recovery.close());
+    undo.push(() => recovery.close());
     let reload: () => Promise<ReloadResult> = () =>
       Promise.reject(new BridgeError("CONFIG_INVALID", "the daemon is still starting"));
     const app = await buildApp({
@@ -220,7 +220,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const serverClosed = app.close();
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
-          recovery.close();
+          await recovery.close();
           await ports.stopAll(graceMs);
           for (const watch of watches.values()) watch.stop();
           await incidents.flush();
