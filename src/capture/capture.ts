@@ -115,6 +115,7 @@ export class Capture {
 
   private deletedSegments = 0;
   private deletedBytes = 0;
+  private readonly rotationListeners = new Set<(firstRetained: number) => void>();
 
   /** When the lines being split arrived: ISO text (made on the first line of a read) and monotonic. */
   private receivedTs: string | null = null;
@@ -143,6 +144,7 @@ export class Capture {
         if (capture) {
           capture.deletedSegments += segments;
           capture.deletedBytes += bytes;
+          for (const listener of capture.rotationListeners) listener(firstRetained);
         }
         log.warn(
           { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
@@ -185,6 +187,17 @@ export class Capture {
       deletedBytes: this.deletedBytes,
       maxUnwrittenBytes: this.writer.maxUnwrittenBytes,
     };
+  }
+
+  /** The oldest byte still on disk: offsets before it were rotated away (maxTotalBytes). */
+  get firstRetained(): number {
+    return this.writer.firstRetained;
+  }
+
+  /** Calls `listener` with the new firstRetained each time rotation deletes segments; returns the unsubscribe. */
+  onRotated(listener: (firstRetained: number) => void): () => void {
+    this.rotationListeners.add(listener);
+    return () => this.rotationListeners.delete(listener);
   }
 
   /** Reads back up to maxLength bytes from `offset` (default: the oldest retained), across segments. */

@@ -141,7 +141,8 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         const watch = restarting ? watchFor(port, until, ctx.signal) : null;
         let done = false;
         try {
-          const result = await runPower(port, step.action, ctx.config.untilTimeoutMs);
+          const result = await runPower(port, step.action, ctx.config.untilTimeoutMs, ctx.signal);
+          if (await aborted(ctx, step, started, watch)) return "failed";
           done = result.verdict === "done";
           const output = [
             `channel: ${result.evidence.channel}: ${result.evidence.steps.join(", ")}`,
@@ -151,6 +152,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
           ctx.record(verdictOf(stepName(step), result.verdict, output, started));
           await ctx.audit("power", 200, { power: step.action, verdict: result.verdict });
         } catch (err) {
+          if (await aborted(ctx, step, started, watch)) return "failed";
           const failed = failure(err);
           ctx.record(verdictOf(stepName(step), failed.verdict, failed.output, started));
           await ctx.audit("power", failed.status, { power: step.action, code: failed.code });
@@ -164,11 +166,13 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         const channel = commandPowerChannel({ kind: "command", cycle: step.argv, timeoutMs: step.timeoutMs });
         let ran = false;
         try {
-          const outcome = await channel.run("cycle");
+          const outcome = await channel.run("cycle", { signal: ctx.signal });
+          if (await aborted(ctx, step, started, watch)) return "failed";
           ran = true;
           const output = bounded(`${outcome.stdout ?? ""}${outcome.stderr ?? ""}`.split("\n"));
           ctx.record(verdictOf(stepName(step), "done", output, started));
         } catch (err) {
+          if (await aborted(ctx, step, started, watch, (err as Error).message)) return "failed";
           ctx.record(verdictOf(stepName(step), "failed", [(err as Error).message], started));
         }
         await ctx.audit("recover-command", ran ? 200 : 502, {
@@ -182,6 +186,26 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
     }
   }
   return "failed";
+}
+
+/**
+ * The daemon stopped during a power or command step: recorded as `aborted` (what the step did is not
+ * known, and nothing waits to find out); the ladder then ends `failed`. False while it runs on.
+ */
+async function aborted(
+  ctx: LadderContext,
+  step: Extract<RecoverStep, { kind: "power" | "command" }>,
+  started: number,
+  watch: LineWatch | null,
+  detail?: string,
+): Promise<boolean> {
+  if (!ctx.signal.aborted) return false;
+  watch?.close();
+  const output = ["the daemon stopped during this step; it was cut short", ...(detail ? [detail] : [])];
+  ctx.record(verdictOf(stepName(step), "aborted", output, started));
+  const what = step.kind === "power" ? { power: step.action } : { argv: step.argv };
+  await ctx.audit(step.kind === "power" ? "power" : "recover-command", 503, { ...what, verdict: "aborted" });
+  return true;
 }
 
 /** Waits for `until` up to untilTimeoutMs from `from`, recording it as an `until` step. */

@@ -23,6 +23,8 @@ import { PortGuard, type Health } from "./quarantine.js";
 
 /** The audit's principal for what the daemon does on its own. */
 export const RECOVERY_PRINCIPAL = "recovery";
+/** The longest close() waits for aborted ladders to record their last step. */
+const CLOSE_WAIT_MS = 2000;
 /** Incident ids already answered (bounded: ids only grow, the oldest are forgotten first). */
 const HANDLED_KEPT = 10_000;
 
@@ -95,10 +97,19 @@ export class Recoveries {
     await Promise.all([...this.running.values()].map((run) => run.done));
   }
 
-  close(): void {
+  /**
+   * Stops: running ladders are aborted (their waits, power and command steps end at once) and awaited
+   * up to `waitMs`, so their last verdicts are on the incident before the store's final write.
+   */
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     this.closed = true;
     this.stopping.abort();
     this.unsubscribe();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+    });
+    await Promise.race([this.idle(), late]).finally(() => clearTimeout(timer));
   }
 
   private guard(portId: string): PortGuard {

@@ -65,6 +65,18 @@ export const IncidentSchema = Type.Object({
   ),
   patterns: Type.Array(Type.Object({ name: Type.String(), severity: Type.String() })),
   truncated: Type.Boolean({ description: "the report hit its bound; the rest is in the raw capture" }),
+  raw: Type.Optional(
+    Type.Object(
+      {
+        rotatedAt: Type.String({
+          description: "ISO time the daemon saw them go (a rotation, or a start-up)",
+        }),
+        firstRetained: Type.Integer({ description: "the capture's oldest offset then" }),
+        whole: Type.Boolean({ description: "every byte it points at is gone (false: only its start)" }),
+      },
+      { description: "present once rotation deleted raw segments the incident's offsets point into" },
+    ),
+  ),
 });
 
 export const IncidentListResponse = Type.Object({

@@ -160,6 +160,21 @@ export class Classifier {
       this.rebootExpected = true;
   }
 
+  /**
+   * Something else closed incident `id` for good (a recovery ladder ended it): it takes no more lines,
+   * and the next header opens a new incident. No change is returned: its closing was recorded there.
+   */
+  release(id: string): void {
+    const open = this.open;
+    if (open === null || open.id !== id) return;
+    this.decodeRaw();
+    this.raw.release();
+    open.state = "closed";
+    this.open = null;
+    this.collecting = false;
+    this.endSeen = false;
+  }
+
   /** The port (re)connected: the first banner after this never opens a `reboot` incident. */
   connected(at: number): void {
     this.lastBanner = "connected";
