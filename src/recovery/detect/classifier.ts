@@ -150,6 +150,12 @@ export class Classifier {
    * the report and the banner rule, unless the prefilter passes it. NaN: not steady.
    */
   private steadyAt = NaN;
+  /**
+   * The open incident's last span and whether its report is full (its `truncated`), kept here: read
+   * through the incident object on every line they cost more than the rest of the line's work.
+   */
+  private span: Span | null = null;
+  private full = false;
   private readonly o: Required<Omit<ClassifierOptions, "kinds" | "contextOf">> &
     Pick<ClassifierOptions, "kinds" | "contextOf">;
 
@@ -241,8 +247,9 @@ export class Classifier {
         return NO_CHANGES;
       }
       if (this.endSeen || !endsLikeTrace(source, start, end)) {
-        if (open.truncated) this.spanTo(open, offset + end - start);
-        else this.appendRaw(source, start, end, offset + end - start);
+        const span = this.span;
+        if (!this.full) this.appendRaw(source, start, end, offset + end - start);
+        else if (span !== null && offset + end - start > span.end) span.end = offset + end - start;
         this.outputSinceBanner = true;
         return NO_CHANGES;
       }
@@ -439,7 +446,8 @@ export class Classifier {
     }
     if (!open.kinds.includes(kind)) open.kinds.push(kind);
     if (pattern && !open.patterns.some((p) => p.name === pattern.name)) open.patterns.push(pattern);
-    open.spans.push({ kind, start: line.offset, end: line.end });
+    this.span = { kind, start: line.offset, end: line.end };
+    open.spans.push(this.span);
     this.collecting = true;
     this.endSeen = false;
     this.append(line, text);
@@ -477,6 +485,8 @@ export class Classifier {
       patterns: [],
       truncated: false,
     };
+    this.span = incident.spans[0] ?? null;
+    this.full = false;
     return incident;
   }
 
@@ -513,6 +523,7 @@ export class Classifier {
     if (open.truncated) return;
     if (this.chars + text.length > this.o.maxReportChars) {
       open.truncated = true;
+      this.full = true;
       return;
     }
     this.chars += text.length;
