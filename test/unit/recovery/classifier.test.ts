@@ -314,6 +314,12 @@ describe("crash classifier on lines written from the kernel's format strings (no
       "[    1.000000] sh invoked oom-killer: gfp_mask=0x0",
       "[    1.000000]Kernel panic",
       "[123456.123456] Kernel panic",
+      // Look-alikes: a shorter timestamp first, then bytes at the canonical places; a second timestamp.
+      "[1.0]5.123456] invoked oom-killer: gfp_mask=0x0, order=0",
+      "[    1.0] ---] xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      "[ab[1.000000] Kernel panic - not syncing: x",
+      "[    1.000000] x  [2.0]Kernel panic - not syncing: x",
+      "[    1.000000] virtio_blk virtio1: [vda] 2097152 512-byte logical blocks (1.07 GB/1.00 GiB)",
     ];
     const alphabet = "[] .0123456789TC-Kx\x1b";
     const next = random(42);
