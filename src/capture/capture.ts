@@ -105,7 +105,8 @@ const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
-  private readonly observers = new Set<LineObserver>();
+  /** An array, replaced on change: iterating a Set per line cost the capture path more than the call. */
+  private observers: readonly LineObserver[] = [];
   private partialTimer: NodeJS.Timeout | null = null;
   private runTimer: NodeJS.Timeout | null = null;
   /** Monotonic receive times of the open record's first and latest reads. */
@@ -210,8 +211,10 @@ export class Capture {
   }
 
   observe(observer: LineObserver): () => void {
-    this.observers.add(observer);
-    return () => this.observers.delete(observer);
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
   }
 
   /** Tells observers of something the daemon sent that the target will answer (a key, an NMI). */
@@ -318,7 +321,9 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
-    for (const observer of this.observers) observer.line(seq, source, start, end, offset, this.receivedAt);
+    const observers = this.observers;
+    for (let i = 0; i < observers.length; i += 1)
+      (observers[i] as LineObserver).line(seq, source, start, end, offset, this.receivedAt);
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).
