@@ -18,14 +18,16 @@ export interface TestDaemonOptions {
   readonly config?: Record<string, unknown>;
   /** Where the daemon's pino lines go (silent by default). */
   readonly logStream?: DestinationStream;
+  /** Makes `daemon.reload()` work: the ports it reads then (the rest of the config unchanged). */
+  readonly portsOnReload?: () => unknown[];
 }
 
 export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemon & { captureDir: string }> {
   const captureDir = options.captureDir ?? (await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-test-")));
-  const config = resolveConfig(
-    { listen: { host: "127.0.0.1", port: 0 }, captureDir, ports: options.ports, ...options.config },
-    "/",
-  );
+  const configOf = (ports: unknown[]) =>
+    resolveConfig({ listen: { host: "127.0.0.1", port: 0 }, captureDir, ports, ...options.config }, "/");
+  const config = configOf(options.ports);
+  const portsOnReload = options.portsOnReload;
   const logger = options.logStream
     ? createStreamLogger("trace", options.logStream)
     : pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
@@ -34,6 +36,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemo
     logger,
     listen: options.listen ?? false,
     ...(options.createTransport ? { createTransport: options.createTransport } : {}),
+    ...(portsOnReload ? { loadConfig: async () => configOf(portsOnReload()) } : {}),
   });
   return Object.assign(daemon, { captureDir });
 }
