@@ -165,6 +165,20 @@ describe("periodic probes (probeEveryMs)", { timeout: 40_000 }, () => {
     );
   });
 
+  it("no periodic probe while the console is down: nothing audited, no incident", async () => {
+    const kernel = new FakeKernel(1);
+    const daemon = await start(kernel, { recover: { until: "E2E-READY", probeEveryMs: 1000 } });
+    daemons.push(daemon);
+    const since = daemon.app.incidents.next;
+    kernel.reachable = false;
+    kernel.transports.at(-1)!.disconnect();
+    await waitUntil(() => daemon.ports.get("vm0").info().state !== "open", 2000, "port down");
+    await sleep(2500);
+    assert.deepEqual(periodic(await auditOf(daemon)), []);
+    assert.deepEqual(incidentsOf(daemon, since), []);
+    assert.equal(daemon.app.recovery.health("vm0"), "good");
+  });
+
   it("a reload applies probeEveryMs live; a removed port's probes and the daemon's stop", async () => {
     const kernel = new FakeKernel(1);
     const captureDir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-probe-"));
