@@ -189,12 +189,15 @@ export class Recoveries {
    * One periodic probe of `port`: skipped while its ladder runs, while quarantined, within the
    * cooldown or while the audit cannot be written; a kernel that does not answer BREAK + h (or
    * userspace no prompt, where probe.userspace is on) starts the ladder on a `probe` incident, or on
-   * the port's open incident. A probe that could not be sent (the console down) proves nothing.
+   * the port's open incident. Not while the console is down: a probe that could not be sent, or
+   * whose console went down while it waited, proves nothing.
    */
   private async probeTick(port: Port): Promise<void> {
     const recover = port.config.recover;
     const current = (): boolean => !this.closed && this.o.ports.list().includes(port);
     if (recover === undefined || !current() || this.running.has(port.id)) return;
+    // A console that is down cannot carry the probe: its answer would say nothing about the target.
+    if (port.info().state !== "open") return;
     const guard = this.guard(port.id);
     if (guard.quarantined || guard.cooling(this.now(), recover.cooldownMs)) return;
     const log = this.o.log.child({ port: port.id });
@@ -205,12 +208,14 @@ export class Recoveries {
     }
     const started = port.clock.now();
     const result = await probePort(port, PROBE_MS);
+    const downSince = port.info().state !== "open";
     await this.audit(port.id, "probe", 200, {
       periodic: true,
       kernel: result.kernel,
       userspace: result.userspace,
     });
-    if (isAlive(result) || result.evidence.kernel.verdict === "not-sent") return;
+    // The console went down while the probe waited: its silence says nothing about the target.
+    if (isAlive(result) || result.evidence.kernel.verdict === "not-sent" || downSince) return;
     // The port's ladder may have started while the probe ran (its own trigger): that one stands.
     if (!current() || this.running.has(port.id) || guard.quarantined) return;
     const summary = `periodic probe: kernel ${result.kernel}, userspace ${result.userspace}`;
@@ -257,21 +262,33 @@ export class Recoveries {
     guard.running = true;
     this.o.store.hold(incidentId);
     const began = performance.now();
-    const done = this.run(port, incidentId, log, observe)
-      .catch((err: unknown): LadderEnd => {
+    let finished = false;
+    const end = (outcome: LadderEnd): void => {
+      if (finished) return;
+      finished = true;
+      this.o.store.end(incidentId, outcome);
+      // The metrics count the outcome as the incident shows it.
+      this.ended({ port: port.id, outcome, seconds: (performance.now() - began) / 1000 });
+    };
+    const done = this.run(port, incidentId, log, observe, end)
+      .catch((err: unknown) => {
         log.error({ err }, "recovery: the ladder failed unexpectedly");
-        this.o.store.end(incidentId, "failed");
-        return "failed";
+        end("failed");
       })
-      .then((outcome) => {
+      .finally(() => {
         guard.ended(this.now());
         this.running.delete(port.id);
-        this.ended({ port: port.id, outcome, seconds: (performance.now() - began) / 1000 });
       });
     this.running.set(port.id, { incident: incidentId, done });
   }
 
-  private async run(port: Port, incidentId: string, log: Logger, observe: boolean): Promise<LadderEnd> {
+  private async run(
+    port: Port,
+    incidentId: string,
+    log: Logger,
+    observe: boolean,
+    end: (outcome: LadderEnd) => void,
+  ): Promise<void> {
     const config = port.config.recover!;
     const steps = ladderSteps(port, config);
     log.warn({ steps: steps.length, observe }, "recovery: ladder started");
@@ -286,10 +303,9 @@ export class Recoveries {
       signal: this.stopping.signal,
       observe,
     });
-    this.o.store.end(incidentId, outcome);
+    end(outcome);
     await this.audit(port.id, "recover", 200, { incident: incidentId, outcome });
     log.warn({ outcome }, "recovery: ladder ended");
-    return outcome;
   }
 
   private async audit(port: string, action: string, status: number, detail: Record<string, unknown>) {
