@@ -5,14 +5,15 @@
  *   POST /ports/:id/recover ────────────────────────────────────────┤
  *   periodic probe (probeEveryMs) ──no-response / unresponsive──────┴─> one ladder per port ─> runLadder
  *
- * A ladder started by `silence` or a periodic probe is a suspicion: its first probe that finds the
- * target alive ends it `observed`. A periodic probe never runs while the port's ladder does, while
- * the port is quarantined or within `cooldownMs`.
  * A second trigger while a port's ladder runs joins it (nothing new starts); within `cooldownMs` of
  * the last ladder an automatic trigger is left to the watcher; the ladder past `maxPerHour` is not
  * run, its incident closes `quarantined` and the port stays `bad` until an admin lifts it. Every
  * automatic action is audited with the principal `recovery`, and none runs while the audit file
  * cannot be written.
+ *
+ * A ladder started by `silence` or a periodic probe is a suspicion: its first probe that finds the
+ * target alive ends it `observed`. A periodic probe never runs while the port's ladder does, while
+ * the port is quarantined or within `cooldownMs`.
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
