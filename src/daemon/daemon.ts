@@ -156,6 +156,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         throw err;
       }
       await watchPorts([...plan.removed, ...started.map((port) => port.id)]);
+      // Periodic probes follow: a removed or restarted port's timer stops, a new probeEveryMs starts.
+      recovery.syncProbes();
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
       // pino children made without a level of their own (every one here) read the root's.

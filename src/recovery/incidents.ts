@@ -167,13 +167,14 @@ export class IncidentStore {
     return () => this.endListeners.delete(listener);
   }
 
-  /** An incident with no report of its own (a ladder asked for through the API). */
-  create(port: string, trigger: Incident["trigger"]): Incident {
+  /** An incident with no report of its own (a ladder asked for through the API, a periodic probe's). */
+  create(port: string, trigger: Incident["trigger"], kinds: readonly IncidentKind[] = []): Incident {
     const id = Number(this.newId());
+    for (const kind of kinds) this.count(port, kind);
     const incident: Incident = {
       id: String(id),
       port,
-      kinds: [],
+      kinds: [...kinds],
       state: "open",
       opened: new Date().toISOString(),
       trigger,

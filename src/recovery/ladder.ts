@@ -9,6 +9,9 @@
  * A panicked kernel runs its SysRq keys silently (printk is off after `Kernel panic - not syncing`,
  * yet BREAK + b still reboots it): once the kernel has answered no-response, later SysRq and NMI
  * steps are skipped when a power or command step follows, and without one only b / c go out, blind.
+ *
+ * A ladder started by `silence` or a periodic probe only suspects a hang: its first probe that finds
+ * the kernel alive (and userspace responsive where checked) ends it as `observed`, nothing else sent.
  */
 import { StringDecoder } from "node:string_decoder";
 import { commandPowerChannel } from "../control/power-command.js";
@@ -20,13 +23,13 @@ import type { KeyResult } from "../sysrq/result.js";
 import type { IncidentStep } from "./incidents.js";
 import { RESTARTING_KEYS, isOutOfBand, stepName } from "./ladder-steps.js";
 import { runPower } from "./power.js";
-import { probePort } from "./probe.js";
+import { probePort, type ProbeResult } from "./probe.js";
 
 /** How long one SysRq key of a ladder waits for its answer, and the quiet that ends its output. */
 const KEY_TIMEOUT_MS = 5000;
 const KEY_SETTLE_MS = 500;
 const NMI_TIMEOUT_MS = 5000;
-const PROBE_MS = 2000;
+export const PROBE_MS = 2000;
 /** A step's `output` is bounded: the lines and the characters of each. */
 const OUTPUT_LINES = 200;
 const OUTPUT_LINE_CHARS = 500;
@@ -45,9 +48,14 @@ export interface LadderContext {
   allowed(): string | null;
   /** Aborted when the daemon stops: a wait ends at once and no further step runs. */
   readonly signal: AbortSignal;
+  /**
+   * Started by `silence` or a periodic probe (a suspicion, not a failure report): the first probe
+   * step that finds the target alive ends the ladder as `observed`.
+   */
+  readonly observe: boolean;
 }
 
-export type LadderEnd = "recovered" | "failed";
+export type LadderEnd = "recovered" | "failed" | "observed";
 
 export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
   const { port } = ctx;
@@ -59,6 +67,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
     return "failed";
   }
   let kernelSilent = false;
+  let probed = false;
   for (const [index, step] of ctx.steps.entries()) {
     const powerFollows = ctx.steps.slice(index + 1).some(isOutOfBand);
     const started = port.clock.now();
@@ -71,14 +80,14 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
       case "probe": {
         const result = await probePort(port, PROBE_MS);
         if (result.kernel === "no-response") kernelSilent = true;
-        const k = result.evidence.kernel;
-        const output = [
-          `kernel: ${result.kernel} (h: ${k.verdict}${k.line ? `: ${k.line}` : ""}${k.reason ? `; ${k.reason}` : ""})`,
-          `userspace: ${result.userspace}${result.evidence.userspace.reason ? ` (${result.evidence.userspace.reason})` : ""}`,
-          ...(result.vm ? [`vm: ${result.vm}`] : []),
-        ];
+        const observed = ctx.observe && !probed && isAlive(result);
+        probed = true;
+        const output = probeOutput(result);
+        if (observed)
+          output.push("alive: the ladder stops as observed (started by silence or a periodic probe)");
         ctx.record(verdictOf("probe", result.kernel, output, started));
         await ctx.audit("probe", 200, { kernel: result.kernel, userspace: result.userspace });
+        if (observed) return "observed";
         break;
       }
       case "sysrq":
@@ -208,6 +217,21 @@ async function aborted(
   return true;
 }
 
+/** The kernel answered and userspace, where it was checked, too. */
+export function isAlive(result: ProbeResult): boolean {
+  return result.kernel === "alive" && result.userspace !== "unresponsive";
+}
+
+/** A probe's answer as a step's output lines. */
+export function probeOutput(result: ProbeResult): string[] {
+  const k = result.evidence.kernel;
+  return [
+    `kernel: ${result.kernel} (h: ${k.verdict}${k.line ? `: ${k.line}` : ""}${k.reason ? `; ${k.reason}` : ""})`,
+    `userspace: ${result.userspace}${result.evidence.userspace.reason ? ` (${result.evidence.userspace.reason})` : ""}`,
+    ...(result.vm ? [`vm: ${result.vm}`] : []),
+  ];
+}
+
 /** Waits for `until` up to untilTimeoutMs from `from`, recording it as an `until` step. */
 async function awaitUntil(ctx: LadderContext, watch: LineWatch, from: number): Promise<boolean> {
   const line = await watch.until(from + ctx.config.untilTimeoutMs);
@@ -252,7 +276,7 @@ function failure(err: unknown): { verdict: string; output: string[]; status: num
   return { verdict: "failed", output: [(err as Error).message], status: 500, code: "INTERNAL" };
 }
 
-function verdictOf(step: string, verdict: string, output: string[], startedAt: number): IncidentStep {
+export function verdictOf(step: string, verdict: string, output: string[], startedAt: number): IncidentStep {
   const now = performance.now();
   return {
     step,

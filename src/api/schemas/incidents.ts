@@ -1,7 +1,7 @@
 /** GET /incidents, GET /incidents/:id: what the crash watcher found (src/recovery/incidents.ts). */
 import Type from "typebox";
 import { PORT_ID_PATTERN } from "../../config/schema.js";
-import { WATCH_KINDS } from "../../config/types.js";
+import { INCIDENT_KINDS } from "../../config/types.js";
 
 export const IncidentQuery = Type.Object(
   {
@@ -24,7 +24,7 @@ export const IncidentParams = Type.Object(
   { additionalProperties: false },
 );
 
-const Kind = Type.String({ enum: [...WATCH_KINDS] });
+const Kind = Type.String({ enum: [...INCIDENT_KINDS] });
 
 export const IncidentSchema = Type.Object({
   id: Type.String(),
