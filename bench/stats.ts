@@ -67,7 +67,10 @@ export interface BenchContext {
   readonly runsGiven?: boolean;
   /** Case 1's warm-up requests (--warm-up), instead of its default. */
   readonly warmUp?: number;
-  /** Case 1's guests send without Nagle (--guest-nodelay: QEMU's chardev nodelay=on). */
+  /**
+   * Case 1's guests send without Nagle (QEMU's chardev nodelay=on, as docs/targets.md recommends): the
+   * default; false with --guest-nagle (QEMU's own default).
+   */
   readonly guestNodelay?: boolean;
   readonly smoke: boolean;
   readonly rows: Row[];

@@ -1,21 +1,23 @@
 /**
- * Where the daemon's JSON log lines go: gathered for FLUSH_DELAY_MS and written to the file descriptor
- * (stdout) with one synchronous write.
+ * Where the daemon's JSON log lines go: gathered and written to the file descriptor (stdout) with one
+ * synchronous write, once the event loop has finished the turn after the one that logged them.
  *
  * Why: every write to a pipe wakes its reader, and on a small VM that costs the daemon 0.1-0.2 ms. A
  * SysRq request logs two lines (the port's "sysrq" line and the access log); 256 requests answered at
- * once logged 512 lines with 512 writes, now a handful. The delay also keeps the write off the path of
- * the answer: the port's line is logged before the response goes out, and its write now comes after.
+ * once logged 512 lines with 512 writes, now a handful. Waiting one more turn keeps the write off the
+ * path of the answer: the port's line is logged before the response goes out, and the response waits
+ * for the audit record's write, made just after the turn's I/O (setImmediate, audit-log.ts); a flush
+ * queued behind it comes after the answer. A timer (1 ms, before) woke the idle daemon once more after
+ * every answer, and kept V8 compiling Node's timer code in a warm daemon (see docs/performance.md).
  * No thread-pool hop is involved (pino's asynchronous destination hands each write to libuv's pool).
  *
- * What can be lost: only the last FLUSH_DELAY_MS of lines when the process is killed with SIGKILL. A
+ * What can be lost: only the lines of the last two turns when the process is killed with SIGKILL. A
  * normal exit, a signal handled by close-with-grace and an uncaught exception all pass through the
  * process's "exit" event, which flushes. A full pipe (a log reader that stops reading) blocks the
  * daemon until it drains, as sonic-boom's sync mode does; a closed one (EPIPE) drops the lines.
  */
 import { writeSync } from "node:fs";
 
-const FLUSH_DELAY_MS = 1;
 const EAGAIN_WAIT_MS = 1;
 
 export class BatchedLogDestination {
@@ -31,8 +33,13 @@ export class BatchedLogDestination {
     this.pending.push(line);
     if (this.scheduled) return;
     this.scheduled = true;
-    setTimeout(this.flushSync, FLUSH_DELAY_MS);
+    setImmediate(this.flushNextTurn);
   }
+
+  /** Runs after this turn's I/O; queues the write behind what that turn queued (the audit's write). */
+  private readonly flushNextTurn = (): void => {
+    setImmediate(this.flushSync);
+  };
 
   /** Writes what is pending now (pino's logger.flush() and the process's "exit" call this). */
   readonly flushSync = (): void => {

@@ -54,7 +54,7 @@ export function rootLoggerOptions(level: string): LoggerOptions {
 }
 
 /**
- * JSON lines go to stdout in synchronous writes, a millisecond's worth at a time (BatchedLogDestination).
+ * JSON lines go to stdout in synchronous writes, those of two event-loop turns at a time (BatchedLogDestination).
  * pino's default asynchronous destination hands each line to libuv's thread pool, and on a small VM
  * that hop (futex and eventfd wake-ups on two threads) cost more than the write itself, on the path of
  * every SysRq answer. A log reader that stops reading stalls the daemon, as it would stall ser2net or

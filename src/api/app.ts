@@ -146,7 +146,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
         log: options.logger.child({ component: "recovery" }),
       }),
   );
-  app.decorate("metrics", new BridgeMetrics(options.ports, incidents));
+  app.decorate("metrics", new BridgeMetrics(options.ports, incidents, app.recovery));
   // Hooks every request runs take a callback: no promise on every answer's path (see docs/performance.md).
   app.addHook("onResponse", (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);

@@ -116,6 +116,11 @@ export class CaptureWriter {
     return this.highestUnwritten;
   }
 
+  /** The oldest byte still on disk (offsets before it were rotated away). */
+  get firstRetained(): number {
+    return this.disk.firstRetained;
+  }
+
   /** Offset of the active segment's first byte on disk. */
   get activeFirst(): number {
     return this.disk.activeFirst;

@@ -105,7 +105,8 @@ const DT_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz";
 
 export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
-  private readonly observers = new Set<LineObserver>();
+  /** An array, replaced on change: iterating a Set per line cost the capture path more than the call. */
+  private observers: readonly LineObserver[] = [];
   private partialTimer: NodeJS.Timeout | null = null;
   private runTimer: NodeJS.Timeout | null = null;
   /** Monotonic receive times of the open record's first and latest reads. */
@@ -115,6 +116,7 @@ export class Capture {
 
   private deletedSegments = 0;
   private deletedBytes = 0;
+  private readonly rotationListeners = new Set<(firstRetained: number) => void>();
 
   /** When the lines being split arrived: ISO text (made on the first line of a read) and monotonic. */
   private receivedTs: string | null = null;
@@ -143,6 +145,7 @@ export class Capture {
         if (capture) {
           capture.deletedSegments += segments;
           capture.deletedBytes += bytes;
+          for (const listener of capture.rotationListeners) listener(firstRetained);
         }
         log.warn(
           { deleted: { segments, bytes }, firstRetained, maxTotalBytes: options.rotation.maxTotalBytes },
@@ -187,6 +190,17 @@ export class Capture {
     };
   }
 
+  /** The oldest byte still on disk: offsets before it were rotated away (maxTotalBytes). */
+  get firstRetained(): number {
+    return this.writer.firstRetained;
+  }
+
+  /** Calls `listener` with the new firstRetained each time rotation deletes segments; returns the unsubscribe. */
+  onRotated(listener: (firstRetained: number) => void): () => void {
+    this.rotationListeners.add(listener);
+    return () => this.rotationListeners.delete(listener);
+  }
+
   /** Reads back up to maxLength bytes from `offset` (default: the oldest retained), across segments. */
   read(offset: number | undefined, maxLength: number): Promise<CaptureSlice> {
     return this.writer.read(offset, maxLength);
@@ -197,8 +211,10 @@ export class Capture {
   }
 
   observe(observer: LineObserver): () => void {
-    this.observers.add(observer);
-    return () => this.observers.delete(observer);
+    this.observers = [...this.observers, observer];
+    return () => {
+      this.observers = this.observers.filter((o) => o !== observer);
+    };
   }
 
   /** Tells observers of something the daemon sent that the target will answer (a key, an NMI). */
@@ -305,7 +321,9 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
-    for (const observer of this.observers) observer.line(seq, source, start, end, offset, this.receivedAt);
+    const observers = this.observers;
+    for (let i = 0; i < observers.length; i += 1)
+      (observers[i] as LineObserver).line(seq, source, start, end, offset, this.receivedAt);
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).

@@ -203,6 +203,11 @@ export class SegmentFiles {
     return { segments, bytes, firstRetained: this.closed[0]?.first ?? this.first };
   }
 
+  /** The oldest byte still on disk: every offset before it was rotated away. */
+  get firstRetained(): number {
+    return this.closed[0]?.first ?? this.first;
+  }
+
   /** The retained segments, oldest first, the active one last with the bytes handed to the kernel. */
   onDisk(): Segment[] {
     // Sealed after a loss: rawSize is 0, so the name (absent now) is never opened.

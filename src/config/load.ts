@@ -33,6 +33,7 @@ import {
   type WatchConfig,
   DEFAULT_RECOVER_COOLDOWN_MS,
   DEFAULT_RECOVER_MAX_PER_HOUR,
+  MIN_RECOVER_PROBE_EVERY_MS,
   DEFAULT_RECOVER_ON,
   DEFAULT_RECOVER_UNTIL_TIMEOUT_MS,
   type RecoverConfig,
@@ -125,9 +126,16 @@ function resolveWatch(watch: PortInput["watch"]): WatchConfig | null {
   };
 }
 
-function resolveRecover(recover: NonNullable<PortInput["recover"]>): RecoverConfig {
+function resolveRecover(recover: NonNullable<PortInput["recover"]>, at: string): RecoverConfig {
   const untilTimeoutMs = recover.untilTimeoutMs ?? DEFAULT_RECOVER_UNTIL_TIMEOUT_MS;
+  const probeEveryMs = recover.probeEveryMs ?? 0;
+  if (probeEveryMs !== 0 && probeEveryMs < MIN_RECOVER_PROBE_EVERY_MS) {
+    throw configError(
+      `${at}.probeEveryMs: 0 (off) or at least ${MIN_RECOVER_PROBE_EVERY_MS} (each probe sends BREAK + h)`,
+    );
+  }
   return {
+    probeEveryMs,
     on: recover.on ?? DEFAULT_RECOVER_ON,
     until: recover.until,
     untilTimeoutMs,
@@ -197,7 +205,7 @@ function resolvePort(
     queueLimit: port.queueLimit ?? 64,
     allowLineControl: port.allowLineControl ?? false,
     watch: resolveWatch(port.watch),
-    ...(port.recover ? { recover: resolveRecover(port.recover) } : {}),
+    ...(port.recover ? { recover: resolveRecover(port.recover, `ports.${index}.recover`) } : {}),
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

@@ -346,6 +346,14 @@ export const RecoverSchema = Type.Object(
     maxPerHour: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "default 3" })),
     crashKernel: Type.Optional(Type.Boolean({ description: "the default ladder sends c (kdump)" })),
     steps: Type.Optional(Type.Array(RecoverStepSchema, { minItems: 1, maxItems: 32 })),
+    probeEveryMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 86_400_000,
+        description:
+          "probe the target this often and start the ladder when it does not answer; 0 (default): off",
+      }),
+    ),
   },
   strict,
 );

@@ -155,12 +155,16 @@ export interface RecoverConfig {
   readonly crashKernel: boolean;
   /** null: the default Linux ladder, built for the port when a ladder starts (ladder-steps.ts). */
   readonly steps: readonly RecoverStep[] | null;
+  /** A periodic probe this often starts a ladder when the target does not answer; 0: off. */
+  readonly probeEveryMs: number;
 }
 
 export const DEFAULT_RECOVER_ON: readonly WatchKind[] = ["panic", "soft-lockup", "hung-task"];
 export const DEFAULT_RECOVER_UNTIL_TIMEOUT_MS = 120_000;
 export const DEFAULT_RECOVER_COOLDOWN_MS = 60_000;
 export const DEFAULT_RECOVER_MAX_PER_HOUR = 3;
+/** A periodic probe sends BREAK + h: no more often than this (it also keeps a silent console busy). */
+export const MIN_RECOVER_PROBE_EVERY_MS = 1000;
 
 /** The kernel's own report kinds (recovery/detect/headers.ts matches their printk headers). */
 export const KERNEL_KINDS = [
@@ -180,6 +184,8 @@ export const KERNEL_KINDS = [
 /** Report kinds the watcher knows: the kernel's, no output for silenceMs, a user pattern, a reboot. */
 export const WATCH_KINDS = [...KERNEL_KINDS, "silence", "pattern", "reboot"] as const;
 export type WatchKind = (typeof WATCH_KINDS)[number];
+/** What an incident's `kinds` may hold: the watcher's kinds and `probe` (a periodic probe's finding). */
+export const INCIDENT_KINDS = [...WATCH_KINDS, "probe"] as const;
 
 export interface WatchPatternConfig {
   readonly name: string;

@@ -21,6 +21,11 @@ export interface PowerOutcome {
   readonly stderr?: string;
 }
 
+export interface PowerRun {
+  readonly sending?: () => void;
+  readonly signal?: AbortSignal;
+}
+
 export interface PowerChannel {
   readonly kind: PowerChannelKind;
   /** For capabilities and messages: where the action goes. */
@@ -28,10 +33,12 @@ export interface PowerChannel {
   /** The actions this channel can take (a command channel may name only some). */
   readonly actions: readonly PowerAction[];
   /**
-   * Takes the action; rejects with PowerChannelError when the channel refused or failed. `sending`
-   * is called just before the action leaves (not when the channel refuses before sending anything).
+   * Takes the action; rejects with PowerChannelError when the channel refused or failed.
+   * `how.sending` is called just before the action leaves (not when the channel refuses before
+   * sending anything); an abort of `how.signal` (the daemon stopping) ends it at once: a command's
+   * process group is killed.
    */
-  run(action: PowerAction, sending?: () => void): Promise<PowerOutcome>;
+  run(action: PowerAction, how?: PowerRun): Promise<PowerOutcome>;
 }
 
 /**

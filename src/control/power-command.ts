@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import type { CommandPowerConfig } from "../config/types.js";
 import {
+  type PowerRun,
   PowerChannelError,
   type PowerAction,
   type PowerChannel,
@@ -20,14 +21,14 @@ export function commandPowerChannel(config: CommandPowerConfig): PowerChannel {
     kind: "command",
     where: `command ${actions.map((a) => `${a}: ${config[a]?.[0] ?? ""}`).join(", ")}`,
     actions,
-    run: (action, sending) => runCommand(config, action, sending),
+    run: (action, how) => runCommand(config, action, how ?? {}),
   };
 }
 
 function runCommand(
   config: CommandPowerConfig,
   action: PowerAction,
-  sending: (() => void) | undefined,
+  { sending, signal }: PowerRun,
 ): Promise<PowerOutcome> {
   const argv = config[action];
   if (!argv) {
@@ -37,6 +38,9 @@ function runCommand(
   }
   const [file, ...args] = argv as [string, ...string[]];
   const step = argv.join(" ");
+  if (signal?.aborted) {
+    return Promise.reject(new PowerChannelError(`not run: ${abortReason}`, { steps: [] }));
+  }
   return new Promise((resolve, reject) => {
     const out = new Bounded();
     const err = new Bounded();
@@ -46,10 +50,16 @@ function runCommand(
     child.stdout.on("data", (chunk: Buffer) => out.add(chunk));
     child.stderr.on("data", (chunk: Buffer) => err.add(chunk));
     let timedOut = false;
+    let aborted = false;
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(child.pid);
     }, config.timeoutMs);
+    const onAbort = (): void => {
+      aborted = true;
+      killGroup(child.pid);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
     const outcome = (exitCode?: number): PowerOutcome => ({
       steps: [step],
       ...(exitCode === undefined ? {} : { exitCode }),
@@ -58,23 +68,29 @@ function runCommand(
     });
     child.once("error", (e) => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
       reject(new PowerChannelError(`cannot run ${file}: ${e.message}`, outcome(), { cause: e }));
     });
-    child.once("close", (code, signal) => {
+    child.once("close", (code, killedBy) => {
       clearTimeout(timer);
-      if (timedOut) {
+      signal?.removeEventListener("abort", onAbort);
+      if (aborted) {
+        reject(new PowerChannelError(`${file} killed: ${abortReason}`, outcome()));
+      } else if (timedOut) {
         reject(
           new PowerChannelError(`${file} did not finish within ${config.timeoutMs} ms; killed`, outcome()),
         );
       } else if (code === 0) {
         resolve(outcome(0));
       } else {
-        const how = code === null ? `was killed by ${signal ?? "a signal"}` : `exited with status ${code}`;
+        const how = code === null ? `was killed by ${killedBy ?? "a signal"}` : `exited with status ${code}`;
         reject(new PowerChannelError(`${file} ${how}`, outcome(code ?? undefined)));
       }
     });
   });
 }
+
+const abortReason = "the daemon is stopping";
 
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;

@@ -26,7 +26,7 @@ export function pduDaemonPowerChannel(config: PduDaemonPowerConfig): PowerChanne
     kind: "pdudaemon",
     where: `pdudaemon at ${config.url}, PDU ${config.hostname} outlet ${config.outlet}`,
     actions: ["on", "off", "cycle", "reset"],
-    run: (action, sending) => runPduDaemon(config, action, sending),
+    run: (action, how) => runPduDaemon(config, action, how?.sending),
   };
 }
 

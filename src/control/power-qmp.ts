@@ -16,8 +16,8 @@ export function qmpPowerChannel(qmp: QmpClient): PowerChannel {
     kind: "qmp",
     where: `QMP at ${qmp.describe()}`,
     actions: ["on", "off", "cycle", "reset"],
-    run: (action, sending) => {
-      sending?.();
+    run: (action, how) => {
+      how?.sending?.();
       return runQmpPower(qmp, action);
     },
   };

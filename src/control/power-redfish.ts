@@ -29,7 +29,7 @@ export function redfishPowerChannel(config: RedfishConfig): PowerChannel {
     kind: "redfish",
     where: `Redfish ComputerSystem.Reset at ${client.describe()}`,
     actions: ["on", "off", "cycle", "reset"],
-    run: (action, sending) => runRedfishPower(client, action, sending),
+    run: (action, how) => runRedfishPower(client, action, how?.sending),
   };
 }
 

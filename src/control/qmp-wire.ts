@@ -20,13 +20,15 @@ export async function qmpSerialBreak(qmp: QmpClient, chardev: string): Promise<v
 /**
  * SysRq as Alt+SysRq+key presses through QMP send-key: no BREAK, no arm state. A SysrqWire by shape
  * (control/ sits below sysrq/ and does not import it; ports/ checks the type where it uses this).
+ * `sending(key)` runs just before each press: the port tells its crash watcher the answer is ours.
  */
-export function keyboardWire(qmp: QmpClient) {
+export function keyboardWire(qmp: QmpClient, sending: (key: string) => void) {
   return {
     delivery: "keyboard" as const,
     armState: () => ({ armedAt: null }),
     sendBreak: () => Promise.reject(new Error("a keyboard SysRq port sends no BREAK")),
     sendKey: async (key: string) => {
+      sending(key);
       try {
         await sendSysrqKeyPress(qmp, key);
       } catch (err) {

@@ -18,7 +18,7 @@ import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
 import { IncidentStore } from "../recovery/incidents.js";
 import { Recoveries } from "../recovery/recoveries.js";
-import { PortWatch } from "../recovery/watch.js";
+import { PortWatch, followRotation } from "../recovery/watch.js";
 import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
 export interface Daemon {
@@ -77,12 +77,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     const incidents = IncidentStore.open(config.captureDir, logger.child({ component: "incidents" }));
     // Watching from before the ports start, so a crash watcher sees each port's first byte.
     const watches = new Map<string, PortWatch>();
+    const rotations = new Map<string, () => void>();
     const watchPorts = async (ids: readonly string[]): Promise<void> => {
       for (const id of ids) {
         watches.get(id)?.stop();
         watches.delete(id);
+        rotations.get(id)?.();
+        rotations.delete(id);
         const port = ports.list().find((p) => p.id === id);
         if (!port) continue;
+        rotations.set(id, followRotation(port, incidents));
         const watch = await PortWatch.start(port, incidents, logger.child({ port: id, component: "watch" }));
         if (watch) watches.set(id, watch);
       }
@@ -101,7 +105,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       audit,
       log: logger.child({ component: "recovery" }),
     });
-    undo.push(async () => recovery.close());
+    undo.push(() => recovery.close());
     let reload: () => Promise<ReloadResult> = () =>
       Promise.reject(new BridgeError("CONFIG_INVALID", "the daemon is still starting"));
     const app = await buildApp({
@@ -152,6 +156,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         throw err;
       }
       await watchPorts([...plan.removed, ...started.map((port) => port.id)]);
+      // Periodic probes follow: a removed or restarted port's timer stops, a new probeEveryMs starts.
+      recovery.syncProbes();
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
       // pino children made without a level of their own (every one here) read the root's.
@@ -216,7 +222,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           const serverClosed = app.close();
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
-          recovery.close();
+          await recovery.close();
           await ports.stopAll(graceMs);
           for (const watch of watches.values()) watch.stop();
           await incidents.flush();

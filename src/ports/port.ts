@@ -207,7 +207,10 @@ export class Port {
         request.keys,
         options,
         {
-          wire: keyboard ? keyboardWire(keyboard) : this.link.wire(transport),
+          wire: keyboard
+            ? // The key's output (l's backtraces, b's new boot) is ours, as after a serial BREAK.
+              keyboardWire(keyboard, (key) => this.deps.capture.noteAction({ kind: "key", key }))
+            : this.link.wire(transport),
           feed: this.link.feed(),
           clock: this.deps.clock,
           times,

@@ -58,6 +58,22 @@ export interface Incident {
   readonly truncated: boolean;
   /** QMP events while it was open, in QEMU's order (≤ MAX_EVENTS); absent: none. */
   readonly events?: IncidentEvent[];
+  /** Set once the capture rotated away raw bytes this incident points at (see RawRotated). */
+  readonly raw?: RawRotated;
+}
+
+/**
+ * The raw capture segments an incident's offsets (trigger, spans) point into were deleted by rotation
+ * (capture.maxTotalBytes): its own copy of report and context stays; GET /ports/:id/capture no longer
+ * has those bytes.
+ */
+export interface RawRotated {
+  /** When the daemon saw them go: the rotation, or the start-up that found them gone. */
+  readonly rotatedAt: string;
+  /** The capture's oldest retained offset then: every byte before it is gone. */
+  readonly firstRetained: number;
+  /** True: every byte the incident points at is gone; false: its start is, the rest is still on disk. */
+  readonly whole: boolean;
 }
 
 export interface IncidentQuery {
@@ -82,6 +98,8 @@ export class IncidentStore {
   /** Incidents a ladder runs on: open until it ends, whatever the watcher's quiet says. */
   private readonly held = new Set<number>();
   private readonly listeners = new Set<(incident: Incident) => void>();
+  /** Told when a ladder ends an incident: its watcher stops adding to it (see onEnded). */
+  private readonly endListeners = new Set<(port: string, id: string) => void>();
 
   private constructor(
     private readonly dir: string | null,
@@ -135,7 +153,7 @@ export class IncidentStore {
   upsert(port: string, detected: DetectedIncident): Incident {
     const id = Number(detected.id);
     const previous = this.incidents.get(id);
-    const incident = this.settled(id, snapshot(port, detected, previous?.steps ?? [], previous?.events));
+    const incident = this.settled(id, snapshot(port, detected, previous));
     for (const kind of incident.kinds) if (!previous?.kinds.includes(kind)) this.count(port, kind);
     this.incidents.set(id, incident);
     if (detected.state === "open") this.live.set(id, { port, detected });
@@ -152,13 +170,23 @@ export class IncidentStore {
     return () => this.listeners.delete(listener);
   }
 
-  /** An incident with no report of its own (a ladder asked for through the API). */
-  create(port: string, trigger: Incident["trigger"]): Incident {
+  /**
+   * Calls `listener` when a ladder ends an incident (recovered, failed, quarantined): closed is final,
+   * so the port's watcher lets go of it and a later report opens a new incident. Returns the unsubscribe.
+   */
+  onEnded(listener: (port: string, id: string) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+
+  /** An incident with no report of its own (a ladder asked for through the API, a periodic probe's). */
+  create(port: string, trigger: Incident["trigger"], kinds: readonly IncidentKind[] = []): Incident {
     const id = Number(this.newId());
+    for (const kind of kinds) this.count(port, kind);
     const incident: Incident = {
       id: String(id),
       port,
-      kinds: [],
+      kinds: [...kinds],
       state: "open",
       opened: new Date().toISOString(),
       trigger,
@@ -203,12 +231,39 @@ export class IncidentStore {
     this.change(id, (incident) => this.settled(Number(id), incident));
   }
 
+  /**
+   * The capture of `port` now starts at `firstRetained` (rotation deleted what was before, now or
+   * while the daemon was down): each incident pointing before it says so in `raw`, and is written.
+   */
+  rotated(port: string, firstRetained: number): void {
+    const at = new Date().toISOString();
+    for (const [id, incident] of this.incidents) {
+      if (incident.port !== port) continue;
+      const offsets = [incident.trigger.offset, ...incident.spans.map((span) => span.start)].filter(
+        (offset) => offset >= 0,
+      );
+      if (offsets.length === 0 || Math.min(...offsets) >= firstRetained) continue;
+      const end = Math.max(incident.trigger.offset + 1, ...incident.spans.map((span) => span.end));
+      const whole = end <= firstRetained;
+      if (incident.raw !== undefined && (incident.raw.whole || !whole)) continue; // nothing new to say
+      this.change(String(id), (kept) => ({ ...kept, raw: { rotatedAt: at, firstRetained, whole } }));
+    }
+  }
+
   /** A ladder's end: the incident closes with `outcome`, whatever the watcher later sees. */
   end(id: string, outcome: NonNullable<Incident["outcome"]>): void {
     const closed = new Date().toISOString();
-    this.held.delete(Number(id));
-    this.ended.set(Number(id), { outcome, closed });
-    this.change(id, (incident) => this.settled(Number(id), incident));
+    const key = Number(id);
+    this.held.delete(key);
+    this.ended.set(key, { outcome, closed });
+    // The report as collected so far is what the closed incident keeps: nothing joins it after this.
+    const live = this.live.get(key);
+    this.live.delete(key);
+    this.change(id, (incident) =>
+      this.settled(key, live === undefined ? incident : snapshot(live.port, live.detected, incident)),
+    );
+    const port = this.incidents.get(key)?.port;
+    if (port !== undefined) for (const listener of this.endListeners) listener(port, id);
   }
 
   private change(id: string, update: (incident: Incident) => Incident): void {
@@ -237,9 +292,7 @@ export class IncidentStore {
   /** The incident as kept, or as it stands now while its report is still being collected. */
   private view(id: number, kept: Incident): Incident {
     const live = this.live.get(id);
-    return live === undefined
-      ? kept
-      : this.settled(id, snapshot(live.port, live.detected, kept.steps, kept.events));
+    return live === undefined ? kept : this.settled(id, snapshot(live.port, live.detected, kept));
   }
 
   get(id: string): Incident {
@@ -279,10 +332,8 @@ export class IncidentStore {
 
   /** Waits for the files being written (shutdown, tests). */
   async flush(): Promise<void> {
-    for (const [id, live] of this.live) {
-      const kept = this.incidents.get(id);
-      this.write(id, this.settled(id, snapshot(live.port, live.detected, kept?.steps ?? [], kept?.events)));
-    }
+    for (const [id, live] of this.live)
+      this.write(id, this.settled(id, snapshot(live.port, live.detected, this.incidents.get(id))));
     await Promise.all([...this.writes.values()]);
   }
 
@@ -339,12 +390,8 @@ export class IncidentStore {
   }
 }
 
-function snapshot(
-  port: string,
-  detected: DetectedIncident,
-  steps: IncidentStep[],
-  events: IncidentEvent[] | undefined,
-): Incident {
+/** The classifier's incident as the store serves it, with what only the store adds (steps, raw). */
+function snapshot(port: string, detected: DetectedIncident, kept: Kept | undefined): Incident {
   return {
     id: detected.id,
     port,
@@ -355,14 +402,17 @@ function snapshot(
     trigger: detected.trigger,
     report: [...detected.report],
     context: [...detected.context],
-    steps,
+    steps: kept?.steps ?? [],
     ...(detected.outcome === undefined ? {} : { outcome: detected.outcome }),
     spans: detected.spans.map((span) => ({ ...span })),
     patterns: detected.patterns.map((p) => ({ ...p })),
     truncated: detected.truncated,
-    ...(events === undefined ? {} : { events }),
+    ...(kept?.events === undefined ? {} : { events: kept.events }),
+    ...(kept?.raw === undefined ? {} : { raw: kept.raw }),
   };
 }
+
+type Kept = Pick<Incident, "steps" | "raw" | "events">;
 
 /** The incident as JSON of at most MAX_FILE_BYTES: report lines dropped from the end (marked) until it fits. */
 export function boundedJson(incident: Incident): string {

@@ -9,6 +9,9 @@
  * A panicked kernel runs its SysRq keys silently (printk is off after `Kernel panic - not syncing`,
  * yet BREAK + b still reboots it): once the kernel has answered no-response, later SysRq and NMI
  * steps are skipped when a power or command step follows, and without one only b / c go out, blind.
+ *
+ * A ladder started by `silence` or a periodic probe only suspects a hang: its first probe that finds
+ * the kernel alive (and userspace responsive where checked) ends it as `observed`, nothing else sent.
  */
 import { StringDecoder } from "node:string_decoder";
 import { commandPowerChannel } from "../control/power-command.js";
@@ -20,14 +23,14 @@ import type { KeyResult } from "../sysrq/result.js";
 import type { IncidentStep } from "./incidents.js";
 import { RESTARTING_KEYS, isOutOfBand, stepName } from "./ladder-steps.js";
 import { runPower } from "./power.js";
-import { probePort } from "./probe.js";
+import { probePort, type ProbeResult } from "./probe.js";
 import { dumpStep } from "./qemu-dump.js";
 
 /** How long one SysRq key of a ladder waits for its answer, and the quiet that ends its output. */
 const KEY_TIMEOUT_MS = 5000;
 const KEY_SETTLE_MS = 500;
 const NMI_TIMEOUT_MS = 5000;
-const PROBE_MS = 2000;
+export const PROBE_MS = 2000;
 /** A step's `output` is bounded: the lines and the characters of each. */
 const OUTPUT_LINES = 200;
 const OUTPUT_LINE_CHARS = 500;
@@ -48,9 +51,14 @@ export interface LadderContext {
   readonly signal: AbortSignal;
   /** Where a `qemu-dump` step has QEMU write the dump (the incident's); null/absent: no dump. */
   readonly dumpFile?: string | null;
+  /**
+   * Started by `silence` or a periodic probe (a suspicion, not a failure report): the first probe
+   * step that finds the target alive ends the ladder as `observed`.
+   */
+  readonly observe: boolean;
 }
 
-export type LadderEnd = "recovered" | "failed";
+export type LadderEnd = "recovered" | "failed" | "observed";
 
 export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
   const { port } = ctx;
@@ -62,6 +70,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
     return "failed";
   }
   let kernelSilent = false;
+  let probed = false;
   for (const [index, step] of ctx.steps.entries()) {
     const powerFollows = ctx.steps.slice(index + 1).some(isOutOfBand);
     const started = port.clock.now();
@@ -74,14 +83,14 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
       case "probe": {
         const result = await probePort(port, PROBE_MS);
         if (result.kernel === "no-response") kernelSilent = true;
-        const k = result.evidence.kernel;
-        const output = [
-          `kernel: ${result.kernel} (h: ${k.verdict}${k.line ? `: ${k.line}` : ""}${k.reason ? `; ${k.reason}` : ""})`,
-          `userspace: ${result.userspace}${result.evidence.userspace.reason ? ` (${result.evidence.userspace.reason})` : ""}`,
-          ...(result.vm ? [`vm: ${result.vm}`] : []),
-        ];
+        const observed = ctx.observe && !probed && isAlive(result);
+        probed = true;
+        const output = probeOutput(result);
+        if (observed)
+          output.push("alive: the ladder stops as observed (started by silence or a periodic probe)");
         ctx.record(verdictOf("probe", result.kernel, output, started));
         await ctx.audit("probe", 200, { kernel: result.kernel, userspace: result.userspace });
+        if (observed) return "observed";
         break;
       }
       case "sysrq":
@@ -150,7 +159,8 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         const watch = restarting ? watchFor(port, until, ctx.signal) : null;
         let done = false;
         try {
-          const result = await runPower(port, step.action, ctx.config.untilTimeoutMs);
+          const result = await runPower(port, step.action, ctx.config.untilTimeoutMs, ctx.signal);
+          if (await aborted(ctx, step, started, watch)) return "failed";
           done = result.verdict === "done";
           const output = [
             `channel: ${result.evidence.channel}: ${result.evidence.steps.join(", ")}`,
@@ -160,6 +170,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
           ctx.record(verdictOf(stepName(step), result.verdict, output, started));
           await ctx.audit("power", 200, { power: step.action, verdict: result.verdict });
         } catch (err) {
+          if (await aborted(ctx, step, started, watch)) return "failed";
           const failed = failure(err);
           ctx.record(verdictOf(stepName(step), failed.verdict, failed.output, started));
           await ctx.audit("power", failed.status, { power: step.action, code: failed.code });
@@ -173,11 +184,13 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         const channel = commandPowerChannel({ kind: "command", cycle: step.argv, timeoutMs: step.timeoutMs });
         let ran = false;
         try {
-          const outcome = await channel.run("cycle");
+          const outcome = await channel.run("cycle", { signal: ctx.signal });
+          if (await aborted(ctx, step, started, watch)) return "failed";
           ran = true;
           const output = bounded(`${outcome.stdout ?? ""}${outcome.stderr ?? ""}`.split("\n"));
           ctx.record(verdictOf(stepName(step), "done", output, started));
         } catch (err) {
+          if (await aborted(ctx, step, started, watch, (err as Error).message)) return "failed";
           ctx.record(verdictOf(stepName(step), "failed", [(err as Error).message], started));
         }
         await ctx.audit("recover-command", ran ? 200 : 502, {
@@ -191,6 +204,41 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
     }
   }
   return "failed";
+}
+
+/**
+ * The daemon stopped during a power or command step: recorded as `aborted` (what the step did is not
+ * known, and nothing waits to find out); the ladder then ends `failed`. False while it runs on.
+ */
+async function aborted(
+  ctx: LadderContext,
+  step: Extract<RecoverStep, { kind: "power" | "command" }>,
+  started: number,
+  watch: LineWatch | null,
+  detail?: string,
+): Promise<boolean> {
+  if (!ctx.signal.aborted) return false;
+  watch?.close();
+  const output = ["the daemon stopped during this step; it was cut short", ...(detail ? [detail] : [])];
+  ctx.record(verdictOf(stepName(step), "aborted", output, started));
+  const what = step.kind === "power" ? { power: step.action } : { argv: step.argv };
+  await ctx.audit(step.kind === "power" ? "power" : "recover-command", 503, { ...what, verdict: "aborted" });
+  return true;
+}
+
+/** The kernel answered and userspace, where it was checked, too. */
+export function isAlive(result: ProbeResult): boolean {
+  return result.kernel === "alive" && result.userspace !== "unresponsive";
+}
+
+/** A probe's answer as a step's output lines. */
+export function probeOutput(result: ProbeResult): string[] {
+  const k = result.evidence.kernel;
+  return [
+    `kernel: ${result.kernel} (h: ${k.verdict}${k.line ? `: ${k.line}` : ""}${k.reason ? `; ${k.reason}` : ""})`,
+    `userspace: ${result.userspace}${result.evidence.userspace.reason ? ` (${result.evidence.userspace.reason})` : ""}`,
+    ...(result.vm ? [`vm: ${result.vm}`] : []),
+  ];
 }
 
 /** Waits for `until` up to untilTimeoutMs from `from`, recording it as an `until` step. */
@@ -237,7 +285,7 @@ function failure(err: unknown): { verdict: string; output: string[]; status: num
   return { verdict: "failed", output: [(err as Error).message], status: 500, code: "INTERNAL" };
 }
 
-function verdictOf(step: string, verdict: string, output: string[], startedAt: number): IncidentStep {
+export function verdictOf(step: string, verdict: string, output: string[], startedAt: number): IncidentStep {
   const now = performance.now();
   return {
     step,

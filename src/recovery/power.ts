@@ -39,7 +39,16 @@ export interface PowerResult {
 const EVIDENCE_LINES = 50;
 const EVIDENCE_LINE_CHARS = 1000;
 
-export async function runPower(port: Port, action: PowerAction, timeoutMs: number): Promise<PowerResult> {
+/**
+ * `signal` (a ladder's: the daemon stopping) ends the action and its wait for the banner at once; the
+ * verdict is then `no-effect` unless a banner came first, and the caller says why.
+ */
+export async function runPower(
+  port: Port,
+  action: PowerAction,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<PowerResult> {
   const channel = port.powerChannel;
   if (!channel) {
     throw new BridgeError(
@@ -58,14 +67,14 @@ export async function runPower(port: Port, action: PowerAction, timeoutMs: numbe
   const done = port.beginPower();
   const clock = port.clock;
   const start = clock.now();
-  const watch = watchForBanner(port);
+  const watch = watchForBanner(port, signal);
   // A channel still working past the request's deadline keeps the port busy until it ends.
   let ended: Promise<void> = Promise.resolve();
   try {
     let outcome: PowerOutcome;
     try {
       // The boot that follows is our doing: the watcher must not call it a `reboot` incident.
-      const work = channel.run(action, () => port.capture.noteAction({ kind: "power" }));
+      const work = channel.run(action, { sending: () => port.capture.noteAction({ kind: "power" }), signal });
       ended = work.then(
         () => undefined,
         () => undefined,
@@ -137,7 +146,7 @@ interface BannerWatch {
 }
 
 /** Watches the console from now: keeps the last lines (bounded) until the first boot banner. */
-function watchForBanner(port: Port): BannerWatch {
+function watchForBanner(port: Port, signal: AbortSignal | undefined): BannerWatch {
   const kept: string[] = [];
   let found: { text: string; at: number } | null = null;
   let wake: (() => void) | null = null;
@@ -154,13 +163,19 @@ function watchForBanner(port: Port): BannerWatch {
   return {
     banner: async (deadline) => {
       const wait = deadline - port.clock.now();
-      if (!found && wait > 0) {
+      if (!found && wait > 0 && signal?.aborted !== true) {
         await new Promise<void>((resolve) => {
-          const cancel = port.clock.schedule(resolve, wait);
+          const onAbort = (): void => wake?.();
+          const cancel = port.clock.schedule(() => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          }, wait);
           wake = () => {
             cancel();
+            signal?.removeEventListener("abort", onAbort);
             resolve();
           };
+          signal?.addEventListener("abort", onAbort, { once: true });
         });
         wake = null;
       }

@@ -2,13 +2,18 @@
  * Starts recovery ladders and keeps their guard rails, for every port with a `recover:` block:
  *
  *   IncidentStore.onUpsert ──open incident of a kind in recover.on──┐
- *   POST /ports/:id/recover ────────────────────────────────────────┴─> one ladder per port ─> runLadder
+ *   POST /ports/:id/recover ────────────────────────────────────────┤
+ *   periodic probe (probeEveryMs) ──no-response / unresponsive──────┴─> one ladder per port ─> runLadder
  *
  * A second trigger while a port's ladder runs joins it (nothing new starts); within `cooldownMs` of
  * the last ladder an automatic trigger is left to the watcher; the ladder past `maxPerHour` is not
  * run, its incident closes `quarantined` and the port stays `bad` until an admin lifts it. Every
  * automatic action is audited with the principal `recovery`, and none runs while the audit file
  * cannot be written.
+ *
+ * A ladder started by `silence` or a periodic probe is a suspicion: its first probe that finds the
+ * target alive ends it `observed`. A periodic probe never runs while the port's ladder does, while
+ * the port is quarantined or within `cooldownMs`.
  */
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
@@ -17,14 +22,25 @@ import { BridgeError } from "../errors.js";
 import type { Port } from "../ports/port.js";
 import type { PortRegistry } from "../ports/registry.js";
 import type { Incident, IncidentStore } from "./incidents.js";
-import { runLadder } from "./ladder.js";
+import { PROBE_MS, isAlive, probeOutput, runLadder, verdictOf, type LadderEnd } from "./ladder.js";
 import { ladderSteps } from "./ladder-steps.js";
+import { PeriodicProbes } from "./periodic-probes.js";
+import { probePort } from "./probe.js";
 import { PortGuard, type Health } from "./quarantine.js";
 
 /** The audit's principal for what the daemon does on its own. */
 export const RECOVERY_PRINCIPAL = "recovery";
+/** The longest close() waits for aborted ladders to record their last step. */
+const CLOSE_WAIT_MS = 2000;
 /** Incident ids already answered (bounded: ids only grow, the oldest are forgotten first). */
 const HANDLED_KEPT = 10_000;
+
+/** A ladder's end (the metrics): `seconds` is how long it ran, absent when none ran (quarantined). */
+export interface RecoveryEnd {
+  readonly port: string;
+  readonly outcome: NonNullable<Incident["outcome"]>;
+  readonly seconds?: number;
+}
 
 export interface RecoveriesOptions {
   readonly ports: PortRegistry;
@@ -43,10 +59,30 @@ export class Recoveries {
   private closed = false;
   private readonly stopping = new AbortController();
   private readonly now: () => number;
+  private readonly endListeners = new Set<(end: RecoveryEnd) => void>();
+  private readonly probes: PeriodicProbes;
 
   constructor(private readonly o: RecoveriesOptions) {
     this.now = o.now ?? Date.now;
     this.unsubscribe = o.store.onUpsert((incident) => this.onIncident(incident));
+    this.probes = new PeriodicProbes((port) => this.probeTick(port), o.log);
+    this.syncProbes();
+  }
+
+  /** Starts, replaces or stops periodic probes to match the ports (after a reload). */
+  syncProbes(): void {
+    this.probes.sync(this.o.ports.list());
+  }
+
+  /** The ports whose periodic probe runs (tests). */
+  get probing(): string[] {
+    return this.probes.ports;
+  }
+
+  /** Calls `listener` as each ladder ends (the metrics); returns the unsubscribe. */
+  onEnd(listener: (end: RecoveryEnd) => void): () => void {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
 
   health(portId: string): Health {
@@ -80,7 +116,7 @@ export class Recoveries {
         offset: port.capture.size,
       });
     this.remember(incident.id);
-    this.start(port, incident.id);
+    this.start(port, incident.id, false);
     return this.o.store.get(incident.id);
   }
 
@@ -95,10 +131,20 @@ export class Recoveries {
     await Promise.all([...this.running.values()].map((run) => run.done));
   }
 
-  close(): void {
+  /**
+   * Stops: running ladders are aborted (their waits, power and command steps end at once) and awaited
+   * up to `waitMs`, so their last verdicts are on the incident before the store's final write.
+   */
+  async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     this.closed = true;
+    this.probes.close();
     this.stopping.abort();
     this.unsubscribe();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs);
+    });
+    await Promise.race([this.idle(), late]).finally(() => clearTimeout(timer));
   }
 
   private guard(portId: string): PortGuard {
@@ -123,7 +169,8 @@ export class Recoveries {
     const port = this.o.ports.list().find((p) => p.id === incident.port);
     const recover = port?.config.recover;
     if (port === undefined || recover === undefined) return;
-    if (!incident.kinds.some((kind) => recover.on.includes(kind))) return;
+    const triggers = incident.kinds.filter((kind) => (recover.on as readonly string[]).includes(kind));
+    if (triggers.length === 0) return;
     this.remember(incident.id);
     const log = this.o.log.child({ port: port.id, incident: incident.id });
     const running = this.running.get(port.id);
@@ -135,16 +182,82 @@ export class Recoveries {
     if (guard.quarantined) {
       log.warn("recovery: the port is quarantined; no automatic action");
       this.o.store.end(incident.id, "quarantined");
+      this.ended({ port: port.id, outcome: "quarantined" });
       return;
     }
     if (guard.cooling(this.now(), recover.cooldownMs)) {
       log.warn({ cooldownMs: recover.cooldownMs }, "recovery: within the cooldown; left to the watcher");
       return;
     }
-    this.start(port, incident.id);
+    // Silence alone is a suspicion (an idle console is quiet too); any failure report is not.
+    this.start(
+      port,
+      incident.id,
+      triggers.every((kind) => kind === "silence"),
+    );
   }
 
-  private start(port: Port, incidentId: string): void {
+  /**
+   * One periodic probe of `port`: skipped while its ladder runs, while quarantined, within the
+   * cooldown or while the audit cannot be written; a kernel that does not answer BREAK + h (or
+   * userspace no prompt, where probe.userspace is on) starts the ladder on a `probe` incident, or on
+   * the port's open incident. Not while the console is down: a probe that could not be sent, or
+   * whose console went down while it waited, proves nothing.
+   */
+  private async probeTick(port: Port): Promise<void> {
+    const recover = port.config.recover;
+    const current = (): boolean => !this.closed && this.o.ports.list().includes(port);
+    if (recover === undefined || !current() || this.running.has(port.id)) return;
+    // A console that is down cannot carry the probe: its answer would say nothing about the target.
+    if (port.info().state !== "open") return;
+    const guard = this.guard(port.id);
+    if (guard.quarantined || guard.cooling(this.now(), recover.cooldownMs)) return;
+    const log = this.o.log.child({ port: port.id });
+    const refused = this.o.audit.unavailable();
+    if (refused !== null) {
+      log.warn({ reason: refused }, "recovery: periodic probe not sent: the audit file cannot be written");
+      return;
+    }
+    const started = port.clock.now();
+    const result = await probePort(port, PROBE_MS);
+    const downSince = port.info().state !== "open";
+    await this.audit(port.id, "probe", 200, {
+      periodic: true,
+      kernel: result.kernel,
+      userspace: result.userspace,
+    });
+    // The console went down while the probe waited: its silence says nothing about the target.
+    if (isAlive(result) || result.evidence.kernel.verdict === "not-sent" || downSince) return;
+    // The port's ladder may have started while the probe ran (its own trigger): that one stands.
+    if (!current() || this.running.has(port.id) || guard.quarantined) return;
+    const summary = `periodic probe: kernel ${result.kernel}, userspace ${result.userspace}`;
+    log.warn({ kernel: result.kernel, userspace: result.userspace }, "recovery: " + summary);
+    const incident =
+      this.o.store.openOf(port.id) ??
+      this.o.store.create(
+        port.id,
+        { line: summary, seq: port.capture.lines.next, offset: port.capture.size },
+        ["probe"],
+      );
+    this.remember(incident.id);
+    this.o.store.addStep(
+      incident.id,
+      verdictOf("periodic probe", result.kernel, probeOutput(result), started),
+    );
+    this.start(port, incident.id, true);
+  }
+
+  private ended(end: RecoveryEnd): void {
+    for (const listener of this.endListeners) {
+      try {
+        listener(end);
+      } catch (err) {
+        this.o.log.error({ err }, "recovery: a listener of ladder ends failed");
+      }
+    }
+  }
+
+  private start(port: Port, incidentId: string, observe: boolean): void {
     const recover = port.config.recover!;
     const guard = this.guard(port.id);
     const log = this.o.log.child({ port: port.id, incident: incidentId });
@@ -154,15 +267,25 @@ export class Recoveries {
         "recovery: too many recoveries this hour; port quarantined",
       );
       this.o.store.end(incidentId, "quarantined");
+      this.ended({ port: port.id, outcome: "quarantined" });
       void this.audit(port.id, "quarantine", 200, { incident: incidentId, maxPerHour: recover.maxPerHour });
       return;
     }
     guard.running = true;
     this.o.store.hold(incidentId);
-    const done = this.run(port, incidentId, log)
+    const began = performance.now();
+    let finished = false;
+    const end = (outcome: LadderEnd): void => {
+      if (finished) return;
+      finished = true;
+      this.o.store.end(incidentId, outcome);
+      // The metrics count the outcome as the incident shows it.
+      this.ended({ port: port.id, outcome, seconds: (performance.now() - began) / 1000 });
+    };
+    const done = this.run(port, incidentId, log, observe, end)
       .catch((err: unknown) => {
         log.error({ err }, "recovery: the ladder failed unexpectedly");
-        this.o.store.end(incidentId, "failed");
+        end("failed");
       })
       .finally(() => {
         guard.ended(this.now());
@@ -171,10 +294,16 @@ export class Recoveries {
     this.running.set(port.id, { incident: incidentId, done });
   }
 
-  private async run(port: Port, incidentId: string, log: Logger): Promise<void> {
+  private async run(
+    port: Port,
+    incidentId: string,
+    log: Logger,
+    observe: boolean,
+    end: (outcome: LadderEnd) => void,
+  ): Promise<void> {
     const config = port.config.recover!;
     const steps = ladderSteps(port, config);
-    log.warn({ steps: steps.length }, "recovery: ladder started");
+    log.warn({ steps: steps.length, observe }, "recovery: ladder started");
     const outcome = await runLadder({
       port,
       config,
@@ -185,8 +314,9 @@ export class Recoveries {
         this.audit(port.id, action, status, { incident: incidentId, ...detail }),
       allowed: () => (this.closed ? "the daemon is stopping" : this.o.audit.unavailable()),
       signal: this.stopping.signal,
+      observe,
     });
-    this.o.store.end(incidentId, outcome);
+    end(outcome);
     await this.audit(port.id, "recover", 200, { incident: incidentId, outcome });
     log.warn({ outcome }, "recovery: ladder ended");
   }

@@ -67,7 +67,14 @@ export class PortWatch {
         classifier.connected(at);
       },
     };
-    watch.unobserve = port.capture.observe(observer);
+    const unobserve = port.capture.observe(observer);
+    const unended = store.onEnded((portId, id) => {
+      if (portId === port.id) classifier.release(id);
+    });
+    watch.unobserve = () => {
+      unobserve();
+      unended();
+    };
     watch.timer = setInterval(() => {
       watch.apply(classifier.tick(performance.now()));
       watch.persistGrowth();
@@ -115,6 +122,16 @@ export class PortWatch {
         );
     }
   }
+}
+
+/**
+ * Keeps `port`'s incidents told which of their raw bytes the capture rotated away: those already gone
+ * (deleted while the daemon was down, or by a smaller maxTotalBytes) at once, later ones as rotation
+ * deletes them. Every port, watched or not (a ladder's incident points into the capture too).
+ */
+export function followRotation(port: Port, store: IncidentStore): () => void {
+  store.rotated(port.id, port.capture.firstRetained);
+  return port.capture.onRotated((firstRetained) => store.rotated(port.id, firstRetained));
 }
 
 /** A pattern RE2 refuses is logged and left out: the port's other detectors keep working. */

@@ -32,6 +32,8 @@ interface QmpTarget {
 async function startQmpTarget(options: {
   append: string[];
   serial?: "telnet" | "pty";
+  /** No -no-reboot: a SysRq b boots the guest again on the same port. */
+  reboot?: boolean;
   port: (qmpPath: string, telnetPort: number) => { id: string } & Record<string, unknown>;
 }): Promise<QmpTarget> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-qmp-"));
@@ -41,6 +43,7 @@ async function startQmpTarget(options: {
     telnetPort,
     append: options.append,
     ...(options.serial ? { serial: options.serial } : {}),
+    reboot: options.reboot === true,
     extraArgs: ["-qmp", `unix:${qmpPath},server=on,wait=off`],
   });
   const port = options.port(qmpPath, telnetPort);
@@ -99,6 +102,7 @@ describe("keyboard SysRq over QMP send-key", { skip, timeout: 120_000 }, () => {
   before(async () => {
     target = await startQmpTarget({
       append: ["sysctl.kernel.sysrq=1"],
+      reboot: true,
       port: (qmpPath, telnetPort) => ({
         id: "vm0",
         transport: telnetTo(telnetPort),
@@ -129,6 +133,32 @@ describe("keyboard SysRq over QMP send-key", { skip, timeout: 120_000 }, () => {
     const upper = await target!.api.post<{ code: string }>("/ports/vm0/sysrq", { keys: "R" });
     assert.equal(upper.status, 400);
     assert.equal(upper.body.code, "INVALID_KEY");
+  });
+
+  it("tells the crash watcher the keys were ours: l's backtraces and the boot b causes open no incident", async () => {
+    const api = target!.api;
+    const { next } = (await api.get<{ next: number }>("/incidents")).body;
+    const l = await api.post<{ results: { verdict: string }[] }>("/ports/vm0/sysrq", {
+      keys: "l",
+      timeoutMs: 5000,
+    });
+    assert.deepEqual([l.status, l.body.results[0]?.verdict], [200, "acknowledged"]);
+    const seq = target!.daemon.ports.get("vm0").capture.lines.next;
+    const b = await api.post<{ results: { verdict: string }[] }>("/ports/vm0/sysrq", {
+      keys: "b",
+      timeoutMs: 5000,
+    });
+    assert.equal(b.status, 200, JSON.stringify(b.body));
+    // A new kernel on the same port: its banner follows this boot's output with no reboot line.
+    const booted = await api.get<LogBody>(`/ports/vm0/log?since=${seq}&waitMs=60000&match=${READY_MARKER}`);
+    assert.equal(booted.status, 200);
+    const banner = await api.get<LogBody>(`/ports/vm0/log?since=${seq}&match=Linux%20version`);
+    assert.ok(banner.body.lines.length > 0, "the guest booted again");
+    await new Promise((r) => setTimeout(r, 500));
+    const incidents = await api.get<{ incidents: { kinds: string[]; trigger: { line: string } }[] }>(
+      `/incidents?since=${next}`,
+    );
+    assert.deepEqual(incidents.body.incidents, [], JSON.stringify(incidents.body).slice(0, 1500));
   });
 });
 

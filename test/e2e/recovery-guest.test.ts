@@ -7,6 +7,9 @@
  *   3. userspace hung, kernel alive (a foreground loop that ignores input): POST /recover runs the
  *      default ladder: w, l (and t) acknowledged with their dumps, s u b acknowledged, recovered
  *      without power.
+ *   silence: a reload turns on a short silenceMs with `on: [silence]`; the quiet guest's `silence`
+ *      incident starts the ladder, whose probe finds the kernel alive: observed, only BREAK + h sent.
+ *      A second reload restores the config.
  *   5. the failure past maxPerHour: quarantined, nothing sent, health bad until an admin lifts it.
  */
 import assert from "node:assert/strict";
@@ -24,21 +27,27 @@ const skip = requireTools("qemu-system-x86_64", "cpio", "busybox", "socat");
 
 describe("recovery ladders on a real guest", { skip, timeout: 240_000 }, () => {
   let target: Target | undefined;
+  /** The silence case's reload: silence watched (3 s) and starting the ladder (its third this hour). */
+  let silence = false;
   before(async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-recover-"));
     const sock = path.join(dir, "daemon.sock");
+    const port = () => ({
+      qmp: { path: sock },
+      power: { kind: "qmp" },
+      watch: { quietMs: 2000, ...(silence ? { silenceMs: 3000 } : {}) },
+      recover: {
+        until: READY_MARKER,
+        untilTimeoutMs: 60_000,
+        cooldownMs: 0,
+        maxPerHour: silence ? 3 : 2,
+        ...(silence ? { on: ["silence"] } : {}),
+      },
+    });
     target = await startTarget(
       ["sysctl.kernel.sysrq=1", "panic=0"],
       ["-qmp", `unix:${sock},server=on,wait=off`],
-      {
-        reboot: true,
-        port: {
-          qmp: { path: sock },
-          power: { kind: "qmp" },
-          watch: { quietMs: 2000 },
-          recover: { until: READY_MARKER, untilTimeoutMs: 60_000, cooldownMs: 0, maxPerHour: 2 },
-        },
-      },
+      { reboot: true, port: port(), portOnReload: port },
     );
   });
   after(() => stopTarget(target));
@@ -123,6 +132,40 @@ describe("recovery ladders on a real guest", { skip, timeout: 240_000 }, () => {
     assert.ok(l.output.length > 1, "the l dump is stored with its step");
     assert.ok(!incident.steps.some((s) => s.step.startsWith("power")), "no power");
     await waitForPrompt(api);
+  });
+
+  it("silence on a quiet guest: the ladder's probe finds the kernel alive, outcome observed, only h sent", async () => {
+    const { api, daemon } = target!;
+    const since = daemon.app.incidents.next;
+    silence = true;
+    assert.deepEqual((await daemon.reload()).changed, ["vm0"]);
+    const audited = (await api.get<{ entries: { seq: number }[] }>("/audit?port=vm0")).body.entries.at(
+      -1,
+    )!.seq;
+    const incident = await ended(since, 20_000);
+    // Back to the file's config before the next silence (3 s after the probe's output) starts another.
+    silence = false;
+    assert.deepEqual((await daemon.reload()).changed, ["vm0"]);
+    assert.deepEqual(
+      [incident.kinds, incident.outcome, steps(incident)],
+      [["silence"], "observed", [["probe", "alive"]]],
+      JSON.stringify(incident.steps),
+    );
+    // The guest's own HELP line answered the probe's BREAK + h.
+    assert.match(incident.steps[0]!.output[0] ?? "", /^kernel: alive \(h: acknowledged: .*sysrq: HELP/);
+    assert.equal(await health(), "good");
+    // Nothing but the probe went out on the port's behalf since the reload.
+    const audit = await api.get<{ entries: Record<string, unknown>[] }>(
+      `/audit?port=vm0&since=${audited + 1}`,
+    );
+    assert.deepEqual(
+      audit.body.entries.filter((r) => r["token"] === "recovery").map((r) => [r["action"], r["incident"]]),
+      [
+        ["probe", incident.id],
+        ["recover", incident.id],
+      ],
+    );
+    await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 10_000, "port open again");
   });
 
   it("case 5: the failure past maxPerHour quarantines the port: no action, health bad until lifted", async () => {

@@ -272,12 +272,9 @@ describe("NMI through Redfish", { skip, timeout: 60_000 }, () => {
     // The channel tells the daemon (the crash watcher's note) only when a reset really leaves.
     const channel = daemon.ports.get("power-limited").powerChannel!;
     let sending = 0;
-    await assert.rejects(
-      channel.run("off", () => (sending += 1)),
-      { unsupported: true },
-    );
+    await assert.rejects(channel.run("off", { sending: () => (sending += 1) }), { unsupported: true });
     assert.equal(sending, 0);
-    await channel.run("on", () => (sending += 1));
+    await channel.run("on", { sending: () => (sending += 1) });
     assert.equal(sending, 1);
     assert.deepEqual(bmc.resets.slice(before.resets), [{ system: "4", body: { ResetType: "On" } }]);
     const info = await daemon.app.inject({ method: "GET", url: "/ports/power-limited" });

@@ -4,7 +4,7 @@
  * byte the guest printed is on disk, and the process exits 0; a second SIGTERM exits at once.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -155,3 +155,70 @@ describe(
     });
   },
 );
+
+describe("SIGTERM while a recovery ladder's command step runs", { timeout: 60_000 }, () => {
+  it("kills the step's process group and exits 0 well within the shutdown deadline", async (ctx) => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-shutdown-ladder-"));
+    const httpPort = await freeTcpPort();
+    const nobody = await freeTcpPort(); // the port's target: nothing listens, the ladder needs none
+    const config = path.join(dir, "config.yaml");
+    await writeFile(
+      config,
+      `listen: { host: 127.0.0.1, port: ${httpPort} }\ncaptureDir: ./cap\nlog: { level: warn }\n` +
+        `ports:\n  - id: vm0\n    transport: { kind: telnet, host: 127.0.0.1, port: ${nobody} }\n` +
+        "    recover: { until: E2E-READY, steps: [{ command: { argv: [sleep, '60'], timeoutMs: 120000 } }] }\n",
+    );
+    const proc = run(["--config", config]);
+    try {
+      await listening(proc, httpPort);
+      const api = client(`http://127.0.0.1:${httpPort}`);
+      assert.equal((await api.post("/ports/vm0/recover", {})).status, 202);
+      let sleeper = 0;
+      await waitUntil(
+        async () => {
+          sleeper = (await childrenOf(proc.child.pid!)).find((c) => c.comm === "sleep")?.pid ?? 0;
+          return sleeper > 0;
+        },
+        5000,
+        "the command step's sleep",
+      );
+      const signalled = performance.now();
+      proc.child.kill("SIGTERM");
+      const { code, ms } = await exitOf(proc, signalled);
+      assert.equal(code, 0, proc.output().stderr);
+      assert.ok(ms < 5000, `exited ${Math.round(ms)} ms after SIGTERM (close-with-grace allows 15 s)`);
+      assert.equal(await alive(sleeper), false, `sleep ${sleeper} is gone`);
+      const incident = JSON.parse(await readFile(path.join(dir, "cap", "incidents", "1.json"), "utf8")) as {
+        outcome: string;
+        steps: { step: string; verdict: string }[];
+      };
+      assert.deepEqual(
+        [incident.outcome, incident.steps.map((s) => [s.step, s.verdict])],
+        ["failed", [["command sleep 60", "aborted"]]],
+      );
+      ctx.diagnostic(`exited ${Math.round(ms)} ms after SIGTERM`);
+    } finally {
+      if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill("SIGKILL");
+    }
+  });
+});
+
+/** The children of `pid` (from /proc), with their command names. */
+async function childrenOf(pid: number): Promise<{ pid: number; comm: string }[]> {
+  const out: { pid: number; comm: string }[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    if (stat === "") continue;
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid === pid) out.push({ pid: Number(entry), comm });
+  }
+  return out;
+}
+
+/** Whether `pid` still runs (a zombie or a missing entry is not running). */
+async function alive(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+}

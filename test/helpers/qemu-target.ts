@@ -19,6 +19,8 @@ export interface TargetOptions {
   readonly port?: Record<string, unknown>;
   /** Let the guest reboot in place (QEMU without -no-reboot). */
   readonly reboot?: boolean;
+  /** Makes `daemon.reload()` work: vm0's keys (as `port`) it reads then. */
+  readonly portOnReload?: () => Record<string, unknown>;
 }
 
 export async function startTarget(
@@ -27,11 +29,16 @@ export async function startTarget(
   options: TargetOptions = {},
 ): Promise<Target> {
   const telnetPort = await freeTcpPort();
+  const vm0 = (keys: Record<string, unknown> | undefined) => ({
+    id: "vm0",
+    transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort },
+    ...keys,
+  });
+  const portOnReload = options.portOnReload;
   const daemon = await startTestDaemon({
     listen: true,
-    ports: [
-      { id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort }, ...options.port },
-    ],
+    ports: [vm0(options.port)],
+    ...(portOnReload ? { reloadPorts: () => [vm0(portOnReload())] } : {}),
   });
   const guest = await startGuest({ telnetPort, append, extraArgs, reboot: options.reboot === true });
   const api = client(daemon.url);

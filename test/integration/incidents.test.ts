@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { after, describe, it } from "node:test";
 import { FakeKernel } from "../kit/index.js";
@@ -14,7 +14,7 @@ import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import { pino } from "pino";
 import { resolveConfig } from "../../src/config/load.js";
-import { startDaemon } from "../../src/daemon/daemon.js";
+import { startDaemon, type Daemon } from "../../src/daemon/daemon.js";
 
 const fixture = (name: string): string =>
   readFileSync(new URL(`../fixtures/crash/${name}.bin`, import.meta.url)).toString("latin1");
@@ -105,6 +105,103 @@ describe("incidents", () => {
     assert.equal(body.state, "closed", "an incident open at shutdown can no longer be watched");
     const fresh = (await again.app.inject({ url: "/incidents" })).json<{ next: number }>();
     assert.equal(fresh.next, Number(incident.id) + 1, "ids go on from the kept ones");
+  });
+
+  it("rotation that deletes an incident's raw segments is recorded on it (live and found at start), served and kept", async () => {
+    type Rotated = IncidentBody & { raw?: { rotatedAt: string; firstRetained: number; whole: boolean } };
+    const kernel = new FakeKernel();
+    const ports = [{ id: "vm0", transport: telnet }];
+    // 4 KiB segments; at most 10 KiB of raw capture in the small config, 1 MiB in the large one.
+    const capture = (maxTotalBytes: number) => ({ capture: { rotateBytes: 4096, maxTotalBytes } });
+    const filler = (n: number): string =>
+      Array.from(
+        { length: n },
+        (_, i) => `[  100.${String(i).padStart(6, "0")}] ordinary line ${"x".repeat(60)}\r\n`,
+      ).join("");
+    const get = async (d: { app: { inject(o: { url: string }): Promise<{ json<T>(): T }> } }, id: string) =>
+      (await d.app.inject({ url: `/incidents/${id}` })).json<Rotated>();
+    const panicOn = async (d: Daemon): Promise<Rotated> => {
+      await waitUntil(() => d.ports.get("vm0").info().state === "open", 2000, "port open");
+      const since = d.app.incidents.next;
+      kernel.transports.at(-1)!.print(fixture("boot") + fixture("panic"));
+      await waitUntil(
+        () => d.app.incidents.list({ since, ports: null }).incidents.length > 0,
+        3000,
+        "incident",
+      );
+      // The report takes what follows until the console is quiet (2 s after its end line): the filler
+      // printed next must not be part of it.
+      await new Promise((r) => setTimeout(r, 2300));
+      return get(d, d.app.incidents.list({ since, ports: null }).incidents[0]!.id);
+    };
+
+    // A large limit: the panic's segments outlive the filler, and the incident says nothing.
+    const first = await startTestDaemon({ ports, createTransport: kernel.factory, config: capture(1 << 20) });
+    daemons.push(first);
+    const early = await panicOn(first);
+    kernel.transports.at(-1)!.print(filler(400)); // ~36 KB: several segments
+    await waitUntil(() => first.ports.get("vm0").capture.size > early.spans[0]!.end + 30_000, 3000, "filler");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await get(first, early.id)).raw, undefined, "nothing rotated away yet");
+    await first.close();
+
+    // Segments deleted while the daemon was down (by hand here; an older daemon's rotation, a kill -9
+    // before the incident's file was rewritten): the incident read back at start says so.
+    const dir = first.captureDir;
+    const closed = (await readdir(dir)).filter((name) => /^vm0\.raw\.\d+$/.test(name)).sort();
+    assert.ok(closed.length > 4, closed.join(" "));
+    for (const name of closed.slice(0, -2)) {
+      await rm(path.join(dir, name));
+      await rm(path.join(dir, name.replace(".raw.", ".index.jsonl.")), { force: true });
+    }
+    const second = await startTestDaemon({
+      ports,
+      createTransport: kernel.factory,
+      captureDir: dir,
+      config: capture(1 << 20),
+    });
+    daemons.push(second);
+    const kept = (await get(second, early.id)).raw!;
+    assert.ok(kept, "raw on the incident read back");
+    assert.equal(kept.whole, true, JSON.stringify(kept));
+    assert.ok(kept.firstRetained >= early.spans.at(-1)!.end, JSON.stringify(kept));
+    assert.ok(!Number.isNaN(Date.parse(kept.rotatedAt)));
+    await second.close();
+
+    // With 10 KiB, rotation under way deletes a new incident's segments: recorded as it happens.
+    const third = await startTestDaemon({
+      ports,
+      createTransport: kernel.factory,
+      captureDir: dir,
+      config: capture(10_240),
+    });
+    daemons.push(third);
+    const late = await panicOn(third);
+    assert.equal(late.raw, undefined);
+    kernel.transports.at(-1)!.print(filler(400));
+    await waitUntil(
+      async () => (await get(third, late.id)).raw?.whole === true,
+      5000,
+      "raw on the live incident",
+    );
+    const capture2 = third.ports.get("vm0").capture;
+    assert.ok(capture2.firstRetained > late.spans.at(-1)!.end);
+    await third.app.incidents.flush();
+    const file = JSON.parse(
+      readFileSync(path.join(third.captureDir, "incidents", `${late.id}.json`), "utf8"),
+    ) as Rotated;
+    assert.equal(file.raw?.whole, true, "its file was rewritten");
+    await third.close();
+
+    const fourth = await startTestDaemon({
+      ports,
+      createTransport: kernel.factory,
+      captureDir: dir,
+      config: capture(10_240),
+    });
+    daemons.push(fourth);
+    assert.deepEqual((await get(fourth, late.id)).raw, file.raw, "kept across a restart as it was");
+    assert.deepEqual((await get(fourth, early.id)).raw, kept);
   });
 
   it("unknown ids are 404 INCIDENT_NOT_FOUND; bad queries are 400", async () => {

@@ -4,6 +4,7 @@
  * power, POST /recover runs a ladder at once, and the guard rails (cooldown, maxPerHour, quarantine).
  */
 import assert from "node:assert/strict";
+import { readFileSync, readdirSync } from "node:fs";
 import { access, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -267,6 +268,115 @@ describe("a daemon that stops while a ladder waits", { timeout: 20_000 }, () => 
       ],
     );
     assert.ok(!kernel.wire.some((op) => op.op === "write"), "no key went out");
+  });
+});
+
+/** Our own children named `comm` (the ladder's commands: still our children, in their own group). */
+function childrenNamed(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (name === comm && ppid === process.pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+describe("a daemon that stops during a power or command step", { timeout: 40_000 }, () => {
+  for (const [name, port, step, child] of [
+    [
+      "a command step: its process group is killed",
+      {},
+      { command: { argv: ["sleep", "60"], timeoutMs: 120_000 } },
+      "command sleep 60",
+    ],
+    [
+      "a power step whose command still runs: killed too",
+      { power: { kind: "command", cycle: ["sleep", "60"], timeoutMs: 120_000 } },
+      { power: "cycle" },
+      "power cycle",
+    ],
+    [
+      "a power step waiting for the boot banner: the wait ends",
+      { power: { kind: "command", cycle: ["true"], timeoutMs: 120_000 } },
+      { power: "cycle" },
+      "power cycle",
+    ],
+  ] as const) {
+    it(`${name}; the verdict is aborted, the ladder failed, close within its deadline`, async () => {
+      const kernel = new FakeKernel(1);
+      const daemon = await start(kernel, {
+        ...port,
+        recover: { until: "E2E-READY", untilTimeoutMs: 120_000, steps: [step] },
+      });
+      const since = daemon.app.incidents.next;
+      assert.equal((await daemon.app.inject({ method: "POST", url: "/ports/vm0/recover" })).statusCode, 202);
+      if (JSON.stringify([port, step]).includes("sleep"))
+        await waitUntil(() => childrenNamed("sleep").length === 1, 3000, "the sleep running");
+      else await new Promise((r) => setTimeout(r, 300)); // `true` has run: the step waits for a banner
+      const started = Date.now();
+      await daemon.close();
+      const ms = Date.now() - started;
+      assert.ok(ms < 3000, `closed in ${ms} ms`);
+      assert.deepEqual(childrenNamed("sleep"), [], "the child is gone");
+      const incident = incidentOf(daemon, since)!;
+      assert.deepEqual(
+        [incident.outcome, incident.steps.map((s) => [s.step, s.verdict])],
+        ["failed", [[child, "aborted"]]],
+      );
+      assert.match(incident.steps[0]!.output[0] ?? "", /the daemon stopped during this step/);
+    });
+  }
+});
+
+describe("an incident a ladder closed takes no more reports", { timeout: 20_000 }, () => {
+  it("a panic after the ladder's end, within watch.quietMs, opens a new incident", async () => {
+    const kernel = new FakeKernel(1);
+    const daemon = await startTestDaemon({
+      createTransport: kernel.factory,
+      ports: [
+        {
+          id: "vm0",
+          transport: telnet,
+          watch: { quietMs: 30_000 },
+          recover: {
+            on: ["panic"],
+            until: "E2E-READY",
+            cooldownMs: 0,
+            maxPerHour: 10,
+            steps: [{ wait: { match: "never", timeoutMs: 100 } }],
+          },
+        },
+      ],
+    });
+    try {
+      await waitUntil(() => daemon.ports.get("vm0").info().state === "open", 2000, "port open");
+      const since = daemon.app.incidents.next;
+      kernel.transports.at(-1)!.print(PANIC);
+      const first = await ended(daemon, since, 5000);
+      assert.deepEqual([first.state, first.outcome], ["closed", "failed"]);
+      kernel.transports.at(-1)!.print("[   13.000000] Kernel panic - not syncing: the second one\r\n");
+      await waitUntil(
+        () => daemon.app.incidents.list({ port: "vm0", since, ports: null }).incidents.length === 2,
+        3000,
+        "a second incident",
+      );
+      const [closed, second] = daemon.app.incidents.list({ port: "vm0", since, ports: null }).incidents;
+      assert.equal(closed!.id, first.id);
+      assert.deepEqual(closed!.report, first.report, "the closed incident took nothing more");
+      assert.ok(!closed!.report.some((line) => line.includes("the second one")));
+      assert.deepEqual(closed!.spans, first.spans);
+      assert.match(second!.trigger.line, /the second one/);
+      assert.deepEqual(second!.kinds, ["panic"]);
+    } finally {
+      await daemon.close();
+    }
   });
 });
 

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { NmiResult } from "../../nmi/run.js";
 import type { PortRegistry } from "../../ports/registry.js";
 import type { IncidentStore } from "../../recovery/incidents.js";
+import type { Recoveries } from "../../recovery/recoveries.js";
 import type { KeyResult } from "../../sysrq/result.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
@@ -14,6 +15,8 @@ const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
 export const LATENCY_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5, 1, 2, 5,
 ];
+/** An observed ladder ends after its probe (~2 s); one that power-cycles waits for a boot (minutes). */
+export const RECOVERY_BUCKETS_SECONDS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 export class BridgeMetrics {
   readonly registry = new Registry();
@@ -22,7 +25,7 @@ export class BridgeMetrics {
   private readonly nmiVerdicts: Counter<"port" | "verdict">;
   private readonly sysrqLatency: Histogram<"port">;
 
-  constructor(ports: PortRegistry, incidents?: IncidentStore) {
+  constructor(ports: PortRegistry, incidents?: IncidentStore, recoveries?: Recoveries) {
     const registers = [this.registry];
     // Event-loop lag sampled every 100 ms, not prom-client's 10: its timer woke an idle daemon 100
     // times a second (~6 ms of CPU a second on the bench's VM, ~1 ms per request at a request a tenth
@@ -56,7 +59,7 @@ export class BridgeMetrics {
     });
     new Counter({
       name: "sysrq_bridge_incidents_total",
-      help: "incidents the crash watcher opened since start-up, by port and kind (an incident counts once per kind it has)",
+      help: "incidents the crash watcher (or a periodic probe: kind probe) opened since start-up, by port and kind (an incident counts once per kind it has)",
       labelNames: ["port", "kind"],
       registers,
       collect() {
@@ -152,6 +155,23 @@ export class BridgeMetrics {
       labelNames: ["port"],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
+    });
+    const recoveriesTotal = new Counter({
+      name: "sysrq_bridge_recoveries_total",
+      help: "recovery ladders that ended since start-up, by port and outcome (quarantined: refused, none ran)",
+      labelNames: ["port", "outcome"],
+      registers,
+    });
+    const recoveryDuration = new Histogram({
+      name: "sysrq_bridge_recovery_duration_seconds",
+      help: "from a ladder's start to its end, by port and outcome (quarantined ones ran no ladder: not here)",
+      labelNames: ["port", "outcome"],
+      buckets: RECOVERY_BUCKETS_SECONDS,
+      registers,
+    });
+    recoveries?.onEnd(({ port, outcome, seconds }) => {
+      recoveriesTotal.inc({ port, outcome });
+      if (seconds !== undefined) recoveryDuration.observe({ port, outcome }, seconds);
     });
   }
 

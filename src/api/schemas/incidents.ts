@@ -2,7 +2,7 @@
 import type { Readable } from "node:stream";
 import Type from "typebox";
 import { PORT_ID_PATTERN } from "../../config/schema.js";
-import { WATCH_KINDS } from "../../config/types.js";
+import { INCIDENT_KINDS } from "../../config/types.js";
 
 export const IncidentQuery = Type.Object(
   {
@@ -25,7 +25,7 @@ export const IncidentParams = Type.Object(
   { additionalProperties: false },
 );
 
-const Kind = Type.String({ enum: [...WATCH_KINDS] });
+const Kind = Type.String({ enum: [...INCIDENT_KINDS] });
 
 export const IncidentSchema = Type.Object({
   id: Type.String(),
@@ -74,6 +74,18 @@ export const IncidentSchema = Type.Object({
         data: Type.Optional(Type.Unknown()),
       }),
       { description: "QMP events while the incident was open, in QEMU's order (at most 64)" },
+    ),
+  ),
+  raw: Type.Optional(
+    Type.Object(
+      {
+        rotatedAt: Type.String({
+          description: "ISO time the daemon saw them go (a rotation, or a start-up)",
+        }),
+        firstRetained: Type.Integer({ description: "the capture's oldest offset then" }),
+        whole: Type.Boolean({ description: "every byte it points at is gone (false: only its start)" }),
+      },
+      { description: "present once rotation deleted raw segments the incident's offsets point into" },
     ),
   ),
 });

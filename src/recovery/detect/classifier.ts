@@ -144,6 +144,18 @@ export class Classifier {
   private lastBanner: Banner | "connected" = "connected";
   private outputSinceBanner = false;
   private rebootExpected = false;
+  /**
+   * The `at` of the last line, when after it nothing waits on time or on the next line (no report due
+   * to end, no `cut here`, no user pattern): another line of the same read can then change nothing but
+   * the report and the banner rule, unless the prefilter passes it. NaN: not steady.
+   */
+  private steadyAt = NaN;
+  /**
+   * The open incident's last span and whether its report is full (its `truncated`), kept here: read
+   * through the incident object on every line they cost more than the rest of the line's work.
+   */
+  private span: Span | null = null;
+  private full = false;
   private readonly o: Required<Omit<ClassifierOptions, "kinds" | "contextOf">> &
     Pick<ClassifierOptions, "kinds" | "contextOf">;
 
@@ -154,14 +166,31 @@ export class Classifier {
 
   /** Our own action just went out: what the console prints next belongs to it. */
   action(action: OwnAction, at: number): void {
+    this.steadyAt = NaN;
     this.ownStartedAt = at;
     this.ownUntil = at + this.o.ownQuietMs;
     if (action.kind === "power" || (action.kind === "key" && REBOOTING_KEYS.has(action.key)))
       this.rebootExpected = true;
   }
 
+  /**
+   * Something else closed incident `id` for good (a recovery ladder ended it): it takes no more lines,
+   * and the next header opens a new incident. No change is returned: its closing was recorded there.
+   */
+  release(id: string): void {
+    const open = this.open;
+    if (open === null || open.id !== id) return;
+    this.decodeRaw();
+    this.raw.release();
+    open.state = "closed";
+    this.open = null;
+    this.collecting = false;
+    this.endSeen = false;
+  }
+
   /** The port (re)connected: the first banner after this never opens a `reboot` incident. */
   connected(at: number): void {
+    this.steadyAt = NaN;
     this.lastBanner = "connected";
     this.outputSinceBanner = false;
     this.lastActivityAt = at;
@@ -172,6 +201,7 @@ export class Classifier {
   disconnected(at: number): Change[] {
     const changes = this.tick(at);
     this.collecting = false;
+    this.steadyAt = NaN;
     return changes;
   }
 
@@ -190,6 +220,7 @@ export class Classifier {
    * our own action's window and the banner rule).
    */
   skip(at: number): Change[] {
+    this.steadyAt = NaN;
     const changes = this.open === null ? [] : this.tick(at);
     this.passed(at);
     return changes;
@@ -216,6 +247,41 @@ export class Classifier {
    * that is only kept in the report is copied as bytes and decoded when the report is read.
    */
   lineBytes(
+    seq: number,
+    source: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    at: number,
+  ): readonly Change[] {
+    if (at === this.steadyAt && !mayMatter(source, start, end, this.timestamps)) {
+      // The common line: what the path below would do, less what the line before at `at` already did.
+      const open = this.collecting ? this.open : null;
+      if (open === null) {
+        this.outputSinceBanner = true;
+        return NO_CHANGES;
+      }
+      if (this.endSeen || !endsLikeTrace(source, start, end)) {
+        const span = this.span;
+        if (!this.full) this.appendRaw(source, start, end, offset + end - start);
+        else if (span !== null && offset + end - start > span.end) span.end = offset + end - start;
+        this.outputSinceBanner = true;
+        return NO_CHANGES;
+      }
+    }
+    const changes = this.lineBytesAll(seq, source, start, end, offset, at);
+    this.steadyAt =
+      this.cutHere === null &&
+      this.o.patterns.length === 0 &&
+      (this.timestamps || !this.collecting) &&
+      (this.open === null || !this.due(at))
+        ? at
+        : NaN;
+    return changes;
+  }
+
+  /** lineBytes() for a line that may start a read, change state or need decoding. */
+  private lineBytesAll(
     seq: number,
     source: Buffer,
     start: number,
@@ -250,6 +316,7 @@ export class Classifier {
   }
 
   line(input: LineInput): Change[] {
+    this.steadyAt = NaN;
     const changes = this.tick(input.at);
     this.lastActivityAt = input.at;
     this.silenceFired = false;
@@ -340,6 +407,7 @@ export class Classifier {
 
   /** Time passes: reports end, incidents close, silence is noticed. */
   tick(now: number): Change[] {
+    this.steadyAt = NaN;
     const changes: Change[] = [];
     const open = this.open;
     if (open !== null) {
@@ -417,7 +485,8 @@ export class Classifier {
     }
     if (!open.kinds.includes(kind)) open.kinds.push(kind);
     if (pattern && !open.patterns.some((p) => p.name === pattern.name)) open.patterns.push(pattern);
-    open.spans.push({ kind, start: line.offset, end: line.end });
+    this.span = { kind, start: line.offset, end: line.end };
+    open.spans.push(this.span);
     this.collecting = true;
     this.endSeen = false;
     this.append(line, text);
@@ -455,6 +524,8 @@ export class Classifier {
       patterns: [],
       truncated: false,
     };
+    this.span = incident.spans[0] ?? null;
+    this.full = false;
     return incident;
   }
 
@@ -491,6 +562,7 @@ export class Classifier {
     if (open.truncated) return;
     if (this.chars + text.length > this.o.maxReportChars) {
       open.truncated = true;
+      this.full = true;
       return;
     }
     this.chars += text.length;

@@ -3,11 +3,11 @@
  * at the start of the kernel message (kernel-line.ts finds it). Order matters: the first match wins,
  * so the specific `BUG:` forms come before the catch-all.
  */
-import type { KERNEL_KINDS, WatchKind } from "../../config/types.js";
+import type { INCIDENT_KINDS, KERNEL_KINDS } from "../../config/types.js";
 
 export type KernelKind = (typeof KERNEL_KINDS)[number];
-/** Every kind an incident can carry: the config's watch kinds. */
-export type IncidentKind = WatchKind;
+/** Every kind an incident can carry: the config's watch kinds and `probe`. */
+export type IncidentKind = (typeof INCIDENT_KINDS)[number];
 
 const HEADERS: readonly (readonly [KernelKind, RegExp])[] = [
   ["panic", /^Kernel panic - not syncing/], // kernel/panic.c panic()

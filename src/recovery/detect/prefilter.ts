@@ -43,6 +43,14 @@ const OOM = Buffer.from(" invoked oom-killer:", "latin1");
 /** Horspool's shifts for OOM: how far the needle may move on, by the byte under its last one. */
 const OOM_SHIFT = new Uint8Array(256).fill(OOM.length);
 for (let k = 0; k < OOM.length - 1; k += 1) OOM_SHIFT[OOM[k] as number] = OOM.length - 1 - k;
+/**
+ * The OOM line's two bytes at its message's offsets 16 and 19, for every comm length (0 to 16): each
+ * pair the needle can put there. Both offsets lie inside the needle wherever it starts, so one lookup
+ * rules out nearly every line before Horspool reads anything.
+ */
+const OOM_PROBES = new Uint8Array(65536);
+for (let comm = 0; comm <= 16; comm += 1)
+  OOM_PROBES[(OOM[16 - comm] as number) * 256 + (OOM[19 - comm] as number)] = 1;
 /** The bytes a printk timestamp is made of. */
 const IN_TIMESTAMP = new Uint8Array(256);
 for (const c of "[]. 0123456789") IN_TIMESTAMP[c.charCodeAt(0)] = 1;
@@ -76,19 +84,77 @@ const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30
 /** Index just past the last printk timestamp ("[   12.345678] ", "[ T12]" after it) near the start, or -1. */
 export function messageStart(buf: Buffer, start: number, end: number): number {
   const within = start + TIMESTAMP_WITHIN;
-  if (buf[start] !== LBRACKET && !mayHoldTimestamp(buf, start, within, end)) return -1;
-  let found = -1;
+  const canonical = canonicalEnd(buf, start, end);
+  if (canonical !== -1) {
+    // What the scan below finds first: the rest of the window decides as it would there.
+    return mayHoldTimestamp(buf, canonical, within, end)
+      ? lastTimestampEnd(buf, canonical, canonical, within, end)
+      : canonical;
+  }
+  return scannedMessageStart(buf, start, end);
+}
+
+/** The end of the last timestamp starting in [from, within), or `found` when there is none. */
+function lastTimestampEnd(buf: Buffer, from: number, found: number, within: number, end: number): number {
+  let last = found;
   const limit = Math.min(end, within);
-  for (let i = start; i < limit; i += 1) {
+  for (let i = from; i < limit; i += 1) {
     if (buf[i] !== LBRACKET) continue;
     const after = timestampEnd(buf, i, end);
     if (after !== -1) {
-      found = after;
+      last = after;
       if (!mayHoldTimestamp(buf, after, within, end)) break;
       i = after - 1;
     }
   }
-  return found;
+  return last;
+}
+
+/** messageStart() without its shortcut for the kernel's own timestamp: the reference it must agree with. */
+export function scannedMessageStart(buf: Buffer, start: number, end: number): number {
+  const within = start + TIMESTAMP_WITHIN;
+  if (buf[start] !== LBRACKET && !mayHoldTimestamp(buf, start, within, end)) return -1;
+  return lastTimestampEnd(buf, start, -1, within, end);
+}
+
+/** 1 for an ASCII digit. */
+const DIGIT = new Uint8Array(256);
+for (let c = 0x30; c <= 0x39; c += 1) DIGIT[c] = 1;
+/** A canonical timestamp's integer field: 1 for a space (padding), 2 for a digit, 0 for anything else. */
+const PADDED_DIGIT = new Uint8Array(256);
+PADDED_DIGIT[SPACE] = 1;
+for (let c = 0x30; c <= 0x39; c += 1) PADDED_DIGIT[c] = 2;
+
+/**
+ * The kernel's own "[%5lu.%06lu] " (every line of a console under 100000 s of uptime) at `start`: the
+ * index past it, or -1 for anything else (timestampEnd decides those). Reads at fixed places, no loop:
+ * timestampEnd's byte-by-byte walk was most of what the watcher cost a boot log.
+ */
+function canonicalEnd(buf: Buffer, start: number, end: number): number {
+  if (
+    end - start < 16 ||
+    buf[start] !== LBRACKET ||
+    buf[start + 13] !== RBRACKET ||
+    buf[start + 14] !== SPACE ||
+    buf[start + 6] !== DOT
+  )
+    return -1;
+  const digits =
+    (DIGIT[buf[start + 5] as number] as number) &
+    (DIGIT[buf[start + 7] as number] as number) &
+    (DIGIT[buf[start + 8] as number] as number) &
+    (DIGIT[buf[start + 9] as number] as number) &
+    (DIGIT[buf[start + 10] as number] as number) &
+    (DIGIT[buf[start + 11] as number] as number) &
+    (DIGIT[buf[start + 12] as number] as number);
+  if (digits === 0) return -1;
+  // Bytes 1 to 4: spaces, then digits (a class that never goes down, and never "other").
+  const c1 = PADDED_DIGIT[buf[start + 1] as number] as number;
+  const c2 = PADDED_DIGIT[buf[start + 2] as number] as number;
+  const c3 = PADDED_DIGIT[buf[start + 3] as number] as number;
+  const c4 = PADDED_DIGIT[buf[start + 4] as number] as number;
+  if (c1 === 0 || c2 < c1 || c3 < c2 || c4 < c3) return -1;
+  return start + 15;
 }
 
 /**
@@ -164,6 +230,8 @@ export function mayMatter(buf: Buffer, start: number, end: number, stamped: bool
 
 /** "NAME invoked oom-killer:" with NAME a task's comm (≤ 15 bytes, printed by mm/oom_kill.c). */
 function hasOomKiller(buf: Buffer, at: number, end: number): boolean {
+  if (at + OOM.length > end) return false;
+  if (OOM_PROBES[(buf[at + 16] as number) * 256 + (buf[at + 19] as number)] !== 1) return false;
   const limit = Math.min(end - OOM.length, at + 16);
   const last = OOM.length - 1;
   // Horspool: most lines are ruled out after reading a byte or two, not 16.

@@ -8,6 +8,17 @@ import { fileURLToPath } from "node:url";
 import { BatchedLogDestination } from "../../../src/log-destination.js";
 
 const later = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const timers = (): number => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+
+/** Waits until `file` has something in it (a loaded machine may hold the loop for a while). */
+async function written(file: string, deadlineMs = 5000): Promise<string> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const text = readFileSync(file, "utf8");
+    if (text !== "" || Date.now() > end) return text;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
 const LOGGER = fileURLToPath(new URL("../../../src/logger.ts", import.meta.url));
 
 describe("BatchedLogDestination", () => {
@@ -19,13 +30,31 @@ describe("BatchedLogDestination", () => {
       destination.write('{"n":1}\n');
       destination.write('{"n":2}\n');
       assert.equal(readFileSync(file, "utf8"), "", "nothing written inside the turn");
-      await later(20);
-      assert.equal(readFileSync(file, "utf8"), '{"n":1}\n{"n":2}\n');
+      assert.equal(await written(file), '{"n":1}\n{"n":2}\n');
       destination.write('{"n":3}\n');
       destination.flushSync();
       assert.equal(readFileSync(file, "utf8"), '{"n":1}\n{"n":2}\n{"n":3}\n', "flushSync writes at once");
       await later(20);
       assert.equal(readFileSync(file, "utf8").split("\n").length, 4, "nothing written twice");
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("writes after what the logging turn queued behind its I/O (the audit's write), with no timer", async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), "log-dest-")), "log");
+    const fd = openSync(file, "w");
+    try {
+      const destination = new BatchedLogDestination(fd);
+      const timersBefore = timers();
+      destination.write('{"n":1}\n');
+      // An idle daemon is not woken again to write its log (a timer was, after every answer).
+      assert.equal(timers(), timersBefore, "no timer armed");
+      // The audit record's write, which the answer waits for, is queued after the port's log line.
+      let seenByAudit: string | undefined;
+      setImmediate(() => (seenByAudit = readFileSync(file, "utf8")));
+      assert.equal(await written(file), '{"n":1}\n');
+      assert.equal(seenByAudit, "", "the log line is written after the answer's turn");
     } finally {
       closeSync(fd);
     }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { compileUserRegex } from "../../../src/capture/user-regex.js";
 import { LineSplitter, lineText } from "../../../src/capture/line-splitter.js";
-import { mayMatter } from "../../../src/recovery/detect/prefilter.js";
+import { mayMatter, messageStart, scannedMessageStart } from "../../../src/recovery/detect/prefilter.js";
 import { ANNOUNCED_REBOOT, CUT_HERE, bannerOf, headerKind } from "../../../src/recovery/detect/headers.js";
 import { readKernelLine } from "../../../src/recovery/detect/kernel-line.js";
 import {
@@ -18,6 +18,18 @@ import {
   type ClassifierOptions,
   type DetectedIncident,
 } from "../../../src/recovery/detect/classifier.js";
+
+/** A seeded generator whose low bits are random too (Feed's LCG cycles in them): mulberry32. */
+function random(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) % n;
+  };
+}
 
 const fixture = (name: string): Buffer =>
   readFileSync(new URL(`../../fixtures/crash/${name}.bin`, import.meta.url));
@@ -32,6 +44,8 @@ class Feed {
   private readonly splitter = new LineSplitter(0);
   readonly classifier: Classifier;
   private rand: number;
+  /** The largest read: reads hold many lines (the daemon's are up to 64 KiB) where a test wants that. */
+  maxRead = 300;
 
   /** Every line's text, for the context (the daemon reads it from the line log). */
   private readonly texts: string[] = [];
@@ -82,7 +96,7 @@ class Feed {
       },
     };
     for (let at = 0; at < buf.length;) {
-      const size = 1 + (this.next() % 300);
+      const size = 1 + (this.next() % this.maxRead);
       this.splitter.push(buf.subarray(at, at + size), sink);
       at += size;
       this.now += 1;
@@ -286,6 +300,44 @@ describe("crash classifier on lines written from the kernel's format strings (no
     assert.ok(checked > 500, `${checked} lines checked`);
   });
 
+  it("the shortcut for the kernel's own timestamp finds the message where the byte scan does", () => {
+    // Every transcript line, then lines around "[%5lu.%06lu] " with each byte of the first 40 changed
+    // at random (seeded): widths, padding, glued prompts, a second timestamp, a caller id.
+    const lines = ["boot", "userspace", "break-l", "nmi", "oom", "panic"].flatMap((name) =>
+      fixture(name).toString("latin1").split("\n"),
+    );
+    const bases = [
+      "[    0.000000] Linux version 6.1.0",
+      "[12345.123456] Kernel panic - not syncing: x",
+      "[    1.000000] [    2.000000] Oops: 0000",
+      "[    1.000000] [  T12] BUG: soft lockup",
+      "[    1.000000] sh invoked oom-killer: gfp_mask=0x0",
+      "[    1.000000]Kernel panic",
+      "[123456.123456] Kernel panic",
+      // Look-alikes: a shorter timestamp first, then bytes at the canonical places; a second timestamp.
+      "[1.0]5.123456] invoked oom-killer: gfp_mask=0x0, order=0",
+      "[    1.0] ---] xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      "[ab[1.000000] Kernel panic - not syncing: x",
+      "[    1.000000] x  [2.0]Kernel panic - not syncing: x",
+      "[    1.000000] virtio_blk virtio1: [vda] 2097152 512-byte logical blocks (1.07 GB/1.00 GiB)",
+    ];
+    const alphabet = "[] .0123456789TC-Kx\x1b";
+    const next = random(42);
+    for (let n = 0; n < 20_000; n += 1) {
+      const chars = [...(bases[next(bases.length)] as string)];
+      for (let k = next(4); k > 0; k -= 1) chars[next(40)] = alphabet[next(alphabet.length)] as string;
+      lines.push(chars.join(""));
+    }
+    let canonical = 0;
+    for (const line of lines) {
+      const buf = Buffer.from(`${line}\n`, "latin1");
+      const found = messageStart(buf, 0, buf.length);
+      assert.equal(found, scannedMessageStart(buf, 0, buf.length), JSON.stringify(line));
+      if (found === 15) canonical += 1;
+    }
+    assert.ok(canonical > 5000, `${canonical} lines took the shortcut`);
+  });
+
   for (const [kind, line] of cases) {
     it(`${kind}: ${JSON.stringify(line.slice(11, 60))}`, () => {
       const feed = new Feed().bytes(fixture("boot")).wait(1000).bytes(`${line}\r\n`);
@@ -414,6 +466,108 @@ describe("crash classifier: what must not fire, and its bounds", () => {
       assert.ok(JSON.stringify(decoded).includes('truncated":true'), "the flood reaches the bound");
     });
   }
+
+  for (const seed of [3, 11, 29, 64, 77, 101, 256, 999]) {
+    it(`random transcripts, reads, waits and our own actions: bytes and decoded agree (seed ${seed})`, () => {
+      // The byte path's shortcuts (a read's later lines after a steady one, the prefilter, reports
+      // kept as bytes) against every line decoded, over a random mix of what a console shows.
+      const pieces: (string | Buffer)[] = [
+        fixture("boot"),
+        fixture("userspace"),
+        fixture("break-l"),
+        fixture("nmi"),
+        fixture("oom"),
+        fixture("panic"),
+        "[   41.1] general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP\r\n",
+        "[   41.1] WARNING: CPU: 1 PID: 123 at kernel/foo.c:10 foo+0x1/0x2\r\n",
+        "[   41.1] INFO: task sh:96 blocked for more than 3 seconds.\r\n",
+        "[   41.1] Memory cgroup out of memory: Killed process 12 (x) total-vm:1kB\r\n",
+        "/ # \x1b[6n[   41.1] Kernel panic - not syncing: Fatal exception\r\n",
+        "[   50.000001] ------------[ cut here ]------------\r\n[   50.000002] Modules linked in:\r\n",
+        "[   60.1] \x1b[1mCall Trace:\x1b[0m\r\n[   60.2]  end trace 0123abcd ]---\r\n",
+        "[   61.000000] ---[ end Kernel panic - not syncing: x ]---\r\n",
+        "SeaBIOS (version 1.16.2)\r\n",
+        "[    0.000000] Linux version 6.1.0 (x)\r\n[    0.100000] Command line: x\r\n[    0.2] more\r\n",
+        "[   80.000000] WARNING: CPU: 0 PID: 1 at kernel/foo.c:10 foo+0x1/0x2\r\n[   80.1] Modules linked in:\r\n[   80.2] Call Trace:\r\n",
+        "[   50.000001] ------------[ cut here ]------------\r\n",
+        "[    9.000000] reboot: Restarting system\r\n",
+        "[   70.000000] spam spam spam spam spam spam spam spam\r\n".repeat(400),
+        "BUG: userspace says so\r\n/ # ",
+      ];
+      const replay = (prefilter: boolean): unknown[] => {
+        const feed = new Feed({ maxReportChars: 8000 }, seed, prefilter);
+        const next = random(seed);
+        feed.maxRead = [1, 300, 4000, 30_000][seed % 4] as number;
+        const middles: unknown[] = [];
+        for (let step = 0; step < 80; step += 1) {
+          switch (next(6)) {
+            case 0:
+            case 1:
+            case 2:
+              feed.bytes(pieces[next(pieces.length)] as string | Buffer);
+              break;
+            case 3:
+              feed.wait([5, 300, 2100, 6500, 31_000][next(5)] as number);
+              break;
+            case 4: {
+              const actions = [
+                { kind: "key", key: "l" },
+                { kind: "key", key: "b" },
+                { kind: "nmi" },
+                { kind: "break" },
+                { kind: "power" },
+              ] as const;
+              feed.classifier.action(actions[next(actions.length)] as (typeof actions)[number], feed.now);
+              break;
+            }
+            default:
+              if (next(2) === 0) {
+                feed.changes.push(...feed.classifier.disconnected(feed.now));
+                feed.classifier.connected(feed.now);
+              } else middles.push(feed.classifier.current?.report.length ?? -1);
+          }
+        }
+        feed.wait(40_000);
+        return [
+          middles,
+          feed.changes.map((c): unknown[] => [c.type, JSON.parse(JSON.stringify(c.incident))]),
+        ];
+      };
+      const decoded = JSON.stringify(replay(false));
+      const bytes = JSON.stringify(replay(true));
+      // Compared as text: a deep diff of two long change lists takes minutes to print.
+      let at = 0;
+      while (at < decoded.length && decoded[at] === bytes[at]) at += 1;
+      assert.ok(bytes === decoded, `differ at ${at}: ${decoded.slice(at - 200, at + 200)}`);
+      assert.ok(decoded.includes('"opened"'), "something opened");
+    });
+  }
+
+  it("lines after a banner in the same read count as output for the next banner", () => {
+    const boot = "[    0.000000] Linux version 6.1.0 (x)\r\n[    0.100000] a\r\n[    0.200000] b\r\n";
+    const feed = new Feed();
+    feed.maxRead = 100_000;
+    feed.bytes(boot).wait(1000).bytes(boot).wait(40_000);
+    assert.deepEqual(
+      feed.opened().map((i) => i.kinds),
+      [["reboot"]],
+    );
+  });
+
+  it("a header whose `cut here` came quietMs before closes at the next line of the same read either way", () => {
+    const replay = (prefilter: boolean): string => {
+      const feed = new Feed({}, 5, prefilter).bytes(fixture("boot")).wait(1000);
+      feed.maxRead = 100_000;
+      feed.bytes("[   50.000001] ------------[ cut here ]------------\r\n").wait(31_000);
+      feed.bytes(
+        "[   81.000000] WARNING: CPU: 0 PID: 1 at kernel/foo.c:10 foo+0x1/0x2\r\n[   81.1] Modules linked in:\r\n[   81.2] Call Trace:\r\n",
+      );
+      return JSON.stringify(feed.changes.map((c) => [c.type, c.incident]));
+    };
+    const decoded = replay(false);
+    assert.ok(decoded.includes('"closed"'), decoded);
+    assert.equal(replay(true), decoded);
+  });
 
   it("silenceMs opens `silence` once, only when set", () => {
     const off = new Feed().bytes(fixture("boot")).wait(600_000);

@@ -76,4 +76,33 @@ describe("incident store", () => {
       ["1"],
     );
   });
+
+  it("rotation: raw says when an incident's start, then all of it, was rotated away; other ports and later offsets untouched", () => {
+    const store = IncidentStore.inMemory(log);
+    const at = (offset: number, end: number): DetectedIncident => {
+      const incident = detected(store.newId(), "open");
+      return {
+        ...incident,
+        trigger: { ...incident.trigger, offset },
+        spans: [{ kind: "panic", start: offset, end }],
+      };
+    };
+    const a = store.upsert("vm0", at(100, 200));
+    const later = store.upsert("vm0", at(1000, 1100));
+    const other = store.upsert("vm1", at(100, 200));
+    store.rotated("vm0", 100);
+    assert.equal(store.get(a.id).raw, undefined, "offset 100 is still on disk");
+    store.rotated("vm0", 150);
+    const part = store.get(a.id).raw;
+    assert.deepEqual([part?.firstRetained, part?.whole], [150, false]);
+    store.rotated("vm0", 160);
+    assert.deepEqual(store.get(a.id).raw, part, "nothing new to say");
+    store.rotated("vm0", 200);
+    assert.deepEqual([store.get(a.id).raw?.firstRetained, store.get(a.id).raw?.whole], [200, true]);
+    assert.equal(store.get(later.id).raw, undefined);
+    assert.equal(store.get(other.id).raw, undefined);
+    // The watcher's next write of the open incident keeps what the store added.
+    store.upsert("vm0", { ...at(100, 200), id: a.id });
+    assert.equal(store.get(a.id).raw?.whole, true);
+  });
 });

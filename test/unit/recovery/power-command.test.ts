@@ -1,5 +1,8 @@
 /** The command power channel against real programs: no shell, a deadline, bounded output. */
 import assert from "node:assert/strict";
+import { mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { describe, it } from "node:test";
 import { PowerChannelError } from "../../../src/control/power-channel.js";
 import { COMMAND_OUTPUT_LIMIT, commandPowerChannel } from "../../../src/control/power-command.js";
@@ -69,5 +72,36 @@ describe("command power channel", () => {
     assert.ok(stdout.startsWith("x".repeat(COMMAND_OUTPUT_LIMIT)));
     assert.match(stdout, new RegExp(`\\[${1_000_000 - COMMAND_OUTPUT_LIMIT} more bytes not kept\\]$`));
     assert.ok(stdout.length < COMMAND_OUTPUT_LIMIT + 100);
+  });
+
+  it("an abort (the daemon stopping) kills the whole process group at once; an aborted signal runs nothing", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-power-abort-"));
+    const pidFile = path.join(dir, "grandchild");
+    const channel = commandPowerChannel({
+      kind: "command",
+      cycle: sh(`sleep 60 & echo $! > ${pidFile}; wait`),
+      timeoutMs: 120_000,
+    });
+    const stop = new AbortController();
+    const running = failure(channel.run("cycle", { signal: stop.signal }));
+    let pid = 0;
+    for (let i = 0; i < 100 && pid === 0; i += 1) {
+      pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim()) || 0;
+      if (pid === 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(pid > 0, "the grandchild started");
+    const started = Date.now();
+    stop.abort();
+    const err = await running;
+    assert.ok(Date.now() - started < 2000, `ended ${Date.now() - started} ms after the abort`);
+    assert.match(err.message, /killed: the daemon is stopping/);
+    const gone = async (): Promise<boolean> => {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      return stat === "" || / Z /.test(stat.slice(stat.lastIndexOf(")")));
+    };
+    for (let i = 0; i < 50 && !(await gone()); i += 1) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(await gone(), `the grandchild ${pid} (same process group) is gone`);
+    const refused = await failure(channel.run("cycle", { signal: stop.signal }));
+    assert.match(refused.message, /not run: the daemon is stopping/);
   });
 });

@@ -71,7 +71,7 @@ describe("pdudaemon power channel", () => {
     let sent = 0;
     const from = seen.length;
     for (const action of ["on", "off", "cycle", "reset"] as const) {
-      const outcome = await channel.run(action, () => (sent += 1));
+      const outcome = await channel.run(action, { sending: () => (sent += 1) });
       assert.equal(outcome.reply, "OK - accepted request");
     }
     assert.deepEqual(seen.slice(from), [

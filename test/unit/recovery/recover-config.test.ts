@@ -30,6 +30,7 @@ describe("recover config", () => {
       maxPerHour: 3,
       crashKernel: false,
       steps: null,
+      probeEveryMs: 0,
     });
   });
 
@@ -72,10 +73,20 @@ describe("recover config", () => {
       { until: "x", steps: [{ command: { argv: [] } }] },
       { until: "x", steps: [{ sysrq: "b", power: "cycle" }] },
       { until: "x", maxPerHour: 0 },
-      { until: "x", probeEveryMs: 1000 },
+      { until: "x", probeEveryMs: 999 },
+      { until: "x", probeEveryMs: -1 },
+      { until: "x", probeEveryMs: 1.5 },
     ]) {
       assert.match(errorOf({ recover }), /recover/, JSON.stringify(recover));
     }
+  });
+
+  it("probeEveryMs: 0 (off) or at least 1000", () => {
+    assert.equal(configOf({ recover: { until: "x", probeEveryMs: 0 } }).ports[0]!.recover!.probeEveryMs, 0);
+    assert.equal(
+      configOf({ recover: { until: "x", probeEveryMs: 1000 } }).ports[0]!.recover!.probeEveryMs,
+      1000,
+    );
   });
 
   it("a changed recover block restarts the port on reload (applied live like the other keys)", () => {
