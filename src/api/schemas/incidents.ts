@@ -69,7 +69,7 @@ export const IncidentSchema = Type.Object({
   events: Type.Optional(
     Type.Array(
       Type.Object({
-        event: Type.String({ description: "GUEST_PANICKED, STOP, RESET or SHUTDOWN" }),
+        event: Type.String({ description: "GUEST_PANICKED, STOP, RESET, SHUTDOWN or DUMP_COMPLETED" }),
         at: Type.String({ description: "QEMU's timestamp, ISO" }),
         data: Type.Optional(Type.Unknown()),
       }),
