@@ -98,7 +98,8 @@ export class PortWatch {
     if (!RECORDED.has(event.event)) return;
     if (event.event === "GUEST_PANICKED")
       this.apply(this.classifier.external("panic", "GUEST_PANICKED (QMP)", performance.now()));
-    const id = this.classifier.current?.id ?? this.store.openOf(this.port.id)?.id;
+    // The store's view: an incident a ladder ended is closed even while the classifier still holds it.
+    const id = this.store.openOf(this.port.id)?.id;
     if (id !== undefined) this.store.addEvent(id, event);
   }
 

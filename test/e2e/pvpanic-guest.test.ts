@@ -143,6 +143,8 @@ describe("pvpanic on a real guest", { skip, timeout: 120_000 }, () => {
     assert.equal(bytes.readBigInt64BE(4096), 0n, "the first block is at offset 0");
     assert.equal(bytes.subarray(4112, 4120).toString("latin1"), "KDUMP   ", "kdump-compressed signature");
     assert.ok(bytes.length > 4096, `a dump of guest memory (${bytes.length} bytes)`);
-    console.log(`dump: ${bytes.length} bytes, ${after.steps[0]!.ms} ms; events: ${order.join(", ")}`);
+    console.log(
+      `dump: ${bytes.length} bytes, ${after.steps[0]!.ms} ms; steps ms: ${after.steps.map((s) => s.ms).join(", ")}; events: ${JSON.stringify(after.events)}`,
+    );
   });
 });
