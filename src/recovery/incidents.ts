@@ -48,6 +48,8 @@ export interface Incident {
   readonly truncated: boolean;
 }
 
+export type IncidentChangeListener = (incident: Incident, before: Incident["state"] | null) => void;
+
 export interface IncidentQuery {
   readonly port?: string;
   readonly since?: number;
@@ -70,6 +72,8 @@ export class IncidentStore {
   /** Incidents a ladder runs on: open until it ends, whatever the watcher's quiet says. */
   private readonly held = new Set<number>();
   private readonly listeners = new Set<(incident: Incident) => void>();
+  /** Every change, from whichever path (watcher, ladder, API): the live events (events.ts). */
+  private readonly changes = new Set<IncidentChangeListener>();
 
   private constructor(
     private readonly dir: string | null,
@@ -130,6 +134,7 @@ export class IncidentStore {
     else this.live.delete(id);
     this.forgetOldest();
     this.write(id, incident);
+    this.emit(incident, previous?.state ?? null);
     for (const listener of this.listeners) listener(incident);
     return incident;
   }
@@ -138,6 +143,16 @@ export class IncidentStore {
   onUpsert(listener: (incident: Incident) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Calls `listener` after every change of any incident, with its state before (null: new). */
+  onChange(listener: IncidentChangeListener): () => void {
+    this.changes.add(listener);
+    return () => this.changes.delete(listener);
+  }
+
+  private emit(incident: Incident, before: Incident["state"] | null): void {
+    for (const listener of this.changes) listener(incident, before);
   }
 
   /** An incident with no report of its own (a ladder asked for through the API). */
@@ -160,6 +175,7 @@ export class IncidentStore {
     this.incidents.set(id, incident);
     this.forgetOldest();
     this.write(id, incident);
+    this.emit(incident, null);
     return incident;
   }
 
@@ -196,7 +212,9 @@ export class IncidentStore {
     if (kept === undefined) return;
     const next = update(kept);
     this.incidents.set(key, next);
-    this.write(key, this.view(key, next));
+    const view = this.view(key, next);
+    this.write(key, view);
+    this.emit(view, kept.state);
   }
 
   private settled(id: number, incident: Incident): Incident {
