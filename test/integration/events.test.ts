@@ -44,6 +44,7 @@ class SseClient {
   static open(url: string, headers: Record<string, string>): Promise<SseClient> {
     return new Promise((resolve, reject) => {
       const request = http.get(url, { headers }, (response) => {
+        request.setTimeout(0); // a stream may be quiet for long; the headers came
         const client = new SseClient(response.statusCode ?? 0, request);
         response.setEncoding("utf8");
         response.on("data", (chunk: string) => client.feed(chunk));
@@ -52,6 +53,8 @@ class SseClient {
         resolve(client);
       });
       request.on("error", reject);
+      // Every wait has a deadline: a server that never answers fails the test instead of holding it.
+      request.setTimeout(5000, () => request.destroy(new Error("no response headers within 5 s")));
     });
   }
 
@@ -119,7 +122,7 @@ describe("GET /events", { timeout: 30_000 }, () => {
             until: "login: ?$",
             untilTimeoutMs: 5000,
             cooldownMs: 0,
-            steps: [{ sysrq: "s" }],
+            steps: [{ sysrq: "s" }, { sysrq: "b" }],
           },
         },
         { id: "vm1", transport: { kind: "telnet", host: "127.0.0.1", port: 4556 }, watch: { quietMs: 1000 } },
@@ -152,6 +155,9 @@ describe("GET /events", { timeout: 30_000 }, () => {
     // A reader that goes away after the incident opened, before it closes.
     early.close();
     const seenEarly = early.events.filter((e) => e.event !== "cut");
+    // b disconnects the fake kernel; once the port is back the target prints its prompt.
+    await waitUntil(() => vm0Kernel.transports.length === 2, 5000, "reconnect after b");
+    await waitUntil(() => daemon!.ports.get("vm0").info().state === "open", 5000, "port open again");
     vm0Kernel.transports.at(-1)!.print("\r\nvm0 login: ");
     await waitUntil(() => ops.of(id).some((e) => e.event === "incident.closed"), 5000, "closed event");
     await waitUntil(
@@ -169,7 +175,7 @@ describe("GET /events", { timeout: 30_000 }, () => {
       kinds.join(" "),
     );
     const closed = ops.of(id)[closedAt]!.data;
-    assert.deepEqual([closed["port"], closed["state"]], ["vm0", "closed"]);
+    assert.deepEqual([closed["port"], closed["state"], closed["outcome"]], ["vm0", "closed", "recovered"]);
     const health = ops.events
       .filter((e) => e.event === "port.health")
       .map((e) => `${String(e.data["port"])}:${String(e.data["health"])}`);
@@ -190,7 +196,10 @@ describe("GET /events", { timeout: 30_000 }, () => {
       resumed.events.slice(0, expected.length).map((e) => [e.id, e.event]),
       expected.map((e) => [e.id, e.event]),
     );
-    assert.ok(expected.some((e) => e.event === "incident.closed"));
+    assert.ok(
+      expected.some((e) => e.event === "incident.closed"),
+      JSON.stringify({ last, expected, closed: ops.of(id).at(-1) }),
+    );
 
     // The vm1-only token saw nothing of vm0; a panic on vm1 reaches it.
     assert.deepEqual(
