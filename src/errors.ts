@@ -23,6 +23,8 @@ export const ErrorCodes = {
   /** A re-export client's BREAK that could not start within its wait: the port stayed busy (audited). */
   QUEUE_BUSY: 503,
   RATE_LIMITED: 429,
+  /** GET /events beyond the streams one token, or the daemon, may hold open. */
+  TOO_MANY_STREAMS: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   KEY_NOT_ALLOWED: 403,
   BREAK_UNSUPPORTED: 409,

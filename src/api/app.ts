@@ -41,6 +41,8 @@ import { incidentRoutes } from "./routes/incidents.js";
 import { IncidentStore } from "../recovery/incidents.js";
 import { Recoveries } from "../recovery/recoveries.js";
 import { recoverRoutes } from "./routes/recover.js";
+import { eventRoutes } from "./routes/events.js";
+import { EventHub, type EventLimits } from "../recovery/events.js";
 import { registerWebConsole } from "./web.js";
 
 declare module "fastify" {
@@ -53,6 +55,8 @@ declare module "fastify" {
     incidents: IncidentStore;
     /** Recovery ladders and their guard rails (health, quarantine). */
     recovery: Recoveries;
+    /** Live events for GET /events (incidents, port state and health). */
+    events: EventHub;
     /** Re-reads the config file and applies it (daemon/daemon.ts); POST /reload and SIGHUP. */
     reloadConfig: () => Promise<ReloadResult>;
     /** A reload's tokens and rate limits, for the requests that follow. */
@@ -93,6 +97,8 @@ export interface AppOptions {
   readonly tls?: ListenConfig["tls"];
   /** POST /reload; absent: the route answers that this daemon cannot reload (tests' in-process apps). */
   readonly reload?: () => Promise<ReloadResult>;
+  /** GET /events' bounds; absent: DEFAULT_EVENT_LIMITS (tests lower them). */
+  readonly events?: Partial<EventLimits>;
   /** The route schemas' compilers; the build passes its own to list them (scripts/route-schemas.ts). */
   readonly schemas?: LazySchemas;
 }
@@ -147,6 +153,18 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
       }),
   );
   app.decorate("metrics", new BridgeMetrics(options.ports, incidents, app.recovery));
+  const events = new EventHub({
+    store: incidents,
+    ports: options.ports,
+    health: (port) => app.recovery.health(port),
+    ...(options.events === undefined ? {} : { limits: options.events }),
+  });
+  app.decorate("events", events);
+  // Streams end with `cut` as soon as closing starts (the route listens to `closing`); this stops the sampling.
+  app.addHook("onClose", (_instance, done) => {
+    events.close();
+    done();
+  });
   // Hooks every request runs take a callback: no promise on every answer's path (see docs/performance.md).
   app.addHook("onResponse", (request, reply, done) => {
     app.metrics.request(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode);
@@ -202,6 +220,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   await app.register(reloadRoutes);
   await app.register(incidentRoutes);
   await app.register(recoverRoutes);
+  await app.register(eventRoutes);
   await registerWebConsole(app);
   return app;
 }

@@ -16,6 +16,7 @@ import { BridgeError } from "../errors.js";
 import { startExports, type ExportListeners } from "../export/listeners.js";
 import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
+import type { EventLimits } from "../recovery/events.js";
 import { IncidentStore } from "../recovery/incidents.js";
 import { Recoveries } from "../recovery/recoveries.js";
 import { PortWatch, followRotation } from "../recovery/watch.js";
@@ -48,6 +49,8 @@ export interface DaemonOptions {
   readonly listen?: boolean;
   /** The config again, for a reload (the file re-read); absent: reloads are refused. */
   readonly loadConfig?: () => Promise<BridgeConfig>;
+  /** GET /events' bounds (tests lower them); absent: the defaults. */
+  readonly events?: Partial<EventLimits>;
 }
 
 /** How long a reload lets a changed or removed port's in-flight requests finish before closing it. */
@@ -118,6 +121,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       tokens: config.auth.tokens,
       rateLimit: config.rateLimit,
       ...(config.listen.tls ? { tls: config.listen.tls } : {}),
+      ...(options.events === undefined ? {} : { events: options.events }),
     });
     undo.push(() => app.close());
     const http = new HttpConnections(

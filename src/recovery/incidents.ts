@@ -76,6 +76,8 @@ export interface RawRotated {
   readonly whole: boolean;
 }
 
+export type IncidentChangeListener = (incident: Incident, before: Incident["state"] | null) => void;
+
 export interface IncidentQuery {
   readonly port?: string;
   readonly since?: number;
@@ -100,6 +102,8 @@ export class IncidentStore {
   private readonly listeners = new Set<(incident: Incident) => void>();
   /** Told when a ladder ends an incident: its watcher stops adding to it (see onEnded). */
   private readonly endListeners = new Set<(port: string, id: string) => void>();
+  /** Every change, from whichever path (watcher, ladder, API): the live events (events.ts). */
+  private readonly changes = new Set<IncidentChangeListener>();
 
   private constructor(
     private readonly dir: string | null,
@@ -160,6 +164,7 @@ export class IncidentStore {
     else this.live.delete(id);
     this.forgetOldest();
     this.write(id, incident);
+    this.emit(incident, previous?.state ?? null);
     for (const listener of this.listeners) listener(incident);
     return incident;
   }
@@ -177,6 +182,16 @@ export class IncidentStore {
   onEnded(listener: (port: string, id: string) => void): () => void {
     this.endListeners.add(listener);
     return () => this.endListeners.delete(listener);
+  }
+
+  /** Calls `listener` after every change of any incident, with its state before (null: new). */
+  onChange(listener: IncidentChangeListener): () => void {
+    this.changes.add(listener);
+    return () => this.changes.delete(listener);
+  }
+
+  private emit(incident: Incident, before: Incident["state"] | null): void {
+    for (const listener of this.changes) listener(incident, before);
   }
 
   /** An incident with no report of its own (a ladder asked for through the API, a periodic probe's). */
@@ -200,6 +215,7 @@ export class IncidentStore {
     this.incidents.set(id, incident);
     this.forgetOldest();
     this.write(id, incident);
+    this.emit(incident, null);
     return incident;
   }
 
@@ -272,7 +288,9 @@ export class IncidentStore {
     if (kept === undefined) return;
     const next = update(kept);
     this.incidents.set(key, next);
-    this.write(key, this.view(key, next));
+    const view = this.view(key, next);
+    this.write(key, view);
+    this.emit(view, kept.state);
   }
 
   private settled(id: number, incident: Incident): Incident {

@@ -8,6 +8,7 @@ import { startDaemon, type Daemon } from "../../src/daemon/daemon.js";
 import { createStreamLogger } from "../../src/logger.js";
 import type { TransportFactory } from "../../src/transports/create.js";
 import type { FakeKernel } from "../kit/index.js";
+import type { EventLimits } from "../../src/recovery/events.js";
 
 export interface TestDaemonOptions {
   readonly ports: unknown[];
@@ -20,6 +21,8 @@ export interface TestDaemonOptions {
   readonly logStream?: DestinationStream;
   /** The ports a reload (POST /reload) reads, as a config file would hold them; absent: reloads are refused. */
   readonly reloadPorts?: () => unknown[];
+  /** GET /events' bounds, lowered to reach them quickly. */
+  readonly events?: Partial<EventLimits>;
 }
 
 export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemon & { captureDir: string }> {
@@ -36,6 +39,7 @@ export async function startTestDaemon(options: TestDaemonOptions): Promise<Daemo
     logger,
     listen: options.listen ?? false,
     ...(options.createTransport ? { createTransport: options.createTransport } : {}),
+    ...(options.events ? { events: options.events } : {}),
     ...(reloadPorts ? { loadConfig: () => Promise.resolve().then(() => configOf(reloadPorts())) } : {}),
   });
   return Object.assign(daemon, { captureDir });
