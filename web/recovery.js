@@ -105,10 +105,12 @@ export class IncidentView {
       add(item, "span", `${Math.round(step.ms)} ms`, "detail");
       if (step.output.length > 0) add(item, "pre", step.output.join("\n"), "output");
     }
-    if (incident.steps.length === 0) add(this.steps, "li", "no steps (no ladder ran)", "detail");
+    if (incident.steps.length === 0) add(this.steps, "li", "no steps (no ladder ran)", "detail none");
     this.report.textContent =
       incident.report.join("\n") +
       (incident.truncated ? "\n… (cut at its bound; the rest is in the capture)" : "");
     this.context.textContent = incident.context.join("\n");
+    // The lines nearest the trigger are the ones that matter: show the end.
+    this.context.scrollTop = this.context.scrollHeight;
   }
 }
