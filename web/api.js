@@ -11,9 +11,26 @@ const TOKEN_KEY = "sysrq-bridge.token";
  * @typedef {{ available: boolean, method?: string, reason?: string }} Capability
  * @typedef {{
  *   id: string, kind: string, target: string, state: string, reason?: string,
- *   lease: Lease | null, viewers: number,
- *   capabilities: { break: Capability, sysrq: Capability, nmi: Capability }
+ *   lease: Lease | null, viewers: number, health?: "good" | "recovering" | "bad",
+ *   capabilities: {
+ *     break: Capability, sysrq: Capability, nmi: Capability,
+ *     power?: Capability & { actions?: string[] }
+ *   }
  * }} PortInfo
+ * @typedef {{ step: string, verdict: string, output: string[], startedAt: string, ms: number }} IncidentStep
+ * @typedef {{
+ *   id: string, port: string, kinds: string[], state: "open" | "closed", opened: string, closed?: string,
+ *   trigger: { line: string, seq: number, offset: number }, report: string[], context: string[],
+ *   steps: IncidentStep[], outcome?: string, truncated: boolean
+ * }} Incident
+ * @typedef {{
+ *   kernel: string, userspace: string, vm?: string,
+ *   evidence: { kernel: { verdict: string, line: string | null, reason?: string } }
+ * }} ProbeResult
+ * @typedef {{
+ *   action: string, verdict: string, ms: number,
+ *   evidence: { channel: string, banner: string | null, reason?: string, status?: string }
+ * }} PowerResult
  * @typedef {{
  *   key: string, verdict: string, action?: string, line?: string | null, latencyMs?: number | null,
  *   hint?: string, reason?: string, note?: string, supported?: string
@@ -107,6 +124,34 @@ async function call(method, path, body) {
 /** @returns {Promise<PortInfo[]>} */
 export function listPorts() {
   return call("GET", "/ports");
+}
+
+/**
+ * The open incidents of every port the token may use (one request for the whole list).
+ * @returns {Promise<{ incidents: Incident[] }>}
+ */
+export function listOpenIncidents() {
+  return call("GET", "/incidents?state=open&limit=100");
+}
+
+/** @param {string} id @returns {Promise<Incident>} */
+export function getIncident(id) {
+  return call("GET", `/incidents/${encodeURIComponent(id)}`);
+}
+
+/** @param {string} port @returns {Promise<ProbeResult>} */
+export function probePort(port) {
+  return call("POST", `/ports/${encodeURIComponent(port)}/probe`, {});
+}
+
+/** @param {string} port @returns {Promise<{ incident: Incident }>} */
+export function recoverPort(port) {
+  return call("POST", `/ports/${encodeURIComponent(port)}/recover`, {});
+}
+
+/** @param {string} port @param {string} action on | off | cycle | reset @returns {Promise<PowerResult>} */
+export function powerPort(port, action) {
+  return call("POST", `/ports/${encodeURIComponent(port)}/power`, { action });
 }
 
 /**

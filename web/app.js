@@ -3,12 +3,27 @@
  * The web console page: the port list, the selected port's terminal and its actions. Everything
  * that came from the daemon or the target is put on the page with textContent, never as markup.
  */
-import { ApiError, downloadCapture, listPorts, roleAtLeast, saveToken, savedToken, sendNmi } from "./api.js";
+import {
+  ApiError,
+  downloadCapture,
+  listOpenIncidents,
+  listPorts,
+  powerPort,
+  probePort,
+  recoverPort,
+  roleAtLeast,
+  saveToken,
+  savedToken,
+  sendNmi,
+} from "./api.js";
 import { ConsoleView } from "./console.js";
 import { nmiQuestion } from "./keys.js";
+import { IncidentView, powerQuestion, recoverQuestion } from "./recovery.js";
 import { SysrqDialog } from "./sysrq-dialog.js";
 
-const REFRESH_MS = 5000;
+// Health and incidents are polled: GET /events (SSE) is not in this daemon yet; once it is, the page
+// can follow it instead. One poll at a time, every 3 s (2 requests: well under the rate limit).
+const REFRESH_MS = 3000;
 
 /** @template {HTMLElement} T @param {string} id @returns {T} */
 function byId(id) {
@@ -34,12 +49,17 @@ const ui = {
   nmi: /** @type {HTMLButtonElement} */ (byId("send-nmi")),
   download: /** @type {HTMLButtonElement} */ (byId("download")),
   downloadLink: /** @type {HTMLAnchorElement} */ (byId("download-link")),
+  probe: /** @type {HTMLButtonElement} */ (byId("probe")),
+  recover: /** @type {HTMLButtonElement} */ (byId("recover")),
+  power: /** @type {HTMLButtonElement[]} */ ([...document.querySelectorAll("button.power")]),
 };
 
 /** @type {import("./api.js").PortInfo[]} */
 let ports = [];
 /** @type {string | null} */
 let selected = null;
+/** Each port's open incidents, oldest first. @type {Map<string, import("./api.js").Incident[]>} */
+let openIncidents = new Map();
 
 /**
  * The line under the toolbar; its kind sets its colour (success green, warning amber, error red).
@@ -66,6 +86,7 @@ function consoleState(state) {
 }
 
 const consoleView = new ConsoleView(byId("terminal"), { onState: consoleState, onNotice: notice });
+const incidentView = new IncidentView(/** @type {HTMLDialogElement} */ (byId("incident-dialog")));
 const dialog = new SysrqDialog(
   /** @type {HTMLDialogElement} */ (byId("sysrq-dialog")),
   () => selected,
@@ -95,6 +116,22 @@ function renderActions(state = consoleView.state) {
   ui.nmi.disabled =
     !state.connected || !roleAtLeast(role, "admin") || port?.capabilities.nmi.available !== true;
   ui.nmi.title = port?.capabilities.nmi.reason ?? "";
+  ui.probe.disabled = !state.connected || !roleAtLeast(role, "operate");
+  ui.probe.title = roleAtLeast(role, "operate") ? "" : "needs the operate role";
+  const admin = state.connected && roleAtLeast(role, "admin");
+  ui.recover.disabled = !admin;
+  ui.recover.title = roleAtLeast(role, "admin") ? "" : "needs the admin role";
+  const power = port?.capabilities.power;
+  for (const button of ui.power) {
+    const action = button.dataset["action"] ?? "";
+    const offered = power?.available === true && (power.actions ?? []).includes(action);
+    button.disabled = !admin || !offered;
+    button.title = !roleAtLeast(role, "admin")
+      ? "needs the admin role"
+      : offered
+        ? `through ${power?.method ?? "the power channel"}`
+        : (power?.reason ?? `the power channel cannot ${action}`);
+  }
 }
 
 /** @param {string} text @param {string} [className] */
@@ -135,10 +172,23 @@ function renderPorts() {
         caps,
         span(`${lease} · ${port.viewers} viewer${port.viewers === 1 ? "" : "s"}`, "meta"),
       );
+      if (port.health !== undefined) button.append(span(`health ${port.health}`, `health ${port.health}`));
       if (port.reason !== undefined) button.title = port.reason;
       button.addEventListener("click", () => select(port.id));
       const item = document.createElement("li");
       item.append(button);
+      // The newest open incident; a button of its own (a button cannot hold another).
+      const incident = openIncidents.get(port.id)?.at(-1);
+      if (incident !== undefined) {
+        const open = document.createElement("button");
+        open.type = "button";
+        open.className = "incident";
+        open.dataset["incident"] = incident.id;
+        open.textContent = `Open incident ${incident.id}: ${incident.kinds.join(", ")}`;
+        open.title = incident.trigger.line;
+        open.addEventListener("click", () => incidentView.open(incident.id));
+        item.append(open);
+      }
       return item;
     }),
   );
@@ -158,9 +208,23 @@ function select(id) {
   consoleView.focus();
 }
 
+/** The poll's incidents: a failure leaves the last list (the port list reports errors). */
+async function refreshIncidents() {
+  try {
+    /** @type {Map<string, import("./api.js").Incident[]>} */
+    const byPort = new Map();
+    for (const incident of (await listOpenIncidents()).incidents)
+      byPort.set(incident.port, [...(byPort.get(incident.port) ?? []), incident]);
+    openIncidents = byPort;
+  } catch {
+    // kept as it was; the next poll tries again
+  }
+}
+
 async function refreshPorts() {
   try {
-    ports = await listPorts();
+    [ports] = await Promise.all([listPorts(), refreshIncidents()]);
+    void incidentView.refresh();
     // The token works: fetch the SysRq key table now, so the dialog opens with its keys in place (a
     // failure is retried, and reported, when the dialog opens).
     dialog.load().catch(() => undefined);
@@ -242,5 +306,80 @@ ui.download.addEventListener("click", () => {
   );
 });
 
-void refreshPorts();
-setInterval(() => void refreshPorts(), REFRESH_MS);
+ui.probe.addEventListener("click", () => {
+  const port = selected;
+  if (port === null) return;
+  notice(`Probing ${port}…`);
+  probePort(port).then(
+    (result) =>
+      notice(
+        `Probe of ${port}: kernel ${result.kernel}, userspace ${result.userspace}` +
+          (result.vm === undefined ? "" : `, VM ${result.vm}`),
+        result.kernel === "alive" ? "success" : "warning",
+      ),
+    (err) =>
+      notice(
+        err instanceof ApiError ? `Probe: ${err.code}: ${err.message}` : `Probe failed: ${String(err)}`,
+        "error",
+      ),
+  );
+});
+ui.recover.addEventListener("click", () => {
+  const port = selected;
+  if (port === null || !window.confirm(recoverQuestion(port))) return;
+  notice(`Starting ${port}'s recovery ladder…`);
+  recoverPort(port).then(
+    ({ incident }) => {
+      notice(`Recovery of ${port} runs as incident ${incident.id}.`, "success");
+      incidentView.open(incident.id);
+      void refreshPorts();
+    },
+    (err) =>
+      notice(
+        err instanceof ApiError ? `Recover: ${err.code}: ${err.message}` : `Recover failed: ${String(err)}`,
+        "error",
+      ),
+  );
+});
+for (const button of ui.power)
+  button.addEventListener("click", () => {
+    const port = selected;
+    const action = button.dataset["action"] ?? "";
+    if (port === null) return;
+    const question = powerQuestion(port, action);
+    if (question !== null && !window.confirm(question)) return;
+    notice(`Power ${action} ${port}…`);
+    powerPort(port, action).then(
+      (result) =>
+        notice(
+          `Power ${action}: ${result.verdict}` +
+            (result.evidence.banner
+              ? ` — ${result.evidence.banner}`
+              : result.evidence.reason
+                ? ` — ${result.evidence.reason}`
+                : ""),
+          result.verdict === "done" ? "success" : "warning",
+        ),
+      (err) =>
+        notice(
+          err instanceof ApiError
+            ? `Power ${action}: ${err.code}: ${err.message}`
+            : `Power failed: ${String(err)}`,
+          "error",
+        ),
+    );
+  });
+
+// Bounded polling: a tick is skipped while the last one is still waiting for the daemon.
+let polling = false;
+async function poll() {
+  if (polling) return;
+  polling = true;
+  try {
+    await refreshPorts();
+  } finally {
+    polling = false;
+  }
+}
+void poll();
+setInterval(() => void poll(), REFRESH_MS);

@@ -2,12 +2,14 @@
  * The web console in a real browser (Debian chromium via playwright-core) against a real Linux guest
  * under QEMU: typing reaches the shell, SysRq verdicts stream into the dialog, a second viewer sees
  * the same output, a read-only viewer's keystrokes never reach the guest, and every byte value the
- * guest prints reaches the page's socket equal to the capture. Screenshots go to test-artifacts/.
+ * guest prints reaches the page's socket equal to the capture; recovery: health, probe, a power
+ * action asked first, a panic's open incident and its report as text. Screenshots go to test-artifacts/.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { copyFile, mkdir, readFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
@@ -29,6 +31,7 @@ const skip = requireTools("qemu-system-x86_64", "cpio", "busybox", CHROMIUM);
 
 const OPERATOR = "web-console-operator-token";
 const READER = "web-console-reader-token";
+const ADMIN = "web-console-admin-token";
 const ARTIFACTS = path.resolve("test-artifacts/web-console");
 const README_SCREENSHOT = path.resolve("docs/web-console.png");
 const sha256 = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -44,7 +47,9 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
   let browser: Browser | undefined;
   let operator: Viewer;
   let reader: Viewer;
+  let admin: Viewer;
   const api = () => client(daemon!.url, OPERATOR);
+  const adminApi = () => client(daemon!.url, ADMIN);
   /** Script errors and console errors (CSP violations among them) from every page. */
   const problems: string[] = [];
 
@@ -70,22 +75,45 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
   before(async () => {
     const telnetPort = await freeTcpPort();
     await mkdir(ARTIFACTS, { recursive: true });
+    const qmpSocket = path.join(await mkdtemp(path.join(os.tmpdir(), "sysrq-web-")), "qmp.sock");
     daemon = await startTestDaemon({
       listen: true,
-      ports: [{ id: "vm0", transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort } }],
+      ports: [
+        {
+          id: "vm0",
+          transport: { kind: "telnet", host: "127.0.0.1", port: telnetPort },
+          // QMP power and a recover block that acts on nothing by itself: the page's buttons drive it.
+          qmp: { path: qmpSocket },
+          power: { kind: "qmp" },
+          recover: { on: [], until: READY_MARKER, untilTimeoutMs: 60_000 },
+        },
+      ],
       config: {
         auth: {
           tokens: [
             { name: "operator", role: "operate", sha256: sha256(OPERATOR) },
             { name: "reader", role: "read", sha256: sha256(READER) },
+            { name: "admin", role: "admin", sha256: sha256(ADMIN) },
           ],
         },
       },
     });
-    [guest, browser] = await Promise.all([startGuest({ telnetPort }), launchChromium()]);
+    [guest, browser] = await Promise.all([
+      startGuest({
+        telnetPort,
+        reboot: true, // QMP system_reset reboots in place (with -no-reboot QEMU would exit)
+        append: ["panic=0"], // a panicked kernel stays, its incident open
+        extraArgs: ["-qmp", `unix:${qmpSocket},server=on,wait=off`],
+      }),
+      launchChromium(),
+    ]);
     await api().get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
     await api().get<LogBody>(`/ports/vm0/log?since=0&waitMs=30000&match=${encodeURIComponent("^/ # ")}`);
-    [operator, reader] = await Promise.all([openViewer(OPERATOR), openViewer(READER)]);
+    [operator, reader, admin] = await Promise.all([
+      openViewer(OPERATOR),
+      openViewer(READER),
+      openViewer(ADMIN),
+    ]);
   });
 
   after(async () => {
@@ -289,6 +317,97 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     const values = received.subarray(begin + "BYTES-2-BEGIN\r\n".length, received.lastIndexOf("BYTES-2-END"));
     for (let b = 0; b < 256; b += 1)
       assert.ok(values.includes(b), `byte 0x${b.toString(16)} reached the page`);
+  });
+
+  /** The audit records of an action on vm0 (GET /audit is admin only). */
+  async function audited(action: string): Promise<number> {
+    const res = await adminApi().get<{ entries: { action: string; port?: string }[] }>("/audit?port=vm0");
+    return res.body.entries.filter((e) => e.action === action).length;
+  }
+
+  it("shows the port's health, and probe buttons by role: kernel alive", async () => {
+    const { page } = admin;
+    await page.locator("#ports .health", { hasText: "health good" }).waitFor({ timeout: 10_000 });
+    // Roles: the reader may not probe; the operator may probe but not recover or power.
+    assert.equal(await reader.page.getByRole("button", { name: "Probe" }).isDisabled(), true);
+    assert.equal(await operator.page.getByRole("button", { name: "Probe" }).isDisabled(), false);
+    assert.equal(await operator.page.getByRole("button", { name: "Recover…" }).isDisabled(), true);
+    assert.equal(await operator.page.getByRole("button", { name: "Reset…" }).isDisabled(), true);
+    await operator.page.getByRole("button", { name: "Probe" }).click();
+    await operator.page.getByText(/^Probe of vm0: kernel alive, userspace \w+, VM running$/).waitFor({
+      timeout: 10_000,
+    });
+  });
+
+  it("shows a panic's open incident in the list and its report, target text as text", async () => {
+    const { page } = admin;
+    // The operator's page holds the writer lease; the API write needs it free.
+    await operator.page.getByRole("button", { name: "Release writer lease" }).click();
+    await operator.page.getByRole("button", { name: "Take writer lease" }).waitFor();
+    const written = await api().post("/ports/vm0/write", {
+      data: "echo '<b>WEB-BOLD</b><img src=x>'; echo c > /proc/sysrq-trigger\r",
+    });
+    assert.equal(written.status, 200, JSON.stringify(written.body));
+    const open = page.locator("#ports button.incident");
+    await open.waitFor({ timeout: 20_000 });
+    assert.match((await open.textContent()) ?? "", /^Open incident \d+: panic/);
+    await open.click();
+    const view = page.getByRole("dialog", { name: /^Incident \d+ on vm0$/ });
+    await view.waitFor();
+    assert.equal(await view.locator("#incident-kinds").textContent(), "panic");
+    assert.equal(await view.locator("#incident-state").textContent(), "open");
+    assert.match(
+      (await view.locator("#incident-trigger").textContent()) ?? "",
+      /Kernel panic|sysrq triggered crash/,
+    );
+    await waitUntil(
+      async () => ((await view.locator("#incident-report").textContent()) ?? "").includes("Kernel panic"),
+      15_000,
+      "the report in the incident view",
+    );
+    const context = (await view.locator("#incident-context").textContent()) ?? "";
+    assert.ok(context.includes("<b>WEB-BOLD</b><img src=x>"), context);
+    assert.equal(await view.locator("b, img").count(), 0, "the target's text is never markup");
+    await page.screenshot({ path: path.join(ARTIFACTS, "incident.png") });
+    await view.getByRole("button", { name: "Close" }).click();
+  });
+
+  // After the panic: a reset through QMP brings the guest back (and needs no shell).
+  it("asks before recover or a power reset (cancel sends nothing), then shows the reset's verdict", async () => {
+    const { page } = admin;
+    /** Clicks `button`, answers the question it asks with `accept`, and returns the question. */
+    const ask = async (name: string, accept: boolean) => {
+      const asked = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${name} asked nothing within 5 s`)), 5000);
+        page.once("dialog", (confirm) => {
+          clearTimeout(timer);
+          resolve(confirm.message());
+          void (accept ? confirm.accept() : confirm.dismiss());
+        });
+      });
+      await page.getByRole("button", { name }).click();
+      return asked;
+    };
+    const [recovers, powers] = [await audited("recover-request"), await audited("power")];
+    assert.equal(
+      await ask("Recover…", false),
+      "Run vm0's recovery ladder? Its steps may send SysRq keys, an NMI or a power action: the target may reboot without syncing or unmounting.",
+    );
+    assert.equal(
+      await ask("Reset…", false),
+      "Power reset vm0? This resets it: it reboots at once, without syncing or unmounting.",
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(
+      [await audited("recover-request"), await audited("power")],
+      [recovers, powers],
+      "nothing sent",
+    );
+
+    await ask("Reset…", true);
+    await page.getByText(/^Power reset: done — .*Linux version/).waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator("#notice").getAttribute("data-kind"), "success");
+    assert.equal(await audited("power"), powers + 1);
   });
 
   it("ran without script errors or Content-Security-Policy violations", () => {
