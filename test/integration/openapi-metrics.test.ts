@@ -21,6 +21,7 @@ const EXPECTED_ERRORS: Record<string, number[]> = {
   "GET /incidents": [400, 401, 403, 429],
   "GET /events": [400, 401, 403, 429],
   "GET /incidents/{id}": [400, 401, 403, 404, 429],
+  "GET /incidents/{id}/dump": [400, 401, 403, 404, 429],
   "POST /reload": [400, 401, 403, 429, 503],
   "GET /ports/{id}/log": [400, 401, 403, 404, 429],
   "GET /ports/{id}/capture": [400, 401, 403, 404, 410, 416, 429],
