@@ -54,6 +54,8 @@ export interface RecoveriesOptions {
 export class Recoveries {
   private readonly guards = new Map<string, PortGuard>();
   private readonly running = new Map<string, { readonly incident: string; readonly done: Promise<void> }>();
+  /** Ladders not yet fully done: ended ones still write their last audit record (idle, close wait). */
+  private readonly finishing = new Set<Promise<void>>();
   private readonly handled = new Set<string>();
   private readonly unsubscribe: () => void;
   private closed = false;
@@ -128,7 +130,7 @@ export class Recoveries {
 
   /** Waits for running ladders (tests); ladders stop at their next step once closed. */
   async idle(): Promise<void> {
-    await Promise.all([...this.running.values()].map((run) => run.done));
+    await Promise.all([...this.finishing]);
   }
 
   /**
@@ -281,17 +283,18 @@ export class Recoveries {
       this.o.store.end(incidentId, outcome);
       // The metrics count the outcome as the incident shows it.
       this.ended({ port: port.id, outcome, seconds: (performance.now() - began) / 1000 });
+      // Over once its outcome is recorded: a trigger now starts anew, not onto this ended incident.
+      guard.ended(this.now());
+      if (this.running.get(port.id)?.incident === incidentId) this.running.delete(port.id);
     };
-    const done = this.run(port, incidentId, log, observe, end)
+    const done: Promise<void> = this.run(port, incidentId, log, observe, end)
       .catch((err: unknown) => {
         log.error({ err }, "recovery: the ladder failed unexpectedly");
         end("failed");
       })
-      .finally(() => {
-        guard.ended(this.now());
-        this.running.delete(port.id);
-      });
+      .finally(() => this.finishing.delete(done));
     this.running.set(port.id, { incident: incidentId, done });
+    this.finishing.add(done);
   }
 
   private async run(
