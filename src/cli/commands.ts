@@ -8,6 +8,7 @@ import { ApiClient, CliError, type LogPage } from "./api-client.js";
 import { CLIENT_USAGE, UsageError, parseClientArgs, type Command, type Invocation } from "./args.js";
 import { runConsole } from "./console.js";
 import { runRecoveryCommand } from "./recovery-commands.js";
+import { untilStopped } from "./stop-signal.js";
 import { ExitCode, exitForVerdict, worst } from "./exit-codes.js";
 import { keysFromHelp } from "../sysrq/verdict.js";
 import {
@@ -224,24 +225,17 @@ async function log(
   const raw = command.raw || process.stdout.isTTY !== true;
   for (const line of page.lines) print(formatLogLine(line, json, raw));
   if (!command.follow) return ExitCode.OK;
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
   let next = page.next;
-  try {
-    while (!stop.signal.aborted) {
+  await untilStopped(async (signal) => {
+    while (!signal.aborted) {
       const more = await client.log(
         command.port,
         { since: next, waitMs: FOLLOW_WAIT_MS, limit: 1000 },
-        stop.signal,
+        signal,
       );
       for (const line of more.lines) print(formatLogLine(line, json, raw));
       next = more.next;
     }
-  } catch (err) {
-    if (!stop.signal.aborted) throw err;
-  } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-  }
+  });
   return ExitCode.OK;
 }

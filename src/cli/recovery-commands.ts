@@ -6,6 +6,7 @@
 import { CliError, type ApiClient, type Incident } from "./api-client.js";
 import type { Command } from "./args.js";
 import { ExitCode } from "./exit-codes.js";
+import { untilStopped } from "./stop-signal.js";
 import {
   formatIncident,
   formatIncidentLine,
@@ -148,21 +149,14 @@ async function incidents(
 }
 
 /** Calls `poll` every POLL_MS until it returns true or SIGINT / SIGTERM. */
-async function follow(poll: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
-  const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once("SIGINT", onSignal).once("SIGTERM", onSignal);
-  try {
-    while (!stop.signal.aborted) {
-      if (await poll(stop.signal)) return;
+function follow(poll: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
+  return untilStopped(async (signal) => {
+    while (!signal.aborted) {
+      if (await poll(signal)) return;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, POLL_MS);
-        stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
       });
     }
-  } catch (err) {
-    if (!stop.signal.aborted) throw err;
-  } finally {
-    process.off("SIGINT", onSignal).off("SIGTERM", onSignal);
-  }
+  });
 }

@@ -267,6 +267,7 @@ describe("the client's import graph", () => {
       "cli/output.ts",
       "cli/recovery-commands.ts",
       "cli/recovery-output.ts",
+      "cli/stop-signal.ts",
       "sysrq/keys.ts",
       "sysrq/verdict.ts",
     ]);
