@@ -44,6 +44,13 @@ test_packages=(
   debian-archive-keyring # debootstrap checks the mirror's Release signature with it
   gcc                    # builds the guest's test module (test/kit/spin-module/), with make and
   make                   # linux-headers-<the guest kernel's ABI>, added below from the apt lists
+  g++                    # node-gyp builds node-pty (the exec transport's optional pty) at `npm ci`
+  python3                # node-gyp runs on it
+  openipmi               # ipmi_sim: a real BMC (SOL, chassis power, NMI) in front of a guest
+  libopenipmi-dev        # headers for the ipmi_sim module that turns `chassis power diag` into an NMI
+  ipmitool               # the IPMI client the ipmi-sol transport and the ipmi power/NMI channels drive
+  openssh-client         # ssh: the real client for the SSH door's tests
+  openssh-server         # ssh-keygen and sshd, for the docs' claim that a BREAK cannot cross an ssh pty
 )
 case "$group" in
   demo) packages=("${demo_packages[@]}") ;;
