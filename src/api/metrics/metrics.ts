@@ -3,12 +3,13 @@
  * reconnects, captured bytes and queue depth are read from the ports on each scrape; requests,
  * verdicts and SysRq latency are counted as they happen.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { NmiResult } from "../../nmi/run.js";
 import type { PortRegistry } from "../../ports/registry.js";
 import type { IncidentStore } from "../../recovery/incidents.js";
 import type { Recoveries } from "../../recovery/recoveries.js";
 import type { KeyResult } from "../../sysrq/result.js";
+import { collectDefaults, type DelayMonitor } from "./default-metrics.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
 /** The kernel answers in 2-4 ms on a fast console: buckets start at half a millisecond. */
@@ -25,16 +26,15 @@ export class BridgeMetrics {
   private readonly nmiVerdicts: Counter<"port" | "verdict">;
   private readonly sysrqLatency: Histogram<"port">;
 
-  constructor(ports: PortRegistry, incidents?: IncidentStore, recoveries?: Recoveries) {
+  constructor(
+    ports: PortRegistry,
+    incidents?: IncidentStore,
+    recoveries?: Recoveries,
+    monitor?: DelayMonitor,
+  ) {
     const registers = [this.registry];
-    // Event-loop lag sampled every 100 ms, not prom-client's 10: its timer woke an idle daemon 100
-    // times a second (~6 ms of CPU a second on the bench's VM, ~1 ms per request at a request a tenth
-    // of a second); a stall of 100 ms or more, the kind worth an alert, is still seen.
-    collectDefaultMetrics({
-      register: this.registry,
-      prefix: "sysrq_bridge_",
-      eventLoopMonitoringPrecision: 100,
-    });
+    // prom-client's defaults; the event-loop delay is sampled only while scraped (default-metrics.ts).
+    collectDefaults(this.registry, "sysrq_bridge_", monitor);
     const stats = () => ports.list().map((port) => ({ id: port.id, ...port.stats() }));
     new Gauge({
       name: "sysrq_bridge_port_state",
