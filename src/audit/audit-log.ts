@@ -71,7 +71,9 @@ export class AuditLog implements AuditHealth {
   private pending: string[] = [];
   private turn: Promise<void> | null = null;
   private dirty = false;
-  private readonly syncTimer: NodeJS.Timeout | null;
+  /** fsync "interval": armed by the first record since the last sync, so an idle daemon has no timer. */
+  private syncTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   private constructor(
     private readonly handle: FileHandle,
@@ -79,12 +81,7 @@ export class AuditLog implements AuditHealth {
     private nextSeq: number,
     private needsNewline: boolean,
     private readonly log: Logger,
-  ) {
-    this.syncTimer =
-      config.fsync === "interval"
-        ? setInterval(() => void this.syncIfDirty(), SYNC_INTERVAL_MS).unref()
-        : null;
-  }
+  ) {}
 
   static async open(config: AuditConfig, log: Logger): Promise<AuditLog> {
     // 0700 like the capture directory it defaults to: both hold what only tokens may read.
@@ -127,7 +124,17 @@ export class AuditLog implements AuditHealth {
         this.failed(err);
         throw err;
       }
-    } else this.dirty = true;
+    } else this.markDirty();
+  }
+
+  /** Written but not yet synced: synced within SYNC_INTERVAL_MS (fsync "interval"), or at close. */
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.syncTimer !== null || this.closed || this.config.fsync !== "interval") return;
+    this.syncTimer = setTimeout(() => {
+      this.syncTimer = null;
+      void this.syncIfDirty();
+    }, SYNC_INTERVAL_MS).unref();
   }
 
   /** Writes whole lines or marks the log failed (a torn tail is ended by the next write's newline). */
@@ -196,7 +203,7 @@ export class AuditLog implements AuditHealth {
       return;
     }
     this.nextSeq += 1;
-    this.dirty = true;
+    this.markDirty();
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.probeTimer = null;
     this.log.warn({ since: failure.since }, "audit writable again");
@@ -221,7 +228,8 @@ export class AuditLog implements AuditHealth {
   }
 
   async close(): Promise<void> {
-    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.closed = true;
+    if (this.syncTimer) clearTimeout(this.syncTimer);
     if (this.probeTimer) clearInterval(this.probeTimer);
     await this.writing;
     await this.syncIfDirty();

@@ -4,7 +4,7 @@
  * incident store. A timer ticks the classifier so quiet closes incidents and silence is noticed.
  *
  *   Capture.observe ──line/action/gap──> Classifier ──changes──> IncidentStore (file per incident)
- *   setInterval(TICK_MS) ──tick──┘
+ *   setInterval(TICK_MS) ──tick──┘  (only while the classifier is waiting: an open incident, silence)
  *   QMP events (port with `qmp`) ──GUEST_PANICKED──> Classifier.external ; all RECORDED ──> events
  */
 import type { Logger } from "pino";
@@ -22,6 +22,7 @@ const RECORDED = new Set(["GUEST_PANICKED", "STOP", "RESET", "SHUTDOWN", "DUMP_C
 
 export class PortWatch {
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private unobserve: (() => void) | null = null;
   private unlisten: (() => void) | null = null;
   /** The open incident's report length when its file was last written. */
@@ -56,35 +57,57 @@ export class PortWatch {
       performance.now(),
     );
     const watch = new PortWatch(port, classifier, store, log);
+    const silenceOn = config.silenceMs > 0;
     const observer: LineObserver = {
       line: (seq, source, start, end, offset, at) => {
         const changes = classifier.lineBytes(seq, source, start, end, offset, at);
         if (changes.length > 0) watch.apply(changes);
+        // Output re-arms a silence that fired: the tick must run again.
+        else if (watch.timer === null && silenceOn) watch.schedule();
       },
       action: (action, at) => classifier.action(action, at),
       gap: (at) => {
         watch.apply(classifier.disconnected(at));
         classifier.connected(at);
+        watch.schedule();
       },
     };
     const unobserve = port.capture.observe(observer);
     const unended = store.onEnded((portId, id) => {
-      if (portId === port.id) classifier.release(id);
+      if (portId !== port.id) return;
+      classifier.release(id);
+      watch.schedule();
     });
     watch.unobserve = () => {
       unobserve();
       unended();
     };
-    watch.timer = setInterval(() => {
-      watch.apply(classifier.tick(performance.now()));
-      watch.persistGrowth();
-    }, TICK_MS);
-    watch.timer.unref();
+    watch.schedule();
     watch.unlisten = port.qmp?.onEvent((event) => watch.qmpEvent(event)) ?? null;
     return watch;
   }
 
+  /**
+   * Ticks every TICK_MS while the classifier waits for time to pass (an open incident, an armed
+   * silence), and not at all otherwise: an idle daemon's ports wake nothing (see docs/performance.md).
+   */
+  private schedule(): void {
+    const wanted = !this.stopped && this.classifier.waiting;
+    if (wanted && this.timer === null) {
+      this.timer = setInterval(() => {
+        this.apply(this.classifier.tick(performance.now()));
+        this.persistGrowth();
+        this.schedule();
+      }, TICK_MS);
+      this.timer.unref();
+    } else if (!wanted && this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.unobserve?.();
@@ -114,6 +137,7 @@ export class PortWatch {
   }
 
   private apply(changes: readonly Change[]): void {
+    if (changes.length > 0) this.schedule();
     for (const change of changes) {
       const incident = this.store.upsert(this.port.id, change.incident);
       if (change.type !== "grew")

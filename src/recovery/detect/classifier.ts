@@ -445,6 +445,12 @@ export class Classifier {
     return changes;
   }
 
+  /** tick() may change something as time passes: an incident is open, or silence may yet fire. */
+  get waiting(): boolean {
+    if (this.open !== null) return true;
+    return this.o.silenceMs > 0 && !this.silenceFired && this.enabled("silence");
+  }
+
   /** The open incident, if any. */
   get current(): DetectedIncident | null {
     return this.open;

@@ -580,6 +580,36 @@ describe("crash classifier: what must not fire, and its bounds", () => {
   });
 });
 
+describe("crash classifier: waiting (the watcher's tick runs only then)", () => {
+  it("waits while an incident is open, not after it closed, nor with nothing open", () => {
+    const feed = new Feed().bytes(fixture("boot")).wait(500);
+    assert.equal(feed.classifier.waiting, false, "a quiet boot leaves nothing for a tick to do");
+    feed.bytes(fixture("panic"));
+    assert.equal(feed.classifier.waiting, true, "an open incident closes with time: ticks needed");
+    feed.wait(40_000);
+    assert.deepEqual(
+      feed.changes.filter((c) => c.type === "closed").length,
+      1,
+      "the tick closed the incident",
+    );
+    assert.equal(feed.classifier.waiting, false, "closed: nothing left for a tick");
+  });
+
+  it("with silenceMs, waits until silence fired and again once output resumes", () => {
+    const feed = new Feed({ silenceMs: 10_000 }).bytes(fixture("boot"));
+    assert.equal(feed.classifier.waiting, true, "silence can still fire");
+    feed.wait(11_000).wait(40_000);
+    assert.deepEqual(
+      feed.opened().map((i) => i.kinds),
+      [["silence"]],
+      "silence opened once",
+    );
+    assert.equal(feed.classifier.waiting, false, "silence fired and its incident closed");
+    feed.bytes("hello\n");
+    assert.equal(feed.classifier.waiting, true, "output re-arms silence");
+  });
+});
+
 describe("crash classifier: a detector beside the console (QMP GUEST_PANICKED)", () => {
   const panicked = (feed: Feed): void => {
     feed.changes.push(...feed.classifier.external("panic", "GUEST_PANICKED (QMP)", feed.now));
