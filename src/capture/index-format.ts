@@ -183,7 +183,6 @@ const PARTIAL = ascii(',"partial":true');
 const DT = ascii(',"dt":"');
 const QUOTE = ascii('"');
 const CLOSE = ascii("}\n");
-const NO_BYTES = new Uint8Array(0);
 
 /** The longest line record: the fixed parts, a 24-character ISO time and four 16-digit numbers. */
 const MAX_LINE_RECORD = 160;
@@ -197,8 +196,11 @@ export class IndexRecords {
   private start = 0;
   private end = 0;
   private tsText = "";
-  /** `,"ts":"<tsText>","off":`, the part between seq and off, the same for all lines of a read. */
-  private tsPart: Uint8Array = NO_BYTES;
+  /**
+   * `,"ts":"<tsText>","off":`, the part between seq and off, the same for all lines of a read: a
+   * string written as latin1 (ASCII), as a typed array it was made per read from a string iterator.
+   */
+  private tsPart = "";
 
   get empty(): boolean {
     return this.end === this.start;
@@ -209,11 +211,11 @@ export class IndexRecords {
     const buf = this.reserve(MAX_LINE_RECORD + ts.length + dt.length);
     if (ts !== this.tsText) {
       this.tsText = ts;
-      this.tsPart = ascii(`,"ts":"${ts}","off":`);
+      this.tsPart = `,"ts":"${ts}","off":`;
     }
     let at = put(buf, this.end, OPEN_SEQ);
     at = writeUint(buf, at, seq);
-    at = put(buf, at, this.tsPart);
+    at += buf.write(this.tsPart, at, "latin1");
     at = writeUint(buf, at, off);
     at = put(buf, at, LEN);
     at = writeUint(buf, at, len);
