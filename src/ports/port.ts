@@ -34,6 +34,7 @@ import { powerChannelFor } from "../control/power-method.js";
 import type { ConsoleFeed } from "../sysrq/port-contract.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
+import type { PortState } from "./device-connection.js";
 import { keyboardWire } from "../control/qmp-wire.js";
 
 const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
@@ -103,6 +104,11 @@ export class Port {
   start(): void {
     this.link.start();
     this.nmiSupport?.refresh();
+  }
+
+  /** The link's state, without the rest of info() (the event hub samples it 4 times a second). */
+  get state(): PortState {
+    return this.link.state;
   }
 
   info(): PortInfo {

@@ -201,20 +201,25 @@ export class EventHub {
     for (const stream of this.streams) stream.push(event);
   }
 
-  /** Port state and health as they are now; a change since the last sample is an event. */
+  /**
+   * Port state and health as they are now; a change since the last sample is an event. Allocates
+   * nothing while nothing changed: it runs 4 times a second, also in an idle daemon.
+   */
   private sample(announce: boolean): void {
-    const current = new Set<string>();
-    for (const port of this.o.ports.list()) {
-      current.add(port.id);
-      const now = { state: port.info().state, health: this.o.health(port.id) };
+    const ports = this.o.ports.list();
+    for (const port of ports) {
+      const state = port.state;
+      const health = this.o.health(port.id);
       const was = this.seen.get(port.id);
-      this.seen.set(port.id, now);
+      if (was !== undefined && was.state === state && was.health === health) continue;
+      this.seen.set(port.id, { state, health });
       if (!announce) continue;
-      if (was?.state !== now.state) this.publish("port.state", port.id, { port: port.id, state: now.state });
-      if (was?.health !== now.health)
-        this.publish("port.health", port.id, { port: port.id, health: now.health });
+      if (was?.state !== state) this.publish("port.state", port.id, { port: port.id, state });
+      if (was?.health !== health) this.publish("port.health", port.id, { port: port.id, health });
     }
-    // A port a reload removed: its last state is `removed`.
+    // Every listed port is in `seen`: more entries there are ports a reload removed (state `removed`).
+    if (this.seen.size === ports.length) return;
+    const current = new Set(ports.map((port) => port.id));
     for (const id of [...this.seen.keys()]) {
       if (current.has(id)) continue;
       this.seen.delete(id);
