@@ -88,7 +88,16 @@ export class AuditLog implements AuditHealth {
     await mkdir(path.dirname(config.file), { recursive: true, mode: 0o700 });
     const handle = await open(config.file, "a+", 0o600);
     const { lastSeq, endsWithNewline } = await readTail(handle);
-    return new AuditLog(handle, config, lastSeq + 1, !endsWithNewline, log.child({ component: "audit" }));
+    const audit = new AuditLog(
+      handle,
+      config,
+      lastSeq + 1,
+      !endsWithNewline,
+      log.child({ component: "audit" }),
+    );
+    // The check every action makes, once now: its first run loads what the first request would wait for.
+    audit.unavailable();
+    return audit;
   }
 
   get file(): string {
