@@ -57,8 +57,8 @@ export class PortWatch {
     );
     const watch = new PortWatch(port, classifier, store, log);
     const observer: LineObserver = {
-      line: (seq, source, start, end, offset, at) => {
-        const changes = classifier.lineBytes(seq, source, start, end, offset, at);
+      lines: (seq, source, start, ends, count, offset, at) => {
+        const changes = classifier.linesBytes(seq, source, start, ends, count, offset, at);
         if (changes.length > 0) watch.apply(changes);
       },
       action: (action, at) => classifier.action(action, at),
