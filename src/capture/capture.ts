@@ -52,7 +52,6 @@ export interface CapturedLine {
   readonly at: number;
 }
 
-/** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
 export type { LineObserver, StreamAction } from "./line-batch.js";
 
 export interface CaptureOptions {

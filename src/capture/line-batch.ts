@@ -3,6 +3,10 @@
  * rates a read holds about a thousand lines, and a call per line into the crash watcher cost more than
  * the watcher's look at each line (docs/performance.md, case 3c).
  */
+/**
+ * Follows every line without changing how the index is written (unlike Capture.onLine, which writes
+ * each line's record first): the crash watcher. Also hears our own actions and gaps, in stream order.
+ */
 export interface LineObserver {
   /**
    * Lines of one buffer, in stream order, all received at `at` (monotonic): line i is
@@ -24,6 +28,7 @@ export interface LineObserver {
   gap(at: number): void;
 }
 
+/** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
 export type StreamAction =
   | { readonly kind: "break" }
   | { readonly kind: "key"; readonly key: string }
