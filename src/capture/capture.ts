@@ -22,6 +22,7 @@ import type { CaptureSlice } from "./capture-reads.js";
 import { openWriter, recordTail } from "./capture-recovery.js";
 import type { CaptureWriter, RotationPolicy, WriterEvents } from "./capture-writer.js";
 import { LineLog } from "./line-log.js";
+import { LineBatch, type LineObserver, type StreamAction } from "./line-batch.js";
 import { LineSplitter, type LineSink } from "./line-splitter.js";
 
 export { captureFiles, type CaptureFiles } from "./capture-segments.js";
@@ -51,27 +52,7 @@ export interface CapturedLine {
   readonly at: number;
 }
 
-/** What the daemon itself did to the target, in stream order with the lines (a watcher's own-action window). */
-export type StreamAction =
-  | { readonly kind: "break" }
-  | { readonly kind: "key"; readonly key: string }
-  | { readonly kind: "nmi" }
-  | { readonly kind: "power" };
-
-/**
- * Follows every line without changing how the index is written (unlike onLine, which writes each
- * line's record first): the crash watcher. Also hears our own actions and gaps, in stream order.
- */
-export interface LineObserver {
-  /**
-   * A line: source[start, end) (with its LF), at capture `offset`, received at `at` (monotonic).
-   * Bytes, not text: the watcher decodes only the few lines it needs (see recovery/detect/prefilter.ts).
-   */
-  line(seq: number, source: Buffer, start: number, end: number, offset: number, at: number): void;
-  action(action: StreamAction, at: number): void;
-  /** No bytes could arrive (a disconnect, a restart): what follows is a new connection's output. */
-  gap(at: number): void;
-}
+export type { LineObserver, StreamAction } from "./line-batch.js";
 
 export interface CaptureOptions {
   readonly retainLines: number;
@@ -107,6 +88,8 @@ export class Capture {
   private readonly listeners = new Set<(line: CapturedLine) => void>();
   /** An array, replaced on change: iterating a Set per line cost the capture path more than the call. */
   private observers: readonly LineObserver[] = [];
+  /** The lines of the read being split, for the observers (handed over once the read is split). */
+  private readonly batch = new LineBatch();
   private partialTimer: NodeJS.Timeout | null = null;
   private runTimer: NodeJS.Timeout | null = null;
   /** Monotonic receive times of the open record's first and latest reads. */
@@ -254,6 +237,7 @@ export class Capture {
     this.receivedTs = null;
     this.receivedAt = at;
     this.splitter.push(chunk, this.sink);
+    this.batch.flush(this.observers);
     if (this.run.lines > 0) {
       this.runLastAt = at;
       this.runTimer ??= this.armRunTimer();
@@ -297,6 +281,7 @@ export class Capture {
     this.receivedTs = null;
     this.receivedAt = performance.now();
     this.splitter.flushPartial(this.sink);
+    this.batch.flush(this.observers);
   }
 
   private received(source: Buffer, start: number, end: number, offset: number, partial: boolean): void {
@@ -321,9 +306,8 @@ export class Capture {
       if (run.dt !== "") run.dt += DT_DIGITS[this.pendingUnits] ?? "0";
     }
     this.pendingUnits = 0;
-    const observers = this.observers;
-    for (let i = 0; i < observers.length; i += 1)
-      (observers[i] as LineObserver).line(seq, source, start, end, offset, this.receivedAt);
+    if (this.observers.length > 0)
+      this.batch.add(this.observers, seq, source, start, end, offset, this.receivedAt);
     if (this.listeners.size === 0) return;
     this.indexRun();
     // Decoded only while someone follows the lines (a sequence waiting for the kernel's answer).

@@ -59,8 +59,8 @@ export class PortWatch {
     const watch = new PortWatch(port, classifier, store, log);
     const silenceOn = config.silenceMs > 0;
     const observer: LineObserver = {
-      line: (seq, source, start, end, offset, at) => {
-        const changes = classifier.lineBytes(seq, source, start, end, offset, at);
+      lines: (seq, source, start, ends, count, offset, at) => {
+        const changes = classifier.linesBytes(seq, source, start, ends, count, offset, at);
         if (changes.length > 0) watch.apply(changes);
         // Output re-arms a silence that fired: the tick must run again.
         else if (watch.timer === null && silenceOn) watch.schedule();

@@ -280,6 +280,34 @@ export class Classifier {
     return changes;
   }
 
+  /**
+   * lineBytes() over the lines of one read, as the capture hands them over (capture/line-batch.ts):
+   * line i is source[i === 0 ? start : ends[i - 1], ends[i]) at capture offset
+   * `offset + (its first index - start)`. One call per read instead of one per line.
+   */
+  linesBytes(
+    seq: number,
+    source: Buffer,
+    start: number,
+    ends: Int32Array,
+    count: number,
+    offset: number,
+    at: number,
+  ): readonly Change[] {
+    let changes: Change[] | null = null;
+    let from = start;
+    for (let i = 0; i < count; i += 1) {
+      const to = ends[i] as number;
+      const c = this.lineBytes(seq + i, source, from, to, offset + from - start, at);
+      if (c.length > 0) {
+        changes ??= [];
+        for (const change of c) changes.push(change);
+      }
+      from = to;
+    }
+    return changes ?? NO_CHANGES;
+  }
+
   /** lineBytes() for a line that may start a read, change state or need decoding. */
   private lineBytesAll(
     seq: number,

@@ -300,6 +300,22 @@ describe("crash classifier on lines written from the kernel's format strings (no
     assert.ok(checked > 500, `${checked} lines checked`);
   });
 
+  it("a second timestamp at each place of the window after the kernel's own: found where the byte scan finds it", () => {
+    let later = 0;
+    for (let gap = 0; gap <= 12; gap += 1)
+      for (const second of ["[1.0] ", "[    2.000000] ", "[ T1] ", "[1.0"])
+        for (const message of ["Kernel panic - not syncing: x", "plain text"]) {
+          const line = `[    1.000000] ${"x".repeat(gap)}${second}${message}\n`;
+          const buf = Buffer.from(line, "latin1");
+          const scanned = scannedMessageStart(buf, 0, buf.length);
+          assert.equal(messageStart(buf, 0, buf.length), scanned, JSON.stringify(line));
+          if (scanned !== 15) later += 1;
+          const header = buf.toString("latin1", scanned).startsWith("Kernel panic");
+          if (header) assert.ok(mayMatter(buf, 0, buf.length, true), JSON.stringify(line));
+        }
+    assert.ok(later > 10, `${later} lines with a later timestamp`);
+  });
+
   it("the shortcut for the kernel's own timestamp finds the message where the byte scan does", () => {
     // Every transcript line, then lines around "[%5lu.%06lu] " with each byte of the first 40 changed
     // at random (seeded): widths, padding, glued prompts, a second timestamp, a caller id.
