@@ -9,13 +9,14 @@
  *                                   └──TCP telnet (SOL)──> ttyS0 chardev (server=on,wait=on)
  *
  * ttyS0's chardev waits for ipmi_sim: after a power cycle ipmi_sim reconnects SOL only every ~10 s, and
- * with wait=off QEMU would throw the boot output away meanwhile. `consolePort` adds ttyS1 (a second
- * kernel console, also waiting for its client) for a test that reads the console without SOL.
+ * with wait=off QEMU would throw the boot output away meanwhile. `consolePort` puts a tap in the SOL
+ * path (startTap) for a test that reads the guest's console without SOL.
  * Ports are picked free per run; every wait has a deadline; stop() kills ipmi_sim's process group
  * (QEMU included). Linux-only.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { type AddressInfo, type Server, type Socket, connect, createServer } from "node:net";
 import { chmod, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,7 +29,7 @@ export interface BmcOptions {
   readonly loadlib?: string;
   /** Extra kernel command line words. */
   readonly append?: readonly string[];
-  /** Add ttyS1 as a second kernel console on a telnet chardev that waits for a client. */
+  /** A tap in the SOL path: consoleTelnetPort then carries what ttyS0 says (input dropped). */
   readonly consolePort?: boolean;
 }
 
@@ -46,7 +47,7 @@ export interface Bmc {
   readonly password: string;
   /** The guest's ttyS0 chardev (ipmi_sim's SOL connects to it). */
   readonly solPort: number;
-  /** ttyS1's telnet chardev, with consolePort. */
+  /** The tap's port, with consolePort: ttyS0's output (QEMU's telnet negotiation included). */
   readonly consoleTelnetPort?: number;
   /** Everything the guest printed on ttyS0, appended across power cycles. */
   readonly logfile: string;
@@ -78,17 +79,14 @@ export function freeUdpPort(): Promise<number> {
 
 export async function startBmc(opts: BmcOptions = {}): Promise<Bmc> {
   const dir = await mkdtemp(join(tmpdir(), "sysrq-bridge-bmc-"));
-  const [lanPort, vmPort, solPort, consoleTelnetPort] = await Promise.all([
-    freeUdpPort(),
-    freeTcpPort(),
-    freeTcpPort(),
-    opts.consolePort === true ? freeTcpPort() : Promise.resolve(undefined),
-  ]);
+  const [lanPort, vmPort, solPort] = await Promise.all([freeUdpPort(), freeTcpPort(), freeTcpPort()]);
+  // With a tap, ipmi_sim's SOL connects to the tap, which connects on to ttyS0 and copies what it says.
+  const tap = opts.consolePort === true ? await startTap(solPort) : undefined;
   const logfile = join(dir, "console.log");
   const withGuest = opts.guest !== false;
   if (withGuest) {
     const image = await ensureGuestImage();
-    const append = ["console=ttyS0", ...(consoleTelnetPort ? ["console=ttyS1"] : []), "panic=-1"];
+    const append = ["console=ttyS0", "panic=-1"];
     const qemu = [
       process.env["SYSRQ_BRIDGE_QEMU"] ?? "qemu-system-x86_64",
       ...["-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none", "-nodefaults"],
@@ -100,13 +98,6 @@ export async function startBmc(opts: BmcOptions = {}): Promise<Bmc> {
       "-chardev",
       `socket,id=s0,host=127.0.0.1,port=${solPort},server=on,wait=on,telnet=on,logfile=${logfile},logappend=on`,
       ...["-serial", "chardev:s0"],
-      ...(consoleTelnetPort
-        ? [
-            "-chardev",
-            `socket,id=s1,host=127.0.0.1,port=${consoleTelnetPort},server=on,wait=on,telnet=on,nodelay=on`,
-            ...["-serial", "chardev:s1"],
-          ]
-        : []),
     ];
     // startcmd runs through sh; exec keeps QEMU's pid the one ipmi_sim kills at power off.
     const script = `#!/bin/sh\nexec ${qemu.map(shellQuote).join(" ")} >>${shellQuote(join(dir, "qemu.out"))} 2>&1\n`;
@@ -132,7 +123,7 @@ export async function startBmc(opts: BmcOptions = {}): Promise<Bmc> {
           "  startnow true",
           "  poweroff_wait 2",
           "  kill_wait 2",
-          `  sol "telnet:127.0.0.1:${solPort}" 115200`,
+          `  sol "telnet:127.0.0.1:${tap?.solPort ?? solPort}" 115200`,
         ]
       : []),
     ...(opts.loadlib ? [`  loadlib "${opts.loadlib}" ""`] : []),
@@ -162,10 +153,10 @@ export async function startBmc(opts: BmcOptions = {}): Promise<Bmc> {
   };
   sim.stdout?.on("data", keep);
   sim.stderr?.on("data", keep);
-  const bmc = new SimBmc(sim, dir, lanPort, solPort, logfile, consoleTelnetPort);
+  const bmc = new SimBmc(sim, dir, lanPort, solPort, logfile, tap);
   try {
     await bmc.lanReady(() => output);
-    if (withGuest && !consoleTelnetPort) await waitForFile(logfile, READY_MARKER, BOOT_MS);
+    if (withGuest) await waitForFile(logfile, READY_MARKER, BOOT_MS);
   } catch (err) {
     await bmc.stop();
     throw err;
@@ -190,9 +181,9 @@ class SimBmc implements Bmc {
     readonly lanPort: number,
     readonly solPort: number,
     readonly logfile: string,
-    consoleTelnetPort: number | undefined,
+    private readonly tap: Tap | undefined,
   ) {
-    if (consoleTelnetPort !== undefined) this.consoleTelnetPort = consoleTelnetPort;
+    if (tap !== undefined) this.consoleTelnetPort = tap.port;
     // -C 3: without it ipmitool first asks for the cipher suites, which ipmi_sim does not answer (10 s).
     this.ipmitoolArgs = [
       "-I",
@@ -278,7 +269,63 @@ class SimBmc implements Bmc {
       }
     }
     process.removeListener("exit", this.onProcessExit);
+    await this.tap?.close();
   }
+}
+
+interface Tap {
+  /** Where ipmi_sim's SOL connects. */
+  readonly solPort: number;
+  /** Where a reader (the daemon) connects: what the guest's ttyS0 says, across power cycles. */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP tee in the SOL path: each connection ipmi_sim makes is piped on to QEMU's ttyS0 chardev, and
+ * what ttyS0 says is copied to the tap's readers (their input is dropped). Linux has one 8250 console,
+ * so a second UART cannot carry the kernel's lines; this lets a test read them without SOL.
+ */
+async function startTap(ttyPort: number): Promise<Tap> {
+  const readers = new Set<Socket>();
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket): void => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+  };
+  const sol = createServer((bmcSide) => {
+    track(bmcSide);
+    const tty = connect(ttyPort, "127.0.0.1");
+    track(tty);
+    tty.on("data", (chunk: Buffer) => {
+      bmcSide.write(chunk);
+      for (const reader of readers) reader.write(chunk);
+    });
+    bmcSide.pipe(tty);
+    tty.once("close", () => bmcSide.destroy());
+    bmcSide.once("close", () => tty.destroy());
+  });
+  const tapServer = createServer((reader) => {
+    track(reader);
+    readers.add(reader);
+    reader.resume();
+    reader.once("close", () => readers.delete(reader));
+  });
+  const listen = (server: Server): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
+    });
+  const [solPort, port] = [await listen(sol), await listen(tapServer)];
+  return {
+    solPort,
+    port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all([sol, tapServer].map((s) => new Promise((r) => s.close(() => r(undefined)))));
+    },
+  };
 }
 
 function shellQuote(word: string): string {
