@@ -278,8 +278,6 @@ function resolveIpmi(ipmi: IpmiInput, at: string, baseDir: string): IpmiConfig {
   } catch (err) {
     throw configError((err as Error).message);
   }
-  // IPMI 2.0 passwords are at most 20 bytes; ipmitool refuses longer ones at every run.
-  if (Buffer.byteLength(password) > 20) throw configError(`${at}: the password is longer than 20 bytes`);
   return {
     kind: "ipmi",
     host: ipmi.host,
