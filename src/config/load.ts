@@ -20,6 +20,8 @@ import {
   type NmiConfig,
   type PowerConfig,
   type ProbeConfig,
+  DEFAULT_IPMI_PORT,
+  DEFAULT_IPMI_TIMEOUT_MS,
   DEFAULT_PDUDAEMON_DELAY_S,
   DEFAULT_PDUDAEMON_TIMEOUT_MS,
   DEFAULT_PDUDAEMON_URL,
@@ -27,6 +29,7 @@ import {
   DEFAULT_PROBE_PROMPT,
   type PortConfig,
   type QmpEndpointConfig,
+  type IpmiConfig,
   type RedfishConfig,
   type TransportConfig,
   DEFAULT_WATCH_QUIET_MS,
@@ -53,8 +56,8 @@ function keyPath(instancePath: string): string {
 /** The kinds of each discriminated key in schema.ts (spelled out here: the schema stays off the start path; a test keeps them in step). */
 export const KINDS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
   transport: ["tty", "telnet", "rfc2217"],
-  nmi: ["qmp", "redfish"],
-  power: ["qmp", "command", "pdudaemon", "redfish"],
+  nmi: ["qmp", "redfish", "ipmi"],
+  power: ["qmp", "command", "pdudaemon", "redfish", "ipmi"],
 };
 
 export function describeSchemaError(error: ErrorObject): string {
@@ -237,6 +240,8 @@ function resolvePower(power: NonNullable<PortInput["power"]>, at: string, baseDi
       };
     case "redfish":
       return resolveRedfish(power, at, baseDir);
+    case "ipmi":
+      return resolveIpmi(power, at, baseDir);
   }
 }
 
@@ -251,7 +256,39 @@ function resolveNmi(nmi: NonNullable<PortInput["nmi"]>, at: string, baseDir: str
       return nmi;
     case "redfish":
       return resolveRedfish(nmi, at, baseDir);
+    case "ipmi":
+      return resolveIpmi(nmi, at, baseDir);
   }
+}
+
+type IpmiInput = Extract<NonNullable<PortInput["nmi"]>, { kind: "ipmi" }>;
+
+function resolveIpmi(ipmi: IpmiInput, at: string, baseDir: string): IpmiConfig {
+  if ((ipmi.passwordEnv === undefined) === (ipmi.passwordFile === undefined)) {
+    throw configError(`${at}: give either passwordEnv or passwordFile (never the password itself)`);
+  }
+  let password: string;
+  try {
+    password = readSecret(
+      ipmi.passwordEnv !== undefined
+        ? { env: ipmi.passwordEnv }
+        : { file: path.resolve(baseDir, ipmi.passwordFile ?? "") },
+      `${at}.${ipmi.passwordEnv !== undefined ? "passwordEnv" : "passwordFile"}`,
+    );
+  } catch (err) {
+    throw configError((err as Error).message);
+  }
+  return {
+    kind: "ipmi",
+    host: ipmi.host,
+    port: ipmi.port ?? DEFAULT_IPMI_PORT,
+    username: ipmi.username,
+    password,
+    interface: ipmi.interface ?? "lanplus",
+    ...(ipmi.cipherSuite === undefined ? {} : { cipherSuite: ipmi.cipherSuite }),
+    timeoutMs: ipmi.timeoutMs ?? DEFAULT_IPMI_TIMEOUT_MS,
+    ipmitool: process.env["SYSRQ_BRIDGE_IPMITOOL"] ?? "ipmitool",
+  };
 }
 
 type RedfishInput = Extract<NonNullable<PortInput["nmi"]>, { kind: "redfish" }>;

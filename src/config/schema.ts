@@ -125,11 +125,31 @@ export const RedfishSchema = Type.Object(
   strict,
 );
 
-export const NmiSchema = Type.Unsafe<Static<typeof QmpNmiSchema> | Static<typeof RedfishSchema>>({
+/** A BMC over IPMI (ipmitool): the same block for `nmi` (chassis power diag) and `power`. */
+export const IpmiSchema = Type.Object(
+  {
+    kind: Type.Literal("ipmi"),
+    host: Type.String({ minLength: 1, maxLength: 253 }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "default 623" })),
+    username: Type.String({ minLength: 1, maxLength: 16 }),
+    passwordEnv: Type.Optional(Type.String({ minLength: 1 })),
+    passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+    interface: Type.Optional(Type.Literal("lanplus", { description: "the only one for now" })),
+    cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17, description: "ipmitool -C" })),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 600_000, description: "each ipmitool run; default 20000" }),
+    ),
+  },
+  strict,
+);
+
+export const NmiSchema = Type.Unsafe<
+  Static<typeof QmpNmiSchema> | Static<typeof RedfishSchema> | Static<typeof IpmiSchema>
+>({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [QmpNmiSchema, RedfishSchema] as TSchema[],
+  oneOf: [QmpNmiSchema, RedfishSchema, IpmiSchema] as TSchema[],
 });
 
 export const QmpPowerSchema = Type.Object({ kind: Type.Literal("qmp") }, strict);
@@ -181,11 +201,12 @@ export const PowerSchema = Type.Unsafe<
   | Static<typeof CommandPowerSchema>
   | Static<typeof PduDaemonPowerSchema>
   | Static<typeof RedfishSchema>
+  | Static<typeof IpmiSchema>
 >({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [QmpPowerSchema, CommandPowerSchema, PduDaemonPowerSchema, RedfishSchema] as TSchema[],
+  oneOf: [QmpPowerSchema, CommandPowerSchema, PduDaemonPowerSchema, RedfishSchema, IpmiSchema] as TSchema[],
 });
 
 export const ProbeSchema = Type.Object(

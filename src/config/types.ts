@@ -56,8 +56,23 @@ export interface RedfishConfig {
   readonly insecure: boolean;
 }
 
+/** A BMC over IPMI, driven through ipmitool (control/ipmitool.ts), for NMI and power; the password read from env or file. */
+export interface IpmiConfig {
+  readonly kind: "ipmi";
+  readonly host: string;
+  readonly port: number;
+  readonly username: string;
+  readonly password: string;
+  readonly interface: "lanplus";
+  readonly cipherSuite?: number;
+  /** Each ipmitool run's deadline. */
+  readonly timeoutMs: number;
+  /** The program (tests point it elsewhere; the config has no key for it). */
+  readonly ipmitool: string;
+}
+
 /** How NMIs reach this port's target; absent when none is configured. */
-export type NmiConfig = { readonly kind: "qmp" } | RedfishConfig;
+export type NmiConfig = { readonly kind: "qmp" } | RedfishConfig | IpmiConfig;
 
 /** Power through a program per action (argv, no shell), each run bounded by timeoutMs. */
 export interface CommandPowerConfig {
@@ -85,7 +100,7 @@ export interface PduDaemonPowerConfig {
 
 /** How this port's target is powered (control/power-*.ts); absent when it cannot be. */
 export type PowerConfig =
-  { readonly kind: "qmp" } | CommandPowerConfig | PduDaemonPowerConfig | RedfishConfig;
+  { readonly kind: "qmp" } | CommandPowerConfig | PduDaemonPowerConfig | RedfishConfig | IpmiConfig;
 
 /** What POST /ports/:id/probe may do besides BREAK + h. */
 export interface ProbeConfig {
@@ -100,6 +115,8 @@ export const DEFAULT_POWER_COMMAND_TIMEOUT_MS = 30_000;
 export const DEFAULT_PDUDAEMON_URL = "http://127.0.0.1:16421";
 export const DEFAULT_PDUDAEMON_DELAY_S = 5;
 export const DEFAULT_PDUDAEMON_TIMEOUT_MS = 30_000;
+export const DEFAULT_IPMI_PORT = 623;
+export const DEFAULT_IPMI_TIMEOUT_MS = 20_000;
 
 export interface PortConfig {
   readonly id: string;

@@ -1,10 +1,11 @@
-/** Picks how a port delivers an NMI: QMP inject-nmi or a Redfish BMC, as its config says. */
+/** Picks how a port delivers an NMI: QMP inject-nmi, a Redfish BMC or an IPMI BMC's `chassis power diag`, as its config says. */
 import type { PortConfig } from "../config/types.js";
+import { describeBmc, runIpmitool } from "./ipmitool.js";
 import type { QmpClient } from "./qmp.js";
 import type { RedfishClient } from "./redfish.js";
 
 export interface NmiMethod {
-  readonly method: "qmp" | "redfish";
+  readonly method: "qmp" | "redfish" | "ipmi";
   /** For capabilities and messages: where the NMI goes. */
   readonly where: string;
   readonly inject: () => Promise<void>;
@@ -27,6 +28,14 @@ export function nmiMethodFor(
       method: "redfish",
       where: `Redfish ComputerSystem.Reset (Nmi) at ${redfish.describe()}`,
       inject: () => redfish.injectNmi(),
+    };
+  }
+  if (config.nmi?.kind === "ipmi") {
+    const bmc = config.nmi;
+    return {
+      method: "ipmi",
+      where: `IPMI chassis power diag at ${describeBmc(bmc)}`,
+      inject: () => runIpmitool(bmc, ["chassis", "power", "diag"]).then(() => undefined),
     };
   }
   return null;

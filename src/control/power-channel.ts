@@ -1,12 +1,12 @@
 /**
- * The contract of a power channel (QMP, a command, pdudaemon, a Redfish BMC): it asks for an action and says what it did.
+ * The contract of a power channel (QMP, a command, pdudaemon, a Redfish or IPMI BMC): it asks for an action and says what it did.
  * Whether the target really came back is not its business: the caller reads that from the console.
  */
 export type PowerAction = "on" | "off" | "cycle" | "reset";
 
 export const POWER_ACTIONS: readonly PowerAction[] = ["on", "off", "cycle", "reset"];
 
-export type PowerChannelKind = "qmp" | "command" | "pdudaemon" | "redfish";
+export type PowerChannelKind = "qmp" | "command" | "pdudaemon" | "redfish" | "ipmi";
 
 /** What a channel did: the steps it took, each with what came back (bounded), for the evidence. */
 export interface PowerOutcome {
@@ -15,7 +15,7 @@ export interface PowerOutcome {
   readonly status?: string;
   /** pdudaemon: what its listener answered (the first REPLY_LIMIT bytes). */
   readonly reply?: string;
-  /** A command: its exit status and its output (at most COMMAND_OUTPUT_LIMIT bytes of each stream). */
+  /** A command, ipmitool: its exit status and its output (at most COMMAND_OUTPUT_LIMIT bytes of each stream). */
   readonly exitCode?: number;
   readonly stdout?: string;
   readonly stderr?: string;
@@ -43,7 +43,8 @@ export interface PowerChannel {
 
 /**
  * The channel refused or failed; `outcome` holds what it did before that (a command's output).
- * `unsupported`: the far end does not offer the action (a BMC's ResetType list); nothing was sent.
+ * `unsupported`: the far end does not offer the action (a BMC's ResetType list: nothing was sent; an IPMI
+ * completion code such as 0xCC: the BMC refused it).
  */
 export class PowerChannelError extends Error {
   readonly unsupported: boolean;

@@ -38,7 +38,7 @@ export type LineInfo = (SerialLine | SerialSettings) & {
 
 export interface NmiCapability {
   readonly available: boolean;
-  readonly method?: "qmp" | "redfish";
+  readonly method?: "qmp" | "redfish" | "ipmi";
   readonly reason?: string;
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { PortConfig } from "../config/types.js";
 import { KEYBOARD_KEYS } from "../control/keyboard.js";
 import type { QmpClient } from "../control/qmp.js";
+import { IpmiError } from "../control/ipmitool.js";
 import { RedfishError, type RedfishClient } from "../control/redfish.js";
 import { BridgeError } from "../errors.js";
 import { runNmi, type NmiResult } from "../nmi/run.js";
@@ -346,7 +347,8 @@ export class Port {
       throw new BridgeError(
         "NMI_UNSUPPORTED",
         `port ${this.id} has no NMI method: add \`qmp: { path: /run/${this.id}-qmp.sock }\` and \`nmi: { kind: qmp }\` ` +
-          "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } for a BMC",
+          "to the port (QEMU: -qmp unix:PATH,server=on,wait=off), or nmi: { kind: redfish, url, username, passwordEnv } " +
+          "or nmi: { kind: ipmi, host, username, passwordEnv } for a BMC",
       );
     }
     const support = this.nmiSupport;
@@ -368,7 +370,7 @@ export class Port {
               },
             );
           }
-          if (err instanceof RedfishError && err.kind === "unsupported") {
+          if ((err instanceof RedfishError || err instanceof IpmiError) && err.kind === "unsupported") {
             throw new BridgeError("NMI_UNSUPPORTED", err.message, { cause: err });
           }
           throw new BridgeError("NMI_FAILED", `${method.method} NMI failed: ${(err as Error).message}`, {

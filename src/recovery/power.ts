@@ -54,8 +54,8 @@ export async function runPower(
     throw new BridgeError(
       "POWER_UNSUPPORTED",
       `port ${port.id} has no power channel: add \`power: { kind: qmp }\` (with a qmp block), ` +
-        "`power: { kind: command, cycle: [ipmitool, ...] }`, `power: { kind: pdudaemon, hostname, outlet }` " +
-        "or `power: { kind: redfish, url, username, passwordEnv }` to the port",
+        "`power: { kind: command, cycle: [ipmitool, ...] }`, `power: { kind: pdudaemon, hostname, outlet }`, " +
+        "`power: { kind: redfish, url, username, passwordEnv }` or `power: { kind: ipmi, host, username, passwordEnv }` to the port",
     );
   }
   if (!channel.actions.includes(action)) {
@@ -134,6 +134,7 @@ function offShortfall(kind: PowerChannelKind, outcome: PowerOutcome): string | u
         : `the BMC reports PowerState ${outcome.status ?? "unknown"}, not Off`;
     case "command":
     case "pdudaemon":
+    case "ipmi":
       return undefined;
   }
 }

@@ -6,7 +6,8 @@
  * guest boots a real Linux kernel and busybox under QEMU with its ttyS0 on a telnet chardev, from an
  * image build-guest.sh builds and caches outside the repository; guest-stream is a known byte stream
  * that guest prints; capture-fixtures.ts (run by hand) records the guest's console answers into
- * test/fixtures/console/. Nothing here asserts: test helpers and assertions live in test/helpers.
+ * test/fixtures/console/; ipmi-sim puts OpenIPMI's ipmi_sim (a real BMC: lanplus, SOL, power, NMI
+ * through ipmi-nmi-module/) in front of that guest. Nothing here asserts: test helpers and assertions live in test/helpers.
  */
 export { FakeKernel, FakeKernelTransport, type WireOp } from "./fake-kernel.js";
 export { startKernelPeer, type KernelPeer } from "./kernel-peer.js";
@@ -29,3 +30,12 @@ export {
   expectedStream,
   streamCommand,
 } from "./guest-stream.js";
+export {
+  BMC_USER,
+  freeUdpPort,
+  startBmc,
+  type Bmc,
+  type BmcOptions,
+  type IpmitoolResult,
+} from "./ipmi-sim.js";
+export { ensureNmiModule } from "./ipmi-nmi-module.js";

@@ -12,7 +12,7 @@ export const nmiRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: "Inject an NMI",
         description:
-          "Admin only. Injects an NMI through the port's control channel (QMP, Redfish) and reports the kernel's " +
+          "Admin only. Injects an NMI through the port's control channel (QMP, Redfish, IPMI) and reports the kernel's " +
           "verdict from its console: acknowledged, panic or no-response. A body is optional.",
         tags: ["sysrq"],
         params: PortParams,

@@ -13,7 +13,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: "Power the target on, off, or cycle / reset it",
         description:
-          "Admin only. Runs the action through the port's power channel (QMP, a command, pdudaemon or Redfish) and " +
+          "Admin only. Runs the action through the port's power channel (QMP, a command, pdudaemon, Redfish or IPMI) and " +
           "answers when the " +
           "verdict is known: done for on / cycle / reset means a boot banner (Linux version, SeaBIOS, U-Boot) came " +
           "on the console afterwards; off is done when QEMU reports the VM paused, the BMC reports PowerState Off, " +

@@ -93,7 +93,7 @@ export const PortInfoSchema = Type.Object({
     }),
     power: Type.Object({
       available: Type.Boolean(),
-      method: Type.Optional(Type.String({ description: "qmp, command, pdudaemon or redfish" })),
+      method: Type.Optional(Type.String({ description: "qmp, command, pdudaemon, redfish or ipmi" })),
       actions: Type.Optional(Type.Array(Type.String(), { description: "the actions POST /power takes" })),
       reason: Type.Optional(Type.String()),
     }),

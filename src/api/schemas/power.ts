@@ -29,6 +29,7 @@ export const PowerEvidenceSchema = Type.Object(
       Type.Literal("command"),
       Type.Literal("pdudaemon"),
       Type.Literal("redfish"),
+      Type.Literal("ipmi"),
     ]),
     steps: Type.Array(Type.String(), {
       description: "the QMP commands sent, the argv run, or the HTTP requests made",
@@ -40,7 +41,7 @@ export const PowerEvidenceSchema = Type.Object(
     ),
     reply: Type.Optional(Type.String({ description: "pdudaemon: its answer (the first 4 KiB)" })),
     exitCode: Type.Optional(Type.Integer()),
-    stdout: Type.Optional(Type.String({ description: "a command's output (the first 8 KiB)" })),
+    stdout: Type.Optional(Type.String({ description: "a command's or ipmitool's output (the first 8 KiB)" })),
     stderr: Type.Optional(Type.String()),
     banner: Nullable(Type.String({ description: "the boot banner that settled on / cycle / reset" })),
     bannerMs: Type.Optional(Type.Number()),

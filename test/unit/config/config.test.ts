@@ -56,8 +56,8 @@ describe("config", () => {
       "ports.0.transport.kind: must be one of tty, telnet, rfc2217",
     );
     assert.equal(
-      errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, nmi: { kind: "ipmi" } }] }),
-      "ports.0.nmi.kind: must be one of qmp, redfish",
+      errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, nmi: { kind: "snmp" } }] }),
+      "ports.0.nmi.kind: must be one of qmp, redfish, ipmi",
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, break: { kind: "qmp" } }] }),

@@ -45,7 +45,7 @@ describe("power and probe config", () => {
     assert.match(errorOf({ power: { kind: "command", on: [] } }), /^ports\.0\.power/);
     assert.equal(
       errorOf({ power: { kind: "pdu" } }),
-      "ports.0.power.kind: must be one of qmp, command, pdudaemon, redfish",
+      "ports.0.power.kind: must be one of qmp, command, pdudaemon, redfish, ipmi",
     );
     assert.match(errorOf({ power: { kind: "command", on: ["x"], shell: "rm -rf" } }), /unknown key/);
     assert.match(errorOf({ probe: { userspace: "yes" } }), /^ports\.0\.probe\.userspace/);
@@ -99,6 +99,37 @@ describe("power and probe config", () => {
       assert.match(errorOf({ power: { ...redfish, url: "http://bmc7.lab/x" } }), /^ports\.0\.power\.url/);
     } finally {
       delete process.env["SYSRQ_TEST_POWER_BMC"];
+    }
+  });
+
+  it("resolves an ipmi block for power and nmi alike: defaults, password from env or file, never inline", () => {
+    process.env["SYSRQ_TEST_IPMI_BMC"] = "bmc-pw";
+    try {
+      const ipmi = { kind: "ipmi", host: "bmc7.lab", username: "ops", passwordEnv: "SYSRQ_TEST_IPMI_BMC" };
+      const resolved = {
+        kind: "ipmi",
+        host: "bmc7.lab",
+        port: 623,
+        username: "ops",
+        password: "bmc-pw",
+        interface: "lanplus",
+        timeoutMs: 20_000,
+        ipmitool: "ipmitool",
+      };
+      assert.deepEqual(portOf({ power: ipmi }).power, resolved);
+      assert.deepEqual(portOf({ nmi: { ...ipmi, port: 6230, cipherSuite: 17 } }).nmi, {
+        ...resolved,
+        port: 6230,
+        cipherSuite: 17,
+      });
+      assert.match(
+        errorOf({ power: { ...ipmi, passwordEnv: undefined } }),
+        /^ports\.0\.power: give either passwordEnv or passwordFile/,
+      );
+      assert.match(errorOf({ nmi: { ...ipmi, password: "pw" } }), /unknown key/);
+      assert.match(errorOf({ power: { ...ipmi, interface: "lan" } }), /^ports\.0\.power\.interface/);
+    } finally {
+      delete process.env["SYSRQ_TEST_IPMI_BMC"];
     }
   });
 
