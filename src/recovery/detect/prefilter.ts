@@ -79,6 +79,9 @@ const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const SPACE = 0x20;
 const DOT = 0x2e;
+const DASH = 0x2d;
+const LF = 0x0a;
+const CR = 0x0d;
 const isDigit = (b: number | undefined): boolean => b !== undefined && b >= 0x30 && b <= 0x39;
 
 /** Index just past the last printk timestamp ("[   12.345678] ", "[ T12]" after it) near the start, or -1. */
@@ -249,4 +252,16 @@ function hasOomKiller(buf: Buffer, at: number, end: number): boolean {
     if (k < 0) return true;
   }
   return false;
+}
+
+/**
+ * The line ends like `end trace 0123abcd ]---` (REPORT_END's unanchored form), CR and LF aside: a
+ * report's end line the prefilter (which looks only at the message's start) would not pass.
+ */
+export function endsLikeTrace(buf: Buffer, start: number, end: number): boolean {
+  let i = end - 1;
+  while (i >= start && (buf[i] === LF || buf[i] === CR)) i -= 1;
+  return (
+    i - 3 >= start && buf[i] === DASH && buf[i - 1] === DASH && buf[i - 2] === DASH && buf[i - 3] === RBRACKET
+  );
 }

@@ -382,6 +382,11 @@ describe("crash classifier on lines written from the kernel's format strings (no
     assert.ok(incident);
     assert.deepEqual(incident.kinds, ["warning"]);
     assert.match(incident.report[0] ?? "", /cut here/);
+    assert.match(
+      incident.report[1] ?? "",
+      /\] WARNING: CPU: 0 PID: 1 /,
+      "the header line follows its cut line",
+    );
     assert.match(incident.report.at(-1) ?? "", /end trace/);
   });
 
