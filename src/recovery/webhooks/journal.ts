@@ -4,11 +4,14 @@
  *
  *   <created ms, 15 digits>-<seq, 6 digits>-<delivery uuid>.json   the exact body bytes
  *
- * Written (temp file, fsync, rename, fsync of the folder) before the first attempt, removed once
- * delivered or dropped. Names sort in creation order, which is delivery order after a restart.
+ * Written synchronously as the event is published, so once anyone can see the event (GET /incidents
+ * answers after it) the file is in the page cache and a SIGKILL cannot lose it; then fsync'd (file and
+ * folder) before the first attempt, against a power loss (a file torn by one is dropped at start,
+ * logged). Removed once delivered or dropped. Names sort in creation order: the order after a restart.
  */
 import { createHash } from "node:crypto";
-import { mkdir, open, readFile, readdir, rename, unlink } from "node:fs/promises";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
+import { mkdir, open, readFile, readdir, unlink } from "node:fs/promises";
 import path from "node:path";
 
 const FILE = /^(\d{15})-\d{6}-([0-9a-f-]{36})\.json$/;
@@ -45,11 +48,6 @@ export class Journal {
     const damaged: JournalDamage[] = [];
     for (const name of (await readdir(dir)).sort()) {
       const file = path.join(dir, name);
-      if (name.startsWith(".tmp-")) {
-        // A write the last run did not finish: its delivery was never attempted either.
-        await unlink(file).catch(() => undefined);
-        continue;
-      }
       const match = FILE.exec(name);
       if (!match) continue;
       try {
@@ -72,22 +70,30 @@ export class Journal {
     return path.join(this.dir, name);
   }
 
-  /** Durable once this resolves: file and folder entry fsync'd. Rejects when the disk refuses. */
-  async write(file: string, body: Buffer): Promise<void> {
-    const temp = path.join(this.dir, `.tmp-${path.basename(file)}`);
-    const handle = await open(temp, "w", 0o600);
+  /** The file, written now (page cache: safe from a SIGKILL once this returns); throws when the disk refuses. */
+  writeNow(file: string, body: Buffer): void {
+    const fd = openSync(file, "wx", 0o600);
     try {
-      await handle.writeFile(body);
-      await handle.sync();
+      let offset = 0;
+      while (offset < body.length) offset += writeSync(fd, body, offset);
+    } catch (err) {
+      // A torn file would only be dropped as unreadable at the next start.
+      rmSync(file, { force: true });
+      throw err;
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await rename(temp, file);
-    const folder = await open(this.dir, "r");
-    try {
-      await folder.sync();
-    } finally {
-      await folder.close();
+  }
+
+  /** The file and its folder entry on disk (power loss); rejects when the disk refuses. */
+  async sync(file: string): Promise<void> {
+    for (const target of [file, this.dir]) {
+      const handle = await open(target, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
     }
   }
 

@@ -144,20 +144,33 @@ export class WebhookQueue {
     this.agent.destroy();
   }
 
-  private async store(file: string, body: Buffer, id: string): Promise<boolean> {
-    if (this.journal === null) return false;
-    try {
-      await this.journal.write(file, body);
-      return true;
-    } catch (err) {
-      // Delivered all the same, from memory; only a restart before it succeeds would lose it.
+  /** Written now, fsync'd before the first attempt; false: in memory only (logged, counted). */
+  private store(file: string, body: Buffer, id: string): Promise<boolean> {
+    if (this.journal === null) return Promise.resolve(false);
+    const failed = (err: unknown, what: string): boolean => {
       this.o.observer.journalError(this.hook.name);
-      this.o.log.error(
-        { err, webhook: this.hook.name, delivery: id },
-        "webhook: could not persist a delivery; it is tried from memory and is lost if the daemon stops first",
-      );
+      this.o.log.error({ err, webhook: this.hook.name, delivery: id }, what);
       return false;
+    };
+    try {
+      this.journal.writeNow(file, body);
+    } catch (err) {
+      // Delivered all the same, from memory; only a stop before it succeeds would lose it.
+      return Promise.resolve(
+        failed(
+          err,
+          "webhook: could not persist a delivery; it is tried from memory and is lost if the daemon stops first",
+        ),
+      );
     }
+    return this.journal.sync(file).then(
+      () => true,
+      (err: unknown) => {
+        // The file is there (a crash keeps it); only a power loss could take it.
+        failed(err, "webhook: could not fsync a delivery's file; a power loss may lose it");
+        return true;
+      },
+    );
   }
 
   private trimToCap(): void {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { mkdtemp, readdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -280,6 +280,23 @@ describe("webhooks", () => {
     assert.equal(e.audits[0]?.["reason"], "expired", "audited as expired");
     assert.equal(e.audits[0]?.["lastError"], "HTTP 503", "with the last answer");
     assert.ok(!JSON.stringify(e.audits).includes(SECRET), "no secret in the audit");
+  });
+
+  it("a journal folder that cannot be made: logged and counted, deliveries still go out (from memory)", async () => {
+    const r = await receiver((_req, res) => res.writeHead(200).end());
+    cleanups.push(() => stop(r.server));
+    const captureDir = await mkdtemp(path.join(os.tmpdir(), "webhooks-"));
+    await mkdir(path.join(captureDir, "webhooks"), { recursive: true });
+    await writeFile(journalDir(captureDir, r.url), "a file where the folder should be");
+    const e = await engine([hook(r.url)], captureDir);
+    cleanups.push(() => e.hooks.close());
+    assert.equal(e.counts.journalErrors, 1, "counted");
+    assert.ok(
+      e.logs.some((l) => l.includes("cannot open its journal folder")),
+      "logged",
+    );
+    e.emit(event(1));
+    await waitUntil(() => e.counts.results.delivered === 1, 5000, "delivered from memory");
   });
 
   it("events filters by type", async () => {
