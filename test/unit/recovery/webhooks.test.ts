@@ -299,6 +299,38 @@ describe("webhooks", () => {
     await waitUntil(() => e.counts.results.delivered === 1, 5000, "delivered from memory");
   });
 
+  it("a reload keeps a URL's queue (its next attempt signed with the new secret), starts a new one and stops a removed one", async () => {
+    let fail = true;
+    const r = await receiver((_req, res) => res.writeHead(fail ? 500 : 200).end());
+    const other = await receiver((_req, res) => res.writeHead(200).end());
+    cleanups.push(
+      () => stop(r.server),
+      () => stop(other.server),
+    );
+    const e = await engine([hook(r.url)]);
+    cleanups.push(() => e.hooks.close());
+    e.emit(event(1));
+    await waitUntil(() => r.got.length === 1, 5000, "a first failed attempt");
+    const NEW_SECRET = "a-new-secret-after-reload-0123";
+    await e.hooks.configure([
+      hook(r.url, { secret: new SecretValue(NEW_SECRET) }),
+      hook(other.url, { name: "other" }),
+    ]);
+    fail = false;
+    e.emit(event(2));
+    await waitUntil(() => e.counts.results.delivered === 3, 5000, "both webhooks delivered");
+    const last = r.got.at(-2)!;
+    assert.equal(last.delivery, r.got[0]!.delivery, "the waiting delivery was kept");
+    assert.equal(
+      last.signature,
+      `sha256=${createHmac("sha256", NEW_SECRET).update(last.body).digest("hex")}`,
+      "signed with the new secret",
+    );
+    assert.deepEqual([...e.hooks.pending().keys()].sort(), ["other", "test"], "two queues");
+    await e.hooks.configure([hook(other.url, { name: "other" })]);
+    assert.deepEqual([...e.hooks.pending().keys()], ["other"], "the removed one stopped");
+  });
+
   it("events filters by type", async () => {
     const r = await receiver((_req, res) => res.writeHead(200).end());
     cleanups.push(() => stop(r.server));
