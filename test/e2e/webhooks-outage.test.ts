@@ -236,6 +236,22 @@ describe(
       assert.deepEqual(order, [...new Set(order)], `no event delivered twice here (${order.join(", ")})`);
       assert.deepEqual(order.slice(0, wanted.length), wanted, "in event order across the restart");
 
+      const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      assert.match(
+        metrics,
+        /sysrq_bridge_webhook_deliveries_total\{webhook="[^"]+",result="delivered"\} [1-9]/,
+        "delivered counted",
+      );
+      assert.match(
+        metrics,
+        /sysrq_bridge_webhook_pending\{webhook="[^"]+"\} 0/,
+        "nothing pending at the end",
+      );
+      assert.match(
+        metrics,
+        /sysrq_bridge_webhook_delivery_seconds_count\{webhook="[^"]+"\} [1-9]/,
+        "latency observed",
+      );
       daemon.child.kill("SIGTERM");
       await daemon.exited;
       logs.push(daemon.output().stdout, daemon.output().stderr);
