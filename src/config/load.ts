@@ -43,6 +43,7 @@ import {
   type RecoverStep,
 } from "./types.js";
 import { validateConfig } from "./validator.js";
+import { resolveWebhooks } from "./webhooks.js";
 
 export function configError(message: string): BridgeError {
   return new BridgeError("CONFIG_INVALID", message);
@@ -103,6 +104,7 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
     logLevel: input.log?.level ?? "info",
     retainLines: input.retainLines ?? 10_000,
     ports: input.ports.map((port, index) => resolvePort(port, index, baseDir, auth, lockDir)),
+    webhooks: resolveWebhooks(input.webhooks, baseDir),
   };
 }
 

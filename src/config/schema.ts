@@ -3,7 +3,7 @@
  * Unknown keys are errors. Defaults are applied in load.ts, explicitly typed, not by the validator.
  */
 import Type, { type Static, type TSchema } from "typebox";
-import { WATCH_KINDS } from "./types.js";
+import { WATCH_KINDS, WEBHOOK_EVENTS } from "./types.js";
 
 export const PORT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$";
 
@@ -451,6 +451,55 @@ export const RateLimitSchema = Type.Object(
   strict,
 );
 
+export const WebhookSchema = Type.Object(
+  {
+    url: Type.String({ pattern: "^https?://", maxLength: 2048, description: "http or https; POSTed to" }),
+    name: Type.Optional(
+      Type.String({
+        pattern: PORT_ID_PATTERN,
+        description: "metrics label and log field; default the URL's host",
+      }),
+    ),
+    secretEnv: Type.Optional(
+      Type.String({
+        pattern: "^[A-Za-z_][A-Za-z0-9_]*$",
+        description: "environment variable with the HMAC key",
+      }),
+    ),
+    secretFile: Type.Optional(Type.String({ minLength: 1, description: "file holding the HMAC key" })),
+    events: Type.Optional(
+      Type.Array(Type.Union(WEBHOOK_EVENTS.map((name) => Type.Literal(name))), {
+        minItems: 1,
+        uniqueItems: true,
+        description: "event types to send (GET /events' names); default all",
+      }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 100, maximum: 120_000, description: "one request's deadline; default 5000" }),
+    ),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          initialMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+          maxMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 86_400_000 })),
+          forMs: Type.Optional(
+            Type.Integer({
+              minimum: 1000,
+              maximum: 30 * 86_400_000,
+              description: "give up after; default 24 h",
+            }),
+          ),
+        },
+        strict,
+      ),
+    ),
+    maxPending: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 100_000, description: "deliveries kept waiting; default 1000" }),
+    ),
+  },
+  strict,
+);
+
 export const ConfigSchema = Type.Object(
   {
     listen: Type.Optional(
@@ -515,6 +564,7 @@ export const ConfigSchema = Type.Object(
       }),
     ),
     ports: Type.Array(PortSchema, { minItems: 1 }),
+    webhooks: Type.Optional(Type.Array(WebhookSchema, { maxItems: 32 })),
   },
   strict,
 );

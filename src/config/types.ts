@@ -284,7 +284,59 @@ export interface BridgeConfig {
   readonly logLevel: string;
   readonly retainLines: number;
   readonly ports: readonly PortConfig[];
+  /** Where live events are POSTed (recovery/webhooks); empty: none. */
+  readonly webhooks: readonly WebhookConfig[];
 }
+
+/** The event types a webhook may take, as GET /events names them (recovery/events.ts). */
+export const WEBHOOK_EVENTS = [
+  "incident.opened",
+  "incident.updated",
+  "incident.closed",
+  "port.state",
+  "port.health",
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+
+export interface WebhookConfig {
+  /** Metrics label and log field: never the URL (its path or query may be a secret too). */
+  readonly name: string;
+  readonly url: string;
+  /** The HMAC key, read from secretEnv or secretFile at load; never logged or serialised. */
+  readonly secret: SecretValue;
+  /** null: every type. */
+  readonly events: readonly WebhookEvent[] | null;
+  /** One request's deadline, connect to the end of the answer. */
+  readonly timeoutMs: number;
+  /** Backoff from initialMs doubling to maxMs (plus jitter); a delivery is dropped forMs after its event. */
+  readonly retry: { readonly initialMs: number; readonly maxMs: number; readonly forMs: number };
+  /** Deliveries waiting at most; past it the oldest is dropped (logged, counted, audited). */
+  readonly maxPending: number;
+}
+
+/** A secret that prints, logs and serialises as `[secret]`; `reveal()` is its one reader. */
+export class SecretValue {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toJSON(): string {
+    return "[secret]";
+  }
+  toString(): string {
+    return "[secret]";
+  }
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return "[secret]";
+  }
+}
+
+export const DEFAULT_WEBHOOK_TIMEOUT_MS = 5_000;
+export const DEFAULT_WEBHOOK_RETRY = { initialMs: 1_000, maxMs: 60_000, forMs: 86_400_000 } as const;
+export const DEFAULT_WEBHOOK_MAX_PENDING = 1_000;
 
 /** Rotation of each port's raw capture: segments of rotateBytes, at most maxTotalBytes kept. */
 export interface CaptureConfig {

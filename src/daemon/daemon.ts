@@ -20,6 +20,7 @@ import type { EventLimits } from "../recovery/events.js";
 import { IncidentStore } from "../recovery/incidents.js";
 import { Recoveries } from "../recovery/recoveries.js";
 import { PortWatch, followRotation } from "../recovery/watch.js";
+import { Webhooks } from "../recovery/webhooks/webhooks.js";
 import { loadTransportFactory, type TransportFactory } from "../transports/create.js";
 
 export interface Daemon {
@@ -124,6 +125,16 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       ...(options.events === undefined ? {} : { events: options.events }),
     });
     undo.push(() => app.close());
+    // Before the ports start, so no event of theirs is missed; stored deliveries queue first.
+    const webhooks = await Webhooks.start(config.webhooks, {
+      captureDir: config.captureDir,
+      log: logger.child({ component: "webhooks" }),
+      audit,
+      observer: app.metrics.webhooks,
+      subscribe: (listener) => app.events.onEvent(listener),
+    });
+    app.metrics.webhooks.pendingSource = () => webhooks.pending();
+    undo.push(() => webhooks.close());
     const http = new HttpConnections(
       app.server,
       limits.gate("http", logger.child({ component: "http" }), refuseHttp(config.listen.tls !== undefined)),
@@ -164,6 +175,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       recovery.syncProbes();
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
+      await webhooks.configure(next.webhooks);
       // pino children made without a level of their own (every one here) read the root's.
       logger.level = next.logLevel;
       for (const port of ports.list()) port.capture.lines.resize(next.retainLines);
@@ -224,6 +236,8 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
         closing ??= (async () => {
           // Stop taking requests; in-flight sequences finish (bounded), then the wire and the captures close.
           const serverClosed = app.close();
+          // Waiting deliveries stay on disk; a receiver that never answers cannot hold the exit.
+          await webhooks.close();
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
           await recovery.close();

@@ -95,6 +95,7 @@ export class EventHub {
   private readonly run = Date.now().toString(36);
   private seq = 0;
   private readonly streams = new Set<EventStream>();
+  private readonly listeners = new Set<(event: BridgeEvent) => void>();
   private readonly perKey = new Map<string, number>();
   private readonly seen = new Map<string, { state: string; health: Health }>();
   private readonly timer: NodeJS.Timeout;
@@ -148,6 +149,12 @@ export class EventHub {
     return stream;
   }
 
+  /** Every event as it is published (webhooks); returns the unsubscribe. A listener must not throw. */
+  onEvent(listener: (event: BridgeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** Shutdown: every stream gets its final `cut`; no new events. */
   close(): void {
     clearInterval(this.timer);
@@ -199,6 +206,7 @@ export class EventHub {
     this.ring.push(event);
     if (this.ring.length > this.limits.ringSize) this.ring.shift();
     for (const stream of this.streams) stream.push(event);
+    for (const listener of this.listeners) listener(event);
   }
 
   /**

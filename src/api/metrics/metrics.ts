@@ -10,6 +10,7 @@ import type { IncidentStore } from "../../recovery/incidents.js";
 import type { Recoveries } from "../../recovery/recoveries.js";
 import type { KeyResult } from "../../sysrq/result.js";
 import { collectDefaults, type DelayMonitor } from "./default-metrics.js";
+import { WebhookMetrics } from "./webhooks.js";
 
 const PORT_STATES = ["open", "connecting", "closed", "locked"] as const;
 /** The kernel answers in 2-4 ms on a fast console: buckets start at half a millisecond. */
@@ -21,6 +22,7 @@ export const RECOVERY_BUCKETS_SECONDS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 180
 
 export class BridgeMetrics {
   readonly registry = new Registry();
+  readonly webhooks = new WebhookMetrics(this.registry);
   private readonly requests: Counter<"method" | "route" | "status">;
   private readonly sysrqVerdicts: Counter<"port" | "verdict">;
   private readonly nmiVerdicts: Counter<"port" | "verdict">;

@@ -18,7 +18,8 @@ import { parseYamlDocument, resolveConfig } from "../../../src/config/load.js";
  * Anything after the marker word is a note for readers. Without a marker the block is a whole config.
  *
  * Secrets a config names are read when it is resolved, so the test provides them: an `env` or
- * `passwordEnv` variable (in `nmi` or `power`) gets a value of its own; a token `file`, `passwordFile`, `caFile` and
+ * `passwordEnv` variable (in `nmi` or `power`) or a webhook's `secretEnv` gets a value of its own; a token
+ * `file`, a webhook's `secretFile`, `passwordFile`, `caFile` and
  * `listen.tls` files are made under a temporary folder (their paths rewritten to it).
  */
 
@@ -129,6 +130,11 @@ function provideSecrets(doc: unknown, dir: string): () => void {
     if (isMapping(tls)) {
       file(tls, "cert");
       file(tls, "key");
+    }
+    for (const hook of Array.isArray(doc["webhooks"]) ? doc["webhooks"] : []) {
+      if (!isMapping(hook)) continue;
+      env(hook["secretEnv"]);
+      file(hook, "secretFile");
     }
     for (const port of Array.isArray(doc["ports"]) ? doc["ports"] : []) {
       // nmi and power take the same Redfish block.
