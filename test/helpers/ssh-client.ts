@@ -135,3 +135,36 @@ export class SshSession {
     return code;
   }
 }
+
+/** `ssh -T user@host` with no command: the console's bytes on stdout, the daemon's notices on stderr. */
+export class SshViewer {
+  readonly stdout: Buffer[] = [];
+  private errText = "";
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<number | null>;
+
+  constructor(target: SshTarget) {
+    this.child = spawn("ssh", [...sshArgs(target), "-o", "BatchMode=yes", "-T", `${target.user}@127.0.0.1`], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    this.child.stdout?.on("data", (chunk: Buffer) => this.stdout.push(chunk));
+    this.child.stderr?.on("data", (chunk: Buffer) => (this.errText += chunk.toString("latin1")));
+    this.exited = new Promise((resolve) => this.child.on("close", resolve));
+  }
+
+  get stderr(): string {
+    return this.errText;
+  }
+
+  get bytes(): Buffer {
+    return Buffer.concat(this.stdout);
+  }
+
+  async stop(): Promise<number | null> {
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 5000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
