@@ -146,7 +146,10 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
             log: logger.child({ component: "ssh" }),
             limits,
           });
-    if (ssh !== null) undo.push(() => ssh.close());
+    if (ssh !== null) {
+      undo.push(() => ssh.close());
+      app.metrics.addSshDoor(() => ssh.stats());
+    }
     ports.startAll();
     let url = "";
     if (options.listen !== false) {

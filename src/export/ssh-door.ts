@@ -63,6 +63,7 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
   const bytes: ByteCounts = { in: 0, out: 0 };
   const gate = deps.limits.gate("ssh", log);
   const sockets = new Set<Socket>();
+  const graceTimers = new Map<string, NodeJS.Timeout>();
   const served = new Set<Promise<void>>();
   const track = (work: Promise<void>): void => {
     served.add(work);
@@ -72,10 +73,8 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
   const ssh = new ssh2.Server({ hostKeys: [hostKey.key], ident: "sysrq-bridge" }, (client, info) => {
     const address = `ssh:${info.ip}:${info.port}`;
     hookBreakRequests(client);
-    const grace = setTimeout(() => {
-      sessions["grace-expired"] += 1;
-      client.end();
-    }, LOGIN_GRACE_MS);
+    // Set at accept (a client that never sends its version line must be dropped too), cleared at login.
+    const grace = graceTimers.get(`${info.ip}:${info.port}`);
     let who: (ClientIdentity & { readonly port: Port }) | null = null;
     let failures = 0;
     client.on("authentication", (ctx) => {
@@ -94,7 +93,6 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
     });
     client.on("ready", () => clearTimeout(grace));
     client.on("close", () => {
-      clearTimeout(grace);
       if (who === null && failures > 0 && failures < MAX_AUTH_ATTEMPTS) sessions["auth-failed"] += 1;
     });
     client.on("error", (err) => log.debug({ err, client: address }, "ssh client error"));
@@ -169,7 +167,17 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
   const server: NetServer = createServer((socket) => {
     if (!gate.admit(socket)) return;
     sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    const key = `${socket.remoteAddress ?? ""}:${socket.remotePort ?? ""}`;
+    const grace = setTimeout(() => {
+      sessions["grace-expired"] += 1;
+      socket.destroy();
+    }, LOGIN_GRACE_MS);
+    graceTimers.set(key, grace);
+    socket.once("close", () => {
+      clearTimeout(grace);
+      graceTimers.delete(key);
+      sockets.delete(socket);
+    });
     socket.on("error", () => socket.destroy());
     ssh.injectSocket(socket);
   });

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readFile, stat } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon/daemon.js";
@@ -141,6 +142,27 @@ describe("the SSH door (real OpenSSH client, fake kernel)", { skip, timeout: 90_
     assert.equal(refused?.via, "ssh", "as the ssh door");
     const sysrq = audit.find((e) => e.action === "console-sysrq" && e.token === "ops");
     assert.ok(sysrq, "the operator's ~B h is audited as a console SysRq");
+    const metrics = await daemon.app.metrics.registry.metrics();
+    assert.match(metrics, /sysrq_bridge_ssh_sessions_total\{result="console"\} 2\n/, "two console sessions");
+    assert.match(metrics, /sysrq_bridge_ssh_sessions_total\{result="exec"\} [1-9]/, "the exec commands");
+    const out = /sysrq_bridge_ssh_console_bytes_total\{direction="out"\} (\d+)/.exec(metrics);
+    assert.ok(Number(out?.[1]) > 0, "console bytes sent are counted");
+  });
+
+  it("drops a connection that does not log in within the 10 s grace", async () => {
+    const socket = net.connect(daemon.ssh?.port ?? 0, "127.0.0.1");
+    socket.on("error", () => undefined);
+    socket.resume(); // the server's version line is read, so the end of the stream is seen
+    const started = Date.now();
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => socket.once("close", () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
+    ]);
+    socket.destroy();
+    assert.ok(closed, "closed by the daemon");
+    assert.ok(Date.now() - started >= 9000, "not before the grace");
+    const metrics = await daemon.app.metrics.registry.metrics();
+    assert.match(metrics, /sysrq_bridge_ssh_sessions_total\{result="grace-expired"\} 1\n/, "counted");
   });
 
   it("keeps its host key across a restart: known_hosts stays valid with StrictHostKeyChecking=yes", async () => {
