@@ -8,6 +8,7 @@ import { readFile, stat } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import ssh2 from "ssh2";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { FakeKernel, freeTcpPort } from "../kit/index.js";
 import { startFakeKernelDaemon, waitUntil } from "../helpers/daemon.js";
@@ -147,6 +148,27 @@ describe("the SSH door (real OpenSSH client, fake kernel)", { skip, timeout: 90_
     assert.match(metrics, /sysrq_bridge_ssh_sessions_total\{result="exec"\} [1-9]/, "the exec commands");
     const out = /sysrq_bridge_ssh_console_bytes_total\{direction="out"\} (\d+)/.exec(metrics);
     assert.ok(Number(out?.[1]) > 0, "console bytes sent are counted");
+  });
+
+  it("opens at most 4 sessions on one connection; the fifth channel is refused", async () => {
+    const client = new ssh2.Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once("ready", resolve).once("error", reject);
+      void readFile(operator.file, "utf8").then((privateKey) =>
+        client.connect({ host: "127.0.0.1", port: daemon.ssh?.port ?? 0, username: "vm0", privateKey }),
+      );
+    });
+    try {
+      const results: boolean[] = [];
+      for (let i = 0; i < 5; i++) {
+        results.push(
+          await new Promise<boolean>((resolve) => client.shell(false, (err) => resolve(err === undefined))),
+        );
+      }
+      assert.deepEqual(results, [true, true, true, true, false], "four sessions, then a refusal");
+    } finally {
+      client.end();
+    }
   });
 
   it("drops a connection that does not log in within the 10 s grace", async () => {
