@@ -84,7 +84,8 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
         who = found;
         return ctx.accept();
       }
-      if (ctx.method === "publickey" && ctx.signature !== undefined) failures += 1;
+      // OpenSSH first asks with method none; each refused key (asked about or signed) counts.
+      if (ctx.method === "publickey") failures += 1;
       if (failures >= MAX_AUTH_ATTEMPTS) {
         sessions["auth-failed"] += 1;
         return client.end();

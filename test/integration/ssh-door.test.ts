@@ -93,6 +93,14 @@ describe("the SSH door (real OpenSSH client, fake kernel)", { skip, timeout: 90_
     const unknownPort = await sshExec(as(operator, { user: "vm9" }), ["log"]);
     assert.equal(unknownPort.code, 255, "ssh's own failure code");
     assert.match(unknownPort.stderr, /Permission denied \(publickey\)/, "the same refusal");
+    await waitUntil(
+      async () =>
+        /sysrq_bridge_ssh_sessions_total\{result="auth-failed"\} 2\n/.test(
+          await daemon.app.metrics.registry.metrics(),
+        ),
+      5000,
+      "both refusals counted",
+    );
   });
 
   it("~B then h is a SysRq for an operate key; a read key's ~B is refused, said on stderr, audited", async () => {
