@@ -16,6 +16,8 @@
  * finds package.json or web/ relative to import.meta.url works from both.
  * Left as a package in node_modules (loaded at run time, not bundled):
  *   @serialport/bindings-cpp   native binding, found relative to its own package
+ *   ssh2                       optional native crypto found relative to it; the SSH door hooks its
+ *                              pinned internals (export/ssh-break-hook.ts), so it stays as installed
  * @fastify/swagger-ui is bundled, but finds its static files through __dirname, and pino's transport
  * (pretty output on a terminal) starts worker threads from files named relative to __dirname: see
  * packageDirname. pino was once left out for that; bundled, the code cache covers it and a start no
@@ -132,7 +134,7 @@ const common = {
   platform: "node" as const,
   target: "node20",
   sourcemap: true,
-  external: ["@serialport/bindings-cpp"],
+  external: ["@serialport/bindings-cpp", "ssh2"],
   logLevel: "warning" as const,
   metafile: true as const,
 };

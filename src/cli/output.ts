@@ -2,7 +2,7 @@
  * What the client commands print: short human lines on a terminal, JSON with --json. Pure
  * functions from API bodies to text; the commands decide where it goes.
  */
-import type { KeyResult } from "../sysrq/result.js";
+import { ms } from "../sysrq/format.js";
 import type {
   AuditEntry,
   CliError,
@@ -14,37 +14,7 @@ import type {
   TakenLease,
 } from "./api-client.js";
 
-function ms(value: number | null | undefined): string {
-  return value === null || value === undefined
-    ? ""
-    : ` (${value < 10 ? value.toFixed(1) : Math.round(value)} ms)`;
-}
-
-/** One line per key: `h  acknowledged  HELP (3.2 ms)`, with the reason when it is not acknowledged. */
-export function formatKeyResult(result: KeyResult): string {
-  // The action lines up under the longest verdict that has one ("acknowledged").
-  const parts = [
-    result.action === undefined
-      ? `${result.key}  ${result.verdict}`
-      : `${result.key}  ${result.verdict.padEnd(12)}  ${result.action}`,
-  ];
-  parts.push(ms(result.latencyMs));
-  if (result.completion !== undefined) {
-    parts.push(
-      result.completion.line === null
-        ? "; no completion line in time"
-        : `; ${result.completion.line}${ms(result.completion.latencyMs)}`,
-    );
-  }
-  if (result.after !== undefined && result.after.event !== "none") parts.push(`; then ${result.after.event}`);
-  const why = result.hint ?? result.reason ?? result.note;
-  if (result.verdict === "unsupported" && result.supported !== undefined) {
-    parts.push(`; the kernel offers ${result.supported}`);
-  } else if (result.verdict !== "acknowledged" && why !== undefined) {
-    parts.push(`\n   ${why}`);
-  }
-  return parts.join("");
-}
+export { formatKeyResult } from "../sysrq/format.js";
 
 export function formatNmi(result: NmiResultBody): string {
   const head = `NMI  ${result.verdict}${ms(result.latencyMs)}`;

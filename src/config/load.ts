@@ -11,7 +11,8 @@ import { BridgeError } from "../errors.js";
 import { resolveExport } from "./export.js";
 import type { ConfigInput, PortInput } from "./schema.js";
 import { readSecret } from "./secrets.js";
-import { resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
+import { isLoopbackHost, resolveAudit, resolveAuth, resolveListen, resolveRateLimit } from "./security.js";
+import { resolveSsh } from "./ssh-keys.js";
 import {
   DEFAULT_BREAK_MS,
   type AuthConfig,
@@ -96,6 +97,7 @@ export function resolveConfig(document: unknown, baseDir: string): BridgeConfig 
   const auth = resolveAuth(input.auth, seen, baseDir);
   return {
     listen: resolveListen(input.listen, auth, baseDir),
+    ssh: resolveSsh(input.ssh, auth, captureDir, baseDir, isLoopbackHost),
     auth,
     audit: resolveAudit(input.audit, captureDir, baseDir),
     rateLimit: resolveRateLimit(input.rateLimit),

@@ -26,6 +26,8 @@ export interface ReloadPlan {
 /** Settings read once at start-up: changing them needs a restart. */
 const FIXED: readonly (readonly [string, (config: BridgeConfig) => unknown])[] = [
   ["listen", (config) => config.listen],
+  // The SSH door's listener and host key: bound once, like listen (its keys follow auth live).
+  ["ssh", (config) => config.ssh],
   ["captureDir", (config) => config.captureDir],
   ["capture", (config) => config.capture],
   ["audit", (config) => config.audit],

@@ -422,6 +422,12 @@ export const TokenSchema = Type.Object(
       Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$", description: "an environment variable holding it" }),
     ),
     ports: Type.Optional(Type.Array(Type.String({ pattern: PORT_ID_PATTERN }), { uniqueItems: true })),
+    sshKeys: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 16384, description: "an authorized_keys line" }), {
+        maxItems: 1000,
+      }),
+    ),
+    sshKeysFile: Type.Optional(Type.String({ minLength: 1, description: "an authorized_keys file" })),
   },
   strict,
 );
@@ -510,6 +516,16 @@ export const ConfigSchema = Type.Object(
           tls: Type.Optional(
             Type.Object({ cert: Type.String({ minLength: 1 }), key: Type.String({ minLength: 1 }) }, strict),
           ),
+        },
+        strict,
+      ),
+    ),
+    ssh: Type.Optional(
+      Type.Object(
+        {
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          port: Type.Integer({ minimum: 0, maximum: 65535 }),
+          hostKeyFile: Type.Optional(Type.String({ minLength: 1 })),
         },
         strict,
       ),

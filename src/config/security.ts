@@ -9,6 +9,7 @@ import { isIP } from "node:net";
 import path from "node:path";
 import { BridgeError } from "../errors.js";
 import type { ConfigInput } from "./schema.js";
+import { tokenSshKeys } from "./ssh-keys.js";
 /** Failed authentications per address per rate-limit window, by default. */
 const AUTH_FAILURE_LIMIT = 10;
 import type { AuditConfig, AuthConfig, ListenConfig, RateLimitConfig, TokenConfig } from "./types.js";
@@ -23,12 +24,20 @@ export function sha256(secret: string): Buffer {
   return createHash("sha256").update(secret, "utf8").digest();
 }
 
-function tokenDigest(token: TokenInput, at: string, baseDir: string, env: NodeJS.ProcessEnv): Buffer {
+/** The token's secret digest, or null for a token with SSH keys only (`hasKeys`). */
+function tokenDigest(
+  token: TokenInput,
+  at: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv,
+  hasKeys: boolean,
+): Buffer | null {
   const sources = (["sha256", "file", "env"] as const).filter((key) => token[key] !== undefined);
-  if (sources.length !== 1) {
-    throw configError(
-      `${at}: give exactly one of sha256, file or env (found ${sources.join(", ") || "none"})`,
-    );
+  if (sources.length > 1)
+    throw configError(`${at}: give at most one of sha256, file or env (found ${sources.join(", ")})`);
+  if (sources.length === 0) {
+    if (hasKeys) return null;
+    throw configError(`${at}: give one of sha256, file or env, or sshKeys / sshKeysFile (found none)`);
   }
   if (token.sha256 !== undefined) return Buffer.from(token.sha256, "hex");
   let secret: string;
@@ -57,19 +66,30 @@ export function resolveAuth(
 ): AuthConfig {
   const names = new Set<string>();
   const digests = new Set<string>();
+  const blobs = new Set<string>();
   const tokens = (input?.tokens ?? []).map((token, index): TokenConfig => {
     const at = `auth.tokens.${index}`;
     if (names.has(token.name)) throw configError(`${at}.name: duplicate token name "${token.name}"`);
     names.add(token.name);
-    const digest = tokenDigest(token, at, baseDir, env);
-    if (digests.has(digest.toString("hex"))) throw configError(`${at}: the same secret as an earlier token`);
-    digests.add(digest.toString("hex"));
+    const sshKeys = tokenSshKeys(token, at, baseDir);
+    const digest = tokenDigest(token, at, baseDir, env, sshKeys.length > 0);
+    if (digest !== null) {
+      if (digests.has(digest.toString("hex")))
+        throw configError(`${at}: the same secret as an earlier token`);
+      digests.add(digest.toString("hex"));
+    }
+    for (const key of sshKeys) {
+      const blob = key.blob.toString("base64");
+      if (blobs.has(blob)) throw configError(`${at}: an SSH key of an earlier token (or twice here)`);
+      blobs.add(blob);
+    }
     const unknown = (token.ports ?? []).find((id) => !portIds.has(id));
     if (unknown !== undefined) throw configError(`${at}.ports: no port with id "${unknown}"`);
     return {
       name: token.name,
       role: token.role,
       sha256: digest,
+      sshKeys,
       ports: token.ports === undefined ? null : new Set(token.ports),
     };
   });

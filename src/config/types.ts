@@ -245,9 +245,26 @@ export interface TokenConfig {
   /** Who this is in the audit and the logs; the secret itself is never kept, only its digest. */
   readonly name: string;
   readonly role: Role;
-  readonly sha256: Buffer;
+  /** Null for a token that only signs in over SSH (its sshKeys). */
+  readonly sha256: Buffer | null;
+  /** Public keys that act as this token at the SSH door (config/ssh-keys.ts). */
+  readonly sshKeys: readonly SshPublicKey[];
   /** The ports this token may see and act on; null for all. */
   readonly ports: ReadonlySet<string> | null;
+}
+
+/** One authorized public key: its algorithm and its wire blob (compared in constant time). */
+export interface SshPublicKey {
+  readonly type: string;
+  readonly blob: Buffer;
+}
+
+/** The SSH door (export/ssh-*.ts): where it listens and its persistent host key. */
+export interface SshConfig {
+  readonly host: string;
+  readonly port: number;
+  /** ed25519, OpenSSH format, generated mode 0600 on first start and kept. */
+  readonly hostKeyFile: string;
 }
 
 export interface AuthConfig {
@@ -276,6 +293,8 @@ export interface ListenConfig {
 
 export interface BridgeConfig {
   readonly listen: ListenConfig;
+  /** Null: no SSH door. */
+  readonly ssh: SshConfig | null;
   readonly auth: AuthConfig;
   readonly audit: AuditConfig;
   readonly rateLimit: RateLimitConfig;

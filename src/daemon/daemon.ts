@@ -14,6 +14,7 @@ import { configProblems, planReload } from "../config/reload-plan.js";
 import type { BridgeConfig } from "../config/types.js";
 import { BridgeError } from "../errors.js";
 import { startExports, type ExportListeners } from "../export/listeners.js";
+import { startSshDoor, type SshDoor } from "../export/ssh-door.js";
 import { fdBudget } from "../fd-budget.js";
 import { PortRegistry } from "../ports/registry.js";
 import type { EventLimits } from "../recovery/events.js";
@@ -28,6 +29,8 @@ export interface Daemon {
   readonly ports: PortRegistry;
   /** Telnet / RFC 2217 re-export listeners of the ports that have an `export` block. */
   readonly exports: ExportListeners;
+  /** The SSH door, when the config has an `ssh` block. */
+  readonly ssh: SshDoor | null;
   /** Base URL once listening, e.g. http://127.0.0.1:8420 */
   readonly url: string;
   /**
@@ -141,6 +144,23 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     );
     const exports = await startExports({ audit, log: logger, limits }, ports.list());
     undo.push(() => exports.close());
+    // Tokens are read at each login, so a reload's new keys apply to the next one.
+    let tokens = config.auth.tokens;
+    const ssh =
+      config.ssh === null
+        ? null
+        : await startSshDoor({
+            config: config.ssh,
+            tokens: () => tokens,
+            port: (id) => ports.list().find((port) => port.id === id) ?? null,
+            audit,
+            log: logger.child({ component: "ssh" }),
+            limits,
+          });
+    if (ssh !== null) {
+      undo.push(() => ssh.close());
+      app.metrics.addSshDoor(() => ssh.stats());
+    }
     ports.startAll();
     let url = "";
     if (options.listen !== false) {
@@ -176,6 +196,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       await exportChange.commit((id) => ports.get(id));
       app.reconfigure({ tokens: next.auth.tokens, rateLimit: next.rateLimit });
       await webhooks.configure(next.webhooks);
+      tokens = next.auth.tokens;
       // pino children made without a level of their own (every one here) read the root's.
       logger.level = next.logLevel;
       for (const port of ports.list()) port.capture.lines.resize(next.retainLines);
@@ -206,6 +227,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
       app,
       ports,
       exports,
+      ssh,
       url,
       reload: () => reload(),
       async reloadBySignal(signal) {
@@ -240,6 +262,7 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
           await webhooks.close();
           http.closeIdle(); // a half-open connection would hold server.close() until its timeout
           await exports.close();
+          await ssh?.close();
           await recovery.close();
           await ports.stopAll(graceMs);
           for (const watch of watches.values()) watch.stop();

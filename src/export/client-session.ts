@@ -27,7 +27,13 @@ import type { Port } from "../ports/port.js";
 import { escapeData } from "../telnet/codec.js";
 import type { LineChange } from "../transports/transport.js";
 
-export type ExportVia = "telnet" | "rfc2217";
+export type ExportVia = "telnet" | "rfc2217" | "ssh";
+
+/** What a session writes to and reads from: a net.Socket (telnet, RFC 2217) or an SSH channel. */
+export type SessionStream = Pick<
+  Socket,
+  "write" | "destroy" | "destroyed" | "pause" | "resume" | "writableLength"
+>;
 
 /** A BREAK that cannot start within this long (the port's queue is busy) is refused. */
 export const BREAK_START_TIMEOUT_MS = 2000;
@@ -71,7 +77,7 @@ export class ExportSession {
   private noticedAudit = false;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: SessionStream,
     private readonly deps: SessionDeps,
     private readonly address: string,
   ) {
@@ -126,7 +132,8 @@ export class ExportSession {
 
   private output(chunk: Buffer): void {
     if (this.socket.destroyed || overUnread(this.socket, this.cutOff)) return;
-    this.socket.write(escapeData(chunk));
+    // An SSH channel carries the target's bytes as they are; telnet doubles 0xFF.
+    this.socket.write(this.deps.via === "ssh" ? chunk : escapeData(chunk));
   }
 
   /** Drops a client that passed one of its bounds (clients/limits.ts): logged and audited once. */

@@ -10,7 +10,7 @@ export interface Lease {
   readonly leaseId: string;
   /** Who holds it: the token name (or "anonymous") and how it is connected. */
   readonly holder: string;
-  readonly via: "http" | "websocket" | "telnet" | "rfc2217";
+  readonly via: "http" | "websocket" | "telnet" | "rfc2217" | "ssh";
   /** Epoch ms; null for a lease bound to a console client. */
   readonly expiresAt: number | null;
 }

@@ -28,7 +28,7 @@ export class TokenVerifier {
     let match: TokenConfig | null = null;
     for (const token of this.tokens) {
       // No early exit: every token is compared whatever matched before.
-      if (timingSafeEqual(digest, token.sha256) && match === null) match = token;
+      if (token.sha256 !== null && timingSafeEqual(digest, token.sha256) && match === null) match = token;
     }
     return match === null ? null : { name: match.name, role: match.role, ports: match.ports };
   }

@@ -177,6 +177,38 @@ export class BridgeMetrics {
     });
   }
 
+  /** The SSH door's counts (export/ssh-door.ts), read on each scrape; registered once it listens. */
+  addSshDoor(
+    stats: () => {
+      readonly sessions: Readonly<Record<string, number>>;
+      readonly bytes: { readonly in: number; readonly out: number };
+    },
+  ): void {
+    const registers = [this.registry];
+    new Counter({
+      name: "sysrq_bridge_ssh_sessions_total",
+      help: "SSH door connections and channels by result: console, exec, auth-failed (refused keys), grace-expired (no login in 10 s)",
+      labelNames: ["result"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [result, count] of Object.entries(stats().sessions)) this.inc({ result }, count);
+      },
+    });
+    new Counter({
+      name: "sysrq_bridge_ssh_console_bytes_total",
+      help: "console bytes through SSH sessions: in (typed by clients), out (the target's output sent to them)",
+      labelNames: ["direction"],
+      registers,
+      collect() {
+        this.reset();
+        const { bytes } = stats();
+        this.inc({ direction: "in" }, bytes.in);
+        this.inc({ direction: "out" }, bytes.out);
+      },
+    });
+  }
+
   request(method: string, route: string, status: number): void {
     this.requests.inc({ method, route, status: String(status) });
   }

@@ -268,6 +268,8 @@ describe("the client's import graph", () => {
       "cli/recovery-commands.ts",
       "cli/recovery-output.ts",
       "cli/stop-signal.ts",
+      "sysrq/exit-codes.ts",
+      "sysrq/format.ts",
       "sysrq/keys.ts",
       "sysrq/verdict.ts",
     ]);

@@ -215,6 +215,37 @@ describe("config: security", () => {
     assert.deepEqual(config.auth.tokens[0]?.sha256, Buffer.from(hex, "hex"));
   });
 
+  it("takes SSH keys as a token's only credential or beside a secret, and refuses broken ones", () => {
+    const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from("ssh-ed25519"), Buffer.alloc(36, 7)]);
+    const line = `ssh-ed25519 ${blob.toString("base64")} alice@laptop`;
+    const config = resolveConfig(
+      {
+        ...base,
+        ssh: { host: "0.0.0.0", port: 2222 },
+        auth: { tokens: [token({ sshKeys: [line] }), { name: "b", role: "read", sha256: hex, sshKeys: [] }] },
+      },
+      "/srv",
+    );
+    assert.equal(config.auth.tokens[0]?.sha256, null, "a keys-only token has no digest");
+    assert.deepEqual(config.auth.tokens[0]?.sshKeys, [{ type: "ssh-ed25519", blob }]);
+    assert.equal(config.ssh?.hostKeyFile, path.resolve("/srv", "./var/capture", "ssh_host_ed25519_key"));
+    const auth = (...tokens: object[]) => errorOf({ ...base, auth: { tokens } });
+    assert.match(
+      auth(token({ sshKeys: ["ssh-ed25519 AAAA"] })),
+      /^auth\.tokens\.0\.sshKeys\.0: the key data/,
+    );
+    assert.match(auth(token({ sshKeys: ["hello"] })), /^auth\.tokens\.0\.sshKeys\.0: not an SSH public key/);
+    assert.match(
+      auth(token({ sshKeys: [line] }), { name: "c", role: "read", sshKeys: [line] }),
+      /^auth\.tokens\.1: an SSH key of an earlier token/,
+    );
+    assert.match(
+      errorOf({ ...base, ssh: { host: "0.0.0.0", port: 2222 }, auth: { tokens: [token({ sha256: hex })] } }),
+      /^ssh\.host: 0\.0\.0\.0 is reachable .* no auth\.tokens entry has sshKeys/,
+    );
+    assert.equal(errorOf({ ...base, ssh: { port: 2222 } }), "no error", "loopback needs no keys");
+  });
+
   it("names the exact key of a broken token", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "sysrq-bridge-config-"));
     const auth = (...tokens: object[]) => errorOf({ ...base, auth: { tokens } });
@@ -222,8 +253,8 @@ describe("config: security", () => {
       auth(token({ sha256: hex }), { name: "alice", role: "admin", file: path.join(dir, "missing") }),
       /^auth\.tokens\.1\.file: cannot read .*missing: ENOENT/,
     );
-    assert.match(auth(token({})), /^auth\.tokens\.0: give exactly one of sha256, file or env/);
-    assert.match(auth(token({ sha256: hex, env: "X" })), /^auth\.tokens\.0: give exactly one/);
+    assert.match(auth(token({})), /^auth\.tokens\.0: give one of sha256, file or env, or sshKeys/);
+    assert.match(auth(token({ sha256: hex, env: "X" })), /^auth\.tokens\.0: give at most one/);
     assert.match(auth(token({ env: "SYSRQ_BRIDGE_SURELY_UNSET" })), /^auth\.tokens\.0\.env: .* is not set/);
     assert.match(auth(token({ sha256: "abc" })), /^auth\.tokens\.0\.sha256: /);
     assert.match(

@@ -88,6 +88,25 @@ describe("reload plan", () => {
     for (const problem of planReload(before, after).refused) assert.match(problem.message, /restart/);
   });
 
+  it("refuses an ssh block added, removed or changed (its listener and host key are bound at start)", () => {
+    const ports = [{ id: "s", transport: tty("/dev/ttyS0") }];
+    const none = config({ ports });
+    const on = config({ ports, ssh: { port: 2222 } });
+    const moved = config({ ports, ssh: { port: 2223 } });
+    for (const [from, to] of [
+      [none, on],
+      [on, none],
+      [on, moved],
+    ] as const) {
+      assert.deepEqual(
+        planReload(from, to).refused.map((problem) => problem.path),
+        ["ssh"],
+        "ssh refused",
+      );
+    }
+    assert.deepEqual(planReload(on, config({ ports, ssh: { port: 2222 } })).refused, [], "unchanged is fine");
+  });
+
   it("a config error becomes { path, message }", () => {
     const err = new BridgeError("CONFIG_INVALID", 'ports.1.id: duplicate port id "a"');
     assert.deepEqual(configProblems(err), [{ path: "ports.1.id", message: 'duplicate port id "a"' }]);

@@ -226,7 +226,10 @@ describe("config blocks in the docs", () => {
     );
     assert.match(refusal("# partial: port\nsysrqMask: 9999"), /t\.md:3: .*sysrqMask/);
     assert.match(refusal("# partial: ports\n- id: vm0\n  transport: { kind: serial }"), /kind/);
-    assert.match(refusal("# partial: top\nauth: { tokens: [{ name: a, role: admin }] }"), /exactly one of/);
+    assert.match(
+      refusal("# partial: top\nauth: { tokens: [{ name: a, role: admin }] }"),
+      /give one of sha256, file or env/,
+    );
     assert.match(refusal("# partial: everything\nlog: { level: info }"), /unknown marker/);
     assert.match(refusal("# not-config:\nfoo: 1"), /needs a reason/);
     assert.equal(refusal("# partial: top\nlog: { level: debug }"), "accepted");
