@@ -160,6 +160,7 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
     ...(options.events === undefined ? {} : { limits: options.events }),
   });
   app.decorate("events", events);
+  app.metrics.eventStreams(events);
   // Streams end with `cut` as soon as closing starts (the route listens to `closing`); this stops the sampling.
   app.addHook("onClose", (_instance, done) => {
     events.close();

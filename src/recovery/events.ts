@@ -96,6 +96,7 @@ export class EventHub {
   private seq = 0;
   private readonly streams = new Set<EventStream>();
   private readonly perKey = new Map<string, number>();
+  private readonly refusals = { daemon: 0, token: 0 };
   private readonly seen = new Map<string, { state: string; health: Health }>();
   private readonly timer: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
@@ -121,12 +122,18 @@ export class EventHub {
     return this.streams.size;
   }
 
+  /** Streams refused at a cap since start-up, by the cap (metrics). */
+  get refused(): Readonly<Record<"daemon" | "token", number>> {
+    return this.refusals;
+  }
+
   /** A new stream: the kept events after `lastEventId` first, then live ones; TOO_MANY_STREAMS over a cap. */
   subscribe(request: StreamRequest): EventStream {
     const from = request.lastEventId === undefined ? null : this.parse(request.lastEventId);
     const mine = this.perKey.get(request.key) ?? 0;
     if (this.streams.size >= this.limits.maxStreams || mine >= this.limits.maxStreamsPerToken) {
       const daemon = this.streams.size >= this.limits.maxStreams;
+      this.refusals[daemon ? "daemon" : "token"] += 1;
       throw new BridgeError(
         "TOO_MANY_STREAMS",
         daemon

@@ -272,6 +272,15 @@ describe("GET /events: limits, a slow reader, heartbeats and shutdown", { timeou
     await waitUntil(() => fourth.ended, 2000, "the refusal");
     assert.equal(fourth.status, 429);
     assert.equal((JSON.parse(fourth.body) as { limit: string }).limit, "daemon");
+    // /metrics counts them: 3 open, one refused at each cap.
+    const metrics = await (await fetch(`${daemon!.url}/metrics`, { headers: auth(SECRETS.ops) })).text();
+    assert.match(metrics, /^sysrq_bridge_event_streams 3$/m, "the open streams gauge");
+    assert.match(metrics, /^sysrq_bridge_event_streams_refused_total\{limit="token"\} 1$/m, "refused: token");
+    assert.match(
+      metrics,
+      /^sysrq_bridge_event_streams_refused_total\{limit="daemon"\} 1$/m,
+      "refused: daemon",
+    );
     // Heartbeats on idle streams.
     await waitUntil(() => a.comments >= 3, 2000, "heartbeats");
     for (const client of [a, b, c]) client.close();
