@@ -105,6 +105,11 @@ export class Port {
     this.nmiSupport?.refresh();
   }
 
+  /** Calls `listener` on each change of the link's state (live events); returns the unsubscribe. */
+  onState(listener: (state: PortInfo["state"]) => void): () => void {
+    return this.link.onState(listener);
+  }
+
   info(): PortInfo {
     const reason = this.link.reason;
     const lockedBy = this.link.lockedBy;

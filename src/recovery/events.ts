@@ -3,13 +3,16 @@
  * and health, numbered in one sequence and kept in a bounded ring, so a client that reconnects with
  * the last id it saw gets what it missed, or `missed` when that has left the ring.
  *
- *   IncidentStore.onChange ────────────────┐
- *   port state / health, sampled (pollMs) ─┴─> EventHub ─ring (ringSize)─> EventStream (≤ queueMax) ─> SSE
+ *   IncidentStore.onChange ───────────────┐
+ *   Port.onState, Recoveries.onHealth ────┴─> EventHub ─ring (ringSize)─> EventStream (≤ queueMax) ─> SSE
+ *
+ * Every change is pushed by the layer that makes it (no sampling: a change however short shows).
  *
  * Each stream's queue is bounded: a reader that falls queueMax events behind is cut, its queue
  * dropped for one final `cut` event. Streams are capped per daemon and per token.
  */
 import { BridgeError } from "../errors.js";
+import type { Port } from "../ports/port.js";
 import type { PortRegistry } from "../ports/registry.js";
 import type { Incident, IncidentStore } from "./incidents.js";
 import type { Health } from "./quarantine.js";
@@ -21,8 +24,6 @@ export interface EventLimits {
   readonly queueMax: number;
   readonly maxStreams: number;
   readonly maxStreamsPerToken: number;
-  /** How often port state and health are sampled (a change shorter than this may not show). */
-  readonly pollMs: number;
   /** A comment line this often on an idle stream, so proxies keep it open. */
   readonly heartbeatMs: number;
 }
@@ -32,7 +33,6 @@ export const DEFAULT_EVENT_LIMITS: EventLimits = {
   queueMax: 1000,
   maxStreams: 64,
   maxStreamsPerToken: 8,
-  pollMs: 250,
   heartbeatMs: 15_000,
 };
 
@@ -90,6 +90,12 @@ export interface StreamRequest {
   readonly lastEventId?: string;
 }
 
+/** Each port's health and its changes (Recoveries). */
+export interface HealthSource {
+  health(port: string): Health;
+  onHealth(listener: (port: string, health: Health) => void): () => void;
+}
+
 export class EventHub {
   private readonly ring: BridgeEvent[] = [];
   private readonly run = Date.now().toString(36);
@@ -97,24 +103,28 @@ export class EventHub {
   private readonly streams = new Set<EventStream>();
   private readonly perKey = new Map<string, number>();
   private readonly refusals = { daemon: 0, token: 0 };
-  private readonly seen = new Map<string, { state: string; health: Health }>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly unsubscribe: () => void;
+  /** The ports followed: the Port object (a reload may replace it), its unsubscribe, its last state. */
+  private readonly followed = new Map<string, { port: Port; off: () => void; state: string }>();
+  private readonly health = new Map<string, Health>();
+  private readonly unsubscribe: (() => void)[];
 
   constructor(
     private readonly o: {
       readonly store: IncidentStore;
       readonly ports: PortRegistry;
-      readonly health: (port: string) => Health;
+      readonly health: HealthSource;
       readonly limits?: Partial<EventLimits>;
     },
     readonly limits: EventLimits = { ...DEFAULT_EVENT_LIMITS, ...o.limits },
   ) {
-    this.unsubscribe = o.store.onChange((incident, before) =>
-      this.publish(incidentEvent(incident, before), incident.port, summary(incident)),
-    );
-    this.sample(false);
-    this.timer = setInterval(() => this.sample(true), this.limits.pollMs).unref();
+    this.unsubscribe = [
+      o.store.onChange((incident, before) =>
+        this.publish(incidentEvent(incident, before), incident.port, summary(incident)),
+      ),
+      o.health.onHealth((port, health) => this.healthChanged(port, health)),
+      o.ports.onReplace(() => this.followPorts(true)),
+    ];
+    this.followPorts(false);
   }
 
   /** Streams open now (metrics, tests). */
@@ -157,8 +167,9 @@ export class EventHub {
 
   /** Shutdown: every stream gets its final `cut`; no new events. */
   close(): void {
-    clearInterval(this.timer);
-    this.unsubscribe();
+    for (const off of this.unsubscribe) off();
+    for (const { off } of this.followed.values()) off();
+    this.followed.clear();
     for (const stream of [...this.streams]) stream.cut("shutdown", "the daemon is stopping");
   }
 
@@ -208,23 +219,42 @@ export class EventHub {
     for (const stream of this.streams) stream.push(event);
   }
 
-  /** Port state and health as they are now; a change since the last sample is an event. */
-  private sample(announce: boolean): void {
+  private healthChanged(port: string, health: Health): void {
+    if (this.health.get(port) === health) return;
+    this.health.set(port, health);
+    this.publish("port.health", port, { port, health });
+  }
+
+  private stateChanged(port: string, state: string): void {
+    const entry = this.followed.get(port);
+    if (entry === undefined || entry.state === state) return;
+    entry.state = state;
+    this.publish("port.state", port, { port, state });
+  }
+
+  /**
+   * Follows each port's state changes; after a reload, a removed port's last state is `removed`, and
+   * a new or restarted one's state is announced if it differs from the last one sent.
+   */
+  private followPorts(announce: boolean): void {
     const current = new Set<string>();
     for (const port of this.o.ports.list()) {
       current.add(port.id);
-      const now = { state: port.info().state, health: this.o.health(port.id) };
-      const was = this.seen.get(port.id);
-      this.seen.set(port.id, now);
-      if (!announce) continue;
-      if (was?.state !== now.state) this.publish("port.state", port.id, { port: port.id, state: now.state });
-      if (was?.health !== now.health)
-        this.publish("port.health", port.id, { port: port.id, health: now.health });
+      const was = this.followed.get(port.id);
+      if (was?.port === port) continue;
+      was?.off();
+      const off = port.onState((state) => this.stateChanged(port.id, state));
+      // A port a reload added starts from nothing, so its first state is announced.
+      const last = was?.state ?? (announce ? "" : port.info().state);
+      this.followed.set(port.id, { port, off, state: last });
+      if (!this.health.has(port.id)) this.health.set(port.id, this.o.health.health(port.id));
+      if (announce) this.stateChanged(port.id, port.info().state);
     }
-    // A port a reload removed: its last state is `removed`.
-    for (const id of [...this.seen.keys()]) {
+    for (const [id, { off }] of [...this.followed]) {
       if (current.has(id)) continue;
-      this.seen.delete(id);
+      off();
+      this.followed.delete(id);
+      this.health.delete(id);
       if (announce) this.publish("port.state", id, { port: id, state: "removed" });
     }
   }

@@ -111,7 +111,6 @@ describe("GET /events", { timeout: 30_000 }, () => {
           ? vm1Kernel.factory(config)
           : vm0Kernel.factory(config),
       config: { auth: { tokens } },
-      events: { pollMs: 50 },
       ports: [
         {
           id: "vm0",
@@ -212,6 +211,23 @@ describe("GET /events", { timeout: 30_000 }, () => {
       rig.events.every((e) => e.data["port"] === "vm1"),
       JSON.stringify(rig.events),
     );
+  });
+
+  it("pushes a port's state change at once (no sampling): a reconnect shorter than any poll shows as connecting → open", async () => {
+    const stream = daemon!.app.events.subscribe({ key: "push-test", ports: new Set(["vm1"]) });
+    try {
+      vm1Kernel.transports.at(-1)!.disconnect();
+      // Queued by the time disconnect() returns: the port layer pushed it, no timer was involved.
+      assert.equal(stream.waiting, 1, "the connecting event, queued at once");
+      const lost = await stream.next();
+      assert.deepEqual([lost?.name, lost?.data], ["port.state", { port: "vm1", state: "connecting" }]);
+      await waitUntil(() => daemon!.ports.get("vm1").info().state === "open", 3000, "vm1 reconnected");
+      assert.equal(stream.waiting, 1, "the open event, queued as the link opened");
+      const back = await stream.next();
+      assert.deepEqual([back?.name, back?.data], ["port.state", { port: "vm1", state: "open" }]);
+    } finally {
+      stream.close();
+    }
   });
 
   it("an id from before the ring (or another run) gets `missed` first; a malformed one 400; no token, or one in the URL, 401", async () => {
