@@ -91,7 +91,7 @@ export function saveToken(token) {
 }
 
 /** @param {Record<string, string>} [extra] @returns {Record<string, string>} */
-function headers(extra = {}) {
+export function authHeaders(extra = {}) {
   const token = savedToken();
   return token === null ? extra : { ...extra, authorization: `Bearer ${token}` };
 }
@@ -114,7 +114,7 @@ async function errorOf(response) {
 async function call(method, path, body) {
   const response = await fetch(path, {
     method,
-    headers: headers(body === undefined ? {} : { "content-type": "application/json" }),
+    headers: authHeaders(body === undefined ? {} : { "content-type": "application/json" }),
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (!response.ok) throw await errorOf(response);
@@ -200,7 +200,7 @@ export function sendNmi(port) {
 export async function sendSysrq(port, keys, onResult) {
   const response = await fetch(`/ports/${encodeURIComponent(port)}/sysrq`, {
     method: "POST",
-    headers: headers({ "content-type": "application/json", accept: "application/x-ndjson" }),
+    headers: authHeaders({ "content-type": "application/json", accept: "application/x-ndjson" }),
     body: JSON.stringify({ keys }),
   });
   if (!response.ok || response.body === null) throw await errorOf(response);
@@ -237,7 +237,7 @@ export async function downloadCapture(port) {
     const query = offset === undefined ? "" : `offset=${offset}&`;
     const response = await fetch(
       `/ports/${encodeURIComponent(port)}/capture?${query}length=${CAPTURE_CHUNK}`,
-      { headers: headers() },
+      { headers: authHeaders() },
     );
     if (response.status === 416) break; // nothing at or past the end
     if (!response.ok) throw await errorOf(response);
@@ -249,4 +249,15 @@ export async function downloadCapture(port) {
     if (blob.size === 0 || offset >= end) break;
   }
   return new Blob(parts, { type: "application/octet-stream" });
+}
+
+/**
+ * An incident's memory dump (admin): fetched with the Authorization header, since a plain link
+ * cannot carry it; the caller saves the blob.
+ * @param {string} id @returns {Promise<Blob>}
+ */
+export async function downloadDump(id) {
+  const response = await fetch(`/incidents/${encodeURIComponent(id)}/dump`, { headers: authHeaders() });
+  if (!response.ok) throw await errorOf(response);
+  return response.blob();
 }

@@ -17,13 +17,16 @@ import {
   sendNmi,
 } from "./api.js";
 import { ConsoleView } from "./console.js";
+import { EventFollower } from "./events.js";
 import { nmiQuestion } from "./keys.js";
 import { IncidentView, powerQuestion, recoverQuestion } from "./recovery.js";
 import { SysrqDialog } from "./sysrq-dialog.js";
 
-// Health and incidents are polled: GET /events (SSE) is not in this daemon yet; once it is, the page
-// can follow it instead. One poll at a time, every 3 s (2 requests: well under the rate limit).
-const REFRESH_MS = 3000;
+// Health and incidents follow GET /events; only when the daemon refuses the stream (429
+// TOO_MANY_STREAMS) does the page poll instead, one poll at a time, every 3 s (2 requests), and it
+// asks for the stream again after a while.
+const POLL_MS = 3000;
+const STREAM_RETRY_MS = 60_000;
 
 /** @template {HTMLElement} T @param {string} id @returns {T} */
 function byId(id) {
@@ -38,6 +41,7 @@ const ui = {
   signOut: /** @type {HTMLButtonElement} */ (byId("sign-out")),
   ports: byId("ports"),
   portsStatus: byId("ports-status"),
+  live: byId("live-status"),
   section: byId("port"),
   title: byId("port-title"),
   leaseStatus: byId("lease-status"),
@@ -58,7 +62,11 @@ const ui = {
 let ports = [];
 /** @type {string | null} */
 let selected = null;
-/** Each port's open incidents, oldest first. @type {Map<string, import("./api.js").Incident[]>} */
+/**
+ * What the list shows of an open incident (GET /incidents and the events both give this much).
+ * @typedef {{ id: string, kinds: string[], trigger: string }} OpenIncident
+ */
+/** Each port's open incidents, oldest first. @type {Map<string, OpenIncident[]>} */
 let openIncidents = new Map();
 
 /**
@@ -86,7 +94,9 @@ function consoleState(state) {
 }
 
 const consoleView = new ConsoleView(byId("terminal"), { onState: consoleState, onNotice: notice });
-const incidentView = new IncidentView(/** @type {HTMLDialogElement} */ (byId("incident-dialog")));
+const incidentView = new IncidentView(/** @type {HTMLDialogElement} */ (byId("incident-dialog")), () =>
+  roleAtLeast(consoleView.state.role ?? "read", "admin"),
+);
 const dialog = new SysrqDialog(
   /** @type {HTMLDialogElement} */ (byId("sysrq-dialog")),
   () => selected,
@@ -185,7 +195,7 @@ function renderPorts() {
         open.className = "incident";
         open.dataset["incident"] = incident.id;
         open.textContent = `Open incident ${incident.id}: ${incident.kinds.join(", ")}`;
-        open.title = incident.trigger.line;
+        open.title = incident.trigger;
         open.addEventListener("click", () => incidentView.open(incident.id));
         item.append(open);
       }
@@ -211,10 +221,12 @@ function select(id) {
 /** The poll's incidents: a failure leaves the last list (the port list reports errors). */
 async function refreshIncidents() {
   try {
-    /** @type {Map<string, import("./api.js").Incident[]>} */
+    /** @type {Map<string, OpenIncident[]>} */
     const byPort = new Map();
-    for (const incident of (await listOpenIncidents()).incidents)
-      byPort.set(incident.port, [...(byPort.get(incident.port) ?? []), incident]);
+    for (const incident of (await listOpenIncidents()).incidents) {
+      const shown = { id: incident.id, kinds: incident.kinds, trigger: incident.trigger.line };
+      byPort.set(incident.port, [...(byPort.get(incident.port) ?? []), shown]);
+    }
     openIncidents = byPort;
   } catch {
     // kept as it was; the next poll tries again
@@ -236,6 +248,7 @@ async function refreshPorts() {
     const wanted = decodeURIComponent(location.hash.slice(1));
     if (selected === null && ports.length > 0)
       select(ports.some((p) => p.id === wanted) ? wanted : (ports[0]?.id ?? ""));
+    if (follower === null && retryTimer === null) followEvents(); // the token works: follow the events from now on
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       ui.tokenForm.hidden = false;
@@ -253,6 +266,7 @@ ui.tokenForm.addEventListener("submit", (event) => {
   saveToken(ui.token.value.trim());
   ui.token.value = "";
   selected = null;
+  stopEvents(); // followed again, with the new token, once it works
   void refreshPorts();
 });
 ui.signOut.addEventListener("click", () => {
@@ -331,8 +345,7 @@ ui.recover.addEventListener("click", () => {
   recoverPort(port).then(
     ({ incident }) => {
       notice(`Recovery of ${port} runs as incident ${incident.id}.`, "success");
-      incidentView.open(incident.id);
-      void refreshPorts();
+      incidentView.open(incident.id); // its steps and the port's health follow from the events
     },
     (err) =>
       notice(
@@ -370,7 +383,118 @@ for (const button of ui.power)
     );
   });
 
-// Bounded polling: a tick is skipped while the last one is still waiting for the daemon.
+/** @param {unknown} value */
+const text = (value) => (typeof value === "string" ? value : "");
+
+/** An incident event's summary: the list keeps it while open; the view re-reads the one it shows. */
+/** @param {Record<string, unknown>} data */
+function applyIncident(data) {
+  const id = text(data["id"]);
+  const port = text(data["port"]);
+  const kinds = Array.isArray(data["kinds"]) ? data["kinds"].map(text) : [];
+  const others = (openIncidents.get(port) ?? []).filter((i) => i.id !== id);
+  const list = data["state"] === "open" ? [...others, { id, kinds, trigger: text(data["trigger"]) }] : others;
+  list.sort((a, b) => Number(a.id) - Number(b.id));
+  if (list.length > 0) openIncidents.set(port, list);
+  else openIncidents.delete(port);
+  if (incidentView.id === id) void incidentView.refresh();
+}
+
+/** One event from GET /events applied to the list, with no request but for what it names. */
+/** @param {import("./events.js").SseEvent} event */
+function applyEvent(event) {
+  const data = event.data;
+  const port = ports.find((p) => p.id === data["port"]);
+  switch (event.event) {
+    case "port.state":
+      if (data["state"] === "removed") ports = ports.filter((p) => p.id !== data["port"]);
+      else if (port === undefined)
+        void refreshPorts(); // a port a reload added: its whole entry
+      else port.state = text(data["state"]);
+      break;
+    case "port.health": {
+      const health = data["health"];
+      if (port !== undefined && (health === "good" || health === "recovering" || health === "bad"))
+        port.health = health;
+      break;
+    }
+    case "incident.opened":
+    case "incident.updated":
+    case "incident.closed":
+      applyIncident(data);
+      break;
+    case "missed":
+      // Events were lost while away: read the whole state again; what follows is live.
+      void refreshPorts();
+      return;
+    default:
+      return; // `cut`: the follower reconnects; anything newer: not for this page
+  }
+  renderPorts();
+  renderActions();
+}
+
+/** @param {string} message @param {"stream" | "reconnecting" | "poll"} mode */
+function liveStatus(message, mode) {
+  ui.live.textContent = message;
+  ui.live.dataset["live"] = mode;
+}
+
+/** @type {EventFollower | null} */
+let follower = null;
+/** @type {ReturnType<typeof setInterval> | null} */
+let pollTimer = null;
+/** @type {ReturnType<typeof setTimeout> | null} */
+let retryTimer = null;
+
+function stopPolling() {
+  if (pollTimer !== null) clearInterval(pollTimer);
+  pollTimer = null;
+}
+
+function followEvents() {
+  const current = new EventFollower({
+    onEvent: applyEvent,
+    onOpen: (resumed) => {
+      stopPolling();
+      liveStatus("Live: following the daemon's events.", "stream");
+      // The first time, the list is read once the stream is open, so no change falls between.
+      if (!resumed) void refreshPorts();
+    },
+    onDrop: (retryMs) =>
+      liveStatus(
+        `Event stream dropped: reconnecting in ${Math.round(retryMs / 100) / 10} s…`,
+        "reconnecting",
+      ),
+    onRefused: (err) => {
+      if (follower !== current) return;
+      follower = null;
+      if (err.status === 401) {
+        void refreshPorts(); // shows the token form
+        return;
+      }
+      // Refused (e.g. TOO_MANY_STREAMS): poll instead, and ask for the stream again later.
+      liveStatus(`Live events refused (${err.code}: ${err.message}); polling every 3 s instead.`, "poll");
+      if (pollTimer === null) pollTimer = setInterval(() => void poll(), POLL_MS);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        followEvents();
+      }, STREAM_RETRY_MS);
+    },
+  });
+  follower = current;
+  void current.run();
+}
+
+function stopEvents() {
+  follower?.stop();
+  follower = null;
+  if (retryTimer !== null) clearTimeout(retryTimer);
+  retryTimer = null;
+  stopPolling();
+}
+
+// Bounded polling (the fallback): a tick is skipped while the last one is still waiting for the daemon.
 let polling = false;
 async function poll() {
   if (polling) return;
@@ -382,4 +506,3 @@ async function poll() {
   }
 }
 void poll();
-setInterval(() => void poll(), REFRESH_MS);

@@ -4,7 +4,7 @@
  * incident view (kinds, trigger, ladder steps with verdicts, outcome, report). Every text from the
  * daemon or the target goes in with textContent, never as markup.
  */
-import { ApiError, getIncident } from "./api.js";
+import { ApiError, downloadDump, getIncident } from "./api.js";
 
 /** @type {Record<string, string>} */
 const POWER_EFFECT = {
@@ -47,10 +47,19 @@ function part(dialog, selector) {
   return node;
 }
 
+/**
+ * Whether a `qemu-dump` step wrote the incident's memory dump (GET /incidents/:id/dump serves it).
+ * @param {import("./api.js").Incident} incident
+ */
+export function hasDump(incident) {
+  return incident.steps.some((step) => step.step === "qemu-dump" && step.verdict === "done");
+}
+
 export class IncidentView {
-  /** @param {HTMLDialogElement} dialog */
-  constructor(dialog) {
+  /** @param {HTMLDialogElement} dialog @param {() => boolean} isAdmin the dump is admin only */
+  constructor(dialog, isAdmin = () => false) {
     this.dialog = dialog;
+    this.isAdmin = isAdmin;
     /** @type {string | null} the incident shown; refresh() reads it again */
     this.id = null;
     this.title = part(dialog, "#incident-title");
@@ -61,6 +70,10 @@ export class IncidentView {
     this.steps = part(dialog, "#incident-steps");
     this.report = part(dialog, "#incident-report");
     this.context = part(dialog, "#incident-context");
+    this.dump = /** @type {HTMLButtonElement} */ (part(dialog, "#incident-dump"));
+    this.dumpLink = /** @type {HTMLAnchorElement} */ (part(dialog, "#incident-dump-link"));
+    this.dumpStatus = part(dialog, "#incident-dump-status");
+    this.dump.addEventListener("click", () => void this.saveDump());
     part(dialog, "#incident-close").addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => {
       this.id = null;
@@ -75,7 +88,25 @@ export class IncidentView {
     void this.refresh();
   }
 
-  /** Reads the shown incident again (the page's poll calls this while the view is open). */
+  /** Fetches the dump with the token's header and saves it as a file (a link cannot carry the token). */
+  async saveDump() {
+    const id = this.id;
+    if (id === null) return;
+    this.dumpStatus.textContent = "Reading the memory dump…";
+    try {
+      const blob = await downloadDump(id);
+      const url = URL.createObjectURL(blob);
+      this.dumpLink.href = url;
+      this.dumpLink.download = `incident-${id}.kdump`;
+      this.dumpLink.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      this.dumpStatus.textContent = `Memory dump: ${blob.size} bytes downloaded.`;
+    } catch (err) {
+      this.dumpStatus.textContent = err instanceof ApiError ? `${err.code}: ${err.message}` : String(err);
+    }
+  }
+
+  /** Reads the shown incident again (the page calls this when an event names it). */
   async refresh() {
     const id = this.id;
     if (id === null) return;
@@ -110,6 +141,10 @@ export class IncidentView {
       incident.report.join("\n") +
       (incident.truncated ? "\n… (cut at its bound; the rest is in the capture)" : "");
     this.context.textContent = incident.context.join("\n");
+    const dump = hasDump(incident);
+    this.dump.hidden = !dump;
+    this.dump.disabled = !this.isAdmin();
+    this.dump.title = this.isAdmin() ? "" : "needs the admin role (guest memory may hold secrets)";
     // The lines nearest the trigger are the ones that matter: show the end.
     this.context.scrollTop = this.context.scrollHeight;
   }

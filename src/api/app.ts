@@ -156,11 +156,12 @@ export async function buildApp(options: AppOptions): Promise<BridgeApp> {
   const events = new EventHub({
     store: incidents,
     ports: options.ports,
-    health: (port) => app.recovery.health(port),
+    health: app.recovery,
     ...(options.events === undefined ? {} : { limits: options.events }),
   });
   app.decorate("events", events);
-  // Streams end with `cut` as soon as closing starts (the route listens to `closing`); this stops the sampling.
+  app.metrics.eventStreams(events);
+  // Streams end with `cut` as soon as closing starts (the route listens to `closing`); this unsubscribes the hub.
   app.addHook("onClose", (_instance, done) => {
     events.close();
     done();

@@ -292,6 +292,15 @@ export class ApiClient {
     return results;
   }
 
+  /** Opens GET /events (Server-Sent Events), resuming after `lastEventId` when given; the body streams. */
+  async events(lastEventId: string | null, signal: AbortSignal): Promise<Response> {
+    const extra: Record<string, string> = { accept: "text/event-stream" };
+    if (lastEventId !== null) extra["last-event-id"] = lastEventId;
+    const response = await this.fetch("GET", "/events", undefined, extra, signal);
+    if (!response.ok) throw await errorOf(response);
+    return response;
+  }
+
   private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const response = await this.fetch(method, path, body, {}, signal);
     if (!response.ok) throw await errorOf(response);

@@ -1,10 +1,12 @@
 /**
  * The recovery commands: probe, power, recover, incidents, incident and quarantine clear. Like
  * commands.ts, each talks through ApiClient, prints through recovery-output.ts and returns its exit
- * status. `recover` and `incidents -f` follow by polling GET /incidents (every POLL_MS).
+ * status. `recover` and `incidents -f` follow GET /events (event-follow.ts, resumed with Last-Event-ID
+ * after a drop) and read GET /incidents only for what an event names.
  */
 import { CliError, type ApiClient, type Incident } from "./api-client.js";
 import type { Command } from "./args.js";
+import { followEvents, type SseEvent } from "./event-follow.js";
 import { ExitCode } from "./exit-codes.js";
 import { untilStopped } from "./stop-signal.js";
 import {
@@ -20,8 +22,6 @@ type RecoveryCommand = Extract<
   { kind: "probe" | "power" | "recover" | "incidents" | "incident" | "quarantine" }
 >;
 
-/** How often a follow asks again: a ladder's steps take seconds, so a second is prompt enough. */
-const POLL_MS = 1000;
 /** Open incidents `incidents -f` keeps asking after; older ones are left to a later listing. */
 const MAX_WATCHED = 100;
 
@@ -98,12 +98,19 @@ async function recover(
   if (!json) print(`${port}: recovery started, incident ${started.id}`);
   let incident = started;
   let shown = 0;
-  await follow(async (signal) => {
+  const read = async (signal: AbortSignal): Promise<boolean> => {
     incident = await client.incident(started.id, signal);
     if (!json) for (const step of incident.steps.slice(shown)) print(formatStep(step));
     shown = incident.steps.length;
     return incident.outcome !== undefined;
-  });
+  };
+  await untilStopped((signal) =>
+    followEvents(client, signal, {
+      // Once open (and after a drop): what the ladder recorded before the stream saw it.
+      synced: (_fresh, s) => read(s),
+      event: (event, s) => (isIncidentEvent(event) && event.data["id"] === started.id ? read(s) : no()),
+    }),
+  );
   if (json) print(JSON.stringify(incident));
   else
     print(
@@ -129,7 +136,7 @@ async function incidents(
   }
   // Open ones are shown again when they close, with their outcome.
   const open = new Set(page.incidents.filter((i) => i.state === "open").map((i) => i.id));
-  await follow(async (signal) => {
+  const read = async (signal: AbortSignal): Promise<boolean> => {
     for (const id of [...open]) {
       const now = await client.incident(id, signal).catch((err: unknown) => {
         if (err instanceof CliError && err.code === "INCIDENT_NOT_FOUND") return null; // rotated away
@@ -144,19 +151,23 @@ async function incidents(
       if (incident.state === "open" && open.size < MAX_WATCHED) open.add(incident.id);
     }
     return false;
-  });
+  };
+  await untilStopped((signal) =>
+    followEvents(client, signal, {
+      synced: (_fresh, s) => read(s),
+      // Only an opening or a closing changes what this prints; an update does not.
+      event: (event, s) =>
+        (event.event === "incident.opened" || event.event === "incident.closed") &&
+        (port === undefined || event.data["port"] === port)
+          ? read(s)
+          : no(),
+    }),
+  );
   return ExitCode.OK;
 }
 
-/** Calls `poll` every POLL_MS until it returns true or SIGINT / SIGTERM. */
-function follow(poll: (signal: AbortSignal) => Promise<boolean>): Promise<void> {
-  return untilStopped(async (signal) => {
-    while (!signal.aborted) {
-      if (await poll(signal)) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, POLL_MS);
-        signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
-    }
-  });
+function isIncidentEvent(event: SseEvent): boolean {
+  return event.event.startsWith("incident.");
 }
+
+const no = (): Promise<boolean> => Promise.resolve(false);

@@ -37,6 +37,7 @@ import {
   type WatchConfig,
   DEFAULT_RECOVER_COOLDOWN_MS,
   DEFAULT_RECOVER_MAX_PER_HOUR,
+  DEFAULT_QEMU_DUMP_TIMEOUT_MS,
   MIN_RECOVER_PROBE_EVERY_MS,
   DEFAULT_RECOVER_ON,
   DEFAULT_RECOVER_UNTIL_TIMEOUT_MS,
@@ -133,7 +134,19 @@ function resolveWatch(watch: PortInput["watch"]): WatchConfig | null {
   };
 }
 
-function resolveRecover(recover: NonNullable<PortInput["recover"]>, at: string): RecoverConfig {
+function resolveRecover(
+  recover: NonNullable<PortInput["recover"]>,
+  at: string,
+  hasQmp: boolean,
+): RecoverConfig {
+  // Refused here, not when a crash runs the ladder: the dump is the one thing a reset erases.
+  const dumpAt = (recover.steps ?? []).findIndex(
+    (s) => s === "qemu-dump" || (typeof s === "object" && "qemu-dump" in s),
+  );
+  if (dumpAt >= 0 && !hasQmp)
+    throw configError(
+      `${at}.steps.${dumpAt}: qemu-dump needs a qmp block on the port ({ path } or { host, port })`,
+    );
   const untilTimeoutMs = recover.untilTimeoutMs ?? DEFAULT_RECOVER_UNTIL_TIMEOUT_MS;
   const probeEveryMs = recover.probeEveryMs ?? 0;
   if (probeEveryMs !== 0 && probeEveryMs < MIN_RECOVER_PROBE_EVERY_MS) {
@@ -153,7 +166,12 @@ function resolveRecover(recover: NonNullable<PortInput["recover"]>, at: string):
       recover.steps?.map((step): RecoverStep => {
         if (step === "probe") return { kind: "probe" };
         if (step === "nmi") return { kind: "nmi" };
-        if (step === "qemu-dump") return { kind: "qemu-dump" };
+        if (step === "qemu-dump") return { kind: "qemu-dump", timeoutMs: DEFAULT_QEMU_DUMP_TIMEOUT_MS };
+        if ("qemu-dump" in step)
+          return {
+            kind: "qemu-dump",
+            timeoutMs: step["qemu-dump"].timeoutMs ?? DEFAULT_QEMU_DUMP_TIMEOUT_MS,
+          };
         if ("sysrq" in step) return { kind: "sysrq", keys: step.sysrq };
         if ("power" in step) return { kind: "power", action: step.power };
         if ("wait" in step)
@@ -212,7 +230,9 @@ function resolvePort(
     queueLimit: port.queueLimit ?? 64,
     allowLineControl: port.allowLineControl ?? false,
     watch: resolveWatch(port.watch),
-    ...(port.recover ? { recover: resolveRecover(port.recover, `ports.${index}.recover`) } : {}),
+    ...(port.recover
+      ? { recover: resolveRecover(port.recover, `ports.${index}.recover`, qmp !== undefined) }
+      : {}),
     ...(port.break ? { breakVia: port.break } : {}),
     ...(qmp ? { qmp } : {}),
     ...(port.nmi ? { nmi: resolveNmi(port.nmi, `ports.${index}.nmi`, baseDir) } : {}),

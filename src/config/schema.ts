@@ -298,11 +298,20 @@ export const WatchSchema = Type.Union([
 
 const RecoverMs = (description: string) => Type.Integer({ minimum: 1, maximum: 3_600_000, description });
 
-/** A ladder step: `probe`, `nmi`, `qemu-dump`, or an object with one key (sysrq, wait, power, command). */
+/** A ladder step: `probe`, `nmi`, `qemu-dump`, or an object with one key (qemu-dump, sysrq, wait, power, command). */
 export const RecoverStepSchema = Type.Union([
   Type.Literal("probe"),
   Type.Literal("nmi"),
   Type.Literal("qemu-dump"),
+  Type.Object(
+    {
+      "qemu-dump": Type.Object(
+        { timeoutMs: Type.Optional(RecoverMs("how long QEMU may take to write the dump; default 120000")) },
+        strict,
+      ),
+    },
+    strict,
+  ),
   Type.Object(
     { sysrq: Type.String({ pattern: "^[0-9A-Za-z]{1,32}$", description: "keys sent one by one" }) },
     strict,

@@ -153,7 +153,7 @@ export type RecoverStep =
   | { readonly kind: "nmi" }
   | { readonly kind: "probe" }
   /** QMP dump-guest-memory (kdump-zlib) into the incident's dump file, before any reset. */
-  | { readonly kind: "qemu-dump" }
+  | { readonly kind: "qemu-dump"; readonly timeoutMs: number }
   | { readonly kind: "wait"; readonly match: string; readonly timeoutMs: number }
   | { readonly kind: "power"; readonly action: "on" | "off" | "cycle" | "reset" }
   | { readonly kind: "command"; readonly argv: readonly string[]; readonly timeoutMs: number };
@@ -180,6 +180,8 @@ export const DEFAULT_RECOVER_ON: readonly WatchKind[] = ["panic", "soft-lockup",
 export const DEFAULT_RECOVER_UNTIL_TIMEOUT_MS = 120_000;
 export const DEFAULT_RECOVER_COOLDOWN_MS = 60_000;
 export const DEFAULT_RECOVER_MAX_PER_HOUR = 3;
+/** A dump of a few GiB with zlib takes its time; past this the qemu-dump step fails and the ladder goes on. */
+export const DEFAULT_QEMU_DUMP_TIMEOUT_MS = 120_000;
 /** A periodic probe sends BREAK + h: no more often than this (it also keeps a silent console busy). */
 export const MIN_RECOVER_PROBE_EVERY_MS = 1000;
 

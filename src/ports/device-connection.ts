@@ -24,6 +24,8 @@ export interface DeviceEvents {
   opened(transport: Transport): void;
   /** The link went away while open (not called for stop()). */
   lost(reason: string): void;
+  /** The state changed (pushed, so a watcher needs no sampling). */
+  state?(state: PortState): void;
 }
 
 export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
@@ -98,7 +100,7 @@ export class DeviceConnection {
           if (this.stopped) return void transport.close();
           this.transport = transport;
           this.opensValue += 1;
-          this.stateValue = "open";
+          this.setState("open");
           this.reasonValue = undefined;
           this.delay = retryDelays(this.config.kind).first;
           this.log.info({ target: transport.target }, "port open");
@@ -112,10 +114,16 @@ export class DeviceConnection {
           }
           this.reasonValue = reason;
           this.holderValue = err instanceof DeviceLockedError ? err.holder : undefined;
-          this.stateValue = this.holderValue ? "locked" : "connecting";
+          this.setState(this.holderValue ? "locked" : "connecting");
           this.scheduleRetry();
         },
       );
+  }
+
+  private setState(state: PortState): void {
+    if (state === this.stateValue) return;
+    this.stateValue = state;
+    this.events.state?.(state);
   }
 
   private onClosed(transport: Transport, disconnected: boolean, error: Error | undefined): void {
@@ -123,7 +131,7 @@ export class DeviceConnection {
     this.transport = null;
     if (this.stopped) return;
     const reason = disconnected ? `disconnected${error ? `: ${error.message}` : ""}` : "closed";
-    this.stateValue = "connecting";
+    this.setState("connecting");
     this.reasonValue = reason;
     this.log.warn({ reason }, "port lost, reconnecting");
     this.events.lost(reason);
@@ -143,7 +151,7 @@ export class DeviceConnection {
     if (!transport) return;
     this.log.warn({ reason }, "resetting port");
     this.transport = null;
-    this.stateValue = "connecting";
+    this.setState("connecting");
     this.reasonValue = reason;
     this.events.lost(reason);
     await transport.close().catch(() => undefined);
@@ -157,7 +165,7 @@ export class DeviceConnection {
     await this.attempt?.catch(() => undefined);
     const transport = this.transport;
     this.transport = null;
-    this.stateValue = "closed";
+    this.setState("closed");
     this.reasonValue = "stopped";
     await transport?.close();
   }

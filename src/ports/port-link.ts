@@ -45,6 +45,7 @@ export class PortLink {
   private readonly pacer: LinePacer;
   private readonly output: TargetOutput;
   private readonly breaks: BreakWire;
+  private readonly stateListeners = new Set<(state: PortState) => void>();
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -73,6 +74,9 @@ export class PortLink {
       (transportConfig) => deps.createTransport(transportConfig, context),
       {
         data: (chunk) => this.output.received(chunk),
+        state: (state) => {
+          for (const listener of this.stateListeners) listener(state);
+        },
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
           this.arm.reset();
@@ -89,6 +93,12 @@ export class PortLink {
 
   get state(): PortState {
     return this.device.state;
+  }
+
+  /** Calls `listener` on each state change; returns the unsubscribe. */
+  onState(listener: (state: PortState) => void): () => void {
+    this.stateListeners.add(listener);
+    return () => this.stateListeners.delete(listener);
   }
 
   get reason(): string | undefined {

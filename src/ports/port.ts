@@ -107,9 +107,9 @@ export class Port {
     this.nmiSupport?.refresh();
   }
 
-  /** The link's state, without the rest of info() (the event hub samples it 4 times a second). */
-  get state(): PortState {
-    return this.link.state;
+  /** Calls `listener` on each change of the link's state (live events); returns the unsubscribe. */
+  onState(listener: (state: PortInfo["state"]) => void): () => void {
+    return this.link.onState(listener);
   }
 
   info(): PortInfo {

@@ -18,6 +18,8 @@ export interface RegistryDeps {
 }
 
 export class PortRegistry {
+  private readonly replaceListeners = new Set<() => void>();
+
   private constructor(
     private ports: ReadonlyMap<string, Port>,
     private readonly deps: RegistryDeps,
@@ -50,6 +52,13 @@ export class PortRegistry {
     for (const port of opened) kept.set(port.id, port);
     this.ports = new Map(config.ports.map((port) => [port.id, kept.get(port.id) as Port]));
     for (const port of opened) port.start();
+    for (const listener of this.replaceListeners) listener();
+  }
+
+  /** Calls `listener` after each reload's replace (ports removed, added or restarted); returns the unsubscribe. */
+  onReplace(listener: () => void): () => void {
+    this.replaceListeners.add(listener);
+    return () => this.replaceListeners.delete(listener);
   }
 
   list(): Port[] {

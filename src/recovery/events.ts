@@ -3,13 +3,16 @@
  * and health, numbered in one sequence and kept in a bounded ring, so a client that reconnects with
  * the last id it saw gets what it missed, or `missed` when that has left the ring.
  *
- *   IncidentStore.onChange ────────────────┐
- *   port state / health, sampled (pollMs) ─┴─> EventHub ─ring (ringSize)─> EventStream (≤ queueMax) ─> SSE
+ *   IncidentStore.onChange ───────────────┐
+ *   Port.onState, Recoveries.onHealth ────┴─> EventHub ─ring (ringSize)─> EventStream (≤ queueMax) ─> SSE
+ *
+ * Every change is pushed by the layer that makes it (no sampling: a change however short shows).
  *
  * Each stream's queue is bounded: a reader that falls queueMax events behind is cut, its queue
  * dropped for one final `cut` event. Streams are capped per daemon and per token.
  */
 import { BridgeError } from "../errors.js";
+import type { Port } from "../ports/port.js";
 import type { PortRegistry } from "../ports/registry.js";
 import type { Incident, IncidentStore } from "./incidents.js";
 import type { Health } from "./quarantine.js";
@@ -21,8 +24,6 @@ export interface EventLimits {
   readonly queueMax: number;
   readonly maxStreams: number;
   readonly maxStreamsPerToken: number;
-  /** How often port state and health are sampled (a change shorter than this may not show). */
-  readonly pollMs: number;
   /** A comment line this often on an idle stream, so proxies keep it open. */
   readonly heartbeatMs: number;
 }
@@ -32,7 +33,6 @@ export const DEFAULT_EVENT_LIMITS: EventLimits = {
   queueMax: 1000,
   maxStreams: 64,
   maxStreamsPerToken: 8,
-  pollMs: 250,
   heartbeatMs: 15_000,
 };
 
@@ -90,6 +90,12 @@ export interface StreamRequest {
   readonly lastEventId?: string;
 }
 
+/** Each port's health and its changes (Recoveries). */
+export interface HealthSource {
+  health(port: string): Health;
+  onHealth(listener: (port: string, health: Health) => void): () => void;
+}
+
 export class EventHub {
   private readonly ring: BridgeEvent[] = [];
   private readonly run = Date.now().toString(36);
@@ -97,29 +103,39 @@ export class EventHub {
   private readonly streams = new Set<EventStream>();
   private readonly listeners = new Set<(event: BridgeEvent) => void>();
   private readonly perKey = new Map<string, number>();
-  private readonly seen = new Map<string, { state: string; health: Health }>();
-  private readonly timer: NodeJS.Timeout;
-  private readonly unsubscribe: () => void;
+  private readonly refusals = { daemon: 0, token: 0 };
+  /** The ports followed: the Port object (a reload may replace it), its unsubscribe, its last state. */
+  private readonly followed = new Map<string, { port: Port; off: () => void; state: string }>();
+  private readonly health = new Map<string, Health>();
+  private readonly unsubscribe: (() => void)[];
 
   constructor(
     private readonly o: {
       readonly store: IncidentStore;
       readonly ports: PortRegistry;
-      readonly health: (port: string) => Health;
+      readonly health: HealthSource;
       readonly limits?: Partial<EventLimits>;
     },
     readonly limits: EventLimits = { ...DEFAULT_EVENT_LIMITS, ...o.limits },
   ) {
-    this.unsubscribe = o.store.onChange((incident, before) =>
-      this.publish(incidentEvent(incident, before), incident.port, summary(incident)),
-    );
-    this.sample(false);
-    this.timer = setInterval(() => this.sample(true), this.limits.pollMs).unref();
+    this.unsubscribe = [
+      o.store.onChange((incident, before) =>
+        this.publish(incidentEvent(incident, before), incident.port, summary(incident)),
+      ),
+      o.health.onHealth((port, health) => this.healthChanged(port, health)),
+      o.ports.onReplace(() => this.followPorts(true)),
+    ];
+    this.followPorts(false);
   }
 
   /** Streams open now (metrics, tests). */
   get open(): number {
     return this.streams.size;
+  }
+
+  /** Streams refused at a cap since start-up, by the cap (metrics). */
+  get refused(): Readonly<Record<"daemon" | "token", number>> {
+    return this.refusals;
   }
 
   /** A new stream: the kept events after `lastEventId` first, then live ones; TOO_MANY_STREAMS over a cap. */
@@ -128,6 +144,7 @@ export class EventHub {
     const mine = this.perKey.get(request.key) ?? 0;
     if (this.streams.size >= this.limits.maxStreams || mine >= this.limits.maxStreamsPerToken) {
       const daemon = this.streams.size >= this.limits.maxStreams;
+      this.refusals[daemon ? "daemon" : "token"] += 1;
       throw new BridgeError(
         "TOO_MANY_STREAMS",
         daemon
@@ -157,8 +174,9 @@ export class EventHub {
 
   /** Shutdown: every stream gets its final `cut`; no new events. */
   close(): void {
-    clearInterval(this.timer);
-    this.unsubscribe();
+    for (const off of this.unsubscribe) off();
+    for (const { off } of this.followed.values()) off();
+    this.followed.clear();
     for (const stream of [...this.streams]) stream.cut("shutdown", "the daemon is stopping");
   }
 
@@ -209,28 +227,42 @@ export class EventHub {
     for (const listener of this.listeners) listener(event);
   }
 
+  private healthChanged(port: string, health: Health): void {
+    if (this.health.get(port) === health) return;
+    this.health.set(port, health);
+    this.publish("port.health", port, { port, health });
+  }
+
+  private stateChanged(port: string, state: string): void {
+    const entry = this.followed.get(port);
+    if (entry === undefined || entry.state === state) return;
+    entry.state = state;
+    this.publish("port.state", port, { port, state });
+  }
+
   /**
-   * Port state and health as they are now; a change since the last sample is an event. Allocates
-   * nothing while nothing changed: it runs 4 times a second, also in an idle daemon.
+   * Follows each port's state changes; after a reload, a removed port's last state is `removed`, and
+   * a new or restarted one's state is announced if it differs from the last one sent.
    */
-  private sample(announce: boolean): void {
-    const ports = this.o.ports.list();
-    for (const port of ports) {
-      const state = port.state;
-      const health = this.o.health(port.id);
-      const was = this.seen.get(port.id);
-      if (was !== undefined && was.state === state && was.health === health) continue;
-      this.seen.set(port.id, { state, health });
-      if (!announce) continue;
-      if (was?.state !== state) this.publish("port.state", port.id, { port: port.id, state });
-      if (was?.health !== health) this.publish("port.health", port.id, { port: port.id, health });
+  private followPorts(announce: boolean): void {
+    const current = new Set<string>();
+    for (const port of this.o.ports.list()) {
+      current.add(port.id);
+      const was = this.followed.get(port.id);
+      if (was?.port === port) continue;
+      was?.off();
+      const off = port.onState((state) => this.stateChanged(port.id, state));
+      // A port a reload added starts from nothing, so its first state is announced.
+      const last = was?.state ?? (announce ? "" : port.info().state);
+      this.followed.set(port.id, { port, off, state: last });
+      if (!this.health.has(port.id)) this.health.set(port.id, this.o.health.health(port.id));
+      if (announce) this.stateChanged(port.id, port.info().state);
     }
-    // Every listed port is in `seen`: more entries there are ports a reload removed (state `removed`).
-    if (this.seen.size === ports.length) return;
-    const current = new Set(ports.map((port) => port.id));
-    for (const id of [...this.seen.keys()]) {
+    for (const [id, { off }] of [...this.followed]) {
       if (current.has(id)) continue;
-      this.seen.delete(id);
+      off();
+      this.followed.delete(id);
+      this.health.delete(id);
       if (announce) this.publish("port.state", id, { port: id, state: "removed" });
     }
   }

@@ -50,3 +50,16 @@ export function stepName(step: RecoverStep, key?: string): string {
       return `command ${step.argv.join(" ")}`;
   }
 }
+
+/** GET /ports' `capabilities.recover`: whether a ladder is configured, its steps and what starts it. */
+export function recoverCapability(
+  port: Port,
+): { configured: false } | { configured: true; steps: string[]; on: string[] } {
+  const recover = port.config.recover;
+  if (recover === undefined) return { configured: false };
+  return {
+    configured: true,
+    steps: ladderSteps(port, recover).map((step) => stepName(step)),
+    on: [...recover.on],
+  };
+}

@@ -133,7 +133,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         break;
       }
       case "qemu-dump": {
-        const result = await dumpStep(port, ctx.dumpFile ?? null);
+        const result = await dumpStep(port, ctx.dumpFile ?? null, step.timeoutMs);
         ctx.record(verdictOf("qemu-dump", result.verdict, result.output, started));
         await ctx.audit("qemu-dump", result.status, { verdict: result.verdict });
         break;

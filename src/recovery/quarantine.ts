@@ -12,7 +12,18 @@ export class PortGuard {
   private readonly starts: number[] = [];
   private endedAt = -Infinity;
   private quarantinedAt: number | null = null;
-  running = false;
+  private runningValue = false;
+
+  /** `changed`: called with the new health each time it changes (live events). */
+  constructor(private readonly changed: (health: Health) => void = () => undefined) {}
+
+  get running(): boolean {
+    return this.runningValue;
+  }
+
+  set running(running: boolean) {
+    this.update(() => (this.runningValue = running));
+  }
 
   get quarantined(): boolean {
     return this.quarantinedAt !== null;
@@ -20,7 +31,13 @@ export class PortGuard {
 
   get health(): Health {
     if (this.quarantinedAt !== null) return "bad";
-    return this.running ? "recovering" : "good";
+    return this.runningValue ? "recovering" : "good";
+  }
+
+  private update(change: () => void): void {
+    const before = this.health;
+    change();
+    if (this.health !== before) this.changed(this.health);
   }
 
   /** Ends within `cooldownMs`: an automatic trigger now is ignored. */
@@ -35,7 +52,7 @@ export class PortGuard {
   admit(now: number, maxPerHour: number): boolean {
     while (this.starts.length > 0 && now - this.starts[0]! >= HOUR_MS) this.starts.shift();
     if (this.starts.length >= maxPerHour) {
-      this.quarantinedAt = now;
+      this.update(() => (this.quarantinedAt = now));
       return false;
     }
     this.starts.push(now);
@@ -43,14 +60,14 @@ export class PortGuard {
   }
 
   ended(now: number): void {
-    this.running = false;
+    this.running = false; // the setter: a change of health is announced
     this.endedAt = now;
   }
 
   /** An admin lifted the quarantine: the hour's count starts again. Returns whether it was on. */
   lift(): boolean {
     const was = this.quarantinedAt !== null;
-    this.quarantinedAt = null;
+    this.update(() => (this.quarantinedAt = null));
     this.starts.length = 0;
     return was;
   }

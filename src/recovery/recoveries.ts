@@ -62,6 +62,7 @@ export class Recoveries {
   private readonly stopping = new AbortController();
   private readonly now: () => number;
   private readonly endListeners = new Set<(end: RecoveryEnd) => void>();
+  private readonly healthListeners = new Set<(port: string, health: Health) => void>();
   private readonly probes: PeriodicProbes;
 
   constructor(private readonly o: RecoveriesOptions) {
@@ -85,6 +86,12 @@ export class Recoveries {
   onEnd(listener: (end: RecoveryEnd) => void): () => void {
     this.endListeners.add(listener);
     return () => this.endListeners.delete(listener);
+  }
+
+  /** Calls `listener` as a port's health changes (live events); returns the unsubscribe. */
+  onHealth(listener: (port: string, health: Health) => void): () => void {
+    this.healthListeners.add(listener);
+    return () => this.healthListeners.delete(listener);
   }
 
   health(portId: string): Health {
@@ -152,7 +159,9 @@ export class Recoveries {
   private guard(portId: string): PortGuard {
     let guard = this.guards.get(portId);
     if (guard === undefined) {
-      guard = new PortGuard();
+      guard = new PortGuard((health) => {
+        for (const listener of this.healthListeners) listener(portId, health);
+      });
       this.guards.set(portId, guard);
     }
     return guard;

@@ -410,6 +410,62 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     assert.equal(await audited("power"), powers + 1);
   });
 
+  it("follows a recovery live from GET /events: recovering → good and the steps' verdicts, with no polling", async () => {
+    const { page } = admin;
+    await page.locator('#live-status[data-live="stream"]').waitFor({ timeout: 10_000 });
+    // The reset above rebooted the guest: the ladder's reboot waits for this marker again.
+    await api().get<LogBody>(`/ports/vm0/log?since=0&waitMs=60000&match=${READY_MARKER}`);
+    const lists: string[] = [];
+    const events: string[] = [];
+    const navigations: string[] = [];
+    const onRequest = (request: { url(): string }) => {
+      const url = new URL(request.url());
+      if (url.pathname === "/ports" || url.pathname === "/incidents") lists.push(url.pathname + url.search);
+      if (url.pathname === "/events") events.push(url.pathname);
+    };
+    const onNavigate = (frame: { url(): string }) => navigations.push(frame.url());
+    page.on("request", onRequest);
+    page.on("framenavigated", onNavigate);
+    /** Health as the list shows it, sampled by the page itself on every DOM change. */
+    await page.evaluate(`(() => {
+      window.__healthSeen = [];
+      const seen = () => {
+        const text = document.querySelector('#ports button[data-port="vm0"] .health')?.textContent ?? "";
+        if (text !== "" && window.__healthSeen.at(-1) !== text) window.__healthSeen.push(text);
+      };
+      seen();
+      new MutationObserver(seen).observe(document.getElementById("ports"), { childList: true, subtree: true });
+    })()`);
+    page.once("dialog", (confirm) => void confirm.accept());
+    await page.getByRole("button", { name: "Recover…" }).click();
+    const view = page.getByRole("dialog", { name: /^Incident \d+ on vm0$/ });
+    await page.locator("#ports .health", { hasText: "health recovering" }).waitFor({ timeout: 10_000 });
+    await view.locator("#incident-outcome", { hasText: "recovered" }).waitFor({ timeout: 90_000 });
+    await page.locator("#ports .health", { hasText: "health good" }).waitFor({ timeout: 10_000 });
+    const steps = await page.evaluate<[string, string][]>(
+      `[...document.querySelectorAll("#incident-steps li")].map((li) => [li.dataset.step ?? "", li.querySelector(".verdict")?.textContent ?? ""])`,
+    );
+    assert.ok(steps.length >= 2, `the ladder's steps in the view: ${JSON.stringify(steps)}`);
+    assert.ok(
+      steps.every(([step, verdict]) => step !== "" && verdict !== ""),
+      `every step with its verdict: ${JSON.stringify(steps)}`,
+    );
+    assert.deepEqual(steps.at(-1), ["until", "matched"], `the target back last: ${JSON.stringify(steps)}`);
+    const seen = await page.evaluate<string[]>("window.__healthSeen");
+    const recovering = seen.indexOf("health recovering");
+    assert.ok(
+      recovering >= 0 && seen.indexOf("health good", recovering) > recovering,
+      `the list went recovering → good: ${JSON.stringify(seen)}`,
+    );
+    page.off("request", onRequest);
+    page.off("framenavigated", onNavigate);
+    assert.deepEqual(lists, [], "no GET /ports or GET /incidents list while the events carried the recovery");
+    assert.deepEqual(events, [], "the one stream stayed open (no reconnect)");
+    assert.deepEqual(navigations, [], "no reload");
+    await page.screenshot({ path: path.join(ARTIFACTS, "recovery-live.png") });
+    await view.getByRole("button", { name: "Close" }).click();
+  });
+
   it("ran without script errors or Content-Security-Policy violations", () => {
     assert.deepEqual(problems, []);
   });

@@ -111,7 +111,6 @@ describe("GET /events", { timeout: 30_000 }, () => {
           ? vm1Kernel.factory(config)
           : vm0Kernel.factory(config),
       config: { auth: { tokens } },
-      events: { pollMs: 50 },
       ports: [
         {
           id: "vm0",
@@ -214,6 +213,23 @@ describe("GET /events", { timeout: 30_000 }, () => {
     );
   });
 
+  it("pushes a port's state change at once (no sampling): a reconnect shorter than any poll shows as connecting → open", async () => {
+    const stream = daemon!.app.events.subscribe({ key: "push-test", ports: new Set(["vm1"]) });
+    try {
+      vm1Kernel.transports.at(-1)!.disconnect();
+      // Queued by the time disconnect() returns: the port layer pushed it, no timer was involved.
+      assert.equal(stream.waiting, 1, "the connecting event, queued at once");
+      const lost = await stream.next();
+      assert.deepEqual([lost?.name, lost?.data], ["port.state", { port: "vm1", state: "connecting" }]);
+      await waitUntil(() => daemon!.ports.get("vm1").info().state === "open", 3000, "vm1 reconnected");
+      assert.equal(stream.waiting, 1, "the open event, queued as the link opened");
+      const back = await stream.next();
+      assert.deepEqual([back?.name, back?.data], ["port.state", { port: "vm1", state: "open" }]);
+    } finally {
+      stream.close();
+    }
+  });
+
   it("an id from before the ring (or another run) gets `missed` first; a malformed one 400; no token, or one in the URL, 401", async () => {
     const other = await open({ ...auth(SECRETS.ops), "last-event-id": "zz-1" });
     await waitUntil(() => other.events.length > 0, 2000, "the missed event");
@@ -272,6 +288,15 @@ describe("GET /events: limits, a slow reader, heartbeats and shutdown", { timeou
     await waitUntil(() => fourth.ended, 2000, "the refusal");
     assert.equal(fourth.status, 429);
     assert.equal((JSON.parse(fourth.body) as { limit: string }).limit, "daemon");
+    // /metrics counts them: 3 open, one refused at each cap.
+    const metrics = await (await fetch(`${daemon!.url}/metrics`, { headers: auth(SECRETS.ops) })).text();
+    assert.match(metrics, /^sysrq_bridge_event_streams 3$/m, "the open streams gauge");
+    assert.match(metrics, /^sysrq_bridge_event_streams_refused_total\{limit="token"\} 1$/m, "refused: token");
+    assert.match(
+      metrics,
+      /^sysrq_bridge_event_streams_refused_total\{limit="daemon"\} 1$/m,
+      "refused: daemon",
+    );
     // Heartbeats on idle streams.
     await waitUntil(() => a.comments >= 3, 2000, "heartbeats");
     for (const client of [a, b, c]) client.close();

@@ -163,6 +163,27 @@ describe("POST /ports/:id/recover and the guard rails", { timeout: 30_000 }, () 
 
   const post = (url: string) => daemon!.app.inject({ method: "POST", url });
 
+  it("GET /ports and /ports/:id show capabilities.recover: the ladder's steps and triggers, or not configured", async () => {
+    const one = (await daemon!.app.inject({ url: "/ports/vm0" })).json<{
+      capabilities: { recover: unknown };
+    }>();
+    assert.deepEqual(one.capabilities.recover, {
+      configured: true,
+      steps: ["sysrq s", "sysrq b"],
+      on: ["panic"],
+    });
+    const list = (await daemon!.app.inject({ url: "/ports" })).json<
+      { id: string; capabilities: { recover: unknown } }[]
+    >();
+    assert.deepEqual(
+      list.map((p) => [p.id, p.capabilities.recover]),
+      [
+        ["vm0", { configured: true, steps: ["sysrq s", "sysrq b"], on: ["panic"] }],
+        ["plain", { configured: false }],
+      ],
+    );
+  });
+
   it("answers 202 with the incident at once; s and b acknowledged, a login: prompt after b: recovered without power", async () => {
     const since = daemon!.app.incidents.next;
     const res = await post("/ports/vm0/recover");

@@ -209,6 +209,31 @@ export class BridgeMetrics {
     });
   }
 
+  /** GET /events' streams: open now, and refused at a cap since start-up (by which cap). */
+  eventStreams(hub: {
+    readonly open: number;
+    readonly refused: Readonly<Record<"daemon" | "token", number>>;
+  }): void {
+    new Gauge({
+      name: "sysrq_bridge_event_streams",
+      help: "GET /events streams open now",
+      registers: [this.registry],
+      collect() {
+        this.set(hub.open);
+      },
+    });
+    new Counter({
+      name: "sysrq_bridge_event_streams_refused_total",
+      help: "GET /events streams refused with 429 TOO_MANY_STREAMS since start-up, by the cap reached (daemon or token)",
+      labelNames: ["limit"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const limit of ["daemon", "token"] as const) this.inc({ limit }, hub.refused[limit]);
+      },
+    });
+  }
+
   request(method: string, route: string, status: number): void {
     this.requests.inc({ method, route, status: String(status) });
   }

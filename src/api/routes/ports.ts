@@ -2,18 +2,23 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import { mayUsePort } from "../auth/principal.js";
 import { principalOf } from "../auth/install-auth.js";
 import type { Port } from "../../ports/port.js";
+import { recoverCapability } from "../../recovery/ladder-steps.js";
 import { leaseView } from "../console/protocol.js";
 import { AUTH_ERRORS, PORT_ERRORS, PortParams, errorsOf } from "../schemas/common.js";
 import { HealthResponse, PortInfoSchema, PortListResponse } from "../schemas/ports.js";
 
 export const portRoutes: FastifyPluginAsyncTypebox = async (app) => {
   /** The port's own view, plus who holds its writer lease and how many consoles watch it. */
-  const describe = (port: Port) => ({
-    ...port.info(),
-    lease: leaseView(port.lease.current),
-    viewers: port.viewers,
-    health: app.recovery.health(port.id),
-  });
+  const describe = (port: Port) => {
+    const info = port.info();
+    return {
+      ...info,
+      capabilities: { ...info.capabilities, recover: recoverCapability(port) },
+      lease: leaseView(port.lease.current),
+      viewers: port.viewers,
+      health: app.recovery.health(port.id),
+    };
+  };
 
   app.get(
     "/healthz",

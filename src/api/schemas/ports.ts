@@ -97,6 +97,20 @@ export const PortInfoSchema = Type.Object({
       actions: Type.Optional(Type.Array(Type.String(), { description: "the actions POST /power takes" })),
       reason: Type.Optional(Type.String()),
     }),
+    recover: Type.Object(
+      {
+        configured: Type.Boolean({
+          description: "whether the port has a recover block (POST /recover runs)",
+        }),
+        steps: Type.Optional(
+          Type.Array(Type.String(), {
+            description: "the ladder's steps as incidents name them (the default ladder built for this port)",
+          }),
+        ),
+        on: Type.Optional(Type.Array(Type.String(), { description: "incident kinds that start it" })),
+      },
+      { description: "the recovery ladder (docs/recovery.md)" },
+    ),
   }),
 });
 

@@ -263,6 +263,7 @@ describe("the client's import graph", () => {
       "cli/commands.ts",
       "cli/console-escape.ts",
       "cli/console.ts",
+      "cli/event-follow.ts",
       "cli/exit-codes.ts",
       "cli/output.ts",
       "cli/recovery-commands.ts",

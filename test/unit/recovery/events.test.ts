@@ -10,12 +10,13 @@ import { EventHub, type BridgeEvent, type EventStream } from "../../../src/recov
 import { IncidentStore } from "../../../src/recovery/incidents.js";
 
 const log = pino({ level: "silent" });
-const noPorts = { list: () => [] } as unknown as PortRegistry;
+const noPorts = { list: () => [], onReplace: () => () => undefined } as unknown as PortRegistry;
+const allGood = { health: () => "good" as const, onHealth: () => () => undefined };
 const trigger = { line: "test", seq: 0, offset: 0 };
 
 function hub(limits: Record<string, number> = {}): { hub: EventHub; store: IncidentStore } {
   const store = IncidentStore.inMemory(log);
-  return { hub: new EventHub({ store, ports: noPorts, health: () => "good", limits }), store };
+  return { hub: new EventHub({ store, ports: noPorts, health: allGood, limits }), store };
 }
 
 async function take(stream: EventStream, n: number): Promise<BridgeEvent[]> {

@@ -81,6 +81,41 @@ describe("recover config", () => {
     }
   });
 
+  it("qemu-dump: a step option timeoutMs (default 120000), and refused at load on a port without qmp", () => {
+    const qmp = { qmp: { path: "/run/vm0.qmp" } };
+    const recover = configOf({
+      ...qmp,
+      recover: {
+        until: "x",
+        steps: ["qemu-dump", { "qemu-dump": { timeoutMs: 5000 } }, { "qemu-dump": {} }],
+      },
+    }).ports[0]!.recover!;
+    assert.deepEqual(recover.steps, [
+      { kind: "qemu-dump", timeoutMs: 120_000 },
+      { kind: "qemu-dump", timeoutMs: 5000 },
+      { kind: "qemu-dump", timeoutMs: 120_000 },
+    ]);
+    for (const step of ["qemu-dump", { "qemu-dump": { timeoutMs: 5000 } }]) {
+      let refused: unknown = null;
+      try {
+        configOf({ recover: { until: "x", steps: [{ sysrq: "w" }, step] } });
+      } catch (err) {
+        refused = err;
+      }
+      assert.equal((refused as { code?: string } | null)?.code, "CONFIG_INVALID", JSON.stringify(step));
+      assert.match(
+        (refused as Error).message,
+        /^ports\.0\.recover\.steps\.1: qemu-dump needs a qmp block/,
+        JSON.stringify(step),
+      );
+    }
+    assert.match(
+      errorOf({ ...qmp, recover: { until: "x", steps: [{ "qemu-dump": { timeoutMs: 0 } }] } }),
+      /recover/,
+      "a zero timeout",
+    );
+  });
+
   it("probeEveryMs: 0 (off) or at least 1000", () => {
     assert.equal(configOf({ recover: { until: "x", probeEveryMs: 0 } }).ports[0]!.recover!.probeEveryMs, 0);
     assert.equal(
