@@ -208,6 +208,9 @@ export class Recoveries {
     if (running?.restarted) {
       // The ladder restarted the target: this is the new boot failing, not more of the old failure.
       this.o.store.follow(incident.id, running.incident);
+      // Held until its own ladder (or its end): the watcher's quiet must not close it meanwhile.
+      this.o.store.hold(incident.id);
+      if (running.next !== null) this.o.store.end(running.next, "observed"); // a later boot's supersedes it
       running.next = incident.id;
       for (const tell of running.failures) tell(incident.trigger.line);
       log.warn({ follows: running.incident }, "recovery: the target failed again after the ladder's restart");
@@ -367,9 +370,12 @@ export class Recoveries {
     const timer = setTimeout(() => {
       this.deferred.delete(port.id);
       const current = this.o.ports.list().find((p) => p.id === port.id);
-      if (this.closed || current?.config.recover === undefined) return;
-      if (this.running.has(port.id)) {
-        log.info("recovery: a ladder already runs on this port; the deferred one joins it");
+      if (this.closed) return;
+      if (current?.config.recover === undefined || this.running.has(port.id)) {
+        log.info(
+          "recovery: no recover block any more, or a ladder already runs: the deferred one is not run",
+        );
+        this.o.store.end(incidentId, "observed");
         return;
       }
       if (this.guard(port.id).quarantined) {
@@ -411,8 +417,9 @@ export class Recoveries {
     await this.audit(port.id, "recover", 200, { incident: incidentId, outcome });
     log.warn({ outcome }, "recovery: ladder ended");
     // A ladder that recovered after all (a later step) leaves the earlier boot's failure as evidence only.
-    if (outcome === "failed" && state.next !== null && !this.closed)
-      this.defer(port, state.next, config.cooldownMs);
+    if (state.next === null || this.closed) return;
+    if (outcome === "failed") this.defer(port, state.next, config.cooldownMs);
+    else this.o.store.end(state.next, "observed");
   }
 
   private async audit(port: string, action: string, status: number, detail: Record<string, unknown>) {
