@@ -205,7 +205,8 @@ export class Recoveries {
     this.remember(incident.id);
     const log = this.o.log.child({ port: port.id, incident: incident.id });
     const running = this.running.get(port.id);
-    if (running?.restarted) {
+    // Silence is no failure report (a booting target may be quiet): it joins the running ladder as before.
+    if (running?.restarted && triggers.some((kind) => kind !== "silence")) {
       // The ladder restarted the target: this is the new boot failing, not more of the old failure.
       this.o.store.follow(incident.id, running.incident);
       // Held until its own ladder (or its end): the watcher's quiet must not close it meanwhile.
