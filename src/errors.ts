@@ -42,6 +42,8 @@ export const ErrorCodes = {
   /** The port ran more than recover.maxPerHour ladders: DELETE /ports/:id/quarantine first. */
   PORT_QUARANTINED: 409,
   PORT_UNAVAILABLE: 503,
+  /** The daemon began stopping while the request worked (a power action cut short). */
+  SHUTTING_DOWN: 503,
   AUDIT_UNAVAILABLE: 503,
   TOO_MANY_CONNECTIONS: 503,
   CAPTURE_ROTATED: 410,

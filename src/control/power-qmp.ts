@@ -18,14 +18,17 @@ export function qmpPowerChannel(qmp: QmpClient): PowerChannel {
     actions: ["on", "off", "cycle", "reset"],
     run: (action, how) => {
       how?.sending?.();
-      return runQmpPower(qmp, action);
+      return runQmpPower(qmp, action, how?.signal);
     },
   };
 }
 
-async function runQmpPower(qmp: QmpClient, action: PowerAction): Promise<PowerOutcome> {
+async function runQmpPower(qmp: QmpClient, action: PowerAction, signal?: AbortSignal): Promise<PowerOutcome> {
   const steps: string[] = [];
   const step = async (command: string): Promise<unknown> => {
+    // The daemon is stopping: no further command goes out (one already sent is bounded by QMP's own deadline).
+    if (signal?.aborted)
+      throw new PowerChannelError(`the daemon is stopping: QMP ${command} not sent`, { steps });
     steps.push(command);
     try {
       return await qmp.execute(command);

@@ -60,6 +60,8 @@ export interface Incident {
   readonly events?: IncidentEvent[];
   /** Set once the capture rotated away raw bytes this incident points at (see RawRotated). */
   readonly raw?: RawRotated;
+  /** The incident whose ladder restarted the target into this failure (a new boot's, not more of it). */
+  readonly follows?: string;
 }
 
 /**
@@ -266,6 +268,20 @@ export class IncidentStore {
     }
   }
 
+  /**
+   * A ladder restarted the target: the port's watcher lets go of incident `id` (it stays open, held),
+   * so a failure of the new boot opens an incident of its own.
+   */
+  detach(id: string): void {
+    const port = this.incidents.get(Number(id))?.port;
+    if (port !== undefined) for (const listener of this.endListeners) listener(port, id);
+  }
+
+  /** Incident `id` is the failure of the boot that incident `previous`'s ladder started. */
+  follow(id: string, previous: string): void {
+    this.change(id, (incident) => ({ ...incident, follows: previous }));
+  }
+
   /** A ladder's end: the incident closes with `outcome`, whatever the watcher later sees. */
   end(id: string, outcome: NonNullable<Incident["outcome"]>): void {
     const closed = new Date().toISOString();
@@ -427,10 +443,11 @@ function snapshot(port: string, detected: DetectedIncident, kept: Kept | undefin
     truncated: detected.truncated,
     ...(kept?.events === undefined ? {} : { events: kept.events }),
     ...(kept?.raw === undefined ? {} : { raw: kept.raw }),
+    ...(kept?.follows === undefined ? {} : { follows: kept.follows }),
   };
 }
 
-type Kept = Pick<Incident, "steps" | "raw" | "events">;
+type Kept = Pick<Incident, "steps" | "raw" | "events" | "follows">;
 
 /** The incident as JSON of at most MAX_FILE_BYTES: report lines dropped from the end (marked) until it fits. */
 export function boundedJson(incident: Incident): string {

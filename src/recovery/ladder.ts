@@ -5,6 +5,7 @@
  *
  *   step ──audit.unavailable? not-sent──> port.sysrq / nmi / probePort / runPower / command
  *        └── restarting step (b, c, power on|cycle|reset, command): wait for `until` ── match: recovered
+ *                                                                    └── a new boot's failure report: `until` failed, next step
  *
  * A panicked kernel runs its SysRq keys silently (printk is off after `Kernel panic - not syncing`,
  * yet BREAK + b still reboots it): once the kernel has answered no-response, later SysRq and NMI
@@ -56,6 +57,17 @@ export interface LadderContext {
    * step that finds the target alive ends the ladder as `observed`.
    */
   readonly observe: boolean;
+  /**
+   * A restarting step is about to go out: failures from now on are the new boot's. The watch's
+   * `failed` resolves with the header line of a new failure report of a kind in `recover.on`.
+   */
+  readonly restarting?: () => FailureWatch;
+}
+
+/** A new boot's failure report, told to the ladder waiting for `until`. */
+export interface FailureWatch {
+  readonly failed: Promise<string>;
+  close(): void;
 }
 
 export type LadderEnd = "recovered" | "failed" | "observed";
@@ -105,7 +117,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
             ctx.record(verdictOf(name, "skipped", [why], at));
             continue;
           }
-          const watch = restarting ? watchFor(port, until, ctx.signal) : null;
+          const watch = restarting ? watchFor(port, until, ctx.signal, ctx.restarting?.()) : null;
           const result = await sendKey(port, key);
           ctx.record(verdictOf(name, result.verdict, result.output, at));
           await ctx.audit("sysrq", result.status, { keys: key, verdict: result.verdict });
@@ -156,7 +168,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
       }
       case "power": {
         const restarting = step.action !== "off";
-        const watch = restarting ? watchFor(port, until, ctx.signal) : null;
+        const watch = restarting ? watchFor(port, until, ctx.signal, ctx.restarting?.()) : null;
         let done = false;
         try {
           const result = await runPower(port, step.action, ctx.config.untilTimeoutMs, ctx.signal);
@@ -180,7 +192,7 @@ export async function runLadder(ctx: LadderContext): Promise<LadderEnd> {
         break;
       }
       case "command": {
-        const watch = watchFor(port, until, ctx.signal);
+        const watch = watchFor(port, until, ctx.signal, ctx.restarting?.());
         const channel = commandPowerChannel({ kind: "command", cycle: step.argv, timeoutMs: step.timeoutMs });
         let ran = false;
         try {
@@ -241,14 +253,20 @@ export function probeOutput(result: ProbeResult): string[] {
   ];
 }
 
-/** Waits for `until` up to untilTimeoutMs from `from`, recording it as an `until` step. */
+/**
+ * Waits for `until` up to untilTimeoutMs from `from`, recording it as an `until` step; a failure report
+ * of the new boot ends the wait at once as `failed` (waiting on would only see the same boot fail).
+ */
 async function awaitUntil(ctx: LadderContext, watch: LineWatch, from: number): Promise<boolean> {
   const line = await watch.until(from + ctx.config.untilTimeoutMs);
+  const failed = line === null ? watch.failed() : null;
   watch.close();
-  const reason = `no line matching ${ctx.config.until} within ${ctx.config.untilTimeoutMs} ms`;
-  ctx.record(
-    verdictOf("until", line === null ? "timeout" : "matched", [line ?? reason], ctx.port.clock.now()),
-  );
+  const reason =
+    failed !== null
+      ? `the target failed again after the restart: ${failed}`
+      : `no line matching ${ctx.config.until} within ${ctx.config.untilTimeoutMs} ms`;
+  const verdict = line !== null ? "matched" : failed !== null ? "failed" : "timeout";
+  ctx.record(verdictOf("until", verdict, [line ?? reason], ctx.port.clock.now()));
   return line !== null;
 }
 
@@ -306,6 +324,8 @@ function bounded(lines: readonly string[]): string[] {
 interface LineWatch {
   /** The first matching line since the watch began, or null once `deadline` (port clock) passes. */
   until(deadline: number): Promise<string | null>;
+  /** The new boot's failure line that ended the wait, if one did. */
+  failed(): string | null;
   close(): void;
 }
 
@@ -316,9 +336,15 @@ const PARTIAL_CHARS = 4096;
  * Watches the console's output from now for `regex`: each complete line, and the line being printed
  * (a `login:` prompt never ends its line), without CRs and ANSI escapes.
  */
-function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch {
+function watchFor(port: Port, regex: UserRegex, signal: AbortSignal, failure?: FailureWatch): LineWatch {
   let found: string | null = null;
+  let failedLine: string | null = null;
   let wake: (() => void) | null = null;
+  void failure?.failed.then((line) => {
+    if (found !== null || failedLine !== null) return;
+    failedLine = line;
+    wake?.();
+  });
   let partial = "";
   const decoder = new StringDecoder("utf8");
   const test = (line: string): boolean => {
@@ -339,7 +365,7 @@ function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch 
   return {
     until: async (deadline) => {
       const wait = deadline - port.clock.now();
-      if (found === null && wait > 0 && !signal.aborted) {
+      if (found === null && failedLine === null && wait > 0 && !signal.aborted) {
         await new Promise<void>((resolve) => {
           const cancel = port.clock.schedule(resolve, wait);
           wake = () => {
@@ -354,6 +380,10 @@ function watchFor(port: Port, regex: UserRegex, signal: AbortSignal): LineWatch 
       }
       return found;
     },
-    close: untap,
+    failed: () => failedLine,
+    close: () => {
+      untap();
+      failure?.close();
+    },
   };
 }

@@ -79,7 +79,7 @@ export async function runPower(
         () => undefined,
         () => undefined,
       );
-      outcome = await withDeadline(work, start + timeoutMs - clock.now(), channel.where);
+      outcome = await withDeadline(work, start + timeoutMs - clock.now(), channel.where, signal);
     } catch (err) {
       const what = err instanceof PowerChannelError ? err.outcome : { steps: [] };
       if (err instanceof PowerChannelError && err.unsupported) {
@@ -187,14 +187,24 @@ function watchForBanner(port: Port, signal: AbortSignal | undefined): BannerWatc
   };
 }
 
-/** The channel's own promise, or a rejection once `ms` pass (its work may still finish later). */
-function withDeadline<T>(work: Promise<T>, ms: number, where: string): Promise<T> {
+/**
+ * The channel's own promise, or a rejection once `ms` pass or `signal` aborts (its work may still
+ * finish later: a channel that does not heed the signal is not waited for at shutdown).
+ */
+function withDeadline<T>(work: Promise<T>, ms: number, where: string, signal?: AbortSignal): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new Error(`${where} did not answer within the request's timeoutMs`)),
       Math.max(0, ms),
     );
+    onAbort = () => reject(new Error(`the daemon is stopping: ${where} was not waited for`));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener("abort", onAbort, { once: true });
   });
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  return Promise.race([work, late]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  });
 }

@@ -11,6 +11,11 @@
  * automatic action is audited with the principal `recovery`, and none runs while the audit file
  * cannot be written.
  *
+ * Once a ladder has restarted the target (b, c, power, a command), a failure report of a kind in `on`
+ * is the new boot's: it opens its own incident (`follows` the ladder's), ends the ladder's wait for
+ * `until` as failed, and, once that ladder ends, starts the next one after `cooldownMs` (counted in
+ * `maxPerHour`, so a board that fails at every boot ends quarantined).
+ *
  * A ladder started by `silence` or a periodic probe is a suspicion: its first probe that finds the
  * target alive ends it `observed`. A periodic probe never runs while the port's ladder does, while
  * the port is quarantined or within `cooldownMs`.
@@ -22,7 +27,15 @@ import { BridgeError } from "../errors.js";
 import type { Port } from "../ports/port.js";
 import type { PortRegistry } from "../ports/registry.js";
 import type { Incident, IncidentStore } from "./incidents.js";
-import { PROBE_MS, isAlive, probeOutput, runLadder, verdictOf, type LadderEnd } from "./ladder.js";
+import {
+  PROBE_MS,
+  isAlive,
+  probeOutput,
+  runLadder,
+  verdictOf,
+  type FailureWatch,
+  type LadderEnd,
+} from "./ladder.js";
 import { ladderSteps } from "./ladder-steps.js";
 import { PeriodicProbes } from "./periodic-probes.js";
 import { probePort } from "./probe.js";
@@ -51,9 +64,23 @@ export interface RecoveriesOptions {
   readonly now?: () => number;
 }
 
+/** A port's running ladder. */
+interface Running {
+  readonly incident: string;
+  done: Promise<void>;
+  /** A restarting step went out: a failure report now is the new boot's (see onIncident). */
+  restarted: boolean;
+  /** The new boot's latest failure incident: the next ladder's, once this one ends. */
+  next: string | null;
+  /** The ladder's waits for `until`, told of the new boot's failure. */
+  readonly failures: Set<(line: string) => void>;
+}
+
 export class Recoveries {
   private readonly guards = new Map<string, PortGuard>();
-  private readonly running = new Map<string, { readonly incident: string; readonly done: Promise<void> }>();
+  private readonly running = new Map<string, Running>();
+  /** A new boot's failure waiting out the cooldown before its ladder (per port). */
+  private readonly deferred = new Map<string, NodeJS.Timeout>();
   /** Ladders not yet fully done: ended ones still write their last audit record (idle, close wait). */
   private readonly finishing = new Set<Promise<void>>();
   private readonly handled = new Set<string>();
@@ -147,6 +174,8 @@ export class Recoveries {
   async close(waitMs = CLOSE_WAIT_MS): Promise<void> {
     this.closed = true;
     this.probes.close();
+    for (const timer of this.deferred.values()) clearTimeout(timer);
+    this.deferred.clear();
     this.stopping.abort();
     this.unsubscribe();
     let timer: NodeJS.Timeout | undefined;
@@ -185,6 +214,18 @@ export class Recoveries {
     this.remember(incident.id);
     const log = this.o.log.child({ port: port.id, incident: incident.id });
     const running = this.running.get(port.id);
+    // Silence is no failure report (a booting target may be quiet): it joins the running ladder as before.
+    if (running?.restarted && triggers.some((kind) => kind !== "silence")) {
+      // The ladder restarted the target: this is the new boot failing, not more of the old failure.
+      this.o.store.follow(incident.id, running.incident);
+      // Held until its own ladder (or its end): the watcher's quiet must not close it meanwhile.
+      this.o.store.hold(incident.id);
+      if (running.next !== null) this.o.store.end(running.next, "observed"); // a later boot's supersedes it
+      running.next = incident.id;
+      for (const tell of running.failures) tell(incident.trigger.line);
+      log.warn({ follows: running.incident }, "recovery: the target failed again after the ladder's restart");
+      return;
+    }
     if (running) {
       log.info({ ladder: running.incident }, "recovery: a ladder already runs on this port; not another");
       return;
@@ -284,6 +325,13 @@ export class Recoveries {
     }
     guard.running = true;
     this.o.store.hold(incidentId);
+    const state: Running = {
+      incident: incidentId,
+      done: Promise.resolve(),
+      restarted: false,
+      next: null,
+      failures: new Set(),
+    };
     const began = performance.now();
     let finished = false;
     const end = (outcome: LadderEnd): void => {
@@ -296,24 +344,70 @@ export class Recoveries {
       guard.ended(this.now());
       if (this.running.get(port.id)?.incident === incidentId) this.running.delete(port.id);
     };
-    const done: Promise<void> = this.run(port, incidentId, log, observe, end)
+    const done: Promise<void> = this.run(port, state, log, observe, end)
       .catch((err: unknown) => {
         log.error({ err }, "recovery: the ladder failed unexpectedly");
         end("failed");
       })
       .finally(() => this.finishing.delete(done));
-    this.running.set(port.id, { incident: incidentId, done });
+    state.done = done;
+    this.running.set(port.id, state);
     this.finishing.add(done);
+  }
+
+  /** What a ladder's restarting step calls: the watcher lets go of its incidents; failures are told. */
+  private restarting(state: Running): FailureWatch {
+    state.restarted = true;
+    this.o.store.detach(state.incident);
+    if (state.next !== null) this.o.store.detach(state.next);
+    let tell: ((line: string) => void) | null = null;
+    const failed = new Promise<string>((resolve) => {
+      tell = resolve;
+    });
+    state.failures.add(tell!);
+    return { failed, close: () => state.failures.delete(tell!) };
+  }
+
+  /**
+   * The ladder on `port` ended while its restart's boot failed again: that failure's ladder starts
+   * after `cooldownMs` (never sooner, so a board failing at every boot is not cycled in a loop), or
+   * the port is quarantined past `maxPerHour`.
+   */
+  private defer(port: Port, incidentId: string, cooldownMs: number): void {
+    const log = this.o.log.child({ port: port.id, incident: incidentId });
+    log.warn({ cooldownMs }, "recovery: the new boot's failure starts the next ladder after the cooldown");
+    clearTimeout(this.deferred.get(port.id));
+    const timer = setTimeout(() => {
+      this.deferred.delete(port.id);
+      const current = this.o.ports.list().find((p) => p.id === port.id);
+      if (this.closed) return;
+      if (current?.config.recover === undefined || this.running.has(port.id)) {
+        log.info(
+          "recovery: no recover block any more, or a ladder already runs: the deferred one is not run",
+        );
+        this.o.store.end(incidentId, "observed");
+        return;
+      }
+      if (this.guard(port.id).quarantined) {
+        log.warn("recovery: the port is quarantined; no automatic action");
+        this.o.store.end(incidentId, "quarantined");
+        this.ended({ port: port.id, outcome: "quarantined" });
+        return;
+      }
+      this.start(current, incidentId, false);
+    }, cooldownMs);
+    this.deferred.set(port.id, timer);
   }
 
   private async run(
     port: Port,
-    incidentId: string,
+    state: Running,
     log: Logger,
     observe: boolean,
     end: (outcome: LadderEnd) => void,
   ): Promise<void> {
     const config = port.config.recover!;
+    const incidentId = state.incident;
     const steps = ladderSteps(port, config);
     log.warn({ steps: steps.length, observe }, "recovery: ladder started");
     const outcome = await runLadder({
@@ -327,10 +421,15 @@ export class Recoveries {
       allowed: () => (this.closed ? "the daemon is stopping" : this.o.audit.unavailable()),
       signal: this.stopping.signal,
       observe,
+      restarting: () => this.restarting(state),
     });
     end(outcome);
     await this.audit(port.id, "recover", 200, { incident: incidentId, outcome });
     log.warn({ outcome }, "recovery: ladder ended");
+    // A ladder that recovered after all (a later step) leaves the earlier boot's failure as evidence only.
+    if (state.next === null || this.closed) return;
+    if (outcome === "failed") this.defer(port, state.next, config.cooldownMs);
+    else this.o.store.end(state.next, "observed");
   }
 
   private async audit(port: string, action: string, status: number, detail: Record<string, unknown>) {

@@ -1,9 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import { BridgeError } from "../../errors.js";
 import { probePort } from "../../recovery/probe.js";
 import { runPower } from "../../recovery/power.js";
 import { BODY_ERRORS, PORT_ERRORS, PortParams, QUEUE_OR_RATE, errorsOf } from "../schemas/common.js";
 import { PowerBody, PowerResponse, ProbeBody, ProbeResponse } from "../schemas/power.js";
 import { emptyBodyIsDefaults } from "../validation.js";
+
+function shuttingDown(port: string, action: string, cause?: unknown): BridgeError {
+  return new BridgeError(
+    "SHUTTING_DOWN",
+    `port ${port}: power ${action} was cut short: the daemon is stopping; whether it took effect is unknown`,
+    cause === undefined ? undefined : { cause },
+  );
+}
 
 export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
@@ -29,6 +38,7 @@ export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
               "(POWER_UNSUPPORTED; nothing sent), or one is running (POWER_BUSY)",
             429: "too many requests from this token or address (RATE_LIMITED); see Retry-After",
             502: "the power channel refused or failed (POWER_FAILED); `evidence` has what it did and printed",
+            503: "the daemon began stopping while the action ran (SHUTTING_DOWN): it was cut short, its effect unknown",
           }),
         },
       },
@@ -38,7 +48,11 @@ export const powerRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // `action` is the audit record's own key (power): the requested one goes beside it.
       request.auditDetail = { power: action };
       const port = app.ports.get(request.params.id);
-      const result = await runPower(port, action, timeoutMs);
+      // Shutdown cuts the action short (a command's process group is killed) rather than wait it out.
+      const result = await runPower(port, action, timeoutMs, app.closing).catch((err: unknown) => {
+        throw app.closing.aborted ? shuttingDown(port.id, action, err) : err;
+      });
+      if (app.closing.aborted && result.verdict !== "done") throw shuttingDown(port.id, action);
       request.auditDetail = { power: action, verdict: result.verdict };
       return result;
     },

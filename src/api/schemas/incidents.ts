@@ -66,6 +66,11 @@ export const IncidentSchema = Type.Object({
   ),
   patterns: Type.Array(Type.Object({ name: Type.String(), severity: Type.String() })),
   truncated: Type.Boolean({ description: "the report hit its bound; the rest is in the raw capture" }),
+  follows: Type.Optional(
+    Type.String({
+      description: "the incident whose ladder restarted the target into this failure (a new boot's failure)",
+    }),
+  ),
   events: Type.Optional(
     Type.Array(
       Type.Object({
