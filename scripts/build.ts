@@ -132,7 +132,8 @@ const common = {
   platform: "node" as const,
   target: "node20",
   sourcemap: true,
-  external: ["@serialport/bindings-cpp"],
+  // Native modules stay in node_modules: node-pty is loaded only for exec ports with pty: true.
+  external: ["@serialport/bindings-cpp", "node-pty"],
   logLevel: "warning" as const,
   metafile: true as const,
 };

@@ -9,6 +9,8 @@
  *
  * Telnet peers are retried every 200 ms: QEMU discards guest output while no client is connected, so
  * a slow retry loses a restarted guest's boot log. ttys back off (reopening a tty can reset a board).
+ * A program (exec) backs off too, and its backoff restarts only after it ran STABLE_MS: a child that
+ * starts and dies at once is not restarted in a tight loop.
  */
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
@@ -26,8 +28,13 @@ export interface DeviceEvents {
   lost(reason: string): void;
 }
 
+/** An exec child that ran this long before it exited starts the backoff afresh. */
+export const STABLE_MS = 5000;
+
 export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
   switch (kind) {
+    case "exec":
+      return { first: 250, max: 10_000 };
     case "telnet":
     case "rfc2217":
       return { first: 200, max: 200 };
@@ -46,6 +53,7 @@ export class DeviceConnection {
   private stopped = false;
   private opensValue = 0;
   private attempt: Promise<void> | null = null;
+  private openedAt = 0;
 
   constructor(
     private readonly config: TransportConfig,
@@ -100,7 +108,8 @@ export class DeviceConnection {
           this.opensValue += 1;
           this.stateValue = "open";
           this.reasonValue = undefined;
-          this.delay = retryDelays(this.config.kind).first;
+          this.openedAt = Date.now();
+          if (this.config.kind !== "exec") this.delay = retryDelays(this.config.kind).first;
           this.log.info({ target: transport.target }, "port open");
           this.events.opened(transport);
         },
@@ -123,6 +132,7 @@ export class DeviceConnection {
     this.transport = null;
     if (this.stopped) return;
     const reason = disconnected ? `disconnected${error ? `: ${error.message}` : ""}` : "closed";
+    if (Date.now() - this.openedAt >= STABLE_MS) this.delay = retryDelays(this.config.kind).first;
     this.stateValue = "connecting";
     this.reasonValue = reason;
     this.log.warn({ reason }, "port lost, reconnecting");

@@ -198,6 +198,7 @@ export class PortLink {
       case "rfc2217":
         return t.line.baudRate;
       case "telnet":
+      case "exec":
         return TELNET_BAUD;
     }
   }
