@@ -28,13 +28,21 @@ export interface DeviceEvents {
   lost(reason: string): void;
 }
 
-/** An exec child that ran this long before it exited starts the backoff afresh. */
+/** A program that ran this long before it exited starts the backoff afresh. */
 export const STABLE_MS = 5000;
 
-export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
+/**
+ * `stableMs`: the backoff restarts only after the link stayed open this long (a program: it "opens"
+ * as soon as it is spawned); without it, at every open.
+ */
+export function retryDelays(kind: TransportConfig["kind"]): {
+  first: number;
+  max: number;
+  stableMs?: number;
+} {
   switch (kind) {
     case "exec":
-      return { first: 250, max: 10_000 };
+      return { first: 250, max: 10_000, stableMs: STABLE_MS };
     case "telnet":
     case "rfc2217":
       return { first: 200, max: 200 };
@@ -109,7 +117,8 @@ export class DeviceConnection {
           this.stateValue = "open";
           this.reasonValue = undefined;
           this.openedAt = Date.now();
-          if (this.config.kind !== "exec") this.delay = retryDelays(this.config.kind).first;
+          const delays = retryDelays(this.config.kind);
+          if (delays.stableMs === undefined) this.delay = delays.first;
           this.log.info({ target: transport.target }, "port open");
           this.events.opened(transport);
         },
@@ -132,7 +141,9 @@ export class DeviceConnection {
     this.transport = null;
     if (this.stopped) return;
     const reason = disconnected ? `disconnected${error ? `: ${error.message}` : ""}` : "closed";
-    if (Date.now() - this.openedAt >= STABLE_MS) this.delay = retryDelays(this.config.kind).first;
+    const delays = retryDelays(this.config.kind);
+    if (delays.stableMs !== undefined && Date.now() - this.openedAt >= delays.stableMs)
+      this.delay = delays.first;
     this.stateValue = "connecting";
     this.reasonValue = reason;
     this.log.warn({ reason }, "port lost, reconnecting");

@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { StderrLog } from "./stderr-log.js";
+import { stderrLogOf } from "./stderr-log.js";
 import { TransportOpenError, type TransportLog } from "./transport.js";
 
 /** What to run. `env` is laid over the daemon's environment; `cwd` is absolute. */
@@ -92,7 +92,7 @@ function startOnPipes(
     detached: true, // its own process group: stop() kills the group, grandchildren included
     stdio: ["pipe", "pipe", "pipe"],
   });
-  const stderr = log ? new StderrLog(log, spec.argv[0] ?? "") : null;
+  const stderr = log ? stderrLogOf(log, spec.argv[0] ?? "") : null;
   return new Promise((resolve, reject) => {
     child.once("error", (err: NodeJS.ErrnoException) => {
       reject(

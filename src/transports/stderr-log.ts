@@ -1,13 +1,27 @@
 /**
  * A child's stderr into the port's log: split into lines, each cut at MAX_LINE bytes, at most
  * LINES_PER_WINDOW lines per window (the rest counted and reported once). Memory stays at one line
- * however much the child writes; nothing of it reaches the capture.
+ * however much the child writes; nothing of it reaches the capture. The window is the port's (one per
+ * TransportLog, made once per port), not the child's: a program restarted over and over does not get
+ * its 20 lines each time.
  */
 import type { TransportLog } from "./transport.js";
 
 const MAX_LINE = 512;
 const LINES_PER_WINDOW = 20;
 const WINDOW_MS = 10_000;
+
+const perPort = new WeakMap<TransportLog, StderrLog>();
+
+/** The port's stderr log, kept across its program's restarts. */
+export function stderrLogOf(log: TransportLog, program: string): StderrLog {
+  let stderr = perPort.get(log);
+  if (!stderr) {
+    stderr = new StderrLog(log, program);
+    perPort.set(log, stderr);
+  }
+  return stderr;
+}
 
 export class StderrLog {
   private partial: Buffer[] = [];
