@@ -221,5 +221,18 @@ describe("exec ports: telnet as the program, against a real guest", { skip, time
       [["h", "acknowledged"]],
       `the kernel acknowledged h through telnet on a pty: ${JSON.stringify(res.body)}`,
     );
+    const capture = daemon!.ports.get("vm0").capture;
+    await waitUntil(
+      async () => (await readFile(capture.files.raw)).length === capture.size,
+      2000,
+      "capture flushed",
+    );
+    const raw = (await readFile(capture.files.raw)).toString("latin1");
+    const sincePty = raw.slice(raw.lastIndexOf("Trying 127.0.0.1...\r\n"));
+    assert.match(
+      sincePty,
+      /^Trying 127\.0\.0\.1\.\.\.\r\nConnected to 127\.0\.0\.1\.\r\n.*\r\ntelnet> send brk\r\n.*sysrq: HELP/s,
+      `on a pty telnet's lines end in CRLF and its command prompt is echoed: ${JSON.stringify(sincePty.slice(0, 200))}`,
+    );
   });
 });
