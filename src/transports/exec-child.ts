@@ -5,6 +5,8 @@
  * Reused by every transport that wraps a program (exec; ipmi-sol wraps ipmitool).
  */
 import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import type * as NodePty from "node-pty";
 import { accessSync, constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -134,9 +136,10 @@ async function startOnPty(
   env: NodeJS.ProcessEnv,
   handlers: ChildHandlers,
 ): Promise<ConsoleChild> {
-  let pty: typeof import("node-pty");
+  let pty: typeof NodePty;
   try {
-    pty = await import("node-pty");
+    // require, not import(): the daemon's bundle runs as a vm.Script, which has no dynamic import.
+    pty = createRequire(import.meta.url)("node-pty") as typeof NodePty;
   } catch (err) {
     throw new TransportOpenError(
       "PTY_UNAVAILABLE",
@@ -144,7 +147,7 @@ async function startOnPty(
       { cause: err },
     );
   }
-  let term: import("node-pty").IPty;
+  let term: NodePty.IPty;
   try {
     term = pty.spawn(file, [...args], {
       name: env["TERM"] ?? "xterm",
