@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseYamlDocument, resolveConfig } from "../../../src/config/load.js";
+import { planReload } from "../../../src/config/reload-plan.js";
 
 function load(yaml: string) {
   return resolveConfig(parseYamlDocument(yaml, "c.yaml"), "/etc/sysrq-bridge");
@@ -101,6 +102,18 @@ describe("config: exec transport", () => {
     assert.match(
       errorOf(port("{ kind: exec, argv: [x], shell: true }")),
       /^ports\.0\.transport\.shell: unknown key/,
+    );
+  });
+
+  it("reloads an exec port unchanged when its config is, changed when its break or pty is", () => {
+    const yaml = port("{ kind: exec, argv: [telnet, h, '23'], break: { sequence: '\\035send brk\\n\\d' } }");
+    const same = planReload(load(yaml), load(yaml));
+    assert.deepEqual(same.unchanged, ["vm0"], "the same config: the program keeps running");
+    const other = planReload(load(yaml), load(yaml.replace("\\d", "")));
+    assert.deepEqual(
+      other.changed.map((p) => p.id),
+      ["vm0"],
+      "a new break sequence: restarted",
     );
   });
 });
