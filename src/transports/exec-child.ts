@@ -6,7 +6,6 @@
  */
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
-import type * as NodePty from "node-pty";
 import { accessSync, constants } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -41,6 +40,32 @@ export interface ConsoleChild {
 }
 
 export const CHILD_KILL_DEADLINE_MS = 2000;
+
+/**
+ * What this module uses of node-pty, spelled out: it is an optional dependency (a native module that
+ * may not be installed), so the build must not need its types.
+ */
+interface PtyProcess {
+  readonly pid: number;
+  write(data: Buffer): void;
+  onData(listener: (data: Buffer | string) => void): unknown;
+  onExit(listener: (event: { exitCode: number; signal?: number }) => void): unknown;
+}
+
+interface PtyModule {
+  spawn(
+    file: string,
+    args: string[],
+    options: {
+      name: string;
+      cols: number;
+      rows: number;
+      env: Record<string, string>;
+      cwd?: string;
+      encoding: null;
+    },
+  ): PtyProcess;
+}
 
 export function describeExit(exit: ChildExit): string {
   return exit.signal ? `killed by ${exit.signal}` : `exited with code ${String(exit.code)}`;
@@ -136,10 +161,10 @@ async function startOnPty(
   env: NodeJS.ProcessEnv,
   handlers: ChildHandlers,
 ): Promise<ConsoleChild> {
-  let pty: typeof NodePty;
+  let pty: PtyModule;
   try {
     // require, not import(): the daemon's bundle runs as a vm.Script, which has no dynamic import.
-    pty = createRequire(import.meta.url)("node-pty") as typeof NodePty;
+    pty = createRequire(import.meta.url)("node-pty") as PtyModule;
   } catch (err) {
     throw new TransportOpenError(
       "PTY_UNAVAILABLE",
@@ -147,7 +172,7 @@ async function startOnPty(
       { cause: err },
     );
   }
-  let term: NodePty.IPty;
+  let term: PtyProcess;
   try {
     term = pty.spawn(file, [...args], {
       name: env["TERM"] ?? "xterm",
