@@ -10,7 +10,10 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY scripts/build.ts scripts/route-schemas.ts ./scripts/
-# serialport's native binding ships prebuilt for linux-x64/arm64; no compiler needed.
+# serialport's native binding ships prebuilt for linux-x64/arm64; node-pty (exec ports with pty: true)
+# compiles at install, so this stage alone gets a compiler: the runtime stage copies the built module.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 FROM node:20-bookworm-slim

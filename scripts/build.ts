@@ -134,7 +134,9 @@ const common = {
   platform: "node" as const,
   target: "node20",
   sourcemap: true,
-  external: ["@serialport/bindings-cpp", "ssh2"],
+  // Native or patched modules stay in node_modules: node-pty is loaded only for exec ports with
+  // pty: true; ssh2 has optional native crypto and the SSH door hooks its internals.
+  external: ["@serialport/bindings-cpp", "ssh2", "node-pty"],
   logLevel: "warning" as const,
   metafile: true as const,
 };

@@ -33,6 +33,8 @@ import {
   type IpmiConfig,
   type RedfishConfig,
   type TransportConfig,
+  type ExecTransportConfig,
+  DEFAULT_BREAK_DELAY_MS,
   DEFAULT_WATCH_QUIET_MS,
   type WatchConfig,
   DEFAULT_RECOVER_COOLDOWN_MS,
@@ -46,6 +48,7 @@ import {
 } from "./types.js";
 import { validateConfig } from "./validator.js";
 import { resolveWebhooks } from "./webhooks.js";
+import { parseBreakSequence, type BreakStep } from "./break-sequence.js";
 
 export function configError(message: string): BridgeError {
   return new BridgeError("CONFIG_INVALID", message);
@@ -58,7 +61,7 @@ function keyPath(instancePath: string): string {
 
 /** The kinds of each discriminated key in schema.ts (spelled out here: the schema stays off the start path; a test keeps them in step). */
 export const KINDS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
-  transport: ["tty", "telnet", "rfc2217"],
+  transport: ["tty", "telnet", "rfc2217", "exec"],
   nmi: ["qmp", "redfish", "ipmi"],
   power: ["qmp", "command", "pdudaemon", "redfish", "ipmi"],
 };
@@ -208,6 +211,11 @@ function resolvePort(
       `ports.${index}.allowLineControl: applies to tty ports only (telnet and RFC 2217 ports echo line settings without applying them)`,
     );
   }
+  if (port.break && port.transport.kind === "exec" && port.transport.break) {
+    throw configError(
+      `ports.${index}.break and ports.${index}.transport.break: give one (a QMP chardev-send-break, or the program's break sequence)`,
+    );
+  }
   if (port.break && !qmp) throw configError(`ports.${index}.break: kind qmp needs a qmp block on the port`);
   if (port.nmi?.kind === "qmp" && !qmp) {
     throw configError(
@@ -225,7 +233,9 @@ function resolvePort(
     probe: resolveProbe(port.probe),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs:
-      port.transport.kind === "telnet" ? DEFAULT_BREAK_MS : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
+      port.transport.kind === "telnet" || port.transport.kind === "exec"
+        ? DEFAULT_BREAK_MS
+        : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
     sysrqVia,
     queueLimit: port.queueLimit ?? 64,
     allowLineControl: port.allowLineControl ?? false,
@@ -408,6 +418,8 @@ function resolveTransport(
           stopBits: t.stopBits ?? 1,
         },
       };
+    case "exec":
+      return resolveExecTransport(t, at, baseDir);
     case "telnet": {
       const hasPath = t.path !== undefined;
       const hasHostPort = t.host !== undefined || t.port !== undefined;
@@ -497,4 +509,37 @@ function keysInDocument(value: unknown): number {
   if (Array.isArray(value)) return value.reduce((n: number, item) => n + keysInDocument(item), 0);
   if (value === null || typeof value !== "object") return 0;
   return Object.values(value).reduce((n: number, item) => n + 1 + keysInDocument(item), 0);
+}
+
+type ExecInput = Extract<PortInput["transport"], { kind: "exec" }>;
+
+/** The longest all of a break sequence's pauses may take: it runs under the wire deadline (2 s + breakMs). */
+const MAX_BREAK_PAUSES_MS = 1500;
+
+function resolveExecTransport(t: ExecInput, at: string, baseDir: string): ExecTransportConfig {
+  let brk: ExecTransportConfig["break"];
+  if (t.break) {
+    let steps: BreakStep[];
+    try {
+      steps = parseBreakSequence(t.break.sequence);
+    } catch (err) {
+      throw configError(`${at}.break.sequence: ${(err as Error).message}`);
+    }
+    const delayMs = t.break.delayMs ?? DEFAULT_BREAK_DELAY_MS;
+    const pauses = steps.filter((step) => step.kind === "pause").length;
+    if (pauses * delayMs > MAX_BREAK_PAUSES_MS) {
+      throw configError(
+        `${at}.break: ${pauses} pauses of ${delayMs} ms exceed ${MAX_BREAK_PAUSES_MS} ms (a BREAK runs under the wire deadline)`,
+      );
+    }
+    brk = { steps, delayMs };
+  }
+  return {
+    kind: "exec",
+    argv: t.argv,
+    env: t.env ?? {},
+    pty: t.pty ?? false,
+    ...(t.cwd !== undefined ? { cwd: path.resolve(baseDir, t.cwd) } : {}),
+    ...(brk ? { break: brk } : {}),
+  };
 }

@@ -76,10 +76,47 @@ export const Rfc2217TransportSchema = Type.Object(
   strict,
 );
 
+export const ExecTransportSchema = Type.Object(
+  {
+    kind: Type.Literal("exec"),
+    argv: Type.Array(Type.String({ minLength: 1 }), {
+      minItems: 1,
+      maxItems: 256,
+      description: "the program and its arguments; no shell, argv[0] looked up on PATH",
+    }),
+    env: Type.Optional(
+      Type.Record(Type.String({ pattern: "^[A-Za-z_][A-Za-z0-9_]*$" }), Type.String(), {
+        description: "laid over the daemon's environment",
+      }),
+    ),
+    cwd: Type.Optional(Type.String({ minLength: 1 })),
+    pty: Type.Optional(
+      Type.Boolean({ description: "run the program on a pty (node-pty); stderr is then the pty" }),
+    ),
+    break: Type.Optional(
+      Type.Object(
+        {
+          sequence: Type.String({
+            minLength: 1,
+            maxLength: 256,
+            description: "conserver's break grammar, in YAML single quotes: '\\035send brk\\r'",
+          }),
+          delayMs: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 1000, description: "what \\d pauses; default 250" }),
+          ),
+        },
+        strict,
+      ),
+    ),
+  },
+  strict,
+);
+
 type TransportConfigInput =
   | Static<typeof TtyTransportSchema>
   | Static<typeof TelnetTransportSchema>
-  | Static<typeof Rfc2217TransportSchema>;
+  | Static<typeof Rfc2217TransportSchema>
+  | Static<typeof ExecTransportSchema>;
 
 /**
  * A discriminated union on `kind`: Ajv's `discriminator` keyword reports "kind must be tty|telnet" or
@@ -89,7 +126,12 @@ export const TransportSchema = Type.Unsafe<TransportConfigInput>({
   type: "object",
   required: ["kind"],
   discriminator: { propertyName: "kind" },
-  oneOf: [TtyTransportSchema, TelnetTransportSchema, Rfc2217TransportSchema] as TSchema[],
+  oneOf: [
+    TtyTransportSchema,
+    TelnetTransportSchema,
+    Rfc2217TransportSchema,
+    ExecTransportSchema,
+  ] as TSchema[],
 });
 
 export const QmpSchema = Type.Object(

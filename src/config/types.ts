@@ -1,3 +1,5 @@
+import type { BreakStep } from "./break-sequence.js";
+
 /** The configuration after validation, with every default applied and every path absolute. */
 
 /** How the telnet transport speaks: QEMU's chardev (no negotiation) or a standard telnet server. */
@@ -40,7 +42,21 @@ export interface Rfc2217TransportConfig {
   readonly line: SerialSettings;
 }
 
-export type TransportConfig = TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig;
+/** A console behind a program: its stdin/stdout, or a pty (transports/exec.ts). */
+export interface ExecTransportConfig {
+  readonly kind: "exec";
+  /** No shell: argv[0] is looked up on PATH. */
+  readonly argv: readonly string[];
+  /** Laid over the daemon's environment; never shown in GET /ports or logs. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  readonly pty: boolean;
+  /** What the program turns into a BREAK (conserver's grammar, config/break-sequence.ts). */
+  readonly break?: { readonly steps: readonly BreakStep[]; readonly delayMs: number };
+}
+
+export type TransportConfig =
+  TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig | ExecTransportConfig;
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
 
@@ -366,3 +382,5 @@ export interface CaptureConfig {
 }
 
 export const DEFAULT_BREAK_MS = 250;
+/** What `\d` pauses in an exec port's break sequence. */
+export const DEFAULT_BREAK_DELAY_MS = 250;

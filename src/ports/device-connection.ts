@@ -9,6 +9,8 @@
  *
  * Telnet peers are retried every 200 ms: QEMU discards guest output while no client is connected, so
  * a slow retry loses a restarted guest's boot log. ttys back off (reopening a tty can reset a board).
+ * A program (exec) backs off too, and its backoff restarts only after it ran STABLE_MS: a child that
+ * starts and dies at once is not restarted in a tight loop.
  */
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
@@ -28,8 +30,21 @@ export interface DeviceEvents {
   state?(state: PortState): void;
 }
 
-export function retryDelays(kind: TransportConfig["kind"]): { first: number; max: number } {
+/** A program that ran this long before it exited starts the backoff afresh. */
+export const STABLE_MS = 5000;
+
+/**
+ * `stableMs`: the backoff restarts only after the link stayed open this long (a program: it "opens"
+ * as soon as it is spawned); without it, at every open.
+ */
+export function retryDelays(kind: TransportConfig["kind"]): {
+  first: number;
+  max: number;
+  stableMs?: number;
+} {
   switch (kind) {
+    case "exec":
+      return { first: 250, max: 10_000, stableMs: STABLE_MS };
     case "telnet":
     case "rfc2217":
       return { first: 200, max: 200 };
@@ -48,6 +63,7 @@ export class DeviceConnection {
   private stopped = false;
   private opensValue = 0;
   private attempt: Promise<void> | null = null;
+  private openedAt = 0;
 
   constructor(
     private readonly config: TransportConfig,
@@ -102,7 +118,9 @@ export class DeviceConnection {
           this.opensValue += 1;
           this.setState("open");
           this.reasonValue = undefined;
-          this.delay = retryDelays(this.config.kind).first;
+          this.openedAt = Date.now();
+          const delays = retryDelays(this.config.kind);
+          if (delays.stableMs === undefined) this.delay = delays.first;
           this.log.info({ target: transport.target }, "port open");
           this.events.opened(transport);
         },
@@ -131,6 +149,9 @@ export class DeviceConnection {
     this.transport = null;
     if (this.stopped) return;
     const reason = disconnected ? `disconnected${error ? `: ${error.message}` : ""}` : "closed";
+    const delays = retryDelays(this.config.kind);
+    if (delays.stableMs !== undefined && Date.now() - this.openedAt >= delays.stableMs)
+      this.delay = delays.first;
     this.setState("connecting");
     this.reasonValue = reason;
     this.log.warn({ reason }, "port lost, reconnecting");

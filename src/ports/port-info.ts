@@ -1,6 +1,7 @@
 /** What GET /ports shows of a port: its state and the methods it has. */
 import type { SerialSettings, TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
+import { describeArgv } from "../transports/exec.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { CaptureHealth } from "../capture/capture.js";
 import type { PowerChannelKind } from "../control/power-channel.js";
@@ -58,5 +59,7 @@ export function describeTarget(t: TransportConfig): string {
     case "telnet":
     case "rfc2217":
       return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
+    case "exec":
+      return describeArgv(t.argv);
   }
 }

@@ -208,6 +208,7 @@ export class PortLink {
       case "rfc2217":
         return t.line.baudRate;
       case "telnet":
+      case "exec":
         return TELNET_BAUD;
     }
   }

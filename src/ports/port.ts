@@ -172,6 +172,7 @@ export class Port {
       case "rfc2217":
         return { ...t.line, source: "config", allowLineControl };
       case "telnet":
+      case "exec":
         return null;
     }
   }

@@ -5,6 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
+import { ExecTransport } from "./exec.js";
 import { TelnetTransport } from "./telnet.js";
 import type { Transport, TransportContext, TransportLog } from "./transport.js";
 
@@ -12,6 +13,7 @@ export function transportLog(log: Logger): TransportLog {
   const warned = new Set<string>();
   return {
     info: (details, message) => log.info(details, message),
+    warn: (details, message) => log.warn(details, message),
     warnOnce: (key, details, message) => {
       if (warned.has(key)) return;
       warned.add(key);
@@ -37,6 +39,8 @@ export async function loadTransportFactory(configs: readonly TransportConfig[]):
           { kind: "telnet", endpoint: config.endpoint, mode: "standard" },
           { line: config.line },
         );
+      case "exec":
+        return ExecTransport.fromConfig(config, context?.log);
     }
   };
 }

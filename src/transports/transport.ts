@@ -10,7 +10,7 @@
  */
 import type { SerialSettings } from "../config/types.js";
 
-export type TransportKind = "tty" | "telnet" | "rfc2217";
+export type TransportKind = "tty" | "telnet" | "rfc2217" | "exec";
 
 export interface TransportClosed {
   /** true when the peer or device went away; false when close() was called. */
@@ -23,7 +23,13 @@ export interface TransportSink {
   closed(info: TransportClosed): void;
 }
 
-export type BreakMethod = "tty-ioctl" | "telnet-brk" | "rfc2217-set-control" | "qmp-chardev-send-break";
+export type BreakMethod =
+  | "tty-ioctl"
+  | "telnet-brk"
+  | "rfc2217-set-control"
+  | "qmp-chardev-send-break"
+  /** Bytes a program turns into a break (telnet's `send brk`), from transport.break. */
+  | "exec-sequence";
 
 export interface BreakCapability {
   readonly available: boolean;
@@ -121,5 +127,6 @@ export interface TransportContext {
 /** A port's logger as transports use it; `warnOnce` speaks once per port, not on every reconnect. */
 export interface TransportLog {
   info(details: object, message: string): void;
+  warn(details: object, message: string): void;
   warnOnce(key: string, details: object, message: string): void;
 }

@@ -125,6 +125,11 @@ describe("OpenAPI document and Prometheus metrics", () => {
     };
     const before = await scrape();
     assert.equal(value(before, 'sysrq_bridge_port_state{port="vm0",state="open"}'), 1);
+    assert.equal(
+      value(before, 'sysrq_bridge_port_info{port="vm0",kind="telnet"}'),
+      1,
+      "the port's door as a label",
+    );
     const sysrq = await daemon.app.inject({
       method: "POST",
       url: "/ports/vm0/sysrq",

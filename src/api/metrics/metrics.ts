@@ -51,6 +51,16 @@ export class BridgeMetrics {
       },
     });
     new Gauge({
+      name: "sysrq_bridge_port_info",
+      help: "1 per port, labelled with its transport kind (tty, telnet, rfc2217, exec): join on port for metrics per door",
+      labelNames: ["port", "kind"],
+      registers,
+      collect() {
+        this.reset();
+        for (const port of ports.list()) this.set({ port: port.id, kind: port.config.transport.kind }, 1);
+      },
+    });
+    new Gauge({
       name: "sysrq_bridge_queue_depth",
       help: "requests waiting or running on each port",
       labelNames: ["port"],

@@ -19,7 +19,12 @@ export const LeaseInfoSchema = Type.Union([
 
 export const PortInfoSchema = Type.Object({
   id: Type.String(),
-  kind: Type.Union([Type.Literal("tty"), Type.Literal("telnet"), Type.Literal("rfc2217")]),
+  kind: Type.Union([
+    Type.Literal("tty"),
+    Type.Literal("telnet"),
+    Type.Literal("rfc2217"),
+    Type.Literal("exec"),
+  ]),
   target: Type.String(),
   state: Type.Union([
     Type.Literal("open"),

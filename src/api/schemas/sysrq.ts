@@ -70,6 +70,6 @@ export const BreakResponse = Type.Object({
     }),
   ),
   method: Type.String({
-    description: "tty-ioctl, rfc2217-set-control, telnet-brk or qmp-chardev-send-break",
+    description: "tty-ioctl, rfc2217-set-control, telnet-brk, qmp-chardev-send-break or exec-sequence",
   }),
 });
