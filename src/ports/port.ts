@@ -35,7 +35,6 @@ import { powerChannelFor } from "../control/power-method.js";
 import type { ConsoleFeed } from "../sysrq/port-contract.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
-import type { PortState } from "./device-connection.js";
 import { keyboardWire } from "../control/qmp-wire.js";
 
 const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
