@@ -35,7 +35,6 @@ import { powerChannelFor } from "../control/power-method.js";
 import type { ConsoleFeed } from "../sysrq/port-contract.js";
 import { ConsoleAccess } from "./console-access.js";
 import { PortLink } from "./port-link.js";
-import type { PortState } from "./device-connection.js";
 import { keyboardWire } from "../control/qmp-wire.js";
 
 const LINES_UP: ModemLines = { cts: true, dsr: true, ri: false, cd: true };
@@ -145,6 +144,11 @@ export class Port {
     const transport = this.link.current;
     if (!transport?.modemLines) return LINES_UP;
     return transport.modemLines().catch(() => LINES_UP);
+  }
+
+  /** The terminal size an exec port's program sees on its pty (bounded 1..1000); other wires ignore it. */
+  resizeTerminal(cols: number, rows: number): void {
+    this.link.resize(cols, rows);
   }
 
   /**
