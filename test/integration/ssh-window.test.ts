@@ -4,6 +4,7 @@
  * the writer's window counts (a read key's must not reflow the program), and sizes are bounded.
  */
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after, before, describe, it } from "node:test";
 import type { Daemon } from "../../src/daemon/daemon.js";
@@ -68,11 +69,13 @@ describe("the SSH console's window size and an exec port's pty", { skip, timeout
   let operator: SshKey;
   let reader: SshKey;
   let knownHosts: string;
+  let stopFile: string;
   const as = (key: SshKey): SshTarget => ({ port: daemon.ssh?.port ?? 0, user: "vm0", key, knownHosts });
 
   before(async () => {
     const dir = await sshTempDir();
     knownHosts = `${dir}/known_hosts`;
+    stopFile = `${dir}/stop`;
     [operator, reader] = await Promise.all([makeSshKey(dir, "operator"), makeSshKey(dir, "reader")]);
     daemon = await startTestDaemon({
       ports: [
@@ -81,12 +84,15 @@ describe("the SSH console's window size and an exec port's pty", { skip, timeout
           transport: {
             kind: "exec",
             pty: true,
-            // One line per size the program's terminal takes (stty reads its own pty).
+            // One line per size the program's terminal takes (stty reads its own pty); it exits
+            // (and the port restarts it) when the test creates $STOP.
             argv: [
               "sh",
               "-c",
-              "trap 'echo SIZE $(stty size)' WINCH; echo SIZE $(stty size); while :; do sleep 0.05; done",
+              "trap 'echo SIZE $(stty size)' WINCH; echo START; echo SIZE $(stty size); " +
+                'while :; do sleep 0.05; if [ -e "$STOP" ]; then rm -f "$STOP"; exit 0; fi; done',
             ],
+            env: { STOP: stopFile },
           },
         },
       ],
@@ -131,6 +137,15 @@ describe("the SSH console's window size and an exec port's pty", { skip, timeout
       } finally {
         await viewer.stop();
       }
+      // The program restarts on a new pty (80x24): the writer's size is applied to it again.
+      const from = writer.text.length;
+      await writeFile(stopFile, "");
+      await waitUntil(() => /START/.test(writer.text.slice(from)), 15_000, "the program's restart");
+      await waitUntil(
+        () => /SIZE 1000 1000\r?\n(?![\s\S]*SIZE)/.test(writer.text.slice(from)),
+        5000,
+        `the writer's size on the new pty: ${JSON.stringify(writer.text.slice(from))}`,
+      );
     } finally {
       await writer.stop();
     }
