@@ -14,7 +14,8 @@ const TOKEN_KEY = "sysrq-bridge.token";
  *   lease: Lease | null, viewers: number, health?: "good" | "recovering" | "bad",
  *   capabilities: {
  *     break: Capability, sysrq: Capability, nmi: Capability,
- *     power?: Capability & { actions?: string[] }
+ *     power?: Capability & { actions?: string[] },
+ *     recover?: { configured: boolean, steps?: string[], on?: string[] }
  *   }
  * }} PortInfo
  * @typedef {{ step: string, verdict: string, output: string[], startedAt: string, ms: number }} IncidentStep

@@ -129,8 +129,14 @@ function renderActions(state = consoleView.state) {
   ui.probe.disabled = !state.connected || !roleAtLeast(role, "operate");
   ui.probe.title = roleAtLeast(role, "operate") ? "" : "needs the operate role";
   const admin = state.connected && roleAtLeast(role, "admin");
-  ui.recover.disabled = !admin;
-  ui.recover.title = roleAtLeast(role, "admin") ? "" : "needs the admin role";
+  // A port without a recover block has no ladder: the daemon would answer 409 RECOVERY_UNCONFIGURED.
+  const ladder = port?.capabilities.recover?.configured !== false;
+  ui.recover.disabled = !admin || !ladder;
+  ui.recover.title = !roleAtLeast(role, "admin")
+    ? "needs the admin role"
+    : ladder
+      ? ""
+      : "no recovery ladder: this port has no recover block in the config (docs/recovery.md)";
   const power = port?.capabilities.power;
   for (const button of ui.power) {
     const action = button.dataset["action"] ?? "";

@@ -4,7 +4,8 @@
  * a read key only watches. The target's bytes go to stdout untouched; the daemon's own lines (the
  * greeting, refusals) go to stderr, so `ssh ... > file` records only the console. OpenSSH's `~B`
  * arrives as a `break` request (ssh-break-hook.ts) and is a BREAK under the console doors' rules: the
- * next key typed is the SysRq key, checked against the role.
+ * next key typed is the SysRq key, checked against the role. The writer's window size goes to the
+ * port (an exec port's pty takes it; other wires ignore it).
  */
 import type { ServerChannel } from "ssh2";
 import type { ClientIdentity } from "../clients/console-client.js";
@@ -17,6 +18,12 @@ export interface ByteCounts {
   out: number;
 }
 
+/** A terminal's size as the client's pty-req and window-change requests carry it. */
+export interface WindowSize {
+  readonly cols: number;
+  readonly rows: number;
+}
+
 /** Serves the console on `channel`; resolves once the session has closed and been audited. */
 export function serveSshConsole(
   channel: ServerChannel,
@@ -25,6 +32,7 @@ export function serveSshConsole(
   address: string,
   bytes: ByteCounts,
   onBreak: (handler: () => void) => void,
+  onWindow: (handler: (size: WindowSize) => void) => void,
 ): Promise<void> {
   // The door's listener settings: rw with notices; the identity is the key's token.
   const listener: ExportListenerConfig = {
@@ -71,6 +79,10 @@ export function serveSshConsole(
   const closed = new Promise<void>((resolve) => channel.once("close", resolve));
   return (async () => {
     await session.start(null);
+    // Only the writer sizes the program's terminal: a viewer's window must not reflow the writer's.
+    onWindow((size) => {
+      if (session.writer) deps.port.resizeTerminal(size.cols, size.rows);
+    });
     notice(greeting(session, who));
     await closed;
     await session.closed();

@@ -21,7 +21,7 @@ import type { ConnectionLimits } from "../connection-limits.js";
 import { BridgeError } from "../errors.js";
 import type { Port } from "../ports/port.js";
 import { hookBreakRequests } from "./ssh-break-hook.js";
-import { serveSshConsole, type ByteCounts } from "./ssh-console.js";
+import { serveSshConsole, type ByteCounts, type WindowSize } from "./ssh-console.js";
 import { runExec } from "./ssh-exec.js";
 import { loadHostKey, signatureValid, tokenForKey } from "./ssh-keys.js";
 
@@ -112,9 +112,21 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
       let breakHandler: (() => void) | null = null;
       let started = false;
       const once = (): boolean => (started ? false : (started = true));
-      session.on("pty", (accept) => accept?.());
-      // The window size matters to an exec port's pty only; a serial console has none.
-      session.on("window-change", (accept) => accept?.());
+      // The window size matters to an exec port's pty only (ssh-console.ts passes the writer's on).
+      let window: WindowSize | null = null;
+      let windowHandler: ((size: WindowSize) => void) | null = null;
+      const sized = (info: WindowSize): void => {
+        window = { cols: info.cols, rows: info.rows };
+        windowHandler?.(window);
+      };
+      session.on("pty", (accept, _reject, info) => {
+        sized(info);
+        accept?.();
+      });
+      session.on("window-change", (accept, _reject, info) => {
+        sized(info);
+        accept?.();
+      });
       session.on("env", (accept) => accept?.());
       session.on("break", () => breakHandler?.());
       session.on("close", () => {
@@ -131,6 +143,10 @@ export async function startSshDoor(deps: SshDoorDeps): Promise<SshDoor> {
           address,
           bytes,
           (handler) => (breakHandler = handler),
+          (handler) => {
+            windowHandler = handler;
+            if (window) handler(window);
+          },
         );
         void done.catch((err: unknown) => log.error({ err }, "ssh console failed")).then(resolve);
       });

@@ -25,6 +25,8 @@ import { withDeadline } from "./wire-deadline.js";
 
 /** A telnet port has no line of its own (QEMU, a terminal server): paced as 115200 baud. */
 const TELNET_BAUD = 115_200;
+/** Columns or rows a client may ask of a program's terminal: a bound on what a client can set. */
+export const MAX_TERMINAL_SIDE = 1000;
 
 /** What a wire task needs of the link: an open transport, or one that can send a BREAK too. */
 export type WireNeed = "open" | "breakable";
@@ -46,6 +48,8 @@ export class PortLink {
   private readonly output: TargetOutput;
   private readonly breaks: BreakWire;
   private readonly stateListeners = new Set<(state: PortState) => void>();
+  /** The writer's last terminal size, applied again when the program restarts on a new pty. */
+  private terminalSize: { cols: number; rows: number } | null = null;
   private lastCapability: BreakCapability = {
     available: false,
     reason: "not known until the port has been opened",
@@ -80,6 +84,7 @@ export class PortLink {
         opened: (transport) => {
           this.lastCapability = transport.breakCapability();
           this.arm.reset();
+          if (this.terminalSize) transport.resize?.(this.terminalSize.cols, this.terminalSize.rows);
         },
         lost: (reason) => {
           this.arm.reset();
@@ -112,6 +117,17 @@ export class PortLink {
   /** The open transport, or null while connecting or closed. */
   get current(): Transport | null {
     return this.device.current;
+  }
+
+  /**
+   * The terminal size for the wire's program (an exec port's pty; other wires ignore it), kept for
+   * the next open. Out-of-range values are bounded to 1..MAX_TERMINAL_SIDE; non-numbers are ignored.
+   */
+  resize(cols: number, rows: number): void {
+    if (!Number.isFinite(cols) || !Number.isFinite(rows)) return;
+    const bound = (n: number): number => Math.min(MAX_TERMINAL_SIDE, Math.max(1, Math.trunc(n)));
+    this.terminalSize = { cols: bound(cols), rows: bound(rows) };
+    this.device.current?.resize?.(this.terminalSize.cols, this.terminalSize.rows);
   }
 
   get reconnects(): number {

@@ -146,6 +146,11 @@ export class Port {
     return transport.modemLines().catch(() => LINES_UP);
   }
 
+  /** The terminal size an exec port's program sees on its pty (bounded 1..1000); other wires ignore it. */
+  resizeTerminal(cols: number, rows: number): void {
+    this.link.resize(cols, rows);
+  }
+
   /**
    * The serial line's real settings: a tty's as configured or as applied since it opened (by an
    * allowLineControl client); what the daemon asks of an RFC 2217 server; null where a port has no

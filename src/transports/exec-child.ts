@@ -35,6 +35,8 @@ export interface ConsoleChild {
   readonly pid: number;
   /** Resolves once the OS took the bytes (a pipe's write callback; a pty queues them at once). */
   write(data: Uint8Array): Promise<void>;
+  /** A pty's window size (the program gets SIGWINCH); absent on pipes, which have no window. */
+  resize?(cols: number, rows: number): void;
   /** SIGTERM to the group, SIGKILL after `deadlineMs`; resolves when the child has exited. */
   stop(deadlineMs?: number): Promise<void>;
 }
@@ -48,6 +50,7 @@ export const CHILD_KILL_DEADLINE_MS = 2000;
 interface PtyProcess {
   readonly pid: number;
   write(data: Buffer): void;
+  resize(cols: number, rows: number): void;
   onData(listener: (data: Buffer | string) => void): unknown;
   onExit(listener: (event: { exitCode: number; signal?: number }) => void): unknown;
 }
@@ -208,6 +211,7 @@ async function startOnPty(
       term.write(Buffer.from(data));
       return Promise.resolve();
     },
+    resize: (cols, rows) => term.resize(cols, rows),
     stop: (deadlineMs = CHILD_KILL_DEADLINE_MS) => stopGroup(pid, exited, deadlineMs),
   };
 }

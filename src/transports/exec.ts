@@ -107,6 +107,16 @@ export class ExecTransport implements Transport {
     return child.write(data);
   }
 
+  /** The pty's window size; a no-op on pipes or while the program is not running. */
+  resize(cols: number, rows: number): void {
+    try {
+      this.child?.resize?.(cols, rows);
+    } catch (err) {
+      // node-pty throws once the pty is gone: the program is exiting, and the exit reports that
+      this.options.log?.warnOnce("pty-resize", { err }, "cannot resize the program's pty");
+    }
+  }
+
   /** The configured sequence; `holdMs` means nothing here (the program decides what a BREAK is). */
   async sendBreak(_holdMs: number): Promise<void> {
     const sequence = this.breakSequence;

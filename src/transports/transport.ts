@@ -101,6 +101,11 @@ export interface Transport {
   readonly line?: LineControl;
   /** The device's modem status lines now; absent where the wire has none (telnet). */
   modemLines?(): Promise<ModemLines>;
+  /**
+   * Sets the terminal size the far end's program sees (an exec port's pty); absent where the wire
+   * has no window (a serial line, telnet, pipes).
+   */
+  resize?(cols: number, rows: number): void;
   /** Valid after open(); before it, what is known from configuration. */
   breakCapability(): BreakCapability;
   close(): Promise<void>;

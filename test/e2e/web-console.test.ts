@@ -54,7 +54,7 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
   const problems: string[] = [];
 
   /** Opens the page, signs in through the token form and waits for the console's hello. */
-  async function openViewer(token: string): Promise<Viewer> {
+  async function openViewer(token: string, port = "vm0"): Promise<Viewer> {
     const context = await browser!.newContext({ viewport: { width: 1366, height: 768 } });
     const page = await context.newPage();
     page.on("pageerror", (err) => problems.push(`page error: ${err.message}`));
@@ -65,7 +65,7 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
       if (message.type() === "error" && !expected) problems.push(`console error: ${message.text()}`);
     });
     const frames = recordConsoleFrames(page);
-    await page.goto(`${daemon!.url}/ui/#vm0`);
+    await page.goto(`${daemon!.url}/ui/#${port}`);
     await page.getByLabel("Token").fill(token);
     await page.getByRole("button", { name: "Sign in" }).click();
     await waitUntil(() => frames.messages.some((m) => m["type"] === "hello"), 10_000, "the console's hello");
@@ -87,6 +87,8 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
           power: { kind: "qmp" },
           recover: { on: [], until: READY_MARKER, untilTimeoutMs: 60_000 },
         },
+        // No guest and no recover block: the page must not offer its ladder.
+        { id: "plain", transport: { kind: "exec", argv: ["cat"] } },
       ],
       config: {
         auth: {
@@ -327,7 +329,9 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
 
   it("shows the port's health, and probe buttons by role: kernel alive", async () => {
     const { page } = admin;
-    await page.locator("#ports .health", { hasText: "health good" }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('#ports button[data-port="vm0"] .health', { hasText: "health good" })
+      .waitFor({ timeout: 10_000 });
     // Roles: the reader may not probe; the operator may probe but not recover or power.
     assert.equal(await reader.page.getByRole("button", { name: "Probe" }).isDisabled(), true);
     assert.equal(await operator.page.getByRole("button", { name: "Probe" }).isDisabled(), false);
@@ -439,9 +443,13 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     page.once("dialog", (confirm) => void confirm.accept());
     await page.getByRole("button", { name: "Recover…" }).click();
     const view = page.getByRole("dialog", { name: /^Incident \d+ on vm0$/ });
-    await page.locator("#ports .health", { hasText: "health recovering" }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('#ports button[data-port="vm0"] .health', { hasText: "health recovering" })
+      .waitFor({ timeout: 10_000 });
     await view.locator("#incident-outcome", { hasText: "recovered" }).waitFor({ timeout: 90_000 });
-    await page.locator("#ports .health", { hasText: "health good" }).waitFor({ timeout: 10_000 });
+    await page
+      .locator('#ports button[data-port="vm0"] .health', { hasText: "health good" })
+      .waitFor({ timeout: 10_000 });
     const steps = await page.evaluate<[string, string][]>(
       `[...document.querySelectorAll("#incident-steps li")].map((li) => [li.dataset.step ?? "", li.querySelector(".verdict")?.textContent ?? ""])`,
     );
@@ -464,6 +472,24 @@ describe("web console in chromium against a real kernel", { skip, timeout: 180_0
     assert.deepEqual(navigations, [], "no reload");
     await page.screenshot({ path: path.join(ARTIFACTS, "recovery-live.png") });
     await view.getByRole("button", { name: "Close" }).click();
+  });
+
+  it("does not offer Recover on a port without a recover block, and says why", async () => {
+    const plain = await openViewer(ADMIN, "plain");
+    try {
+      const recover = plain.page.getByRole("button", { name: "Recover…" });
+      await waitUntil(
+        async () => (await recover.getAttribute("title")) !== "",
+        10_000,
+        "the Recover button's reason",
+      );
+      assert.equal(await recover.isDisabled(), true, "an admin's Recover is disabled without a ladder");
+      assert.match((await recover.getAttribute("title")) ?? "", /no recovery ladder/, "the tooltip says why");
+      const mine = admin.page.getByRole("button", { name: "Recover…" });
+      assert.equal(await mine.isDisabled(), false, "vm0's ladder stays offered to the admin");
+    } finally {
+      await plain.page.context().close();
+    }
   });
 
   it("ran without script errors or Content-Security-Policy violations", () => {

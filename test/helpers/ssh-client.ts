@@ -36,7 +36,7 @@ export interface SshTarget {
   readonly strict?: "yes" | "accept-new";
 }
 
-function sshArgs(target: SshTarget): string[] {
+export function sshArgs(target: SshTarget): string[] {
   return [
     "-p",
     String(target.port),
