@@ -209,6 +209,7 @@ export class PortLink {
         return t.line.baudRate;
       case "telnet":
       case "exec":
+      case "ipmi-sol":
         return TELNET_BAUD;
     }
   }
