@@ -4,8 +4,10 @@
  *
  *   [SOL Session operational.  Use ~? for help]      ~B [send break]      ~. [terminated ipmitool]
  *
- * A line start that may become one of them is held (at most MAX_HELD bytes, across reads) until it
- * is told apart; then it is dropped with its line end, or released unchanged. Nothing else waits.
+ * A line start (or a `~` anywhere: the target's prompt may leave no line end before `~B [send
+ * break]`) that may become one of them is held (at most MAX_HELD bytes, across reads) until it is
+ * told apart; then it is dropped with its line end, or released unchanged. Nothing else waits.
+ * `onBanner` is told when the session banner went by: the session is up.
  */
 import type { OutputFilter } from "./exec.js";
 
@@ -22,6 +24,8 @@ export const MAX_HELD = 256;
 
 const CR = 0x0d;
 const LF = 0x0a;
+const TILDE = 0x7e;
+const BANNER = "[SOL Session operational.";
 
 export class IpmitoolLineFilter implements OutputFilter {
   private held: number[] = [];
@@ -29,6 +33,8 @@ export class IpmitoolLineFilter implements OutputFilter {
   private atLineStart = true;
   /** The held text matched a prefix: drop it through the line end. */
   private dropping = false;
+
+  constructor(private readonly onBanner?: () => void) {}
 
   push(chunk: Buffer): Buffer {
     const out: number[] = [];
@@ -49,7 +55,7 @@ export class IpmitoolLineFilter implements OutputFilter {
       }
       return;
     }
-    if (!this.atLineStart && this.held.length === 0) {
+    if (!this.atLineStart && this.held.length === 0 && byte !== TILDE) {
       out.push(byte);
       if (byte === CR || byte === LF) this.atLineStart = true;
       return;
@@ -63,6 +69,7 @@ export class IpmitoolLineFilter implements OutputFilter {
     const text = Buffer.from(this.held).toString("latin1");
     if (IPMITOOL_LINE_PREFIXES.some((prefix) => text.startsWith(prefix))) {
       this.dropping = true;
+      if (text.startsWith(BANNER)) this.onBanner?.();
       return;
     }
     if (IPMITOOL_LINE_PREFIXES.some((prefix) => prefix.startsWith(text))) return;

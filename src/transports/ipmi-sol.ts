@@ -7,15 +7,23 @@
  * ipmitool's own lines stay out of the capture (IpmitoolLineFilter). A BREAK is ipmitool's escape
  * `~B`, honoured only right after CR/LF (or at session start) and acted on at once, the rest of the
  * same read sent after it: so a CR first unless the last byte sent was CR/LF, a pause, `~B`, and
- * the SysRq key comes in a later write. "SOL payload already active on another session" ends the
- * child; the port shows that reason and retries with the exec backoff; `takeover` deactivates first.
+ * the SysRq key comes in a later write. open() resolves only once ipmitool printed its session
+ * banner: a child that exits before ("SOL payload already active on another session", a BMC that
+ * does not answer) is an open failure with that reason, retried with the exec backoff, never a
+ * port shown open. `takeover` deactivates the payload first.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { IpmiSolTransportConfig } from "../config/types.js";
 import { connectionArgs, describeBmc, runIpmitool } from "../control/ipmitool.js";
 import { ExecTransport } from "./exec.js";
 import { IpmitoolLineFilter } from "./ipmi-sol-filter.js";
-import type { BreakCapability, Transport, TransportLog, TransportSink } from "./transport.js";
+import {
+  TransportOpenError,
+  type BreakCapability,
+  type Transport,
+  type TransportLog,
+  type TransportSink,
+} from "./transport.js";
 
 /** The `\d` of the break: CR, `~B` and the key each reach ipmitool in reads of their own. */
 export const SOL_BREAK_PAUSE_MS = 250;
@@ -38,6 +46,7 @@ export class IpmiSolTransport implements Transport {
   /** The last byte written to the child; null before any (a session start counts as a line start). */
   private lastByte: number | null = null;
   private activeElsewhere = false;
+  private onBanner: (() => void) | undefined;
 
   constructor(
     private readonly config: IpmiSolTransportConfig,
@@ -50,7 +59,7 @@ export class IpmiSolTransport implements Transport {
       {
         kind: "ipmi-sol",
         target: this.target,
-        filter: () => new IpmitoolLineFilter(),
+        filter: () => new IpmitoolLineFilter(() => this.onBanner?.()),
         ...(log ? { log: watchedLog(log, () => (this.activeElsewhere = true)) } : {}),
       },
     );
@@ -65,15 +74,49 @@ export class IpmiSolTransport implements Transport {
         this.log?.info({ error: (err as Error).message }, "sol deactivate before activate failed"),
       );
     }
+    let up = false;
+    let settle: (failure?: Error) => void = () => undefined;
+    const session = new Promise<void>((resolve, reject) => {
+      settle = (failure) => (failure ? reject(failure) : resolve());
+    });
+    this.onBanner = () => {
+      up = true;
+      settle();
+    };
     await this.exec.open({
       data: (chunk) => sink.data(chunk),
-      closed: (info) =>
-        sink.closed(
+      closed: (info) => {
+        const error =
           this.activeElsewhere && info.disconnected
-            ? { ...info, error: new Error(`${ACTIVE_ELSEWHERE} (BMC ${this.target})`) }
-            : info,
-        ),
+            ? new Error(`${ACTIVE_ELSEWHERE} (BMC ${this.target})`)
+            : info.error;
+        if (up) return sink.closed({ ...info, ...(error ? { error } : {}) });
+        settle(
+          new TransportOpenError(
+            this.activeElsewhere ? "SOL_ACTIVE" : "EIO",
+            error?.message ?? `ipmitool ended before the SOL session was up (BMC ${this.target})`,
+          ),
+        );
+      },
     });
+    const timer = setTimeout(
+      () =>
+        settle(
+          new TransportOpenError(
+            "ETIMEDOUT",
+            `no SOL session within ${this.config.timeoutMs} ms (BMC ${this.target})`,
+          ),
+        ),
+      this.config.timeoutMs,
+    );
+    try {
+      await session;
+    } catch (err) {
+      await this.exec.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async write(data: Uint8Array): Promise<void> {

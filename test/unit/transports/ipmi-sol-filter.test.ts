@@ -50,3 +50,22 @@ describe("ipmi-sol: ipmitool's own lines stay out of the capture", () => {
     assert.ok(out.length > MAX_HELD, "the long line is released, not held forever");
   });
 });
+
+describe("ipmi-sol: ipmitool's break confirmation after a prompt with no line end", () => {
+  it("drops '~B [send break]' mid-line (busybox's prompt ends in ESC[6n), keeps other tildes", () => {
+    assert.equal(
+      run("/ # \x1b[6n", "~B [send break]\n", "[    4.41] sysrq: HELP\r\n"),
+      "/ # \x1b[6n[    4.41] sysrq: HELP\r\n",
+    );
+    assert.equal(run("a ~/x ~", "B is not\r\n"), "a ~/x ~B is not\r\n");
+  });
+
+  it("tells onBanner when the session is up", () => {
+    let up = 0;
+    const filter = new IpmitoolLineFilter(() => (up += 1));
+    filter.push(Buffer.from("[SOL Session "));
+    assert.equal(up, 0, "not before the banner is told apart");
+    filter.push(Buffer.from("operational.  Use ~? for help]\r\n"));
+    assert.equal(up, 1, "once the banner went by");
+  });
+});

@@ -128,17 +128,37 @@ describe("ipmi-sol transport", () => {
     assert.equal(out().replaceAll("\n", ""), "7e426d780d7e4274", "~B m x CR ~B t: no CR added");
   });
 
-  it("'already active on another session' closes with that reason", async () => {
+  it("'already active on another session': open fails with that reason (never shown open)", async () => {
     const tool = fakeIpmitool(
       "busy",
       "echo 'Info: SOL payload already active on another session' >&2; exit 1",
     );
-    const log = recordingLog();
-    const { closed } = await start(config(tool), log);
+    const failure = await start(config(tool), recordingLog()).then(
+      () => assert.fail("open resolved"),
+      (err: unknown) => err as Error & { code?: string },
+    );
+    assert.equal(failure.code, "SOL_ACTIVE");
+    assert.match(failure.message, /SOL payload already active on another session/);
+    assert.ok(!failure.message.includes(SECRET), "no password in the reason");
+  });
+
+  it("a child that never prints the banner: open fails at the deadline and the child is stopped", async () => {
+    const tool = fakeIpmitool("mute", "exec sleep 30");
+    const failure = await start(config(tool, { timeoutMs: 300 })).then(
+      () => assert.fail("open resolved"),
+      (err: unknown) => err as Error & { code?: string },
+    );
+    assert.equal(failure.code, "ETIMEDOUT");
+  });
+
+  it("after the banner, the child's exit is a disconnect the port reconnects from", async () => {
+    const tool = fakeIpmitool(
+      "quits",
+      "printf '[SOL Session operational.  Use ~? for help]\\r\\n'; sleep 0.2; exit 0",
+    );
+    const { closed } = await start(config(tool));
     const info = await closed;
-    assert.equal(info.disconnected, true, "a disconnect, retried by the port");
-    assert.match(info.error?.message ?? "", /SOL payload already active on another session/);
-    assert.ok(!(info.error?.message ?? "").includes(SECRET), "no password in the reason");
+    assert.equal(info.disconnected, true, "a disconnect");
   });
 
   it("takeover: runs sol deactivate before sol activate", async () => {
