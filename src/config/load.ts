@@ -61,7 +61,7 @@ function keyPath(instancePath: string): string {
 
 /** The kinds of each discriminated key in schema.ts (spelled out here: the schema stays off the start path; a test keeps them in step). */
 export const KINDS_BY_KEY: Readonly<Record<string, readonly string[]>> = {
-  transport: ["tty", "telnet", "rfc2217", "exec"],
+  transport: ["tty", "telnet", "rfc2217", "exec", "ipmi-sol"],
   nmi: ["qmp", "redfish", "ipmi"],
   power: ["qmp", "command", "pdudaemon", "redfish", "ipmi"],
 };
@@ -233,7 +233,7 @@ function resolvePort(
     probe: resolveProbe(port.probe),
     sysrqMask: port.sysrqMask ?? 1,
     breakMs:
-      port.transport.kind === "telnet" || port.transport.kind === "exec"
+      port.transport.kind === "telnet" || port.transport.kind === "exec" || port.transport.kind === "ipmi-sol"
         ? DEFAULT_BREAK_MS
         : (port.transport.breakMs ?? DEFAULT_BREAK_MS),
     sysrqVia,
@@ -295,7 +295,9 @@ function resolveNmi(nmi: NonNullable<PortInput["nmi"]>, at: string, baseDir: str
   }
 }
 
-type IpmiInput = Extract<NonNullable<PortInput["nmi"]>, { kind: "ipmi" }>;
+type IpmiInput =
+  | Extract<NonNullable<PortInput["nmi"]>, { kind: "ipmi" }>
+  | Omit<Extract<PortInput["transport"], { kind: "ipmi-sol" }>, "kind" | "takeover">;
 
 function resolveIpmi(ipmi: IpmiInput, at: string, baseDir: string): IpmiConfig {
   if ((ipmi.passwordEnv === undefined) === (ipmi.passwordFile === undefined)) {
@@ -420,6 +422,8 @@ function resolveTransport(
       };
     case "exec":
       return resolveExecTransport(t, at, baseDir);
+    case "ipmi-sol":
+      return { ...resolveIpmi(t, at, baseDir), kind: "ipmi-sol", takeover: t.takeover ?? false };
     case "telnet": {
       const hasPath = t.path !== undefined;
       const hasHostPort = t.host !== undefined || t.port !== undefined;

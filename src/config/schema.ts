@@ -76,6 +76,32 @@ export const Rfc2217TransportSchema = Type.Object(
   strict,
 );
 
+/** How ipmitool reaches a BMC: the same keys for the ipmi-sol transport and ipmi nmi/power. */
+const ipmiConnectionFields = {
+  host: Type.String({ minLength: 1, maxLength: 253 }),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "default 623" })),
+  username: Type.String({ minLength: 1, maxLength: 16 }),
+  passwordEnv: Type.Optional(Type.String({ minLength: 1 })),
+  passwordFile: Type.Optional(Type.String({ minLength: 1 })),
+  interface: Type.Optional(Type.Literal("lanplus", { description: "the only one for now" })),
+  cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17, description: "ipmitool -C" })),
+  timeoutMs: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 600_000, description: "each ipmitool run; default 20000" }),
+  ),
+};
+
+/** A BMC's Serial-over-LAN console through `ipmitool sol activate`. */
+export const IpmiSolTransportSchema = Type.Object(
+  {
+    kind: Type.Literal("ipmi-sol"),
+    ...ipmiConnectionFields,
+    takeover: Type.Optional(
+      Type.Boolean({ description: "sol deactivate before each activate (take the session over)" }),
+    ),
+  },
+  strict,
+);
+
 export const ExecTransportSchema = Type.Object(
   {
     kind: Type.Literal("exec"),
@@ -116,7 +142,8 @@ type TransportConfigInput =
   | Static<typeof TtyTransportSchema>
   | Static<typeof TelnetTransportSchema>
   | Static<typeof Rfc2217TransportSchema>
-  | Static<typeof ExecTransportSchema>;
+  | Static<typeof ExecTransportSchema>
+  | Static<typeof IpmiSolTransportSchema>;
 
 /**
  * A discriminated union on `kind`: Ajv's `discriminator` keyword reports "kind must be tty|telnet" or
@@ -131,6 +158,7 @@ export const TransportSchema = Type.Unsafe<TransportConfigInput>({
     TelnetTransportSchema,
     Rfc2217TransportSchema,
     ExecTransportSchema,
+    IpmiSolTransportSchema,
   ] as TSchema[],
 });
 
@@ -168,22 +196,7 @@ export const RedfishSchema = Type.Object(
 );
 
 /** A BMC over IPMI (ipmitool): the same block for `nmi` (chassis power diag) and `power`. */
-export const IpmiSchema = Type.Object(
-  {
-    kind: Type.Literal("ipmi"),
-    host: Type.String({ minLength: 1, maxLength: 253 }),
-    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "default 623" })),
-    username: Type.String({ minLength: 1, maxLength: 16 }),
-    passwordEnv: Type.Optional(Type.String({ minLength: 1 })),
-    passwordFile: Type.Optional(Type.String({ minLength: 1 })),
-    interface: Type.Optional(Type.Literal("lanplus", { description: "the only one for now" })),
-    cipherSuite: Type.Optional(Type.Integer({ minimum: 0, maximum: 17, description: "ipmitool -C" })),
-    timeoutMs: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 600_000, description: "each ipmitool run; default 20000" }),
-    ),
-  },
-  strict,
-);
+export const IpmiSchema = Type.Object({ kind: Type.Literal("ipmi"), ...ipmiConnectionFields }, strict);
 
 export const NmiSchema = Type.Unsafe<
   Static<typeof QmpNmiSchema> | Static<typeof RedfishSchema> | Static<typeof IpmiSchema>

@@ -55,8 +55,19 @@ export interface ExecTransportConfig {
   readonly break?: { readonly steps: readonly BreakStep[]; readonly delayMs: number };
 }
 
+/** A BMC's Serial-over-LAN through `ipmitool sol activate` (transports/ipmi-sol.ts); IPMI keys as for nmi/power. */
+export interface IpmiSolTransportConfig extends Omit<IpmiConfig, "kind"> {
+  readonly kind: "ipmi-sol";
+  /** `sol deactivate` before each activate: take the single SOL session from whoever holds it. */
+  readonly takeover: boolean;
+}
+
 export type TransportConfig =
-  TtyTransportConfig | TelnetTransportConfig | Rfc2217TransportConfig | ExecTransportConfig;
+  | TtyTransportConfig
+  | TelnetTransportConfig
+  | Rfc2217TransportConfig
+  | ExecTransportConfig
+  | IpmiSolTransportConfig;
 
 export type QmpEndpointConfig = { readonly path: string } | { readonly host: string; readonly port: number };
 

@@ -40,7 +40,9 @@ export interface IpmitoolRun {
 }
 
 /** The argv after `ipmitool` that reaches the BMC (no secret in it). */
-export function connectionArgs(config: IpmiConfig): string[] {
+export function connectionArgs(
+  config: Pick<IpmiConfig, "interface" | "cipherSuite" | "host" | "port" | "username">,
+): string[] {
   return [
     ...["-I", config.interface],
     ...(config.cipherSuite === undefined ? [] : ["-C", String(config.cipherSuite)]),
@@ -48,7 +50,7 @@ export function connectionArgs(config: IpmiConfig): string[] {
   ];
 }
 
-export function describeBmc(config: IpmiConfig): string {
+export function describeBmc(config: Pick<IpmiConfig, "username" | "host" | "port">): string {
   return `${config.username}@${config.host}:${config.port}`;
 }
 

@@ -10,7 +10,8 @@
  * Telnet peers are retried every 200 ms: QEMU discards guest output while no client is connected, so
  * a slow retry loses a restarted guest's boot log. ttys back off (reopening a tty can reset a board).
  * A program (exec) backs off too, and its backoff restarts only after it ran STABLE_MS: a child that
- * starts and dies at once is not restarted in a tight loop.
+ * starts and dies at once is not restarted in a tight loop. So is ipmitool for an SOL console (a BMC
+ * whose single SOL session another holds makes it exit at once).
  */
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
@@ -44,6 +45,7 @@ export function retryDelays(kind: TransportConfig["kind"]): {
 } {
   switch (kind) {
     case "exec":
+    case "ipmi-sol": // the child exits on a dropped session: 250 ms to the first retry, then back off
       return { first: 250, max: 10_000, stableMs: STABLE_MS };
     case "telnet":
     case "rfc2217":

@@ -2,6 +2,7 @@
 import type { SerialSettings, TransportConfig } from "../config/types.js";
 import type { BreakCapability, SerialLine } from "../transports/transport.js";
 import { describeArgv } from "../transports/exec.js";
+import { solTarget } from "../transports/ipmi-sol.js";
 import type { DeviceHolder } from "../transports/uucp-lock.js";
 import type { CaptureHealth } from "../capture/capture.js";
 import type { PowerChannelKind } from "../control/power-channel.js";
@@ -61,5 +62,7 @@ export function describeTarget(t: TransportConfig): string {
       return "path" in t.endpoint ? t.endpoint.path : `${t.endpoint.host}:${t.endpoint.port}`;
     case "exec":
       return describeArgv(t.argv);
+    case "ipmi-sol":
+      return solTarget(t);
   }
 }

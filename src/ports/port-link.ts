@@ -225,6 +225,7 @@ export class PortLink {
         return t.line.baudRate;
       case "telnet":
       case "exec":
+      case "ipmi-sol":
         return TELNET_BAUD;
     }
   }

@@ -177,6 +177,7 @@ export class Port {
         return { ...t.line, source: "config", allowLineControl };
       case "telnet":
       case "exec":
+      case "ipmi-sol":
         return null;
     }
   }

@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import type { TransportConfig } from "../config/types.js";
 import { ExecTransport } from "./exec.js";
+import { IpmiSolTransport } from "./ipmi-sol.js";
 import { TelnetTransport } from "./telnet.js";
 import type { Transport, TransportContext, TransportLog } from "./transport.js";
 
@@ -41,6 +42,8 @@ export async function loadTransportFactory(configs: readonly TransportConfig[]):
         );
       case "exec":
         return ExecTransport.fromConfig(config, context?.log);
+      case "ipmi-sol":
+        return new IpmiSolTransport(config, context?.log);
     }
   };
 }

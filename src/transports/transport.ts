@@ -10,7 +10,7 @@
  */
 import type { SerialSettings } from "../config/types.js";
 
-export type TransportKind = "tty" | "telnet" | "rfc2217" | "exec";
+export type TransportKind = "tty" | "telnet" | "rfc2217" | "exec" | "ipmi-sol";
 
 export interface TransportClosed {
   /** true when the peer or device went away; false when close() was called. */
@@ -29,7 +29,9 @@ export type BreakMethod =
   | "rfc2217-set-control"
   | "qmp-chardev-send-break"
   /** Bytes a program turns into a break (telnet's `send brk`), from transport.break. */
-  | "exec-sequence";
+  | "exec-sequence"
+  /** ipmitool's SOL escape `~B` after a line start (transports/ipmi-sol.ts). */
+  | "ipmi-sol";
 
 export interface BreakCapability {
   readonly available: boolean;

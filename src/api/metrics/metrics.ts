@@ -52,7 +52,7 @@ export class BridgeMetrics {
     });
     new Gauge({
       name: "sysrq_bridge_port_info",
-      help: "1 per port, labelled with its transport kind (tty, telnet, rfc2217, exec): join on port for metrics per door",
+      help: "1 per port, labelled with its transport kind (tty, telnet, rfc2217, exec, ipmi-sol): join on port for metrics per door",
       labelNames: ["port", "kind"],
       registers,
       collect() {

@@ -24,6 +24,7 @@ export const PortInfoSchema = Type.Object({
     Type.Literal("telnet"),
     Type.Literal("rfc2217"),
     Type.Literal("exec"),
+    Type.Literal("ipmi-sol"),
   ]),
   target: Type.String(),
   state: Type.Union([

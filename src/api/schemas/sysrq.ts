@@ -70,6 +70,7 @@ export const BreakResponse = Type.Object({
     }),
   ),
   method: Type.String({
-    description: "tty-ioctl, rfc2217-set-control, telnet-brk, qmp-chardev-send-break or exec-sequence",
+    description:
+      "tty-ioctl, rfc2217-set-control, telnet-brk, qmp-chardev-send-break, exec-sequence or ipmi-sol",
   }),
 });

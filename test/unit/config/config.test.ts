@@ -53,7 +53,7 @@ describe("config", () => {
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "usb" } }] }),
-      "ports.0.transport.kind: must be one of tty, telnet, rfc2217, exec",
+      "ports.0.transport.kind: must be one of tty, telnet, rfc2217, exec, ipmi-sol",
     );
     assert.equal(
       errorOf({ ports: [{ id: "vm0", transport: { kind: "tty", path: "/dev/x" }, nmi: { kind: "snmp" } }] }),

@@ -137,8 +137,8 @@ function provideSecrets(doc: unknown, dir: string): () => void {
       file(hook, "secretFile");
     }
     for (const port of Array.isArray(doc["ports"]) ? doc["ports"] : []) {
-      // nmi and power take the same Redfish block.
-      for (const key of ["nmi", "power"]) {
+      // nmi and power take the same Redfish/IPMI block; an ipmi-sol transport the IPMI keys.
+      for (const key of ["nmi", "power", "transport"]) {
         const redfish = isMapping(port) ? port[key] : undefined;
         if (!isMapping(redfish)) continue;
         env(redfish["passwordEnv"]);
