@@ -66,6 +66,7 @@ describe("HTTP API over a fake kernel", () => {
         sysrq: { available: true, method: "break" },
         nmi: { available: false, reason: "no nmi configured for this port" },
         power: { available: false, reason: "no power configured for this port" },
+        recover: { configured: false },
       },
     });
     assert.equal((await daemon.app.inject({ method: "GET", url: "/ports" })).json<unknown[]>().length, 2);
