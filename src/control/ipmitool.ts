@@ -10,6 +10,7 @@
  */
 import { spawn } from "node:child_process";
 import type { IpmiConfig } from "../config/types.js";
+import { BoundedOutput, killGroup } from "../child-process.js";
 
 export const IPMITOOL_OUTPUT_LIMIT = 8192;
 
@@ -80,8 +81,8 @@ export function runIpmitool(
     return Promise.reject(new IpmiError(`${what}: not run: the daemon is stopping`, "failed", empty));
   }
   return new Promise((resolve, reject) => {
-    const out = new Bounded();
-    const err = new Bounded();
+    const out = new BoundedOutput(IPMITOOL_OUTPUT_LIMIT);
+    const err = new BoundedOutput(IPMITOOL_OUTPUT_LIMIT);
     // detached: a deadline or an abort kills the whole process group.
     const child = spawn(config.ipmitool, [...connectionArgs(config), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -145,32 +146,4 @@ function lastLine(text: string): string {
 /** ipmitool never prints the password; this keeps a BMC that echoes it from leaking it. */
 function scrub(text: string, secret: string): string {
   return secret === "" ? text : text.replaceAll(secret, "[password]");
-}
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
-class Bounded {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private dropped = 0;
-
-  add(chunk: Buffer): void {
-    const room = IPMITOOL_OUTPUT_LIMIT - this.size;
-    const kept = chunk.subarray(0, Math.max(0, room));
-    if (kept.length > 0) this.chunks.push(kept);
-    this.size += kept.length;
-    this.dropped += chunk.length - kept.length;
-  }
-
-  text(): string {
-    const text = Buffer.concat(this.chunks).toString("utf8");
-    return this.dropped > 0 ? `${text}\n[${this.dropped} more bytes not kept]` : text;
-  }
 }

@@ -12,6 +12,7 @@ import {
   type PowerChannel,
   type PowerOutcome,
 } from "./power-channel.js";
+import { BoundedOutput, killGroup } from "../child-process.js";
 
 export const COMMAND_OUTPUT_LIMIT = 8192;
 
@@ -42,8 +43,8 @@ function runCommand(
     return Promise.reject(new PowerChannelError(`not run: ${abortReason}`, { steps: [] }));
   }
   return new Promise((resolve, reject) => {
-    const out = new Bounded();
-    const err = new Bounded();
+    const out = new BoundedOutput(COMMAND_OUTPUT_LIMIT);
+    const err = new BoundedOutput(COMMAND_OUTPUT_LIMIT);
     sending?.();
     // detached: a deadline kills the whole process group, not only the first process.
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
@@ -91,36 +92,3 @@ function runCommand(
 }
 
 const abortReason = "the daemon is stopping";
-
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, "SIGKILL");
-  } catch {
-    // already gone
-  }
-}
-
-/** The first COMMAND_OUTPUT_LIMIT bytes of a stream, and whether more came. */
-class Bounded {
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private dropped = 0;
-
-  add(chunk: Buffer): void {
-    const room = COMMAND_OUTPUT_LIMIT - this.size;
-    if (room <= 0) {
-      this.dropped += chunk.length;
-      return;
-    }
-    const kept = chunk.subarray(0, room);
-    this.chunks.push(kept);
-    this.size += kept.length;
-    this.dropped += chunk.length - kept.length;
-  }
-
-  text(): string {
-    const text = Buffer.concat(this.chunks).toString("utf8");
-    return this.dropped > 0 ? `${text}\n[${this.dropped} more bytes not kept]` : text;
-  }
-}

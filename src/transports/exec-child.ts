@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { stderrLogOf } from "./stderr-log.js";
 import { TransportOpenError, type TransportLog } from "./transport.js";
+import { killGroup } from "../child-process.js";
 
 /** What to run. `env` is laid over the daemon's environment; `cwd` is absolute. */
 export interface ChildSpec {
@@ -219,14 +220,6 @@ async function startOnPty(
 function signalName(signal: number): string {
   const name = Object.entries(os.constants.signals).find(([, value]) => value === signal)?.[0];
   return name ?? `signal ${signal}`;
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: the group is gone already
-  }
 }
 
 async function stopGroup(pid: number, exited: Promise<void>, deadlineMs: number): Promise<void> {
